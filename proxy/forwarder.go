@@ -1,0 +1,262 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Target is where Connect sends one client.
+type Target struct {
+	// Key names the backend for tracking (ActiveTo, CloseTo). Empty is a
+	// valid key of its own.
+	Key string
+	// Conn is the dialled backend connection. Required.
+	Conn net.Conn
+	// Pipe tunes this flow (idle timeout, reset, progress).
+	Pipe PipeConfig
+	// Done, when set, is called once the flow has ended.
+	Done func(Result)
+}
+
+// ConnectFunc chooses and dials a backend for client. An error refuses the
+// client: it is closed with RST.
+type ConnectFunc func(ctx context.Context, client net.Conn) (Target, error)
+
+// Forwarder accepts TCP clients on Listener and pipes each to the Target
+// returned by Connect. Set the fields, then call Serve once. Listener and
+// Connect are required; the other fields may be zero.
+type Forwarder struct {
+	Listener net.Listener
+	Connect  ConnectFunc
+	// Refused, when set, is called for each client Connect refused.
+	Refused func(client net.Conn, err error)
+	// Logger receives accept errors. nil discards.
+	Logger *slog.Logger
+	// MaxBackoff caps the pause after a temporary accept error such as
+	// EMFILE. Zero means one second.
+	MaxBackoff time.Duration
+
+	mu       sync.Mutex
+	flows    map[*flow]string // flow → backend key
+	perKey   map[string]int
+	closing  bool
+	wg       sync.WaitGroup // per-client goroutines
+	gate     serveGate
+	shutdown chan struct{} // closed by Shutdown/Close
+	once     sync.Once
+}
+
+func (f *Forwarder) init() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.flows == nil {
+		f.flows = map[*flow]string{}
+		f.perKey = map[string]int{}
+		f.shutdown = make(chan struct{})
+	}
+}
+
+// Serve accepts clients until the listener is closed, Shutdown or Close is
+// called, or ctx is done (which closes everything like Close). It returns
+// nil after a Shutdown/Close and otherwise the accept error. Serve returns
+// once the accept loop has stopped; flows may still be running (Shutdown
+// and Close wait for them).
+func (f *Forwarder) Serve(ctx context.Context) error {
+	f.init()
+	if err := f.gate.begin("Forwarder"); err != nil {
+		return err
+	}
+	defer f.gate.end()
+	stop := context.AfterFunc(ctx, func() { _ = f.Close() })
+	defer stop()
+	log := orDiscard(f.Logger)
+	maxBackoff := f.MaxBackoff
+	if maxBackoff <= 0 {
+		maxBackoff = time.Second
+	}
+	var backoff time.Duration
+	for {
+		c, err := f.Listener.Accept()
+		if err != nil {
+			select {
+			case <-f.shutdown:
+				return nil
+			default:
+			}
+			if !temporaryAcceptError(err) {
+				return err
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), maxBackoff)
+			log.Warn("accept failed; backing off", "listener", f.Listener.Addr().String(), "err", err, "backoff", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-f.shutdown:
+				t.Stop()
+				return nil
+			}
+			continue
+		}
+		backoff = 0
+		f.mu.Lock()
+		if f.closing {
+			f.mu.Unlock()
+			_ = c.Close()
+			return nil
+		}
+		f.wg.Add(1)
+		f.mu.Unlock()
+		go f.handle(ctx, c)
+	}
+}
+
+// temporaryAcceptError reports errors after which accepting may succeed
+// again: descriptor or memory exhaustion and clients that went away.
+func temporaryAcceptError(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EPROTO, syscall.EPERM} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (f *Forwarder) handle(ctx context.Context, c net.Conn) {
+	defer f.wg.Done()
+	t, err := f.Connect(ctx, c)
+	if err != nil {
+		Reset(c)
+		if f.Refused != nil {
+			f.Refused(c, err)
+		}
+		return
+	}
+	fl := &flow{client: c, backend: t.Conn}
+	f.mu.Lock()
+	if f.closing {
+		f.mu.Unlock()
+		fl.kill(closeRST)
+		if t.Done != nil {
+			t.Done(Result{Aborted: true})
+		}
+		return
+	}
+	f.flows[fl] = t.Key
+	f.perKey[t.Key]++
+	f.mu.Unlock()
+
+	res := fl.run(t.Pipe)
+
+	f.mu.Lock()
+	delete(f.flows, fl)
+	if f.perKey[t.Key]--; f.perKey[t.Key] == 0 {
+		delete(f.perKey, t.Key)
+	}
+	f.mu.Unlock()
+	if t.Done != nil {
+		t.Done(res)
+	}
+}
+
+// Active returns the number of established flows.
+func (f *Forwarder) Active() int {
+	f.init()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.flows)
+}
+
+// ActiveTo returns the number of established flows to backend key.
+func (f *Forwarder) ActiveTo(key string) int {
+	f.init()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.perKey[key]
+}
+
+// CloseTo ends every established flow to backend key, with RST when reset
+// is true (else FIN), and returns how many it closed. Flows connected
+// afterwards are not affected.
+func (f *Forwarder) CloseTo(key string, reset bool) int {
+	f.init()
+	how := closeFIN
+	if reset {
+		how = closeRST
+	}
+	f.mu.Lock()
+	var victims []*flow
+	for fl, k := range f.flows {
+		if k == key {
+			victims = append(victims, fl)
+		}
+	}
+	f.mu.Unlock()
+	for _, fl := range victims {
+		fl.kill(how)
+	}
+	return len(victims)
+}
+
+// Shutdown stops accepting (closes the listener) and waits for the
+// established flows to finish. When ctx ends first, the remaining flows are
+// reset and Shutdown returns ctx.Err() after they are gone.
+func (f *Forwarder) Shutdown(ctx context.Context) error {
+	f.stopAccepting()
+	done := make(chan struct{})
+	go func() {
+		f.waitAll()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		f.killAll()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close stops accepting, resets every established flow and waits until
+// all of the Forwarder's goroutines have returned.
+func (f *Forwarder) Close() error {
+	f.stopAccepting()
+	f.killAll()
+	f.waitAll()
+	return nil
+}
+
+func (f *Forwarder) stopAccepting() {
+	f.init()
+	f.once.Do(func() {
+		f.mu.Lock()
+		f.closing = true
+		close(f.shutdown)
+		f.mu.Unlock()
+		_ = f.Listener.Close()
+	})
+}
+
+func (f *Forwarder) killAll() {
+	f.mu.Lock()
+	victims := make([]*flow, 0, len(f.flows))
+	for fl := range f.flows {
+		victims = append(victims, fl)
+	}
+	f.mu.Unlock()
+	for _, fl := range victims {
+		fl.kill(closeRST)
+	}
+}
+
+// waitAll waits for the accept loop (if Serve was called) and every flow.
+func (f *Forwarder) waitAll() {
+	f.gate.wait()
+	f.wg.Wait()
+}

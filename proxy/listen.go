@@ -1,0 +1,75 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+)
+
+// ListenFunc opens a stream listener, e.g. inside a VNET namespace.
+type ListenFunc func(ctx context.Context, network, address string) (net.Listener, error)
+
+// ListenPacketFunc opens a datagram socket, e.g. inside a VNET namespace.
+type ListenPacketFunc func(ctx context.Context, network, address string) (net.PacketConn, error)
+
+// DialFunc dials a backend, e.g. inside a VNET namespace.
+type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
+
+// HostListen listens in the calling process's namespace.
+func HostListen(ctx context.Context, network, address string) (net.Listener, error) {
+	var lc net.ListenConfig
+	return lc.Listen(ctx, network, address)
+}
+
+// HostListenPacket opens a datagram socket in the calling process's namespace.
+func HostListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
+	var lc net.ListenConfig
+	return lc.ListenPacket(ctx, network, address)
+}
+
+// HostDial dials from the calling process's namespace.
+func HostDial(ctx context.Context, network, address string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, address)
+}
+
+// AddrInUseError says a frontend address is taken by someone else.
+type AddrInUseError struct {
+	Network string // "tcp" or "udp"
+	Addr    string // ip:port
+	Owner   string // what wanted it, e.g. "inbound NAT rule natpool.0"; may be empty
+	Err     error
+}
+
+func (e *AddrInUseError) Error() string {
+	who := ""
+	if e.Owner != "" {
+		who = " for " + e.Owner
+	}
+	_, port, _ := net.SplitHostPort(e.Addr)
+	flag := "t"
+	if e.Network == "udp" {
+		flag = "u"
+	}
+	return fmt.Sprintf("%s/%s%s is already in use by another program; free it (`ss -%slnp 'sport = :%s'` shows the owner) or move the public IP to another loopback address",
+		e.Addr, e.Network, who, flag, port)
+}
+
+func (e *AddrInUseError) Unwrap() error { return e.Err }
+
+// ClassifyListenError turns EADDRINUSE into an *AddrInUseError and wraps
+// other errors with the address.
+func ClassifyListenError(network, addr, owner string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return &AddrInUseError{Network: network, Addr: addr, Owner: owner, Err: err}
+	}
+	if owner != "" {
+		return fmt.Errorf("listen on %s/%s for %s: %w", addr, network, owner, err)
+	}
+	return fmt.Errorf("listen on %s/%s: %w", addr, network, err)
+}

@@ -1,0 +1,487 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// listen opens a TCP listener on 127.0.0.1:0 closed at cleanup.
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// server runs handle for each connection accepted on a new listener and
+// closes the connection afterwards.
+func server(t testing.TB, handle func(net.Conn)) net.Listener {
+	ln := listen(t)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return ln
+}
+
+// echoServer echoes each connection until EOF, then closes it.
+func echoServer(t testing.TB) net.Listener {
+	return server(t, func(c net.Conn) { _, _ = io.Copy(c, c) })
+}
+
+// pair returns a connected (client side, server side) TCP pair.
+func pair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	ln := listen(t)
+	ch := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		ch <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-ch
+	if s == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+// forwarderTo starts a Forwarder on 127.0.0.1:0 that dials backend.
+func forwarderTo(t testing.TB, backend string, cfg PipeConfig) *Forwarder {
+	t.Helper()
+	f := &Forwarder{
+		Listener: listen(t),
+		Connect: func(ctx context.Context, _ net.Conn) (Target, error) {
+			c, err := HostDial(ctx, "tcp", backend)
+			return Target{Key: backend, Conn: c, Pipe: cfg}, err
+		},
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.Serve(context.Background()) }()
+	t.Cleanup(func() {
+		f.Close()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return f
+}
+
+func TestPipeHalfCloseAndCounts(t *testing.T) {
+	client, pc := pair(t)  // client ↔ proxy's client side
+	pb, backend := pair(t) // proxy's backend side ↔ backend
+	res := make(chan Result, 1)
+	go func() { res <- Pipe(context.Background(), pc, pb, PipeConfig{}) }()
+
+	req := bytes.Repeat([]byte("q"), 100_000)
+	if _, err := client.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	client.CloseWrite()
+	got, err := io.ReadAll(backend) // EOF arrives only through the half-close
+	if err != nil || len(got) != len(req) {
+		t.Fatalf("backend read %d bytes, err %v; want %d", len(got), err, len(req))
+	}
+	// The reverse direction still works after the client half-closed.
+	if _, err := backend.Write([]byte("answer")); err != nil {
+		t.Fatal(err)
+	}
+	backend.Close()
+	back, err := io.ReadAll(client)
+	if err != nil || string(back) != "answer" {
+		t.Fatalf("client read %q, %v", back, err)
+	}
+	r := <-res
+	if r.Up != 100_000 || r.Down != 6 || r.Idle || r.Aborted || r.Err != nil {
+		t.Fatalf("result %+v, want Up 100000 Down 6", r)
+	}
+}
+
+func TestPipeIdleTimeout(t *testing.T) {
+	const idle = 200 * time.Millisecond
+	t.Run("reset", func(t *testing.T) {
+		client, pc := pair(t)
+		pb, backend := pair(t)
+		res := make(chan Result, 1)
+		go func() { res <- Pipe(context.Background(), pc, pb, PipeConfig{IdleTimeout: idle, ResetOnIdle: true}) }()
+		for _, c := range []*net.TCPConn{client, backend} {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err := c.Read(make([]byte, 1))
+			if !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("read after idle: %v, want ECONNRESET", err)
+			}
+		}
+		if r := <-res; !r.Idle {
+			t.Fatalf("result %+v, want Idle", r)
+		}
+	})
+	t.Run("silent", func(t *testing.T) {
+		client, pc := pair(t)
+		pb, _ := pair(t)
+		res := make(chan Result, 1)
+		go func() { res <- Pipe(context.Background(), pc, pb, PipeConfig{IdleTimeout: idle}) }()
+		select {
+		case r := <-res:
+			if !r.Idle {
+				t.Fatalf("result %+v, want Idle", r)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("idle flow not dropped")
+		}
+		client.SetReadDeadline(time.Now().Add(150 * time.Millisecond))
+		_, err := client.Read(make([]byte, 1))
+		if os.Geteuid() != 0 {
+			// Without CAP_NET_ADMIN the fallback is an ordinary close.
+			if err != io.EOF {
+				t.Fatalf("read after idle (no TCP_REPAIR): %v, want EOF", err)
+			}
+			return
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read after silent drop: %v, want nothing at all (deadline)", err)
+		}
+		// The client finds out only when it sends: the kernel answers with RST.
+		client.Write([]byte("x"))
+		client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = client.Read(make([]byte, 1))
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("read after sending on a dropped flow: %v, want ECONNRESET", err)
+		}
+	})
+	t.Run("active flow survives", func(t *testing.T) {
+		client, pc := pair(t)
+		pb, backend := pair(t)
+		go func() {
+			io.Copy(backend, backend)
+			backend.CloseWrite()
+		}()
+		res := make(chan Result, 1)
+		go func() { res <- Pipe(context.Background(), pc, pb, PipeConfig{IdleTimeout: idle, ResetOnIdle: true}) }()
+		buf := make([]byte, 1)
+		for i := range 12 { // 12 × 50 ms = 3 idle periods of steady traffic
+			if _, err := client.Write([]byte{byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+			client.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.ReadFull(client, buf); err != nil || buf[0] != byte(i) {
+				t.Fatalf("echo %d: %v %v", i, buf, err)
+			}
+			time.Sleep(idle / 4)
+		}
+		client.Close()
+		if r := <-res; r.Idle || r.Up != 12 || r.Down != 12 {
+			t.Fatalf("result %+v, want not idle, 12/12 bytes", r)
+		}
+	})
+}
+
+func TestPipeContextCancelResets(t *testing.T) {
+	client, pc := pair(t)
+	pb, _ := pair(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	res := make(chan Result, 1)
+	go func() { res <- Pipe(ctx, pc, pb, PipeConfig{}) }()
+	cancel()
+	if r := <-res; !r.Aborted {
+		t.Fatalf("result %+v, want Aborted", r)
+	}
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := client.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("client read: %v, want ECONNRESET", err)
+	}
+}
+
+func TestForwarderEchoAndTracking(t *testing.T) {
+	be := echoServer(t)
+	f := forwarderTo(t, be.Addr().String(), PipeConfig{})
+	var conns []net.Conn
+	for i := range 5 {
+		c, err := net.Dial("tcp", f.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		msg := fmt.Sprintf("hello %d", i)
+		c.Write([]byte(msg))
+		buf := make([]byte, len(msg))
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
+			t.Fatalf("echo: %q %v", buf, err)
+		}
+		conns = append(conns, c)
+	}
+	if n, m := f.Active(), f.ActiveTo(be.Addr().String()); n != 5 || m != 5 {
+		t.Fatalf("Active %d ActiveTo %d, want 5 5", n, m)
+	}
+	if n := f.ActiveTo("other"); n != 0 {
+		t.Fatalf("ActiveTo(other) = %d", n)
+	}
+	if n := f.CloseTo(be.Addr().String(), true); n != 5 {
+		t.Fatalf("CloseTo closed %d, want 5", n)
+	}
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("after CloseTo(reset): %v, want ECONNRESET", err)
+		}
+	}
+	waitFor(t, func() bool { return f.Active() == 0 })
+}
+
+func TestForwarderRefusesWithReset(t *testing.T) {
+	var refused atomic.Int32
+	f := &Forwarder{
+		Listener: listen(t),
+		Connect: func(context.Context, net.Conn) (Target, error) {
+			return Target{}, errors.New("no healthy backend")
+		},
+		Refused: func(net.Conn, error) { refused.Add(1) },
+	}
+	go f.Serve(context.Background())
+	defer f.Close()
+	c, err := net.Dial("tcp", f.Listener.Addr().String())
+	if err == nil { // the RST may also beat the end of connect()
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+	}
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("client: %v, want ECONNRESET", err)
+	}
+	waitFor(t, func() bool { return refused.Load() == 1 })
+	if refused.Load() != 1 {
+		t.Fatalf("Refused called %d times", refused.Load())
+	}
+}
+
+// flakyListener fails Accept with EMFILE a few times before delegating.
+type flakyListener struct {
+	net.Listener
+	fails atomic.Int32
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if l.fails.Add(-1) >= 0 {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+func TestForwarderBacksOffOnEMFILE(t *testing.T) {
+	be := echoServer(t)
+	fl := &flakyListener{Listener: listen(t)}
+	fl.fails.Store(3)
+	f := &Forwarder{
+		Listener: fl,
+		Connect: func(ctx context.Context, _ net.Conn) (Target, error) {
+			c, err := HostDial(ctx, "tcp", be.Addr().String())
+			return Target{Conn: c}, err
+		},
+	}
+	served := make(chan error, 1)
+	start := time.Now()
+	go func() { served <- f.Serve(context.Background()) }()
+	c, err := net.Dial("tcp", fl.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("ok"))
+	buf := make([]byte, 2)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatalf("served after EMFILE: %v", err)
+	}
+	// 5 + 10 + 20 ms of backoff before the fourth Accept.
+	if el := time.Since(start); el < 35*time.Millisecond {
+		t.Fatalf("accepted after %v: no backoff", el)
+	}
+	c.Close()
+	f.Close()
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+}
+
+func TestForwarderShutdown(t *testing.T) {
+	be := echoServer(t)
+	t.Run("waits for flows", func(t *testing.T) {
+		f := forwarderTo(t, be.Addr().String(), PipeConfig{})
+		c, err := net.Dial("tcp", f.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("x"))
+		io.ReadFull(c, make([]byte, 1))
+		done := make(chan error, 1)
+		go func() { done <- f.Shutdown(context.Background()) }()
+		// New clients are refused once shutdown began.
+		waitFor(t, func() bool {
+			c2, err := net.Dial("tcp", f.Listener.Addr().String())
+			if err == nil {
+				c2.Close()
+			}
+			return err != nil
+		})
+		select {
+		case err := <-done:
+			t.Fatalf("Shutdown returned %v with a flow open", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		// The established flow still works during shutdown.
+		c.Write([]byte("y"))
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatalf("established flow during shutdown: %v", err)
+		}
+		c.Close()
+		if err := <-done; err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	})
+	t.Run("forces on deadline", func(t *testing.T) {
+		f := forwarderTo(t, be.Addr().String(), PipeConfig{})
+		c, err := net.Dial("tcp", f.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write([]byte("x"))
+		io.ReadFull(c, make([]byte, 1))
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if err := f.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown: %v, want deadline exceeded", err)
+		}
+		if f.Active() != 0 {
+			t.Fatalf("%d flows left after forced shutdown", f.Active())
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("client after forced shutdown: %v, want ECONNRESET", err)
+		}
+	})
+}
+
+// holdConcurrent opens n flows through a Forwarder at once, checks each
+// echoes, and closes them. Clients use distinct 127.x source addresses.
+func holdConcurrent(t testing.TB, n int) {
+	need := uint64(n)*4 + 1000 // 2 per proxied flow + client + backend side, all in this process
+	lim, err := RaiseFileLimit(need)
+	if err != nil || lim.Soft < need {
+		t.Skipf("RLIMIT_NOFILE %d < %d needed for %d flows (%v)", lim.Soft, need, n, err)
+	}
+	be := echoServer(t)
+	f := forwarderTo(t, be.Addr().String(), PipeConfig{IdleTimeout: time.Minute})
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range n {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 1, byte(i/250), byte(1+i%250))}}
+		c, err := d.Dial("tcp", f.Listener.Addr().String())
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		conns = append(conns, c)
+	}
+	var wg sync.WaitGroup
+	var bad atomic.Int32
+	for i, c := range conns {
+		wg.Go(func() {
+			msg := []byte(fmt.Sprintf("%08d", i))
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			if _, err := c.Write(msg); err != nil {
+				bad.Add(1)
+				return
+			}
+			buf := make([]byte, len(msg))
+			if _, err := io.ReadFull(c, buf); err != nil || !bytes.Equal(buf, msg) {
+				bad.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if bad.Load() != 0 {
+		t.Fatalf("%d of %d flows failed", bad.Load(), n)
+	}
+	if got := f.Active(); got != n {
+		t.Fatalf("Active() = %d with %d clients connected", got, n)
+	}
+}
+
+func TestForwarderHolds1000Flows(t *testing.T) { holdConcurrent(t, 1000) }
+
+// TestForwarderHolds10kFlows is the full-size check; it uses ~20,000
+// ephemeral ports for a few seconds, so it runs only on request:
+// VMSS_PROXY_10K=1 go test ./proxy -run 10k
+func TestForwarderHolds10kFlows(t *testing.T) {
+	if os.Getenv("VMSS_PROXY_10K") == "" {
+		t.Skip("set VMSS_PROXY_10K=1 to open 10,000 concurrent flows")
+	}
+	start := time.Now()
+	holdConcurrent(t, 10_000)
+	t.Logf("10,000 concurrent flows opened, echoed and held in %v", time.Since(start))
+}
+
+func TestRaiseFileLimit(t *testing.T) {
+	lim, err := RaiseFileLimit(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cur syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &cur)
+	if lim.Soft != cur.Max || cur.Cur != cur.Max || lim.Hard != cur.Max {
+		t.Fatalf("after RaiseFileLimit: %+v, rlimit %+v; want soft = hard", lim, cur)
+	}
+}
+
+func TestAddrInUseError(t *testing.T) {
+	ln := listen(t)
+	_, err := net.Listen("tcp", ln.Addr().String())
+	err = ClassifyListenError("tcp", ln.Addr().String(), "inbound NAT rule ssh.0", err)
+	var inUse *AddrInUseError
+	if !errors.As(err, &inUse) || !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("got %T %v, want *AddrInUseError wrapping EADDRINUSE", err, err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	want := ln.Addr().String() + "/tcp for inbound NAT rule ssh.0 is already in use by another program; free it (`ss -tlnp 'sport = :" + port + "'` shows the owner) or move the public IP to another loopback address"
+	if err.Error() != want {
+		t.Fatalf("message:\n%s\nwant:\n%s", err, want)
+	}
+}
+
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
