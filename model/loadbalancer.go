@@ -1,0 +1,504 @@
+package model
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/vmss-emulator/vmss/arm"
+)
+
+// Probe defaults (Azure's).
+const (
+	DefaultProbeInterval  = 15
+	DefaultProbeThreshold = 1
+	DefaultIdleTimeout    = 4
+)
+
+// PutLoadBalancer creates or replaces a load balancer.
+func (s *State) PutLoadBalancer(id arm.ID, body []byte) (*arm.LoadBalancer, bool, *arm.Error) {
+	if e := s.checkScope(id); e != nil {
+		return nil, false, e
+	}
+	if e := ValidateName(arm.TypeLoadBalancer, id.Name()); e != nil {
+		return nil, false, e
+	}
+	var lb arm.LoadBalancer
+	if e := decode(id.String(), body, &lb); e != nil {
+		return nil, false, e
+	}
+	old, exists := s.LoadBalancers[id.Key()]
+	if exists {
+		id = mustParse(old.ID)
+	}
+	lb.ID, lb.Name, lb.Type = id.String(), id.Name(), arm.TypeLoadBalancer
+	lb.Location = s.location(lb.Location)
+	p := &lb.Properties
+
+	names := map[string]map[string]bool{}
+	uniq := func(kind, name string) *arm.Error {
+		if name == "" {
+			return arm.BadRequest("properties."+kind, "Every entry of %s needs a name.", kind)
+		}
+		if names[kind] == nil {
+			names[kind] = map[string]bool{}
+		}
+		if names[kind][strings.ToLower(name)] {
+			return arm.Errorf(400, "DuplicateResourceName", name, "Load balancer %s has two %s named %s.", id.Name(), kind, name)
+		}
+		names[kind][strings.ToLower(name)] = true
+		return nil
+	}
+	// Existing private frontend addresses stay with their frontend.
+	oldPriv := map[string]string{}
+	if exists {
+		for _, f := range old.Properties.FrontendIPConfigurations {
+			oldPriv[strings.ToLower(f.Name)] = f.Properties.PrivateIPAddress
+		}
+	}
+	for i := range p.FrontendIPConfigurations {
+		f := &p.FrontendIPConfigurations[i]
+		if e := uniq("frontendIPConfigurations", f.Name); e != nil {
+			return nil, false, e
+		}
+		f.ID = sub(lb.ID, "frontendIPConfigurations", f.Name)
+		fp := &f.Properties
+		fp.LoadBalancingRules, fp.InboundNatPools, fp.InboundNatRules = nil, nil, nil
+		fp.ProvisioningState = "Succeeded"
+		switch {
+		case fp.PublicIPAddress != nil && fp.Subnet != nil:
+			return nil, false, arm.BadRequest(f.ID, "Frontend %s has both a public IP and a subnet; give one.", f.Name)
+		case fp.PublicIPAddress != nil:
+			if _, ok := s.PublicIPs[arm.KeyOf(fp.PublicIPAddress.ID)]; !ok {
+				return nil, false, invalidRef(fp.PublicIPAddress.ID, f.ID)
+			}
+			if u := s.PublicIPUser(fp.PublicIPAddress.ID); u != "" && !strings.HasPrefix(strings.ToLower(u), strings.ToLower(lb.ID)+"/") {
+				return nil, false, arm.Errorf(400, "PublicIPAddressInUse", f.ID,
+					"Public IP address %s is already used by %s.", fp.PublicIPAddress.ID, u)
+			}
+			fp.PrivateIPAddress, fp.PrivateIPAllocationMethod = "", ""
+		case fp.Subnet != nil:
+			ref, ok := s.LookupSubnet(fp.Subnet.ID)
+			if !ok {
+				return nil, false, invalidRef(fp.Subnet.ID, f.ID)
+			}
+			used := s.UsedIPs(fp.Subnet.ID)
+			if prev := oldPriv[strings.ToLower(f.Name)]; prev != "" {
+				if a, err := netip.ParseAddr(prev); err == nil {
+					delete(used, a)
+				}
+			}
+			if fp.PrivateIPAddress != "" && !strings.EqualFold(fp.PrivateIPAllocationMethod, "Dynamic") {
+				a, e := CheckStaticIP(f.ID, ref.Prefix, fp.PrivateIPAddress, used)
+				if e != nil {
+					return nil, false, e
+				}
+				fp.PrivateIPAddress, fp.PrivateIPAllocationMethod = a.String(), "Static"
+			} else if prev := oldPriv[strings.ToLower(f.Name)]; prev != "" {
+				fp.PrivateIPAddress, fp.PrivateIPAllocationMethod = prev, "Dynamic"
+			} else {
+				a, e := AllocateIP(fp.Subnet.ID, ref.Prefix, used)
+				if e != nil {
+					return nil, false, e
+				}
+				fp.PrivateIPAddress, fp.PrivateIPAllocationMethod = a.String(), "Dynamic"
+			}
+		default:
+			return nil, false, arm.BadRequest(f.ID, "Frontend %s needs properties.publicIPAddress (public) or properties.subnet (internal).", f.Name)
+		}
+	}
+	// At most one private frontend may use each address.
+	for i := range p.FrontendIPConfigurations {
+		for j := i + 1; j < len(p.FrontendIPConfigurations); j++ {
+			a, b := p.FrontendIPConfigurations[i].Properties, p.FrontendIPConfigurations[j].Properties
+			if a.PrivateIPAddress != "" && a.PrivateIPAddress == b.PrivateIPAddress {
+				return nil, false, arm.Errorf(400, "PrivateIPAddressInUse", p.FrontendIPConfigurations[j].ID,
+					"Frontends %s and %s both ask for %s.", p.FrontendIPConfigurations[i].Name, p.FrontendIPConfigurations[j].Name, a.PrivateIPAddress)
+			}
+		}
+	}
+	for i := range p.BackendAddressPools {
+		bp := &p.BackendAddressPools[i]
+		if e := uniq("backendAddressPools", bp.Name); e != nil {
+			return nil, false, e
+		}
+		bp.ID = sub(lb.ID, "backendAddressPools", bp.Name)
+		if d := bp.Properties.DrainPeriodInSeconds; d != nil && (*d < 0 || *d > 3600) {
+			return nil, false, arm.BadRequest(bp.ID, "drainPeriodInSeconds must be 0-3600, got %d.", *d)
+		}
+		bp.Properties.BackendIPConfigurations, bp.Properties.LoadBalancingRules = nil, nil
+		bp.Properties.ProvisioningState = "Succeeded"
+	}
+	for i := range p.Probes {
+		pr := &p.Probes[i]
+		if e := uniq("probes", pr.Name); e != nil {
+			return nil, false, e
+		}
+		pr.ID = sub(lb.ID, "probes", pr.Name)
+		if e := normalizeProbe(pr); e != nil {
+			return nil, false, e
+		}
+	}
+	type portUse struct{ frontend, proto string }
+	ports := map[portUse]map[int64]string{}
+	claim := func(front, proto string, lo, hi int64, who string) *arm.Error {
+		k := portUse{strings.ToLower(front), strings.ToLower(proto)}
+		if ports[k] == nil {
+			ports[k] = map[int64]string{}
+		}
+		for pt := lo; pt <= hi; pt++ {
+			if other, ok := ports[k][pt]; ok {
+				return arm.Errorf(400, "LoadBalancerFrontendPortConflict", who,
+					"%s uses frontend port %d (%s), which %s already uses on the same frontend.", who, pt, proto, other)
+			}
+			ports[k][pt] = who
+		}
+		return nil
+	}
+	for i := range p.LoadBalancingRules {
+		r := &p.LoadBalancingRules[i]
+		if e := uniq("loadBalancingRules", r.Name); e != nil {
+			return nil, false, e
+		}
+		r.ID = sub(lb.ID, "loadBalancingRules", r.Name)
+		rp := &r.Properties
+		if rp.FrontendIPConfiguration == nil || findSub(p.FrontendIPConfigurations, rp.FrontendIPConfiguration.ID) < 0 {
+			return nil, false, invalidRefOpt(rp.FrontendIPConfiguration, r.ID, "frontendIPConfiguration")
+		}
+		rp.FrontendIPConfiguration.ID = p.FrontendIPConfigurations[findSub(p.FrontendIPConfigurations, rp.FrontendIPConfiguration.ID)].ID
+		if rp.BackendAddressPool != nil {
+			j := findPool(p.BackendAddressPools, rp.BackendAddressPool.ID)
+			if j < 0 {
+				return nil, false, invalidRef(rp.BackendAddressPool.ID, r.ID)
+			}
+			rp.BackendAddressPool.ID = p.BackendAddressPools[j].ID
+		}
+		if rp.Probe != nil {
+			j := findProbe(p.Probes, rp.Probe.ID)
+			if j < 0 {
+				return nil, false, invalidRef(rp.Probe.ID, r.ID)
+			}
+			rp.Probe.ID = p.Probes[j].ID
+		}
+		proto, e := normProto(r.ID, rp.Protocol, true)
+		if e != nil {
+			return nil, false, e
+		}
+		rp.Protocol = proto
+		fpt, e := port(r.ID, "frontendPort", rp.FrontendPort, proto == "All")
+		if e != nil {
+			return nil, false, e
+		}
+		bpt, e := port(r.ID, "backendPort", rp.BackendPort, proto == "All")
+		if e != nil {
+			return nil, false, e
+		}
+		rp.FrontendPort, rp.BackendPort = arm.IntPtr(fpt), arm.IntPtr(bpt)
+		if e := idle(r.ID, &rp.IdleTimeoutInMinutes); e != nil {
+			return nil, false, e
+		}
+		switch strings.ToLower(rp.LoadDistribution) {
+		case "", "default":
+			rp.LoadDistribution = "Default"
+		case "sourceip":
+			rp.LoadDistribution = "SourceIP"
+		case "sourceipprotocol":
+			rp.LoadDistribution = "SourceIPProtocol"
+		default:
+			return nil, false, arm.BadRequest(r.ID, "loadDistribution %q is not valid: use Default, SourceIP or SourceIPProtocol.", rp.LoadDistribution)
+		}
+		for _, pr := range protosOf(proto) {
+			if e := claim(rp.FrontendIPConfiguration.ID, pr, fpt, fpt, "load balancing rule "+r.Name); e != nil {
+				return nil, false, e
+			}
+		}
+		rp.ProvisioningState = "Succeeded"
+	}
+	if len(p.InboundNatPools) > 0 && len(p.InboundNatRules) > 0 {
+		// Azure: a load balancer uses either NAT pools (scale sets) or NAT rules.
+		return nil, false, arm.Errorf(400, "LoadBalancerCannotHaveBothInboundNatRulesAndPools", lb.ID,
+			"Load balancer %s has both inboundNatPools and inboundNatRules; Azure allows one kind per load balancer. Use two load balancers or one kind.", id.Name())
+	}
+	for i := range p.InboundNatPools {
+		np := &p.InboundNatPools[i]
+		if e := uniq("inboundNatPools", np.Name); e != nil {
+			return nil, false, e
+		}
+		np.ID = sub(lb.ID, "inboundNatPools", np.Name)
+		pp := &np.Properties
+		if pp.FrontendIPConfiguration == nil || findSub(p.FrontendIPConfigurations, pp.FrontendIPConfiguration.ID) < 0 {
+			return nil, false, invalidRefOpt(pp.FrontendIPConfiguration, np.ID, "frontendIPConfiguration")
+		}
+		pp.FrontendIPConfiguration.ID = p.FrontendIPConfigurations[findSub(p.FrontendIPConfigurations, pp.FrontendIPConfiguration.ID)].ID
+		proto, e := normProto(np.ID, pp.Protocol, false)
+		if e != nil {
+			return nil, false, e
+		}
+		pp.Protocol = proto
+		lo, e := port(np.ID, "frontendPortRangeStart", pp.FrontendPortRangeStart, false)
+		if e != nil {
+			return nil, false, e
+		}
+		hi, e := port(np.ID, "frontendPortRangeEnd", pp.FrontendPortRangeEnd, false)
+		if e != nil {
+			return nil, false, e
+		}
+		if hi < lo {
+			return nil, false, arm.BadRequest(np.ID, "frontendPortRangeEnd %d is below frontendPortRangeStart %d.", hi, lo)
+		}
+		bpt, e := port(np.ID, "backendPort", pp.BackendPort, false)
+		if e != nil {
+			return nil, false, e
+		}
+		pp.FrontendPortRangeStart, pp.FrontendPortRangeEnd, pp.BackendPort = arm.IntPtr(lo), arm.IntPtr(hi), arm.IntPtr(bpt)
+		if e := idle(np.ID, &pp.IdleTimeoutInMinutes); e != nil {
+			return nil, false, e
+		}
+		if e := claim(pp.FrontendIPConfiguration.ID, proto, lo, hi, "inbound NAT pool "+np.Name); e != nil {
+			return nil, false, e
+		}
+		pp.ProvisioningState = "Succeeded"
+	}
+	for i := range p.InboundNatRules {
+		nr := &p.InboundNatRules[i]
+		if e := uniq("inboundNatRules", nr.Name); e != nil {
+			return nil, false, e
+		}
+		nr.ID = sub(lb.ID, "inboundNatRules", nr.Name)
+		rp := &nr.Properties
+		if rp.FrontendIPConfiguration == nil || findSub(p.FrontendIPConfigurations, rp.FrontendIPConfiguration.ID) < 0 {
+			return nil, false, invalidRefOpt(rp.FrontendIPConfiguration, nr.ID, "frontendIPConfiguration")
+		}
+		rp.FrontendIPConfiguration.ID = p.FrontendIPConfigurations[findSub(p.FrontendIPConfigurations, rp.FrontendIPConfiguration.ID)].ID
+		proto, e := normProto(nr.ID, rp.Protocol, false)
+		if e != nil {
+			return nil, false, e
+		}
+		rp.Protocol = proto
+		fpt, e := port(nr.ID, "frontendPort", rp.FrontendPort, false)
+		if e != nil {
+			return nil, false, e
+		}
+		bpt, e := port(nr.ID, "backendPort", rp.BackendPort, false)
+		if e != nil {
+			return nil, false, e
+		}
+		rp.FrontendPort, rp.BackendPort = arm.IntPtr(fpt), arm.IntPtr(bpt)
+		if e := idle(nr.ID, &rp.IdleTimeoutInMinutes); e != nil {
+			return nil, false, e
+		}
+		if e := claim(rp.FrontendIPConfiguration.ID, proto, fpt, fpt, "inbound NAT rule "+nr.Name); e != nil {
+			return nil, false, e
+		}
+		rp.BackendIPConfiguration = nil
+		rp.ProvisioningState = "Succeeded"
+	}
+	if exists {
+		// Pools and NAT pools that scale sets or NICs use may not disappear.
+		for _, bp := range old.Properties.BackendAddressPools {
+			if findPool(p.BackendAddressPools, bp.ID) < 0 {
+				if u := s.poolUser(bp.ID); u != "" {
+					return nil, false, arm.Errorf(400, "InUseBackendAddressPoolCannotBeDeleted", bp.ID,
+						"Backend pool %s is used by %s and cannot be removed. Remove the reference first.", bp.Name, u)
+				}
+			}
+		}
+		for _, np := range old.Properties.InboundNatPools {
+			found := false
+			for _, n := range p.InboundNatPools {
+				if strings.EqualFold(n.Name, np.Name) {
+					found = true
+				}
+			}
+			if !found {
+				if u := s.poolUser(np.ID); u != "" {
+					return nil, false, arm.Errorf(400, "InUseInboundNatPoolCannotBeDeleted", np.ID,
+						"Inbound NAT pool %s is used by %s and cannot be removed. Remove the reference first.", np.Name, u)
+				}
+			}
+		}
+		lb.Properties.ResourceGUID = old.Properties.ResourceGUID
+	} else {
+		lb.Properties.ResourceGUID = guid("lb", id.Key())
+	}
+	p.ProvisioningState = "Succeeded"
+	s.ensureGroup(id)
+	s.LoadBalancers[id.Key()] = &lb
+	s.bump()
+	return &lb, !exists, nil
+}
+
+// normalizeProbe validates a probe and fills Azure's defaults.
+func normalizeProbe(pr *arm.Probe) *arm.Error {
+	pp := &pr.Properties
+	switch strings.ToLower(pp.Protocol) {
+	case "tcp":
+		pp.Protocol = "Tcp"
+		if pp.RequestPath != "" {
+			return arm.BadRequest(pr.ID, "Probe %s uses Tcp; requestPath is only for Http and Https probes.", pr.Name)
+		}
+	case "http", "https":
+		if strings.EqualFold(pp.Protocol, "http") {
+			pp.Protocol = "Http"
+		} else {
+			pp.Protocol = "Https"
+		}
+		if pp.RequestPath == "" {
+			return arm.BadRequest(pr.ID, "Probe %s uses %s and needs a requestPath such as /.", pr.Name, pp.Protocol)
+		}
+		if !strings.HasPrefix(pp.RequestPath, "/") {
+			pp.RequestPath = "/" + pp.RequestPath
+		}
+	default:
+		return arm.BadRequest(pr.ID, "Probe %s: protocol %q is not valid: use Tcp, Http or Https.", pr.Name, pp.Protocol)
+	}
+	pt, e := port(pr.ID, "port", pp.Port, false)
+	if e != nil {
+		return e
+	}
+	pp.Port = arm.IntPtr(pt)
+	iv := arm.IntOr(pp.IntervalInSeconds, DefaultProbeInterval)
+	if iv < 1 || iv > 2147483647 {
+		return arm.BadRequest(pr.ID, "Probe %s: intervalInSeconds must be at least 1 (Azure's minimum is 5), got %d.", pr.Name, iv)
+	}
+	pp.IntervalInSeconds = arm.IntPtr(iv)
+	if pp.NumberOfProbes != nil && *pp.NumberOfProbes < 1 {
+		return arm.BadRequest(pr.ID, "Probe %s: numberOfProbes must be at least 1.", pr.Name)
+	}
+	if pp.ProbeThreshold != nil && (*pp.ProbeThreshold < 1 || *pp.ProbeThreshold > 100) {
+		return arm.BadRequest(pr.ID, "Probe %s: probeThreshold must be 1-100.", pr.Name)
+	}
+	switch strings.ToLower(pp.NoHealthyBackendsBehavior) {
+	case "":
+	case "allprobeddown":
+		pp.NoHealthyBackendsBehavior = "AllProbedDown"
+	case "allprobedup":
+		pp.NoHealthyBackendsBehavior = "AllProbedUp"
+	default:
+		return arm.BadRequest(pr.ID, "Probe %s: noHealthyBackendsBehavior %q is not valid: use AllProbedDown or AllProbedUp.", pr.Name, pp.NoHealthyBackendsBehavior)
+	}
+	pp.LoadBalancingRules = nil
+	pp.ProvisioningState = "Succeeded"
+	return nil
+}
+
+// ProbeThreshold is the number of consecutive results that change a probe's
+// state: probeThreshold, else numberOfProbes, else 1.
+func ProbeThreshold(p *arm.ProbeP) int {
+	if p.ProbeThreshold != nil {
+		return int(*p.ProbeThreshold)
+	}
+	if p.NumberOfProbes != nil {
+		return int(*p.NumberOfProbes)
+	}
+	return DefaultProbeThreshold
+}
+
+func (s *State) poolUser(poolID string) string {
+	for _, ss := range s.ScaleSets {
+		for _, nc := range ss.Profile().NICConfigs() {
+			for _, ic := range nc.Properties.IPConfigurations {
+				for _, r := range append(append([]arm.SubResource{}, ic.Properties.LoadBalancerBackendAddressPools...), ic.Properties.LoadBalancerInboundNatPools...) {
+					if arm.EqualIDs(r.ID, poolID) {
+						return ss.Model.ID
+					}
+				}
+			}
+		}
+	}
+	for _, nic := range s.NICs {
+		for _, c := range nic.Properties.IPConfigurations {
+			for _, r := range append(append([]arm.SubResource{}, c.Properties.LoadBalancerBackendAddressPools...), c.Properties.LoadBalancerInboundNatRules...) {
+				if arm.EqualIDs(r.ID, poolID) {
+					return nic.ID
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func findSub(fs []arm.FrontendIPConfiguration, id string) int {
+	for i := range fs {
+		if arm.EqualIDs(fs[i].ID, id) {
+			return i
+		}
+	}
+	return -1
+}
+
+func findPool(ps []arm.BackendAddressPool, id string) int {
+	for i := range ps {
+		if arm.EqualIDs(ps[i].ID, id) {
+			return i
+		}
+	}
+	return -1
+}
+
+func findProbe(ps []arm.Probe, id string) int {
+	for i := range ps {
+		if arm.EqualIDs(ps[i].ID, id) {
+			return i
+		}
+	}
+	return -1
+}
+
+func invalidRef(ref, by string) *arm.Error {
+	return arm.Errorf(400, "InvalidResourceReference", by,
+		"Resource %s referenced by resource %s was not found. Please make sure that the referenced resource exists, and that both resources are in the same region.", ref, by)
+}
+
+func invalidRefOpt(r *arm.SubResource, by, field string) *arm.Error {
+	if r == nil {
+		return arm.BadRequest(by, "%s needs %s.", by, field)
+	}
+	return invalidRef(r.ID, by)
+}
+
+func normProto(target, p string, allowAll bool) (string, *arm.Error) {
+	switch strings.ToLower(p) {
+	case "tcp":
+		return "Tcp", nil
+	case "udp":
+		return "Udp", nil
+	case "all":
+		if allowAll {
+			return "All", nil
+		}
+	}
+	return "", arm.BadRequest(target, "protocol %q is not valid for %s: use Tcp or Udp.", p, target)
+}
+
+func protosOf(p string) []string {
+	if p == "All" {
+		return []string{"Tcp", "Udp"}
+	}
+	return []string{p}
+}
+
+func port(target, field string, v *arm.Int, zeroOK bool) (int64, *arm.Error) {
+	if v == nil {
+		if zeroOK {
+			return 0, nil
+		}
+		return 0, arm.BadRequest(target, "%s needs %s (1-65535).", target, field)
+	}
+	n := int64(*v)
+	if n == 0 && zeroOK {
+		return 0, nil
+	}
+	if n < 1 || n > 65535 {
+		return 0, arm.BadRequest(target, "%s of %s must be 1-65535, got %d.", field, target, n)
+	}
+	return n, nil
+}
+
+func idle(target string, v **arm.Int) *arm.Error {
+	n := arm.IntOr(*v, DefaultIdleTimeout)
+	if n < 4 || n > 100 {
+		return arm.BadRequest(target, "idleTimeoutInMinutes of %s must be 4-100, got %d.", target, n)
+	}
+	*v = arm.IntPtr(n)
+	return nil
+}
