@@ -76,6 +76,11 @@ func setBody(t *testing.T, capacity int, extra map[string]any) []byte {
 	for k, v := range extra {
 		props[k] = v
 	}
+	if _, ok := extra["noNAT"]; ok {
+		delete(props, "noNAT")
+		ic := props["virtualMachineProfile"].(map[string]any)["networkProfile"].(map[string]any)["networkInterfaceConfigurations"].([]any)[0].(map[string]any)["properties"].(map[string]any)["ipConfigurations"].([]any)[0].(map[string]any)["properties"].(map[string]any)
+		delete(ic, "loadBalancerInboundNatPools")
+	}
 	b, _ := json.Marshal(map[string]any{"sku": map[string]any{"name": "Standard_A1", "capacity": capacity}, "properties": props})
 	return b
 }
@@ -533,10 +538,20 @@ func TestUniqueNetnsNames(t *testing.T) {
 	s := fixture(t, "10.0.0.0/24")
 	a, _, e := s.PutScaleSet(id(t, arm.TypeScaleSet, "a.b"), setBody(t, 1, nil), false)
 	must(t, e)
-	b, _, e := s.PutScaleSet(id(t, arm.TypeScaleSet, "a-b"), setBody(t, 1, nil), false)
+	b, _, e := s.PutScaleSet(id(t, arm.TypeScaleSet, "a-b"), setBody(t, 1, map[string]any{"noNAT": true}), false)
 	must(t, e)
 	if a.Instances["0"].Netns == b.Instances["0"].Netns {
 		t.Errorf("two instances share netns %s", a.Instances["0"].Netns)
+	}
+}
+
+func TestNATPoolServesOneScaleSet(t *testing.T) {
+	s := fixture(t, "10.0.0.0/24")
+	_, _, e := s.PutScaleSet(id(t, arm.TypeScaleSet, "a"), setBody(t, 1, nil), false)
+	must(t, e)
+	_, _, e = s.PutScaleSet(id(t, arm.TypeScaleSet, "b"), setBody(t, 1, nil), false)
+	if e == nil || e.Code != "InboundNatPoolInUse" {
+		t.Fatalf("second scale set on one NAT pool: %v", e)
 	}
 }
 

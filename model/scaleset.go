@@ -3,12 +3,13 @@ package model
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/vmss-emulator/vmss/arm"
+	"github.com/vmss-emulator/vmss/nat"
 )
 
 // Limits Azure enforces on a scale set.
@@ -417,7 +418,8 @@ func (s *State) scaleIn(ss *ScaleSet, n int) *arm.Error {
 }
 
 // assignNATPorts gives every live instance a frontend port in each NAT pool its
-// ip configurations reference. Ports stay stable. Instances in bestEffort
+// ip configurations reference (nat.AssignPoolPorts: start + id when free,
+// else the lowest free port; ports stay stable). Instances in bestEffort
 // (overprovisioned extras) that find no free port are dropped instead of
 // failing the operation.
 func (s *State) assignNATPorts(ss *ScaleSet, bestEffort []*Instance) *arm.Error {
@@ -431,65 +433,67 @@ func (s *State) assignNATPorts(ss *ScaleSet, bestEffort []*Instance) *arm.Error 
 			}
 		}
 	}
-	optional := map[*Instance]bool{}
+	optional := map[string]bool{}
 	for _, in := range bestEffort {
-		optional[in] = true
+		optional[in.ID] = true
 	}
 	for key, pool := range pools {
-		lo := int(arm.IntOr(pool.Properties.FrontendPortRangeStart, 0))
-		hi := int(arm.IntOr(pool.Properties.FrontendPortRangeEnd, 0))
-		used := map[int]bool{}
 		for k, other := range s.ScaleSets {
-			if k == strings.ToLower(ss.Model.ID) {
+			if k == strings.ToLower(ss.Model.ID) || other.Deleting {
 				continue
 			}
-			for _, in := range other.Instances {
-				if p, ok := in.NATPorts[key]; ok {
-					used[p] = true
+			for _, nc := range other.Profile().NICConfigs() {
+				for _, ic := range nc.Properties.IPConfigurations {
+					for _, r := range ic.Properties.LoadBalancerInboundNatPools {
+						if arm.KeyOf(r.ID) == key {
+							return arm.Errorf(400, "InboundNatPoolInUse", pool.ID,
+								"Inbound NAT pool %s is already used by scale set %s; give each scale set its own NAT pool.", pool.Name, other.Model.Name)
+						}
+					}
 				}
 			}
 		}
-		insts := ss.SortedInstances()
-		var need []*Instance
-		for _, in := range insts {
-			p, ok := in.NATPorts[key]
-			if ok && p >= lo && p <= hi && !used[p] {
-				used[p] = true
-				continue
-			}
+		np := nat.Pool{
+			Name:                   pool.Name,
+			FrontendPortRangeStart: int(arm.IntOr(pool.Properties.FrontendPortRangeStart, 0)),
+			FrontendPortRangeEnd:   int(arm.IntOr(pool.Properties.FrontendPortRangeEnd, 0)),
+			BackendPort:            int(arm.IntOr(pool.Properties.BackendPort, 0)),
+		}
+		var required, extra []int
+		existing := map[int]int{}
+		for _, in := range ss.SortedInstances() {
 			if in.Deleting {
 				delete(in.NATPorts, key)
 				continue
 			}
-			need = append(need, in)
+			if p, ok := in.NATPorts[key]; ok {
+				existing[in.IDNum()] = p
+			}
+			if optional[in.ID] {
+				extra = append(extra, in.IDNum())
+			} else {
+				required = append(required, in.IDNum())
+			}
 		}
-		// Instances whose own port (start + id) is free get it first.
-		sort.SliceStable(need, func(i, j int) bool { return need[i].IDNum() < need[j].IDNum() })
-		var rest []*Instance
-		for _, in := range need {
-			p := lo + in.IDNum()
-			if p <= hi && !used[p] {
-				setPort(in, key, p)
-				used[p] = true
-				continue
+		if room := np.Size() - len(required); room < len(extra) {
+			if room < 0 {
+				room = 0
 			}
-			rest = append(rest, in)
+			for _, n := range extra[room:] {
+				delete(ss.Instances, strconv.Itoa(n)) // an extra that cannot get a port is not created
+			}
+			extra = extra[:room]
 		}
-		for _, in := range rest {
-			p := lo
-			for ; p <= hi && used[p]; p++ {
+		ports, err := nat.AssignPoolPorts(np, append(required, extra...), existing)
+		if err != nil {
+			var ne *nat.Error
+			if errors.As(err, &ne) {
+				return arm.Errorf(400, ne.Code, pool.ID, "%s", ne.Message)
 			}
-			if p > hi {
-				if optional[in] {
-					delete(ss.Instances, in.ID) // an extra that cannot get a port is not created
-					continue
-				}
-				return arm.Errorf(400, "InboundNatPoolFrontendPortRangeSmallerThanRequestedPorts", pool.ID,
-					"The frontend port range %d-%d of inbound NAT pool %s is smaller than the number of ports requested (%d instances). Widen the range (frontendPortRangeEnd) or lower the capacity.",
-					lo, hi, pool.Name, countLive(insts))
-			}
-			setPort(in, key, p)
-			used[p] = true
+			return arm.BadRequest(pool.ID, "%v", err)
+		}
+		for n, p := range ports {
+			setPort(ss.Instances[strconv.Itoa(n)], key, p)
 		}
 	}
 	// Pools no longer referenced give their ports back.
@@ -508,16 +512,6 @@ func setPort(in *Instance, key string, p int) {
 		in.NATPorts = map[string]int{}
 	}
 	in.NATPorts[key] = p
-}
-
-func countLive(insts []*Instance) int {
-	n := 0
-	for _, in := range insts {
-		if !in.Deleting {
-			n++
-		}
-	}
-	return n
 }
 
 // NATPool resolves an inbound NAT pool id.
