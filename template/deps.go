@@ -184,38 +184,9 @@ func (d *Deployment) match(ref string) ([]*Resource, error) {
 		return nil, fmt.Errorf("no resource with id '%s' in the template", ref)
 	}
 	if strings.Contains(ls, "/") {
-		segs := strings.Split(strings.Trim(s, "/"), "/")
-		if len(segs) >= 3 {
-			ns, rest := segs[0], segs[1:]
-			var ids []string
-			if len(rest)%2 == 0 { // Namespace/type/name/childType/childName
-				var types, names []string
-				for i := 0; i < len(rest); i += 2 {
-					types, names = append(types, rest[i]), append(names, rest[i+1])
-				}
-				ids = append(ids, ns+"/"+strings.Join(types, "/")+"\x00"+strings.Join(names, "/"))
-			}
-			for k := 1; 2*k <= len(rest); k++ { // Namespace/type/childType/name/childName
-				if 2*k == len(rest) {
-					ids = append(ids, ns+"/"+strings.Join(rest[:k], "/")+"\x00"+strings.Join(rest[k:], "/"))
-				}
-			}
-			for _, tn := range ids {
-				typ, name, _ := strings.Cut(tn, "\x00")
-				id, err := d.idFor(typ, name)
-				if err != nil {
-					continue
-				}
-				if r, ok := d.byID[strings.ToLower(id)]; ok {
-					return []*Resource{r}, nil
-				}
-			}
+		if r := d.matchTypeName(s); r != nil {
+			return []*Resource{r}, nil
 		}
-		var cands []string
-		for _, r := range d.resources {
-			cands = append(cands, r.Type+"/"+r.Name)
-		}
-		return nil, fmt.Errorf("no resource '%s' in the template%s", ref, didYouMean(ref, cands))
 	}
 	var found []*Resource
 	for _, r := range d.resources {
@@ -231,12 +202,44 @@ func (d *Deployment) match(ref string) ([]*Resource, error) {
 	}
 	var cands []string
 	for _, r := range d.resources {
-		cands = append(cands, r.Name)
+		if strings.Contains(ls, "/") {
+			cands = append(cands, r.Type+"/"+r.Name)
+		} else {
+			cands = append(cands, r.Name)
+		}
 	}
 	for n := range d.loops {
 		cands = append(cands, d.loops[n][0].CopyName)
 	}
 	return nil, fmt.Errorf("no resource or copy loop named '%s' in the template%s", ref, didYouMean(ref, cands))
+}
+
+// matchTypeName resolves "Namespace/type/name[/childType/childName]" and
+// "Namespace/type/childType/name/childName" to a template resource.
+func (d *Deployment) matchTypeName(s string) *Resource {
+	segs := strings.Split(strings.Trim(s, "/"), "/")
+	if len(segs) < 3 {
+		return nil
+	}
+	ns, rest := segs[0], segs[1:]
+	var forms [][2][]string // type segments, name segments
+	if len(rest)%2 == 0 {
+		var types, names []string
+		for i := 0; i < len(rest); i += 2 {
+			types, names = append(types, rest[i]), append(names, rest[i+1])
+		}
+		forms = append(forms, [2][]string{types, names}, [2][]string{rest[:len(rest)/2], rest[len(rest)/2:]})
+	}
+	for _, f := range forms {
+		id, err := d.idFor(ns+"/"+strings.Join(f[0], "/"), strings.Join(f[1], "/"))
+		if err != nil {
+			continue
+		}
+		if r, ok := d.byID[strings.ToLower(id)]; ok {
+			return r
+		}
+	}
+	return nil
 }
 
 // resolveDeps turns dependsOn strings, parents, reference() targets and

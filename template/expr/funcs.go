@@ -621,6 +621,11 @@ func fnUnion(a []any) (any, error) {
 }
 
 func fnIntersection(a []any) (any, error) {
+	for i, v := range a[1:] {
+		if TypeName(v) != TypeName(a[0]) {
+			return nil, fmt.Errorf("argument %d must be %s like the first one, got %s", i+2, map[bool]string{true: "an array", false: "an object"}[TypeName(a[0]) == "array"], describe(v))
+		}
+	}
 	switch first := a[0].(type) {
 	case []any:
 		out := []any{}

@@ -39,6 +39,8 @@ func TestGUID(t *testing.T) {
 		want string
 	}{
 		{[]string{"a", "b", "c"}, "a98fa280-e03f-5afa-8d8e-92d0a9c201e8"},
+		{[]string{"x"}, "51c0fe04-91fa-5688-abb4-481ca7437854"},
+		{[]string{"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg1", "role"}, "8cd9a82a-a338-54d4-81d4-954474b4de73"},
 	}
 	for _, tt := range tests {
 		if got := GUID(tt.args...); got != tt.want {

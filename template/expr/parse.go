@@ -12,7 +12,7 @@ type Node interface {
 	Span() (start, end int)
 }
 
-// StringLit is a quoted string: 'it''s'.
+// StringLit is a quoted string (two quotes inside stand for one).
 type StringLit struct {
 	Value      string
 	Start, End int
