@@ -112,7 +112,7 @@ func TestARMErrors(t *testing.T) {
 	st.View(func(s *model.State) { seq = s.Seq })
 	cases := []struct {
 		method, path, body, code string
-		status             int
+		status                   int
 	}{
 		{"PUT", rg + "/Microsoft.Compute/virtualMachineScaleSets/web", `{not json`, "InvalidRequestContent", 400},
 		{"PUT", rg + "/Microsoft.Compute/virtualMachineScaleSets/web", `{"sku":{"capacity":-1}}`, "InvalidParameter", 400},

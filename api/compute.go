@@ -119,8 +119,8 @@ func (s *Server) scaleSetInstanceView(req *request, id arm.ID) {
 			sum = append(sum, map[string]any{"code": code, "count": n})
 		}
 		out = map[string]any{
-			"virtualMachine": map[string]any{"statusesSummary": sum},
-			"statuses":       []arm.InstanceViewStatus{provStatus(s.renderScaleSet(st, ss).Properties.ProvisioningState, "")},
+			"virtualMachine":   map[string]any{"statusesSummary": sum},
+			"statuses":         []arm.InstanceViewStatus{provStatus(s.renderScaleSet(st, ss).Properties.ProvisioningState, "")},
 			"faultDomainsDown": ss.FaultDomainsDown,
 		}
 	})
