@@ -1,0 +1,418 @@
+package reconcile
+
+import (
+	"fmt"
+	"hash/fnv"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vmss-emulator/vmss/arm"
+	"github.com/vmss-emulator/vmss/model"
+)
+
+// BridgeName is the bridge of a subnet inside its VNET namespace: stable for
+// the subnet's name, at most 15 characters.
+func BridgeName(subnet string) string {
+	h := fnv.New32a()
+	h.Write([]byte(strings.ToLower(subnet)))
+	return fmt.Sprintf("vmssb%08x", h.Sum32())
+}
+
+// VNetSpecs returns every VNET of the state.
+func VNetSpecs(st *model.State) []VNetSpec {
+	var out []VNetSpec
+	for key, vn := range st.VNets {
+		v := VNetSpec{Key: key, Netns: st.VNetNetns(key), Suffix: model.DNSSuffix(vn.ID)}
+		for _, sn := range vn.Properties.Subnets {
+			p, err := netip.ParsePrefix(sn.Prefix())
+			if err != nil {
+				continue
+			}
+			v.Subnets = append(v.Subnets, SubnetSpec{Name: sn.Name, Prefix: p, Bridge: BridgeName(sn.Name)})
+		}
+		sort.Slice(v.Subnets, func(i, j int) bool { return v.Subnets[i].Name < v.Subnets[j].Name })
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Netns < out[j].Netns })
+	return out
+}
+
+// Desired is one instance the state wants, with what it wants of it.
+type Desired struct {
+	Spec      InstanceSpec
+	Power     string // model.PowerRunning, ...
+	Deleting  bool
+	FaultDown bool   // its fault domain is down (fault injection)
+	SetKey    string // owning scale set or VM (lower-cased id)
+}
+
+// Run reports whether the instance should be running now.
+func (d *Desired) Run() bool { return !d.Deleting && !d.FaultDown && d.Power == model.PowerRunning }
+
+// DesiredInstances returns every instance of every scale set and VM in the
+// state, ordered by kernel name.
+func DesiredInstances(st *model.State) []*Desired {
+	var out []*Desired
+	for key, ss := range st.ScaleSets {
+		vp := ss.Profile()
+		var exts []arm.Extension
+		if vp.ExtensionProfile != nil {
+			exts, _ = model.ExtensionOrder(vp.ExtensionProfile.Extensions)
+		}
+		for _, in := range ss.SortedInstances() {
+			sp := InstanceSpec{
+				Key:          key + "/" + in.ID,
+				Kind:         "vmss",
+				Netns:        in.Netns,
+				InstanceID:   in.ID,
+				VMName:       in.Name,
+				ComputerName: in.ComputerName,
+				MAC:          in.MAC,
+				Extensions:   exts,
+				BuildGen:     in.BuildGen,
+				RestartGen:   in.RestartGen,
+				ModelGen:     in.ModelGen,
+				FaultDomain:  in.FaultDomain,
+				UpdateDomain: in.UpdateDomain,
+			}
+			if vp.OSProfile != nil {
+				sp.AdminUser = vp.OSProfile.AdminUsername
+				sp.CustomData = vp.OSProfile.CustomData
+				if model.PasswordAuth(vp.OSProfile) {
+					sp.Password = vp.OSProfile.AdminPassword
+				}
+				sp.PublicKeys = model.PublicKeys(vp.OSProfile)
+			}
+			fillNet(st, &sp, in.Subnet, in.PrivateIP)
+			out = append(out, &Desired{
+				Spec:      sp,
+				Power:     in.Power,
+				Deleting:  in.Deleting,
+				FaultDown: ss.FaultDomainDown(in.FaultDomain),
+				SetKey:    key,
+			})
+		}
+	}
+	for key, vm := range st.VMs {
+		os := vm.Model.Properties.OSProfile
+		sp := InstanceSpec{
+			Key:        key,
+			Kind:       "vm",
+			Netns:      vm.Netns,
+			VMName:     vm.Model.Name,
+			BuildGen:   vm.BuildGen,
+			RestartGen: vm.RestartGen,
+		}
+		if os != nil {
+			sp.ComputerName = os.ComputerName
+			sp.AdminUser = os.AdminUsername
+			sp.CustomData = os.CustomData
+			if model.PasswordAuth(os) {
+				sp.Password = os.AdminPassword
+			}
+			sp.PublicKeys = model.PublicKeys(os)
+		}
+		nic, ipc := st.PrimaryNIC(vm)
+		if nic != nil && ipc != nil && ipc.Properties.Subnet != nil {
+			sp.MAC = strings.ToLower(strings.ReplaceAll(nic.Properties.MacAddress, "-", ":"))
+			fillNet(st, &sp, ipc.Properties.Subnet.ID, ipc.Properties.PrivateIPAddress)
+		}
+		out = append(out, &Desired{Spec: sp, Power: vm.Power, Deleting: vm.Deleting, SetKey: key})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Spec.Netns < out[j].Spec.Netns })
+	return out
+}
+
+func fillNet(st *model.State, sp *InstanceSpec, subnetID, ip string) {
+	ref, ok := st.LookupSubnet(subnetID)
+	if !ok {
+		return
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return
+	}
+	sp.VNetNetns = st.VNetNetns(strings.ToLower(ref.VNet.ID))
+	sp.Bridge = BridgeName(ref.Subnet.Name)
+	sp.Addr = netip.PrefixFrom(a, ref.Prefix.Bits())
+	sp.Gateway = model.Gateway(ref.Prefix)
+	sp.DNSSuffix = model.DNSSuffix(ref.VNet.ID)
+}
+
+// PlanOptions tune BuildPlan.
+type PlanOptions struct {
+	// ProbeIntervalScale multiplies probe intervals (1 = as configured); tests
+	// use small values for sub-second probes.
+	ProbeIntervalScale float64
+	// DefaultDrain is the drain period of pools that set none.
+	DefaultDrain time.Duration
+	// JumpboxFallbackPorts are tried when port 22 of a VM's public IP is taken.
+	JumpboxFallbackPorts []uint16
+}
+
+// BuildPlan computes the data plane from the state. serving says which
+// instances (by kernel name) take traffic: created, started and not leaving.
+// DNS lists every created instance (serving or not, as Azure keeps names of
+// stopped VMs).
+func BuildPlan(st *model.State, serving, exists map[string]bool, o PlanOptions) *Plan {
+	if o.ProbeIntervalScale <= 0 {
+		o.ProbeIntervalScale = 1
+	}
+	p := &Plan{Seq: st.Seq}
+	desired := DesiredInstances(st)
+
+	// DNS: one zone per VNET.
+	zones := map[string]*DNSZone{}
+	for _, v := range VNetSpecs(st) {
+		z := &DNSZone{VNetNetns: v.Netns, Suffix: v.Suffix}
+		for _, sn := range v.Subnets {
+			z.Prefixes = append(z.Prefixes, sn.Prefix)
+		}
+		zones[v.Netns] = z
+	}
+	for _, d := range desired {
+		z := zones[d.Spec.VNetNetns]
+		if z == nil || d.Deleting || !exists[d.Spec.Netns] || d.Spec.ComputerName == "" {
+			continue
+		}
+		z.Records = append(z.Records, DNSRecord{Name: strings.ToLower(d.Spec.ComputerName), IP: d.Spec.Addr.Addr()})
+	}
+	for _, z := range zones {
+		sort.Slice(z.Records, func(i, j int) bool { return z.Records[i].Name < z.Records[j].Name })
+		p.DNS = append(p.DNS, *z)
+	}
+	sort.Slice(p.DNS, func(i, j int) bool { return p.DNS[i].VNetNetns < p.DNS[j].VNetNetns })
+
+	byKey := map[string]*Desired{}
+	for _, d := range desired {
+		byKey[d.Spec.Key] = d
+	}
+	frontAddr := func(f *arm.FrontendIPConfiguration) (netip.Addr, bool, bool) {
+		if f.Properties.PublicIPAddress != nil {
+			pip, ok := st.PublicIPs[arm.KeyOf(f.Properties.PublicIPAddress.ID)]
+			if !ok {
+				return netip.Addr{}, false, false
+			}
+			a, err := netip.ParseAddr(pip.Properties.IPAddress)
+			return a, true, err == nil
+		}
+		a, err := netip.ParseAddr(f.Properties.PrivateIPAddress)
+		return a, false, err == nil
+	}
+
+	// Scale-set NAT pools and pool membership.
+	poolMembers := map[string][]*Desired{} // backend pool key -> instances
+	for setKey, ss := range st.ScaleSets {
+		for _, nc := range ss.Profile().NICConfigs() {
+			for _, ic := range nc.Properties.IPConfigurations {
+				for _, r := range ic.Properties.LoadBalancerBackendAddressPools {
+					for _, in := range ss.Live() {
+						if d := byKey[setKey+"/"+in.ID]; d != nil {
+							poolMembers[arm.KeyOf(r.ID)] = append(poolMembers[arm.KeyOf(r.ID)], d)
+						}
+					}
+				}
+				for _, r := range ic.Properties.LoadBalancerInboundNatPools {
+					pool := st.NATPool(r.ID)
+					if pool == nil {
+						continue
+					}
+					lbID := mustParent(pool.ID)
+					lb := st.LoadBalancers[lbID]
+					if lb == nil {
+						continue
+					}
+					fi := findFrontend(lb, pool.Properties.FrontendIPConfiguration)
+					if fi == nil {
+						continue
+					}
+					addr, _, ok := frontAddr(fi)
+					if !ok {
+						continue
+					}
+					for _, in := range ss.Live() {
+						d := byKey[setKey+"/"+in.ID]
+						port, has := in.NATPorts[arm.KeyOf(r.ID)]
+						if d == nil || !has || !exists[in.Netns] {
+							continue
+						}
+						p.NAT = append(p.NAT, NATMapping{
+							Owner:       lbID,
+							Name:        pool.Name + " → " + in.Name,
+							Protocol:    pool.Properties.Protocol,
+							Public:      netip.AddrPortFrom(addr, uint16(port)),
+							VNetNetns:   d.Spec.VNetNetns,
+							Backend:     netip.AddrPortFrom(d.Spec.Addr.Addr(), uint16(arm.IntOr(pool.Properties.BackendPort, 22))),
+							Instance:    in.Netns,
+							IdleTimeout: time.Duration(arm.IntOr(pool.Properties.IdleTimeoutInMinutes, 4)) * time.Minute,
+							TCPReset:    arm.BoolOr(pool.Properties.EnableTCPReset, false),
+						})
+					}
+				}
+			}
+		}
+	}
+	// Standalone NICs: pools, NAT rules and instance-level public IPs.
+	vmByNIC := map[string]*Desired{}
+	for key, vm := range st.VMs {
+		if vm.Model.Properties.NetworkProfile == nil {
+			continue
+		}
+		for _, r := range vm.Model.Properties.NetworkProfile.NetworkInterfaces {
+			if d := byKey[key]; d != nil {
+				vmByNIC[arm.KeyOf(r.ID)] = d
+			}
+		}
+	}
+	for nicKey, nic := range st.NICs {
+		d := vmByNIC[nicKey]
+		if d == nil || d.Deleting {
+			continue
+		}
+		for _, ic := range nic.Properties.IPConfigurations {
+			ip, err := netip.ParseAddr(ic.Properties.PrivateIPAddress)
+			if err != nil {
+				continue
+			}
+			for _, r := range ic.Properties.LoadBalancerBackendAddressPools {
+				dd := *d
+				dd.Spec.Addr = netip.PrefixFrom(ip, d.Spec.Addr.Bits())
+				poolMembers[arm.KeyOf(r.ID)] = append(poolMembers[arm.KeyOf(r.ID)], &dd)
+			}
+			for _, r := range ic.Properties.LoadBalancerInboundNatRules {
+				lbKey := mustParent(r.ID)
+				lb := st.LoadBalancers[lbKey]
+				if lb == nil || !exists[d.Spec.Netns] {
+					continue
+				}
+				for _, nr := range lb.Properties.InboundNatRules {
+					if !arm.EqualIDs(nr.ID, r.ID) {
+						continue
+					}
+					fi := findFrontend(lb, nr.Properties.FrontendIPConfiguration)
+					if fi == nil {
+						continue
+					}
+					addr, _, ok := frontAddr(fi)
+					if !ok {
+						continue
+					}
+					p.NAT = append(p.NAT, NATMapping{
+						Owner: lbKey, Name: nr.Name + " → " + d.Spec.VMName, Protocol: nr.Properties.Protocol,
+						Public:    netip.AddrPortFrom(addr, uint16(arm.IntOr(nr.Properties.FrontendPort, 0))),
+						VNetNetns: d.Spec.VNetNetns, Backend: netip.AddrPortFrom(ip, uint16(arm.IntOr(nr.Properties.BackendPort, 0))),
+						Instance: d.Spec.Netns, IdleTimeout: time.Duration(arm.IntOr(nr.Properties.IdleTimeoutInMinutes, 4)) * time.Minute,
+						TCPReset: arm.BoolOr(nr.Properties.EnableTCPReset, false),
+					})
+				}
+			}
+			if ic.Properties.PublicIPAddress != nil && exists[d.Spec.Netns] {
+				pip, ok := st.PublicIPs[arm.KeyOf(ic.Properties.PublicIPAddress.ID)]
+				if !ok {
+					continue
+				}
+				addr, err := netip.ParseAddr(pip.Properties.IPAddress)
+				if err != nil {
+					continue
+				}
+				// A VM's own public IP exposes SSH only (the emulator has no NSG enforcement).
+				p.NAT = append(p.NAT, NATMapping{
+					Owner: strings.ToLower(pip.ID), Name: pip.Name + " → " + d.Spec.VMName + ":22", Protocol: "Tcp",
+					Public: netip.AddrPortFrom(addr, 22), VNetNetns: d.Spec.VNetNetns, Backend: netip.AddrPortFrom(ip, 22),
+					Instance: d.Spec.Netns, IdleTimeout: 4 * time.Minute, FallbackPorts: o.JumpboxFallbackPorts,
+				})
+			}
+		}
+	}
+	sort.Slice(p.NAT, func(i, j int) bool { return p.NAT[i].Public.String()+p.NAT[i].Protocol < p.NAT[j].Public.String()+p.NAT[j].Protocol })
+
+	// Load-balancing rules.
+	var lbKeys []string
+	for k := range st.LoadBalancers {
+		lbKeys = append(lbKeys, k)
+	}
+	sort.Strings(lbKeys)
+	for _, k := range lbKeys {
+		lb := st.LoadBalancers[k]
+		lp := LBPlan{Key: k, Name: lb.Name}
+		for _, r := range lb.Properties.LoadBalancingRules {
+			fi := findFrontend(lb, r.Properties.FrontendIPConfiguration)
+			if fi == nil {
+				continue
+			}
+			addr, public, ok := frontAddr(fi)
+			if !ok {
+				continue
+			}
+			rp := RulePlan{
+				Name: r.Name, Protocol: r.Properties.Protocol, Public: public, Frontend: addr,
+				FrontendPort: int(arm.IntOr(r.Properties.FrontendPort, 0)), BackendPort: int(arm.IntOr(r.Properties.BackendPort, 0)),
+				Distribution: r.Properties.LoadDistribution,
+				IdleTimeout:  time.Duration(arm.IntOr(r.Properties.IdleTimeoutInMinutes, 4)) * time.Minute,
+				TCPReset:     arm.BoolOr(r.Properties.EnableTCPReset, false),
+				DrainPeriod:  o.DefaultDrain,
+			}
+			if !public && fi.Properties.Subnet != nil {
+				if ref, ok := st.LookupSubnet(fi.Properties.Subnet.ID); ok {
+					rp.VNetNetns = st.VNetNetns(strings.ToLower(ref.VNet.ID))
+					rp.Bridge = BridgeName(ref.Subnet.Name)
+				}
+			}
+			if r.Properties.Probe != nil {
+				for _, pr := range lb.Properties.Probes {
+					if arm.EqualIDs(pr.ID, r.Properties.Probe.ID) {
+						iv := time.Duration(float64(time.Duration(arm.IntOr(pr.Properties.IntervalInSeconds, model.DefaultProbeInterval))*time.Second) * o.ProbeIntervalScale)
+						rp.Probe = &ProbePlan{
+							Name: pr.Name, Protocol: pr.Properties.Protocol, Port: int(arm.IntOr(pr.Properties.Port, 0)),
+							Path: pr.Properties.RequestPath, Interval: iv, Threshold: model.ProbeThreshold(&pr.Properties),
+							AllDownOpen: pr.Properties.NoHealthyBackendsBehavior == "AllProbedUp",
+						}
+					}
+				}
+			}
+			if r.Properties.BackendAddressPool != nil {
+				pk := arm.KeyOf(r.Properties.BackendAddressPool.ID)
+				for _, bp := range lb.Properties.BackendAddressPools {
+					if arm.EqualIDs(bp.ID, r.Properties.BackendAddressPool.ID) && bp.Properties.DrainPeriodInSeconds != nil {
+						rp.DrainPeriod = time.Duration(*bp.Properties.DrainPeriodInSeconds) * time.Second
+					}
+				}
+				for _, d := range poolMembers[pk] {
+					if rp.VNetNetns == "" {
+						rp.VNetNetns = d.Spec.VNetNetns
+					}
+					if !serving[d.Spec.Netns] || d.Spec.VNetNetns != rp.VNetNetns {
+						continue
+					}
+					rp.Backends = append(rp.Backends, BackendPlan{Instance: d.Spec.Netns, Name: d.Spec.VMName, Addr: d.Spec.Addr.Addr()})
+				}
+				sort.Slice(rp.Backends, func(i, j int) bool { return rp.Backends[i].Addr.Less(rp.Backends[j].Addr) })
+			}
+			lp.Rules = append(lp.Rules, rp)
+		}
+		p.LBs = append(p.LBs, lp)
+	}
+	return p
+}
+
+func findFrontend(lb *arm.LoadBalancer, ref *arm.SubResource) *arm.FrontendIPConfiguration {
+	if ref == nil {
+		return nil
+	}
+	for i := range lb.Properties.FrontendIPConfigurations {
+		if arm.EqualIDs(lb.Properties.FrontendIPConfigurations[i].ID, ref.ID) {
+			return &lb.Properties.FrontendIPConfigurations[i]
+		}
+	}
+	return nil
+}
+
+func mustParent(id string) string {
+	pid, err := arm.ParseID(id)
+	if err != nil {
+		return ""
+	}
+	return pid.Parent().Key()
+}

@@ -1,0 +1,650 @@
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/vmss-emulator/vmss/api"
+	"github.com/vmss-emulator/vmss/arm"
+	"github.com/vmss-emulator/vmss/model"
+)
+
+// Options tune a Reconciler. Zero values take the defaults given.
+type Options struct {
+	Parallel int           // kernel operations at once; default 16
+	Resync   time.Duration // periodic pass even without changes; default 10s
+	Backoff  time.Duration // first retry delay after a failure; default 1s, doubling to 1 minute
+	Plan     PlanOptions
+	Logger   *slog.Logger
+}
+
+// Reconciler drives the Kernel toward the Store's desired state.
+type Reconciler struct {
+	store  *model.Store
+	kernel Kernel
+	opt    Options
+	log    *slog.Logger
+
+	trigger chan struct{}
+	sem     chan struct{}
+	wg      sync.WaitGroup
+
+	mu       sync.Mutex
+	inst     map[string]*status // by netns
+	vnetDone map[string]string  // netns -> spec fingerprint applied
+	vnetErr  map[string]error   // vnet key -> error
+	planErr  map[string]error   // resource key -> data plane error
+	pending  map[string]bool    // resource key -> work left (as of the last pass)
+	failed   map[string]error   // resource key -> failure
+	applied  int64
+	removed  []removal // model records to drop, collected by flows
+}
+
+type status struct {
+	prov     string // Creating, Updating, Succeeded, Failed, Deleting
+	power    string
+	err      error
+	busy     bool
+	leaving  bool // draining, stopping or deleting: no new traffic
+	failures int
+	retryAt  time.Time
+	obs      Observed
+}
+
+type removal struct {
+	setKey, id string // scale-set instance
+	vmKey      string // standalone VM
+}
+
+// New returns a Reconciler. Call Run to start it.
+func New(store *model.Store, kernel Kernel, opt Options) *Reconciler {
+	if opt.Parallel <= 0 {
+		opt.Parallel = 16
+	}
+	if opt.Resync <= 0 {
+		opt.Resync = 10 * time.Second
+	}
+	if opt.Backoff <= 0 {
+		opt.Backoff = time.Second
+	}
+	if opt.Plan.DefaultDrain <= 0 {
+		opt.Plan.DefaultDrain = 5 * time.Second
+	}
+	lg := opt.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	r := &Reconciler{
+		store: store, kernel: kernel, opt: opt, log: lg,
+		trigger:  make(chan struct{}, 1),
+		sem:      make(chan struct{}, opt.Parallel),
+		inst:     map[string]*status{},
+		vnetDone: map[string]string{},
+		vnetErr:  map[string]error{},
+		planErr:  map[string]error{},
+		pending:  map[string]bool{},
+		failed:   map[string]error{},
+		applied:  -1,
+	}
+	store.OnChange(r.Trigger)
+	return r
+}
+
+// Trigger asks for a pass soon.
+func (r *Reconciler) Trigger() {
+	select {
+	case r.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Run reconciles until ctx ends, then waits for work in flight.
+func (r *Reconciler) Run(ctx context.Context) {
+	t := time.NewTicker(r.opt.Resync)
+	defer t.Stop()
+	r.Trigger()
+	for {
+		select {
+		case <-ctx.Done():
+			r.wg.Wait()
+			return
+		case <-r.trigger:
+		case <-t.C:
+		}
+		// Let a burst of changes coalesce into one pass.
+		time.Sleep(2 * time.Millisecond)
+		r.Pass(ctx)
+	}
+}
+
+// Wait blocks until no work is in flight.
+func (r *Reconciler) Wait() { r.wg.Wait() }
+
+// snapshot deep-copies the state.
+func (r *Reconciler) snapshot() *model.State {
+	var data []byte
+	var cfg model.Config
+	r.store.View(func(st *model.State) {
+		data, _ = json.Marshal(st)
+		cfg = st.Config()
+	})
+	var s model.State
+	_ = json.Unmarshal(data, &s)
+	s.SetConfig(cfg)
+	return &s
+}
+
+// Pass runs one reconciliation pass: it starts work and returns without
+// waiting for it.
+func (r *Reconciler) Pass(ctx context.Context) {
+	snap := r.snapshot()
+	obs, err := r.kernel.Instances(ctx)
+	if err != nil {
+		r.log.Error("observe instances", "err", err)
+		return
+	}
+	kvnets, err := r.kernel.VNets(ctx)
+	if err != nil {
+		r.log.Error("observe VNETs", "err", err)
+		return
+	}
+
+	// VNETs first: instances attach to them.
+	wantVNet := map[string]bool{}
+	for _, v := range VNetSpecs(snap) {
+		wantVNet[v.Netns] = true
+		fp := fingerprint(v)
+		r.mu.Lock()
+		done := r.vnetDone[v.Netns] == fp
+		r.mu.Unlock()
+		if done && contains(kvnets, v.Netns) {
+			continue
+		}
+		err := r.kernel.EnsureVNet(ctx, v)
+		r.mu.Lock()
+		if err != nil {
+			r.vnetErr[v.Key] = err
+			delete(r.vnetDone, v.Netns)
+			r.log.Error("VNET", "netns", v.Netns, "err", err)
+		} else {
+			delete(r.vnetErr, v.Key)
+			r.vnetDone[v.Netns] = fp
+		}
+		r.mu.Unlock()
+	}
+
+	desired := DesiredInstances(snap)
+	want := map[string]*Desired{}
+	for _, d := range desired {
+		want[d.Spec.Netns] = d
+	}
+	now := time.Now()
+	r.mu.Lock()
+	for _, d := range desired {
+		st := r.statusLocked(d.Spec.Netns)
+		o, exists := obs[d.Spec.Netns]
+		st.obs = o
+		if st.busy {
+			continue
+		}
+		if st.err != nil && now.Before(st.retryAt) {
+			continue
+		}
+		built := exists && o.Complete && o.BuildGen == d.Spec.BuildGen
+		switch {
+		case d.Deleting:
+			if !exists {
+				r.removeLocked(d)
+				continue
+			}
+			r.spawnLocked(ctx, d, st, "Deleting", r.deleteFlow)
+		case d.Spec.VNetNetns == "" || !vnetReady(r, d.Spec.VNetNetns):
+			// Its VNET is not there yet (or failed): wait.
+		case !built:
+			verb := "Creating"
+			if exists {
+				verb = "Updating"
+			}
+			r.spawnLocked(ctx, d, st, verb, r.buildFlow)
+		case d.Run() && !o.Started:
+			r.spawnLocked(ctx, d, st, "Updating", r.startFlow)
+		case d.Run() && (o.RestartGen != d.Spec.RestartGen || o.ModelGen != d.Spec.ModelGen):
+			r.spawnLocked(ctx, d, st, "Updating", r.restartFlow)
+		case !d.Run() && o.Started:
+			r.spawnLocked(ctx, d, st, "Updating", r.stopFlow)
+		default:
+			st.prov, st.err, st.failures, st.leaving = "Succeeded", nil, 0, !d.Run()
+			st.power = powerOf(d, o.Started)
+		}
+	}
+	// Orphans: instances in the kernel the state does not know.
+	for netns := range obs {
+		if _, ok := want[netns]; ok {
+			continue
+		}
+		st := r.statusLocked(netns)
+		if st.busy {
+			continue
+		}
+		orphan := &Desired{Spec: InstanceSpec{Netns: netns}, Deleting: true}
+		r.spawnLocked(ctx, orphan, st, "Deleting", r.deleteFlow)
+	}
+	for netns, st := range r.inst {
+		if _, ok := want[netns]; !ok && !st.busy {
+			if _, ok := obs[netns]; !ok {
+				delete(r.inst, netns)
+			}
+		}
+	}
+	r.mu.Unlock()
+
+	// VNET namespaces nobody wants, once no instance uses them.
+	for _, n := range kvnets {
+		if wantVNet[n] {
+			continue
+		}
+		used := false
+		for _, d := range desired {
+			if d.Spec.VNetNetns == n {
+				if _, ok := obs[d.Spec.Netns]; ok {
+					used = true
+				}
+			}
+		}
+		if used {
+			continue
+		}
+		if err := r.kernel.DeleteVNet(ctx, n); err != nil {
+			r.log.Error("delete VNET", "netns", n, "err", err)
+			continue
+		}
+		r.mu.Lock()
+		delete(r.vnetDone, n)
+		r.mu.Unlock()
+		_ = r.store.Update(func(st *model.State) error { st.ReleaseVNetNetns(n); return nil })
+	}
+
+	// Data plane.
+	serving, exists := map[string]bool{}, map[string]bool{}
+	r.mu.Lock()
+	for _, d := range desired {
+		st := r.inst[d.Spec.Netns]
+		o, ok := obs[d.Spec.Netns]
+		if !ok || !o.Complete || st == nil {
+			continue
+		}
+		exists[d.Spec.Netns] = !d.Deleting
+		serving[d.Spec.Netns] = o.Started && d.Run() && !st.leaving && !st.busy
+	}
+	r.mu.Unlock()
+	planErr := r.kernel.ApplyPlan(ctx, BuildPlan(snap, serving, exists, r.opt.Plan))
+
+	// Feedback into the model: settle overprovisioning, drop deleted records,
+	// finish group deletes.
+	r.feedback(snap)
+
+	// Pending work and failures per resource, for the API.
+	pending, failed := map[string]bool{}, map[string]error{}
+	r.mu.Lock()
+	for _, d := range desired {
+		st := r.inst[d.Spec.Netns]
+		if st == nil || st.busy || !r.settledLocked(d, st) {
+			pending[d.SetKey] = true
+		}
+		if st != nil && st.err != nil && !st.busy {
+			if failed[d.SetKey] == nil {
+				failed[d.SetKey] = fmt.Errorf("%s: %w", d.Spec.VMName, st.err)
+			}
+		}
+	}
+	for k, ss := range snap.ScaleSets {
+		if ss.Batch != nil || ss.Deleting {
+			pending[k] = true
+		}
+	}
+	for k, vm := range snap.VMs {
+		if vm.Deleting {
+			pending[k] = true
+		}
+	}
+	for k, g := range snap.ResourceGroups {
+		if g.Properties.ProvisioningState == "Deleting" {
+			pending["group:"+k] = true
+		}
+	}
+	for _, v := range VNetSpecs(snap) {
+		if !vnetReady(r, v.Netns) {
+			pending[v.Key] = true
+		}
+		if e := r.vnetErr[v.Key]; e != nil {
+			failed[v.Key] = e
+			delete(pending, v.Key)
+		}
+	}
+	for _, n := range kvnets {
+		if owner, ok := snap.Netns[n]; ok && !wantVNet[n] {
+			pending[owner] = true
+		}
+	}
+	r.pending, r.failed, r.planErr = pending, failed, planErr
+	r.applied = snap.Seq
+	r.mu.Unlock()
+}
+
+// vnetReady reports whether a VNET namespace was ensured; r.mu must be held.
+func vnetReady(r *Reconciler, netns string) bool {
+	_, ok := r.vnetDone[netns]
+	return ok
+}
+
+func (r *Reconciler) statusLocked(netns string) *status {
+	st := r.inst[netns]
+	if st == nil {
+		st = &status{prov: "Creating", power: "starting"}
+		r.inst[netns] = st
+	}
+	return st
+}
+
+// settledLocked reports whether an instance is where the state wants it.
+func (r *Reconciler) settledLocked(d *Desired, st *status) bool {
+	if st.err != nil {
+		return true // failed: settled, reported as failure
+	}
+	if d.Deleting {
+		return false
+	}
+	o := st.obs
+	if !o.Complete || o.BuildGen != d.Spec.BuildGen {
+		return false
+	}
+	if d.Run() {
+		return o.Started && o.RestartGen == d.Spec.RestartGen && o.ModelGen == d.Spec.ModelGen
+	}
+	return !o.Started
+}
+
+func powerOf(d *Desired, started bool) string {
+	switch {
+	case started:
+		return "running"
+	case d.Power == model.PowerDeallocated:
+		return "deallocated"
+	}
+	return "stopped"
+}
+
+type flow func(ctx context.Context, d *Desired, st *status) error
+
+// spawnLocked starts a flow for an instance in its own goroutine.
+func (r *Reconciler) spawnLocked(ctx context.Context, d *Desired, st *status, verb string, f flow) {
+	st.busy = true
+	st.prov = verb
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		err := f(ctx, d, st)
+		r.mu.Lock()
+		st.busy = false
+		if err != nil && ctx.Err() == nil {
+			st.failures++
+			st.err = err
+			st.prov = "Failed"
+			back := r.opt.Backoff << min(st.failures-1, 6)
+			if back > time.Minute {
+				back = time.Minute
+			}
+			st.retryAt = time.Now().Add(back)
+			r.log.Error("instance", "netns", d.Spec.Netns, "step", verb, "err", err, "retry in", back)
+		} else if err == nil {
+			st.err, st.failures = nil, 0
+		}
+		r.mu.Unlock()
+		r.Trigger()
+	}()
+}
+
+func (r *Reconciler) acquire(ctx context.Context) error {
+	select {
+	case r.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Reconciler) release() { <-r.sem }
+
+func (r *Reconciler) setPower(st *status, p string, leaving bool) {
+	r.mu.Lock()
+	st.power, st.leaving = p, leaving
+	r.mu.Unlock()
+}
+
+// buildFlow (re)builds an instance and starts it when it should run.
+func (r *Reconciler) buildFlow(ctx context.Context, d *Desired, st *status) error {
+	if st.obs.Started {
+		r.setPower(st, "stopping", true)
+		if err := r.kernel.Drain(ctx, d.Spec.Netns); err != nil {
+			return fmt.Errorf("drain before rebuild: %w", err)
+		}
+	}
+	if err := r.acquire(ctx); err != nil {
+		return err
+	}
+	if st.obs.BuildGen != d.Spec.BuildGen && (st.obs.Complete || st.obs.Started) {
+		if err := r.kernel.DeleteInstance(ctx, d.Spec.Netns); err != nil {
+			r.release()
+			return fmt.Errorf("remove old build: %w", err)
+		}
+	}
+	err := r.kernel.CreateInstance(ctx, d.Spec)
+	r.release()
+	if err != nil {
+		return err
+	}
+	if !d.Run() {
+		r.setPower(st, powerOf(d, false), true)
+		return nil
+	}
+	r.setPower(st, "starting", false)
+	if err := r.kernel.StartInstance(ctx, d.Spec, true); err != nil {
+		return err
+	}
+	r.setPower(st, "running", false)
+	return nil
+}
+
+func (r *Reconciler) startFlow(ctx context.Context, d *Desired, st *status) error {
+	r.setPower(st, "starting", false)
+	if err := r.kernel.StartInstance(ctx, d.Spec, false); err != nil {
+		return err
+	}
+	r.setPower(st, "running", false)
+	return nil
+}
+
+func (r *Reconciler) restartFlow(ctx context.Context, d *Desired, st *status) error {
+	r.setPower(st, "stopping", true)
+	if err := r.kernel.Drain(ctx, d.Spec.Netns); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	if err := r.kernel.StopInstance(ctx, d.Spec.Netns); err != nil {
+		return err
+	}
+	r.setPower(st, "starting", false)
+	if err := r.kernel.StartInstance(ctx, d.Spec, true); err != nil {
+		return err
+	}
+	r.setPower(st, "running", false)
+	return nil
+}
+
+func (r *Reconciler) stopFlow(ctx context.Context, d *Desired, st *status) error {
+	r.setPower(st, "stopping", true)
+	if err := r.kernel.Drain(ctx, d.Spec.Netns); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	if err := r.kernel.StopInstance(ctx, d.Spec.Netns); err != nil {
+		return err
+	}
+	r.setPower(st, powerOf(d, false), true)
+	return nil
+}
+
+func (r *Reconciler) deleteFlow(ctx context.Context, d *Desired, st *status) error {
+	r.setPower(st, "stopping", true)
+	if st.obs.Started {
+		if err := r.kernel.Drain(ctx, d.Spec.Netns); err != nil {
+			return fmt.Errorf("drain: %w", err)
+		}
+	}
+	if err := r.acquire(ctx); err != nil {
+		return err
+	}
+	err := r.kernel.DeleteInstance(ctx, d.Spec.Netns)
+	r.release()
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.removeLocked(d)
+	r.mu.Unlock()
+	return nil
+}
+
+// removeLocked queues the removal of a deleted instance's record.
+func (r *Reconciler) removeLocked(d *Desired) {
+	if d.SetKey == "" {
+		return // orphan: nothing in the model
+	}
+	if d.Spec.Kind == "vm" {
+		r.removed = append(r.removed, removal{vmKey: d.SetKey})
+	} else {
+		r.removed = append(r.removed, removal{setKey: d.SetKey, id: d.Spec.InstanceID})
+	}
+}
+
+func (r *Reconciler) feedback(snap *model.State) {
+	r.mu.Lock()
+	removed := r.removed
+	r.removed = nil
+	type batch struct {
+		id      arm.ID
+		running map[string]bool
+		settled bool
+	}
+	var batches []batch
+	for _, ss := range snap.ScaleSets {
+		if ss.Batch == nil {
+			continue
+		}
+		b := batch{running: map[string]bool{}, settled: true}
+		b.id, _ = arm.ParseID(ss.Model.ID)
+		for _, id := range ss.Batch.Members {
+			in, ok := ss.Instances[id]
+			if !ok {
+				continue
+			}
+			st := r.inst[in.Netns]
+			switch {
+			case st == nil || st.busy:
+				b.settled = false
+			case st.err != nil:
+			case st.obs.Complete && st.obs.Started:
+				b.running[id] = true
+			default:
+				b.settled = false
+			}
+		}
+		batches = append(batches, b)
+	}
+	r.mu.Unlock()
+	err := r.store.Update(func(st *model.State) error {
+		for _, rm := range removed {
+			if rm.vmKey != "" {
+				st.RemoveVM(rm.vmKey)
+			} else {
+				st.RemoveInstance(rm.setKey, rm.id)
+			}
+		}
+		for _, b := range batches {
+			st.ResolveBatch(b.id, b.running, b.settled)
+		}
+		st.FinishGroupDeletes()
+		return nil
+	})
+	if err != nil {
+		r.log.Error("update state", "err", err)
+		r.mu.Lock()
+		r.removed = append(r.removed, removed...)
+		r.mu.Unlock()
+	}
+}
+
+// ---- api.Runtime ----
+
+// Instance reports the observed status of an instance.
+func (r *Reconciler) Instance(netns string) api.InstanceStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.inst[netns]
+	if st == nil {
+		return api.InstanceStatus{ProvisioningState: "Creating", PowerState: "starting"}
+	}
+	out := api.InstanceStatus{ProvisioningState: st.prov, PowerState: st.power, Health: st.obs.Health, Extensions: st.obs.Extensions}
+	if st.err != nil {
+		out.ProvisioningState, out.Error = "Failed", st.err.Error()
+	}
+	return out
+}
+
+// Observed returns what the last pass saw of an instance.
+func (r *Reconciler) Observed(netns string) (Observed, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.inst[netns]
+	if st == nil {
+		return Observed{}, false
+	}
+	return st.obs, true
+}
+
+// Pending reports work left for a resource and its failure.
+func (r *Reconciler) Pending(key string) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.planErr[key]; err != nil {
+		return false, err
+	}
+	return r.pending[key], r.failed[key]
+}
+
+// Applied is the state sequence number of the last pass.
+func (r *Reconciler) Applied() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.applied
+}
+
+// LoadBalancerHealth is answered by the kernel's data plane (see runtime); the
+// reconciler has none of its own.
+func (r *Reconciler) LoadBalancerHealth(string) any { return nil }
+
+func fingerprint(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
