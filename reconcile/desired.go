@@ -326,7 +326,9 @@ func BuildPlan(st *model.State, serving, exists map[string]bool, o PlanOptions) 
 			}
 		}
 	}
-	sort.Slice(p.NAT, func(i, j int) bool { return p.NAT[i].Public.String()+p.NAT[i].Protocol < p.NAT[j].Public.String()+p.NAT[j].Protocol })
+	sort.Slice(p.NAT, func(i, j int) bool {
+		return p.NAT[i].Public.String()+p.NAT[i].Protocol < p.NAT[j].Public.String()+p.NAT[j].Protocol
+	})
 
 	// Load-balancing rules.
 	var lbKeys []string

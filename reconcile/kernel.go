@@ -44,13 +44,13 @@ type Kernel interface {
 type Observed struct {
 	// Complete is true when the instance was fully built (its record written);
 	// a partial instance (crash during create) is rebuilt.
-	Complete   bool
-	BuildGen   int64 // generation it was built for
-	RestartGen int64 // restart generation last applied
-	ModelGen   int64 // model generation whose extensions last ran
-	Started    bool  // serving in this daemon process (SSH up, workload started)
-	Health     string
-	Extensions []arm.ExtensionView
+	Complete    bool
+	BuildGen    int64 // generation it was built for
+	RestartGen  int64 // restart generation last applied
+	ModelGen    int64 // model generation whose extensions last ran
+	Started     bool  // serving in this daemon process (SSH up, workload started)
+	Health      string
+	Extensions  []arm.ExtensionView
 	SSHEndpoint string
 }
 
@@ -98,10 +98,10 @@ type InstanceSpec struct {
 // Plan is the data plane: what DNS answers, what NAT forwards, how load
 // balancers balance.
 type Plan struct {
-	Seq  int64
-	DNS  []DNSZone
-	NAT  []NATMapping
-	LBs  []LBPlan
+	Seq int64
+	DNS []DNSZone
+	NAT []NATMapping
+	LBs []LBPlan
 }
 
 // DNSZone is the internal DNS of one VNET.

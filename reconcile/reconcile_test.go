@@ -166,12 +166,18 @@ func TestPowerRestartReimage(t *testing.T) {
 	e.putSet(2, false)
 	e.converge()
 	in := e.live()[1]
-	e.update(func(s *model.State) *arm.Error { _, ae := s.SetPower(e.set, []string{"1"}, model.PowerStopped); return ae })
+	e.update(func(s *model.State) *arm.Error {
+		_, ae := s.SetPower(e.set, []string{"1"}, model.PowerStopped)
+		return ae
+	})
 	e.converge()
 	if e.k.inst[in.Netns].Started || e.r.Instance(in.Netns).PowerState != "stopped" {
 		t.Fatalf("powerOff: %+v %+v", e.k.inst[in.Netns], e.r.Instance(in.Netns))
 	}
-	e.update(func(s *model.State) *arm.Error { _, ae := s.SetPower(e.set, []string{"1"}, model.PowerRunning); return ae })
+	e.update(func(s *model.State) *arm.Error {
+		_, ae := s.SetPower(e.set, []string{"1"}, model.PowerRunning)
+		return ae
+	})
 	e.converge()
 	if !e.k.inst[in.Netns].Started {
 		t.Fatal("start did not start")
