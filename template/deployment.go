@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmss-emulator/vmss/template/expr"
@@ -142,6 +143,8 @@ type Deployment struct {
 	levels    [][]*Resource
 	byID      map[string]*Resource // lower-case id
 	loops     map[string][]*Resource
+
+	evaluated atomic.Int64 // expressions evaluated, for benchmarks
 }
 
 // Prepare resolves parameters and variables, expands copy loops and nested

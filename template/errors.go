@@ -135,11 +135,19 @@ func (r *redactor) public(err error) error {
 	return pe
 }
 
-var identRE = regexp.MustCompile(`^[A-Za-z_$][A-Za-z0-9_$]*$`)
+func isIdent(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '_' && c != '$' && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // joinPath appends an object key to a JSON path.
 func joinPath(path, key string) string {
-	if !identRE.MatchString(key) {
+	if !isIdent(key) {
 		return fmt.Sprintf("%s['%s']", path, strings.ReplaceAll(key, "'", "''"))
 	}
 	if path == "" {

@@ -24,6 +24,7 @@ func (d *Deployment) evalValue(ctx context.Context, env *env, v any, path string
 		if e.Root == nil {
 			return e.Literal, nil
 		}
+		d.evaluated.Add(1)
 		val, err := e.Eval(ctx, env)
 		if err != nil {
 			if env.whatIf && errors.Is(err, ErrNotDeployed) {

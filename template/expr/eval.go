@@ -172,10 +172,34 @@ func (ev *evaluator) call(ctx context.Context, n *Call) (any, error) {
 		return nil, ev.wrap(n, err)
 	}
 	v, err := b.fn(args)
+	if err == nil {
+		err = checkSize(v)
+	}
 	if err != nil {
 		return nil, ev.wrap(n, err)
 	}
 	return v, nil
+}
+
+// Limits on values built by functions, so that a template cannot make the
+// evaluator exhaust memory (ARM itself refuses templates over 4 MiB).
+const (
+	maxString = 4 << 20
+	maxArray  = 100000
+)
+
+func checkSize(v any) error {
+	switch x := v.(type) {
+	case string:
+		if len(x) > maxString {
+			return fmt.Errorf("the result is a string of %d bytes, over the limit of %d", len(x), maxString)
+		}
+	case []any:
+		if len(x) > maxArray {
+			return fmt.Errorf("the result is an array of %d elements, over the limit of %d", len(x), maxArray)
+		}
+	}
+	return nil
 }
 
 // property reads x.name. Object keys match case-insensitively, as in ARM.
