@@ -65,33 +65,11 @@ type Table struct {
 
 // entry is one listening socket and its live target.
 type entry struct {
+	*proxy.Frontend
 	key      key
 	target   atomic.Pointer[Mapping]
-	tcp      *proxy.Forwarder
-	udp      *proxy.UDPForwarder
-	done     chan struct{}
-	started  bool
 	conns    atomic.Int64
 	up, down atomic.Int64
-}
-
-func (e *entry) close() {
-	if e.tcp != nil {
-		_ = e.tcp.Close()
-	}
-	if e.udp != nil {
-		_ = e.udp.Close()
-	}
-	if e.started {
-		<-e.done
-	}
-}
-
-func (e *entry) active() int {
-	if e.tcp != nil {
-		return e.tcp.Active()
-	}
-	return e.udp.Active()
 }
 
 // Apply makes the forwarded set equal desired. Mappings whose public
@@ -148,13 +126,13 @@ func (t *Table) Apply(ctx context.Context, desired []Mapping) error {
 	}
 	if len(errs) > 0 {
 		for _, e := range fresh {
-			e.close()
+			e.Close()
 		}
 		return errors.Join(errs...)
 	}
 	for k, e := range t.entries {
 		if _, keep := want[k]; !keep {
-			e.close()
+			e.Close()
 			delete(t.entries, k)
 		}
 	}
@@ -166,58 +144,36 @@ func (t *Table) Apply(ctx context.Context, desired []Mapping) error {
 	}
 	for k, e := range fresh {
 		t.entries[k] = e
-		e.start()
+		e.Start()
 	}
 	return nil
 }
 
-// open creates the public socket for k; the entry starts serving in start.
+// open creates the public socket for k; Start serves it.
 func (t *Table) open(ctx context.Context, k key, m Mapping) (*entry, error) {
-	e := &entry{key: k, done: make(chan struct{})}
+	e := &entry{key: k}
 	e.target.Store(&m)
 	log := t.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	owner := "inbound NAT " + m.Name
-	if k.network == "tcp" {
-		listen := firstSet(m.Listen, t.Listen, proxy.HostListen)
-		ln, err := listen(ctx, "tcp", k.public.String())
-		if err != nil {
-			return nil, proxy.ClassifyListenError("tcp", k.public.String(), owner, err)
-		}
-		e.tcp = &proxy.Forwarder{Listener: ln, Connect: e.connectTCP, Logger: log}
-		return e, nil
+	spec := proxy.FrontendSpec{
+		Network: k.network, Addr: k.public.String(), Owner: "inbound NAT " + m.Name,
+		Listen: m.Listen, ListenPacket: m.ListenPacket,
+		ConnectTCP: e.connectTCP, ConnectUDP: e.connectUDP, Logger: log,
 	}
-	listen := firstSet(m.ListenPacket, t.ListenPacket, proxy.HostListenPacket)
-	pc, err := listen(ctx, "udp", k.public.String())
+	if spec.Listen == nil {
+		spec.Listen = t.Listen
+	}
+	if spec.ListenPacket == nil {
+		spec.ListenPacket = t.ListenPacket
+	}
+	fe, err := proxy.OpenFrontend(ctx, spec)
 	if err != nil {
-		return nil, proxy.ClassifyListenError("udp", k.public.String(), owner, err)
+		return nil, err
 	}
-	e.udp = &proxy.UDPForwarder{Conn: pc, Connect: e.connectUDP, Logger: log}
+	e.Frontend = fe
 	return e, nil
-}
-
-// firstSet returns the first non-nil function.
-func firstSet[F ~func(context.Context, string, string) (R, error), R any](fs ...F) F {
-	for _, f := range fs {
-		if f != nil {
-			return f
-		}
-	}
-	return nil
-}
-
-func (e *entry) start() {
-	e.started = true
-	go func() {
-		defer close(e.done)
-		if e.tcp != nil {
-			_ = e.tcp.Serve(context.Background())
-		} else {
-			_ = e.udp.Serve(context.Background())
-		}
-	}()
 }
 
 func idleOf(m *Mapping) time.Duration {
@@ -292,7 +248,7 @@ func (t *Table) Snapshot() []Status {
 		m := e.target.Load()
 		out = append(out, Status{
 			Name: m.Name, Network: k.network, Public: k.public, Backend: m.Backend,
-			Active: e.active(), Connections: e.conns.Load(), BytesIn: e.up.Load(), BytesOut: e.down.Load(),
+			Active: e.Active(), Connections: e.conns.Load(), BytesIn: e.up.Load(), BytesOut: e.down.Load(),
 		})
 	}
 	slices.SortFunc(out, func(a, b Status) int {
@@ -321,7 +277,7 @@ func (t *Table) Close() error {
 	defer t.mu.Unlock()
 	t.closed = true
 	for k, e := range t.entries {
-		e.close()
+		e.Close()
 		delete(t.entries, k)
 	}
 	return nil

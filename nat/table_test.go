@@ -164,8 +164,13 @@ func TestTableApply(t *testing.T) {
 	}
 
 	snap := tbl.Snapshot()
-	if len(snap) != 2 || snap[0].Public != pubA || snap[0].Backend != be1 || snap[0].Connections != 2 || snap[0].Active != 2 || snap[0].BytesIn == 0 {
-		t.Fatalf("snapshot %+v", snap)
+	if len(snap) != 2 || snap[0].Public.Compare(snap[1].Public) > 0 {
+		t.Fatalf("snapshot %+v, want 2 entries ordered by public address", snap)
+	}
+	for _, s := range snap {
+		if s.Public == pubA && (s.Name != "natpool.0" || s.Backend != be1 || s.Connections != 2 || s.Active != 2 || s.BytesIn == 0) {
+			t.Fatalf("snapshot of %s: %+v", pubA, s)
+		}
 	}
 
 	if err := tbl.Close(); err != nil {

@@ -174,6 +174,7 @@ func TestPipeIdleTimeout(t *testing.T) {
 		}
 	})
 	t.Run("active flow survives", func(t *testing.T) {
+		const idle = 500 * time.Millisecond // roomy: pings every 50 ms even on a loaded machine
 		client, pc := pair(t)
 		pb, backend := pair(t)
 		go func() {
@@ -183,7 +184,7 @@ func TestPipeIdleTimeout(t *testing.T) {
 		res := make(chan Result, 1)
 		go func() { res <- Pipe(context.Background(), pc, pb, PipeConfig{IdleTimeout: idle, ResetOnIdle: true}) }()
 		buf := make([]byte, 1)
-		for i := range 12 { // 12 × 50 ms = 3 idle periods of steady traffic
+		for i := range 30 { // 30 × 50 ms = 3 idle periods of steady traffic
 			if _, err := client.Write([]byte{byte(i)}); err != nil {
 				t.Fatal(err)
 			}
@@ -191,11 +192,11 @@ func TestPipeIdleTimeout(t *testing.T) {
 			if _, err := io.ReadFull(client, buf); err != nil || buf[0] != byte(i) {
 				t.Fatalf("echo %d: %v %v", i, buf, err)
 			}
-			time.Sleep(idle / 4)
+			time.Sleep(50 * time.Millisecond)
 		}
 		client.Close()
-		if r := <-res; r.Idle || r.Up != 12 || r.Down != 12 {
-			t.Fatalf("result %+v, want not idle, 12/12 bytes", r)
+		if r := <-res; r.Idle || r.Up != 30 || r.Down != 30 {
+			t.Fatalf("result %+v, want not idle, 30/30 bytes", r)
 		}
 	})
 }
