@@ -387,26 +387,11 @@ func anyMap[V any](m map[string]V) map[string]any {
 }
 
 func checkOutputType(typ string, v any) error {
-	if v == nil {
-		return nil
-	}
-	ok := true
-	switch strings.ToLower(typ) {
-	case "string", "securestring":
-		_, ok = v.(string)
-	case "int":
-		_, err := intValue(v)
-		ok = err == nil
-	case "bool":
-		_, ok = v.(bool)
-	case "object", "secureobject":
-		_, ok = v.(map[string]any)
-	case "array":
-		_, ok = v.([]any)
-	default:
+	ok, known := hasType(strings.ToLower(typ), v)
+	switch {
+	case !known:
 		return fmt.Errorf("output type %q is not one of string, int, bool, object, array, securestring, secureObject", typ)
-	}
-	if !ok {
+	case !ok && v != nil:
 		return fmt.Errorf("output is declared %s but its value is %s", typ, a(expr.TypeName(v)))
 	}
 	return nil

@@ -81,6 +81,9 @@ func (p ParamValue) String() string {
 	return fmt.Sprintf("%s (%s) = %s", p.Name, p.Type, v)
 }
 
+// GoString keeps %#v from showing a secure value.
+func (p ParamValue) GoString() string { return "template.ParamValue{" + p.String() + "}" }
+
 // parseOverride splits "name=value".
 func parseOverride(s string) (string, string, error) {
 	k, v, ok := strings.Cut(s, "=")
@@ -132,10 +135,10 @@ func coerceOverride(p *Parameter, s string) (any, error) {
 	}
 }
 
-// checkType verifies v against the declared type.
-func checkType(p *Parameter, v any) error {
-	ok := false
-	switch p.Type {
+// hasType reports whether v is of a declared parameter or output type
+// (lower case); known is false for a type that does not exist.
+func hasType(typ string, v any) (ok, known bool) {
+	switch typ {
 	case "string", "securestring":
 		_, ok = v.(string)
 	case "int":
@@ -147,8 +150,15 @@ func checkType(p *Parameter, v any) error {
 		_, ok = v.(map[string]any)
 	case "array":
 		_, ok = v.([]any)
+	default:
+		return false, false
 	}
-	if !ok {
+	return ok, true
+}
+
+// checkType verifies v against the declared type.
+func checkType(p *Parameter, v any) error {
+	if ok, _ := hasType(p.Type, v); !ok {
 		return fmt.Errorf("parameter %q is declared %s but the value is %s", p.Name, p.Type, a(expr.TypeName(v)))
 	}
 	return nil

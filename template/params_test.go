@@ -3,6 +3,7 @@ package template
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -182,6 +183,9 @@ func TestSecureValuesAreRedacted(t *testing.T) {
 	}
 	if got := strings.Join(shown, "; "); got != `name (string) = "visible"; pw (securestring) = ***` {
 		t.Fatalf("String() = %s", got)
+	}
+	if s := fmt.Sprintf("%v %+v %#v %s", d.Parameters(), d.Parameters(), d.Parameters(), d.Parameters()); strings.Contains(s, pw) {
+		t.Fatalf("formatting shows the password: %s", s)
 	}
 
 	// A bad override of a secure object does not echo the value.

@@ -182,24 +182,47 @@ func (ev *evaluator) call(ctx context.Context, n *Call) (any, error) {
 }
 
 // Limits on values built by functions, so that a template cannot make the
-// evaluator exhaust memory (ARM itself refuses templates over 4 MiB).
+// evaluator exhaust memory or time (ARM itself refuses templates over 4 MiB).
 const (
-	maxString = 4 << 20
-	maxArray  = 100000
+	maxSize  = 4 << 20 // bytes of a value, counted deeply
+	maxArray = 100000  // elements of one array
 )
 
 func checkSize(v any) error {
-	switch x := v.(type) {
-	case string:
-		if len(x) > maxString {
-			return fmt.Errorf("the result is a string of %d bytes, over the limit of %d", len(x), maxString)
-		}
-	case []any:
-		if len(x) > maxArray {
-			return fmt.Errorf("the result is an array of %d elements, over the limit of %d", len(x), maxArray)
-		}
+	if a, ok := v.([]any); ok && len(a) > maxArray {
+		return fmt.Errorf("the result is an array of %d elements, over the limit of %d", len(a), maxArray)
+	}
+	if sizeOf(v, maxSize) > maxSize {
+		return fmt.Errorf("the result is larger than the limit of %d bytes", maxSize)
 	}
 	return nil
+}
+
+// sizeOf estimates the size of v in bytes (strings by length, other values
+// 8 bytes each, repeated references counted each time), stopping early once
+// it passes budget.
+func sizeOf(v any, budget int) int {
+	switch x := v.(type) {
+	case string:
+		return len(x) + 8
+	case []any:
+		n := 8
+		for _, e := range x {
+			if n += sizeOf(e, budget-n); n > budget {
+				return n
+			}
+		}
+		return n
+	case map[string]any:
+		n := 8
+		for k, e := range x {
+			if n += len(k) + sizeOf(e, budget-n-len(k)); n > budget {
+				return n
+			}
+		}
+		return n
+	}
+	return 8
 }
 
 // property reads x.name. Object keys match case-insensitively, as in ARM.

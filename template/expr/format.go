@@ -39,6 +39,9 @@ func fnFormat(a []any) (any, error) {
 				return nil, err
 			}
 			b.WriteString(s)
+			if b.Len() > maxSize {
+				return nil, fmt.Errorf("the result is larger than the limit of %d bytes", maxSize)
+			}
 		case '}':
 			if i+1 < len(f) && f[i+1] == '}' {
 				b.WriteByte('}')
@@ -113,14 +116,7 @@ func formatValue(v any, spec string) (string, error) {
 		if !isInt {
 			return "", errors.New("format 'D' needs an integer")
 		}
-		s := strconv.FormatInt(abs(n), 10)
-		if prec > len(s) {
-			s = strings.Repeat("0", prec-len(s)) + s
-		}
-		if n < 0 {
-			s = "-" + s
-		}
-		return s, nil
+		return zeroPad(n, prec), nil
 	case 'X', 'x':
 		if !isInt {
 			return "", errors.New("format 'X' needs an integer")
@@ -149,24 +145,24 @@ func formatValue(v any, spec string) (string, error) {
 		if !isInt {
 			n = int64(f)
 		}
-		zeros := strings.Count(spec, "0")
-		s := strconv.FormatInt(abs(n), 10)
-		if zeros > len(s) {
-			s = strings.Repeat("0", zeros-len(s)) + s
-		}
-		if n < 0 {
-			s = "-" + s
-		}
-		return s, nil
+		return zeroPad(n, strings.Count(spec, "0")), nil
 	}
 	return "", fmt.Errorf("unsupported format specifier '%s' (supported: D, X, N, F and 0 patterns)", spec)
 }
 
-func abs(n int64) int64 {
+// zeroPad writes n with at least digits digits.
+func zeroPad(n int64, digits int) string {
+	s := strconv.FormatUint(uint64(n), 10)
 	if n < 0 {
-		return -n
+		s = strconv.FormatUint(uint64(-(n+1))+1, 10)
 	}
-	return n
+	if digits > len(s) {
+		s = strings.Repeat("0", digits-len(s)) + s
+	}
+	if n < 0 {
+		s = "-" + s
+	}
+	return s
 }
 
 func groupThousands(s string) string {

@@ -204,6 +204,9 @@ func fnConcat(a []any) (any, error) {
 			return nil, fmt.Errorf("argument %d is an %s: concat joins either strings or arrays", i+1, TypeName(v))
 		}
 		b.WriteString(Stringify(v))
+		if b.Len() > maxSize {
+			return nil, fmt.Errorf("the result is larger than the limit of %d bytes", maxSize)
+		}
 	}
 	return b.String(), nil
 }
@@ -429,10 +432,14 @@ func fnReplace(a []any) (any, error) {
 			return nil, err
 		}
 	}
-	if a[1].(string) == "" {
+	s, old, repl := a[0].(string), a[1].(string), a[2].(string)
+	if old == "" {
 		return nil, errors.New("the string to replace must not be empty")
 	}
-	return strings.ReplaceAll(a[0].(string), a[1].(string), a[2].(string)), nil
+	if grow := len(repl) - len(old); grow > 0 && len(s)+strings.Count(s, old)*grow > maxSize {
+		return nil, fmt.Errorf("the result would be larger than the limit of %d bytes", maxSize)
+	}
+	return strings.ReplaceAll(s, old, repl), nil
 }
 
 func fnSplit(a []any) (any, error) {
@@ -483,8 +490,12 @@ func fnJoin(a []any) (any, error) {
 		return nil, err
 	}
 	parts := make([]string, len(arr))
+	total := 0
 	for i, e := range arr {
 		parts[i] = Stringify(e)
+		if total += len(parts[i]) + len(sep); total > maxSize {
+			return nil, fmt.Errorf("the result is larger than the limit of %d bytes", maxSize)
+		}
 	}
 	return strings.Join(parts, sep), nil
 }
@@ -579,24 +590,19 @@ func fnTakeSkip(take bool) func([]any) (any, error) {
 func fnUnion(a []any) (any, error) {
 	switch a[0].(type) {
 	case []any:
-		var out []any
+		out := []any{}
+		seen := map[string]bool{}
 		for i, v := range a {
 			arr, ok := v.([]any)
 			if !ok {
 				return nil, fmt.Errorf("argument %d must be an array like the first one, got %s", i+1, describe(v))
 			}
-		next:
 			for _, e := range arr {
-				for _, o := range out {
-					if Equal(o, e) {
-						continue next
-					}
+				if k := valueKey(e); !seen[k] {
+					seen[k] = true
+					out = append(out, e)
 				}
-				out = append(out, e)
 			}
-		}
-		if out == nil {
-			out = []any{}
 		}
 		return out, nil
 	case map[string]any:
@@ -628,30 +634,27 @@ func fnIntersection(a []any) (any, error) {
 	}
 	switch first := a[0].(type) {
 	case []any:
+		sets := make([]map[string]bool, len(a)-1)
+		for i, v := range a[1:] {
+			sets[i] = map[string]bool{}
+			for _, x := range v.([]any) {
+				sets[i][valueKey(x)] = true
+			}
+		}
 		out := []any{}
+		seen := map[string]bool{}
 	elems:
 		for _, e := range first {
-			for _, o := range out {
-				if Equal(o, e) {
+			k := valueKey(e)
+			if seen[k] {
+				continue
+			}
+			for _, set := range sets {
+				if !set[k] {
 					continue elems
 				}
 			}
-			for i, v := range a[1:] {
-				arr, ok := v.([]any)
-				if !ok {
-					return nil, fmt.Errorf("argument %d must be an array like the first one, got %s", i+2, describe(v))
-				}
-				found := false
-				for _, x := range arr {
-					if Equal(x, e) {
-						found = true
-						break
-					}
-				}
-				if !found {
-					continue elems
-				}
-			}
+			seen[k] = true
 			out = append(out, e)
 		}
 		return out, nil
@@ -674,6 +677,14 @@ func fnIntersection(a []any) (any, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("needs arrays or objects, got %s", describe(a[0]))
+}
+
+// valueKey is a canonical text of v: equal values (by Equal) have equal keys.
+func valueKey(v any) string {
+	if f, ok := v.(float64); ok && f == float64(int64(f)) {
+		v = int64(f)
+	}
+	return TypeName(v) + ":" + MarshalCompact(v)
 }
 
 func fnCreateObject(a []any) (any, error) {

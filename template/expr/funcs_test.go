@@ -58,6 +58,8 @@ func TestFunctions(t *testing.T) {
 		{"[format('{0:N0}', 1234567)]", `"1,234,567"`},
 		{"[format('{0:F1}', 3)]", `"3.0"`},
 		{"[format('{0:000}', 5)]", `"005"`},
+		{"[format('{0:D3}', -5)]", `"-005"`},
+		{"[format('{0:D}', -9223372036854775807)]", `"-9223372036854775807"`},
 		{"[format('{{{0}}}|{0,4}|{0,-3}|', 1)]", `"{1}|   1|1  |"`},
 		{"[format('{0} is {1}', 'x', true())]", `"x is True"`},
 		{"[uniqueString('aaa')]", `"zavj67f3en4hc"`},
@@ -217,5 +219,34 @@ func TestEveryBuiltinIsTested(t *testing.T) {
 		if !strings.Contains(src, name+"(") {
 			t.Errorf("built-in %s has no test", name)
 		}
+	}
+}
+
+// TestLimits: inputs that would take huge memory or quadratic time are
+// refused or stay fast (found by fuzzing FuzzEval).
+func TestLimits(t *testing.T) {
+	big := "padLeft('x', 16000)"
+	tests := []struct{ in, want string }{
+		{"[replace(concat(" + big + ", " + big + "), ' ', " + big + ")]", "larger than the limit"},
+		{"[string(createArray(" + strings.Repeat(big+", ", 300) + "'x'))]", "larger than the limit"},
+		{"[concat(" + strings.Repeat("string(range(0, 10000)), ", 100) + "'x')]", "larger than the limit"},
+		{"[length(union(range(0, 10000), range(5000, 10000)))]", ""},
+		{"[length(intersection(range(0, 10000), range(5000, 10000), range(0, 10000)))]", ""},
+	}
+	for _, tt := range tests {
+		v, err := EvalString(context.Background(), tt.in, nil)
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("%.60s…: %v", tt.in, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%.60s…: got %v, %v; want %q", tt.in, TypeName(v), err, tt.want)
+		}
+	}
+	v, _ := EvalString(context.Background(), "[length(union(range(0, 10000), range(5000, 10000)))]", nil)
+	if v != int64(15000) {
+		t.Errorf("union length = %v", v)
 	}
 }
