@@ -2,6 +2,8 @@ package sshd
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"io"
 	"net"
@@ -80,6 +82,22 @@ func TestOpenSSHAuthentication(t *testing.T) {
 		if !strings.Contains(logs, `msg="ssh authentication failed" remote=127.0.0.1:`) {
 			t.Errorf("failed attempts are not logged with the remote address:\n%s", logs)
 		}
+	}
+}
+
+// TestOpenSSHRSAClientKey: Azure keyData is most often an ssh-rsa key; OpenSSH
+// signs with rsa-sha2-512 for it.
+func TestOpenSSHRSAClientKey(t *testing.T) {
+	t.Parallel()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClientWithKey(t, key)
+	ts := newTestServer(t, c)
+	c.addHost(t, "vm", ts)
+	if r := c.run(t, "", "ssh", "vm", "echo ok"); r.code != 0 || r.stdout != "ok\n" {
+		t.Fatalf("code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
 

@@ -3,6 +3,7 @@ package sshd
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -200,13 +201,18 @@ type client struct {
 
 func newClient(t testing.TB) *client {
 	t.Helper()
-	dir := t.TempDir()
-	c := &client{dir: dir, keyFile: filepath.Join(dir, "id_ed25519"),
-		config: filepath.Join(dir, "ssh_config"), knownHosts: filepath.Join(dir, "known_hosts")}
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newClientWithKey(t, key)
+}
+
+func newClientWithKey(t testing.TB, key crypto.Signer) *client {
+	t.Helper()
+	dir := t.TempDir()
+	c := &client{dir: dir, keyFile: filepath.Join(dir, "id"),
+		config: filepath.Join(dir, "ssh_config"), knownHosts: filepath.Join(dir, "known_hosts")}
 	block, err := ssh.MarshalPrivateKey(key, "test")
 	if err != nil {
 		t.Fatal(err)

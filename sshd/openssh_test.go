@@ -382,9 +382,19 @@ func TestOpenSSHKeepalive(t *testing.T) {
 	// With one unanswered keepalive allowed, the client gives up after 2s
 	// of silence unless the server answers.
 	c.addHost(t, "vm", ts, "ServerAliveInterval 1", "ServerAliveCountMax 1")
-	r := c.run(t, "", "ssh", "vm", "sleep 2.5; echo alive")
-	if r.code != 0 || r.stdout != "alive\n" {
-		t.Fatalf("code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	// The server probes too (ClientAlive); OpenSSH's answers keep it happy.
+	probing := newTestServer(t, c, func(cfg *Config) {
+		cfg.ClientAliveInterval, cfg.ClientAliveCountMax = 100*time.Millisecond, 2
+	})
+	c.addHost(t, "probing", probing)
+	for _, host := range []string{"vm", "probing"} {
+		t.Run(host, func(t *testing.T) {
+			t.Parallel()
+			r := c.run(t, "", "ssh", host, "sleep 2.5; echo alive")
+			if r.code != 0 || r.stdout != "alive\n" {
+				t.Fatalf("code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+			}
+		})
 	}
 }
 
