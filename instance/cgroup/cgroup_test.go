@@ -1,0 +1,308 @@
+package cgroup
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vmss-emulator/vmss/instance/internal/mountinfo"
+)
+
+func mounts(t *testing.T, text string) []mountinfo.Mount {
+	t.Helper()
+	ms, err := mountinfo.Parse(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+const (
+	hybrid = `1 0 254:0 / / rw - ext4 /dev/vda rw
+31 1 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw
+32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu
+37 31 0:34 / /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer
+39 31 0:36 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+`
+	pureV2 = `1 0 254:0 / / rw - ext4 /dev/vda rw
+31 1 0:28 / /sys/fs/cgroup rw shared:4 - cgroup2 cgroup2 rw,nsdelegate
+`
+	pidsOnly = `1 0 254:0 / / rw - ext4 /dev/vda rw
+39 1 0:36 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+40 1 0:37 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+`
+	covered = `1 0 254:0 / / rw - ext4 /dev/vda rw
+31 1 0:28 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw
+50 31 0:40 / /sys/fs/cgroup rw - tmpfs tmpfs rw
+`
+)
+
+func TestDetect(t *testing.T) {
+	tests := []struct {
+		name    string
+		info    string
+		want    Hierarchy
+		wantErr bool
+	}{
+		{"hybrid prefers v1 freezer", hybrid, Hierarchy{Dir: "/sys/fs/cgroup/freezer", Version: V1, Controller: "freezer"}, false},
+		{"pure v2", pureV2, Hierarchy{Dir: "/sys/fs/cgroup", Version: V2}, false},
+		{"v1 pids only", pidsOnly, Hierarchy{Dir: "/sys/fs/cgroup/pids", Version: V1, Controller: "pids"}, false},
+		{"cgroup2 covered by tmpfs", covered, Hierarchy{}, true},
+		{"nothing", "1 0 254:0 / / rw - ext4 /dev/vda rw\n", Hierarchy{}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := detect(mounts(t, tc.info))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestAt(t *testing.T) {
+	tests := []struct {
+		dir     string
+		want    Hierarchy
+		wantErr bool
+	}{
+		{"/sys/fs/cgroup/unified", Hierarchy{Dir: "/sys/fs/cgroup/unified", Version: V2}, false},
+		{"/sys/fs/cgroup/unified/delegated/", Hierarchy{Dir: "/sys/fs/cgroup/unified/delegated", Version: V2}, false},
+		{"/sys/fs/cgroup/freezer/x", Hierarchy{Dir: "/sys/fs/cgroup/freezer/x", Version: V1, Controller: "freezer"}, false},
+		{"/sys/fs/cgroup/cpu", Hierarchy{Dir: "/sys/fs/cgroup/cpu", Version: V1}, false},
+		{"/sys/fs/cgroup", Hierarchy{}, true},
+		{"/sys/fs/cgroup/unifiedX", Hierarchy{}, true},
+	}
+	ms := mounts(t, hybrid)
+	for _, tc := range tests {
+		got, err := at(tc.dir, ms)
+		if (err != nil) != tc.wantErr || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("at(%q) = %+v, %v; want %+v, err %v", tc.dir, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func TestAll(t *testing.T) {
+	var dirs []string
+	for _, h := range all(mounts(t, hybrid)) {
+		dirs = append(dirs, h.Dir)
+	}
+	want := []string{"/sys/fs/cgroup/freezer", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified"}
+	if !reflect.DeepEqual(dirs, want) {
+		t.Errorf("all = %v, want %v", dirs, want)
+	}
+}
+
+// fakeKernel emulates the control files of a cgroup tree in a temporary
+// directory: writes to cgroup.kill kill the subtree, cgroup.freeze updates
+// cgroup.events, and SIGKILL removes a pid from its cgroup.procs.
+type fakeKernel struct {
+	t    *testing.T
+	root string
+	mu   sync.Mutex
+	// at records, per killed pid, the value of the fork-stopping file at the
+	// time of the signal (freezer.state, pids.max or cgroup.events).
+	at     map[int]string
+	watch  string // control file whose value is recorded in at
+	writes []string
+}
+
+func newFake(t *testing.T, files map[string]string) *fakeKernel {
+	root := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &fakeKernel{t: t, root: root, at: map[int]string{}}
+}
+
+func (k *fakeKernel) hierarchy(v Version, controller string) Hierarchy {
+	return Hierarchy{Dir: k.root, Version: v, Controller: controller, write: k.write, signal: k.signal}
+}
+
+func (k *fakeKernel) read(name string) string {
+	b, err := os.ReadFile(filepath.Join(k.root, name))
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (k *fakeKernel) write(path, value string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	rel, _ := filepath.Rel(k.root, path)
+	k.writes = append(k.writes, rel+"="+value)
+	switch filepath.Base(path) {
+	case "cgroup.kill":
+		return filepath.WalkDir(filepath.Dir(path), func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Name() == "cgroup.procs" {
+				err = os.WriteFile(p, nil, 0o644)
+			}
+			return err
+		})
+	case "cgroup.freeze":
+		return os.WriteFile(filepath.Join(filepath.Dir(path), "cgroup.events"), []byte("populated 1\nfrozen "+value+"\n"), 0o644)
+	}
+	return os.WriteFile(path, []byte(value+"\n"), 0o644)
+}
+
+func (k *fakeKernel) signal(pid int) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.watch != "" {
+		b, _ := os.ReadFile(filepath.Join(k.root, k.watch))
+		k.at[pid] = strings.TrimSpace(string(b))
+	}
+	return filepath.WalkDir(k.root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.Name() != "cgroup.procs" {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		var keep []string
+		for _, f := range strings.Fields(string(b)) {
+			if f != strconv.Itoa(pid) {
+				keep = append(keep, f)
+			}
+		}
+		return os.WriteFile(p, []byte(strings.Join(keep, "\n")), 0o644)
+	})
+}
+
+func TestKill(t *testing.T) {
+	tests := []struct {
+		name       string
+		version    Version
+		controller string
+		files      map[string]string
+		watch      string
+		wantAt     string   // value of watch at every signal
+		wantFinal  []string // file=value pairs after Kill
+		wantWrites []string // first control writes, in order
+	}{
+		{
+			name: "v1 freezer", version: V1, controller: "freezer",
+			files: map[string]string{"g/cgroup.procs": "10\n11\n", "g/sub/cgroup.procs": "12\n",
+				"g/freezer.state": "THAWED\n"},
+			watch: "g/freezer.state", wantAt: "FROZEN",
+			wantFinal:  []string{"g/freezer.state=THAWED"},
+			wantWrites: []string{"g/freezer.state=FROZEN", "g/freezer.state=THAWED"},
+		},
+		{
+			name: "v1 pids", version: V1, controller: "pids",
+			files: map[string]string{"g/cgroup.procs": "10\n11\n", "g/pids.max": "max\n"},
+			watch: "g/pids.max", wantAt: "0",
+			wantFinal:  []string{"g/pids.max=max"},
+			wantWrites: []string{"g/pids.max=0", "g/pids.max=max"},
+		},
+		{
+			name: "v1 without fork stopper", version: V1,
+			files: map[string]string{"g/cgroup.procs": "10\n"},
+		},
+		{
+			name: "v2 cgroup.kill", version: V2,
+			files:      map[string]string{"g/cgroup.procs": "10\n11\n", "g/sub/cgroup.procs": "12\n", "g/cgroup.kill": "", "g/cgroup.freeze": "0\n"},
+			wantWrites: []string{"g/cgroup.kill=1"},
+		},
+		{
+			name: "v2 freeze without cgroup.kill", version: V2,
+			files: map[string]string{"g/cgroup.procs": "10\n11\n", "g/cgroup.freeze": "0\n",
+				"g/cgroup.events": "populated 1\nfrozen 0\n"},
+			watch: "g/cgroup.events", wantAt: "populated 1\nfrozen 1",
+			wantFinal:  []string{"g/cgroup.freeze=0"},
+			wantWrites: []string{"g/cgroup.freeze=1", "g/cgroup.freeze=0"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newFake(t, tc.files)
+			k.watch = tc.watch
+			h := k.hierarchy(tc.version, tc.controller)
+			before, err := h.Procs("g")
+			if err != nil || len(before) == 0 {
+				t.Fatalf("Procs before = %v, %v", before, err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := h.Kill(ctx, "g"); err != nil {
+				t.Fatal(err)
+			}
+			if after, err := h.Procs("g"); err != nil || len(after) != 0 {
+				t.Errorf("Procs after Kill = %v, %v; want none", after, err)
+			}
+			for pid, v := range k.at {
+				if v != tc.wantAt {
+					t.Errorf("pid %d signalled while %s = %q, want %q", pid, tc.watch, v, tc.wantAt)
+				}
+			}
+			if tc.watch != "" && len(k.at) != len(before) {
+				t.Errorf("signalled %d pids, want %d", len(k.at), len(before))
+			}
+			for _, kv := range tc.wantFinal {
+				name, want, _ := strings.Cut(kv, "=")
+				if got := k.read(name); got != want {
+					t.Errorf("%s = %q after Kill, want %q", name, got, want)
+				}
+			}
+			if n := len(tc.wantWrites); n > 0 && (len(k.writes) < n || !slices.Equal(k.writes[:n], tc.wantWrites)) {
+				t.Errorf("control writes = %v, want prefix %v", k.writes, tc.wantWrites)
+			}
+		})
+	}
+}
+
+func TestKillGivesUpWithContext(t *testing.T) {
+	k := newFake(t, map[string]string{"g/cgroup.procs": "10\n", "g/freezer.state": "THAWED\n"})
+	h := k.hierarchy(V1, "freezer")
+	h.signal = func(int) error { return nil } // an unkillable process
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := h.Kill(ctx, "g")
+	if err == nil || !strings.Contains(err.Error(), "still alive") {
+		t.Fatalf("Kill = %v, want a 'still alive' error", err)
+	}
+	if got := k.read("g/freezer.state"); got != "THAWED" {
+		t.Errorf("freezer.state = %q after a failed kill, want THAWED", got)
+	}
+}
+
+func TestMissingGroup(t *testing.T) {
+	k := newFake(t, map[string]string{"other/cgroup.procs": ""})
+	h := k.hierarchy(V2, "")
+	if err := h.Kill(context.Background(), "missing"); err != nil {
+		t.Errorf("Kill(missing) = %v, want nil", err)
+	}
+	if err := h.Remove(context.Background(), "missing"); err != nil {
+		t.Errorf("Remove(missing) = %v, want nil", err)
+	}
+	if _, err := h.Procs("missing"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Procs(missing) = %v, want a not-exist error", err)
+	}
+	if h.Exists("missing") || !h.Exists("other") {
+		t.Error("Exists is wrong")
+	}
+	if c, err := h.Children(""); err != nil || !slices.Equal(c, []string{"other"}) {
+		t.Errorf("Children = %v, %v", c, err)
+	}
+}

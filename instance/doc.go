@@ -1,0 +1,47 @@
+// Package instance runs emulated VM instances (scale-set instances and
+// standalone VMs) as sets of Linux namespaces on one host.
+//
+// An instance is:
+//   - a named network namespace, /run/netns/<name> (visible in `ip netns
+//     list`), with lo up; other packages attach eth0 to it;
+//   - a UTS namespace whose host name is the Azure computer name;
+//   - a mount namespace with a private /tmp and /dev/shm (tmpfs, mode 1777),
+//     its own /home (holding /home/<admin>, mode 0700, owned by the admin)
+//     and /root, its own /etc/hostname, /etc/hosts, /etc/resolv.conf,
+//     /etc/passwd and /etc/group (the host's accounts plus the admin), and a
+//     /sys that shows the instance's network devices; the rest of the file
+//     system is the host's;
+//   - a cgroup that holds every process started in it, so Stop and Delete
+//     kill all of them (see package cgroup for v1/v2 handling).
+//
+// No process runs per instance: the namespaces are pinned by bind mounts
+// (RuntimeDir/ns/<name>/{mnt,uts}, like `ip netns` does for network
+// namespaces) and are built on a short-lived OS thread of the calling process,
+// so creating one costs a few milliseconds and no fork. Processes enter an
+// instance through Command, which returns an exec.Cmd running
+// /bin/sh → nsenter → the program, all by exec, joining the cgroup before
+// anything else runs.
+//
+// Typical usage:
+//
+//	m := &instance.Manager{Prefix: "vmss-", Logger: logger}
+//	err := m.Create(ctx, instance.Spec{Name: "vmss-web-0", Hostname: "web000000",
+//		AdminUser: "azureuser", PrivateIP: ip, SearchDomain: "x.internal.cloudapp.net"})
+//	// attach eth0 to m.NetnsPath("vmss-web-0"), then:
+//	cmd, err := m.Command(ctx, "vmss-web-0", instance.ExecRequest{Argv: []string{"bash", "-l"}})
+//	ptmx, err := pty.Start(cmd)
+//	...
+//	err = m.Stop(ctx, "vmss-web-0")   // power off: kill every process
+//	err = m.Delete(ctx, "vmss-web-0") // remove everything
+//	err = m.Cleanup(ctx)              // remove everything with the prefix, state or not
+//
+// Requirements: root, Linux with cgroup v1 (freezer or pids) or v2, nsenter
+// from util-linux, and the daemon running in the host's mount namespace (no
+// systemd PrivateTmp or ProtectSystem), so `ip netns` and the namespace bind
+// mounts it makes are the host's.
+//
+// Non-goals: security isolation (instance root is host root and the file
+// system outside the private directories is shared), PID or user
+// namespaces, resource limits, persistence across host reboots (namespaces
+// live in the kernel; Create rebuilds them from the state directory).
+package instance

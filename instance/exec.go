@@ -1,0 +1,142 @@
+package instance
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path"
+	"strconv"
+)
+
+// ExecRequest describes a command to run in an instance.
+type ExecRequest struct {
+	// Argv is the program and its arguments; required. A program name
+	// without a slash is looked up in the PATH of Env inside the instance.
+	Argv []string
+	// Env is appended to the default environment: HOME, USER, LOGNAME,
+	// SHELL and PATH of the account. Later entries win.
+	Env []string
+	// Dir is the working directory inside the instance; empty means the
+	// account's home (/home/<admin> or /root).
+	Dir string
+	// AsRoot runs the command as root (uid 0, gid 0), as Azure runs VM
+	// extensions. The zero value runs it as the admin account.
+	AsRoot bool
+}
+
+// defaultPath is the PATH of commands run in an instance, Ubuntu's default.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// wrapperScript joins the instance's cgroup ($0 is its cgroup.procs) and
+// execs the rest of its arguments (nsenter). The shell's $$ is the pid the
+// caller's exec.Cmd sees, and every step execs rather than forks, so the
+// command keeps that pid, the session and the controlling terminal set up
+// through SysProcAttr, and nothing runs outside the cgroup at any time. PWD
+// is the host's working directory of the shell and means nothing inside.
+const wrapperScript = `unset PWD; echo $$ > "$0" || exit 125; exec "$@"`
+
+// cdScript changes to the working directory inside the instance when
+// nsenter lacks --wdns (util-linux before 2.38).
+const cdScript = `cd -- "$0" && exec "$@"`
+
+// execTools are the host programs Command chains.
+type execTools struct {
+	sh      string
+	nsenter string
+	wdns    bool // nsenter supports --wdns
+}
+
+func (m *Manager) execTools() (execTools, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tools != nil {
+		return *m.tools, nil
+	}
+	t := execTools{sh: "/bin/sh"}
+	if !fileExists(t.sh) {
+		return execTools{}, errors.New("run commands in instances: /bin/sh is missing")
+	}
+	var err error
+	if t.nsenter, err = exec.LookPath("nsenter"); err != nil {
+		return execTools{}, fmt.Errorf("run commands in instances: %w (install util-linux)", err)
+	}
+	out, _ := exec.Command(t.nsenter, "--help").Output()
+	t.wdns = bytes.Contains(out, []byte("--wdns"))
+	m.tools = &t
+	return t, nil
+}
+
+// Command returns an unstarted command that runs req in instance name: in
+// its network, UTS and mount namespaces, in its cgroup from the first
+// instruction on, with the credentials of the admin account (or root).
+//
+// The returned exec.Cmd behaves like one from exec.CommandContext: the
+// caller may set Stdin, Stdout, Stderr, ExtraFiles, and SysProcAttr.Setsid,
+// Setctty and Ctty (e.g. through creack/pty); cmd.Process.Pid is the pid of
+// the command itself, so signals and the controlling terminal reach it.
+// Do not set cmd.Env wholesale (append to it), cmd.Dir, or
+// SysProcAttr.Credential: the wrapper chain needs root and the host's view
+// until it enters the instance; use ExecRequest instead. When ctx is done
+// the process is killed, as exec.CommandContext does; its children are not
+// (Stop does that).
+//
+// The chain is /bin/sh (joins the cgroup) → nsenter (enters the namespaces,
+// changes directory, drops to the account's uid and gid with no
+// supplementary groups) → the program, each replacing the previous one.
+// Exit status 125 means the command could not join the instance's cgroup
+// (the instance was deleted meanwhile); 126 and 127 mean the program could
+// not be executed or found, as in a shell.
+func (m *Manager) Command(ctx context.Context, name string, req ExecRequest) (*exec.Cmd, error) {
+	if len(req.Argv) == 0 || req.Argv[0] == "" {
+		return nil, fmt.Errorf("run command in instance %s: empty Argv", name)
+	}
+	if req.Dir != "" && !path.IsAbs(req.Dir) {
+		return nil, fmt.Errorf("run command in instance %s: working directory %q is not absolute", name, req.Dir)
+	}
+	s, err := m.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if !m.namespacesComplete(name) {
+		return nil, fmt.Errorf("run command in instance %s: its namespaces are missing; call Create to repair it: %w", name, ErrNotFound)
+	}
+	h, err := m.hierarchy()
+	if err != nil {
+		return nil, err
+	}
+	tools, err := m.execTools()
+	if err != nil {
+		return nil, err
+	}
+	user, uid, gid, home := s.AdminUser, s.AdminUID, s.AdminGID, s.Home()
+	if req.AsRoot {
+		user, uid, gid, home = "root", 0, 0, "/root"
+	}
+	dir := req.Dir
+	if dir == "" {
+		dir = home
+	}
+	args := []string{"-c", wrapperScript, h.ProcsFile(m.group(name)),
+		tools.nsenter, "-F",
+		"--net=" + m.NetnsPath(name), "--uts=" + m.nsFile(name, "uts"), "--mount=" + m.nsFile(name, "mnt"),
+		"-S", strconv.Itoa(uid), "-G", strconv.Itoa(gid)}
+	if tools.wdns {
+		args = append(args, "--wdns="+dir, "--")
+	} else {
+		args = append(args, "--", tools.sh, "-c", cdScript, dir)
+	}
+	args = append(args, req.Argv...)
+	cmd := exec.CommandContext(ctx, tools.sh, args...)
+	cmd.Env = append([]string{"HOME=" + home, "USER=" + user, "LOGNAME=" + user, "SHELL=" + s.Shell,
+		"PATH=" + defaultPath}, req.Env...)
+	cmd.Dir = "/"
+	return cmd, nil
+}
+
+// namespacesComplete reports whether all three namespace bind mounts of name
+// are in place.
+func (m *Manager) namespacesComplete(name string) bool {
+	return isNsfs(m.NetnsPath(name)) && isNsfs(m.nsFile(name, "mnt")) && isNsfs(m.nsFile(name, "uts"))
+}

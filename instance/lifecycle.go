@@ -1,0 +1,491 @@
+package instance
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/vmss-emulator/vmss/instance/cgroup"
+)
+
+// Create makes instance spec.Name: its network namespace (with lo up), its
+// UTS namespace (host name), its mount namespace (private /tmp and /dev/shm,
+// its own /home, /root, /etc/{hostname,hosts,resolv.conf,passwd,group} and
+// /sys), its state directory and its cgroup. No process is left running.
+//
+// Create is idempotent. For a complete instance it only rewrites the /etc
+// files and the host name when spec changed them (live: processes see the
+// change). A partial instance (e.g. a namespace bind mount is missing after
+// a crash) is repaired: the processes still running in it are killed, the
+// missing namespaces are rebuilt, and an existing network namespace is kept
+// (so interfaces attached to it survive) unless it is the missing part. On
+// failure Create removes what it made and leaves what existed before.
+//
+// Invalid specs change nothing. The admin account (name, uid, gid) of an
+// existing instance cannot change: Delete it first.
+func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
+	if err := m.checkConfig(); err != nil {
+		return err
+	}
+	s, err := normalize(spec, m.prefix(), fileExists)
+	if err != nil {
+		return fmt.Errorf("create instance %s: %w", spec.Name, err)
+	}
+	hostPasswd, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return fmt.Errorf("create instance %s: %w", s.Name, err)
+	}
+	hostGroup, err := os.ReadFile("/etc/group")
+	if err != nil {
+		return fmt.Errorf("create instance %s: %w", s.Name, err)
+	}
+	if err := checkHostIDs(s, hostPasswd, hostGroup); err != nil {
+		return err
+	}
+	h, err := m.hierarchy()
+	if err != nil {
+		return fmt.Errorf("create instance %s: %w", s.Name, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	unlock := m.lock(s.Name)
+	defer unlock()
+
+	old, oldErr := m.Lookup(s.Name)
+	if oldErr == nil && !sameIdentity(old, s) {
+		return fmt.Errorf("create instance %s: it exists with admin %s (uid %d, gid %d); Delete it first to use %s (uid %d, gid %d)",
+			s.Name, old.AdminUser, old.AdminUID, old.AdminGID, s.AdminUser, s.AdminUID, s.AdminGID)
+	}
+
+	var undo []func() error
+	defer func() {
+		if err == nil {
+			return
+		}
+		for i := len(undo) - 1; i >= 0; i-- {
+			if uerr := undo[i](); uerr != nil {
+				err = errors.Join(err, fmt.Errorf("roll back: %w", uerr))
+			}
+		}
+	}()
+
+	fresh, recreated, err := m.writeState(s, hostPasswd, hostGroup)
+	if err != nil {
+		return fmt.Errorf("create instance %s: %w", s.Name, err)
+	}
+	if fresh {
+		undo = append(undo, func() error { return os.RemoveAll(m.instDir(s.Name)) })
+	}
+	group := m.group(s.Name)
+	cgroupExisted := h.Exists(group)
+	if !cgroupExisted {
+		if err := h.Create(group); err != nil {
+			return fmt.Errorf("create instance %s: %w", s.Name, err)
+		}
+		undo = append(undo, func() error { return h.Remove(context.WithoutCancel(ctx), group) })
+	}
+
+	netPath, mntPath, utsPath := m.NetnsPath(s.Name), m.nsFile(s.Name, "mnt"), m.nsFile(s.Name, "uts")
+	netOK, mntOK, utsOK := isNsfs(netPath), isNsfs(mntPath), isNsfs(utsPath)
+	if netOK && mntOK && utsOK && !recreated {
+		if oldErr != nil || old.Hostname != s.Hostname {
+			if err := setHostname(utsPath, s.Hostname); err != nil {
+				return fmt.Errorf("create instance %s: %w", s.Name, err)
+			}
+		}
+		m.remember(s)
+		return nil
+	}
+
+	// Partial: whatever still runs there lives in namespaces that are being
+	// replaced.
+	if !fresh || cgroupExisted || mntOK || utsOK || netOK {
+		m.log().Info("repairing partial instance", "instance", s.Name,
+			"netns", netOK, "mnt", mntOK, "uts", utsOK)
+		if err := m.killAll(ctx, s.Name, !netOK); err != nil {
+			return fmt.Errorf("repair instance %s: %w", s.Name, err)
+		}
+	}
+	for _, p := range []string{mntPath, utsPath} {
+		if err := unmountAndRemove(p); err != nil {
+			return fmt.Errorf("repair instance %s: %w", s.Name, err)
+		}
+	}
+	plan := nsPlan{name: s.Name, netns: netPath, hostname: s.Hostname, tmpfs: []string{"/tmp", "/dev/shm"}}
+	if !netOK {
+		if err := unmountAndRemove(netPath); err != nil { // a stale file
+			return fmt.Errorf("create instance %s: %w", s.Name, err)
+		}
+		plan.netns = ""
+	}
+	dir := m.instDir(s.Name)
+	for _, f := range etcNames {
+		plan.binds = append(plan.binds, bindMount{filepath.Join(dir, "etc", f), "/etc/" + f})
+	}
+	plan.binds = append(plan.binds, bindMount{filepath.Join(dir, "home"), "/home"}, bindMount{filepath.Join(dir, "root"), "/root"})
+
+	if plan.nsDirs, err = m.ensureNsDirs(); err != nil {
+		return fmt.Errorf("create instance %s: %w", s.Name, err)
+	}
+	createdNet, err := m.buildNamespaces(plan)
+	if createdNet {
+		undo = append(undo, func() error { return deleteNetns(s.Name) })
+	}
+	if err != nil {
+		return err
+	}
+	m.remember(s)
+	m.log().Debug("created instance", "instance", s.Name, "hostname", s.Hostname)
+	return nil
+}
+
+// cleanupWorkers is how many instances Cleanup deletes at once.
+const cleanupWorkers = 8
+
+// etcNames are the /etc files each instance has its own copy of.
+var etcNames = []string{"hostname", "hosts", "resolv.conf", "passwd", "group"}
+
+// writeState creates or updates the instance's state directory. It reports
+// whether the directory is new, and whether a file or directory that the
+// instance bind-mounts had to be created: a running instance still sees the
+// old, deleted one, so its mount namespace must be rebuilt. Existing files
+// are rewritten in place (same inode), so a running instance sees the new
+// content.
+func (m *Manager) writeState(s Spec, hostPasswd, hostGroup []byte) (fresh, recreated bool, err error) {
+	dir := m.instDir(s.Name)
+	fresh = !fileExists(dir)
+	for _, d := range []struct {
+		path string
+		mode os.FileMode
+	}{{dir, 0o700}, {filepath.Join(dir, "etc"), 0o755}, {filepath.Join(dir, "home"), 0o755}, {filepath.Join(dir, "root"), 0o700}} {
+		if !fileExists(d.path) {
+			recreated = true
+		}
+		if err := os.MkdirAll(d.path, d.mode); err != nil {
+			return fresh, recreated, err
+		}
+	}
+	for _, f := range renderEtc(s, hostPasswd, hostGroup) {
+		p := filepath.Join(dir, "etc", f.name)
+		cur, err := os.ReadFile(p)
+		if err == nil && bytes.Equal(cur, f.data) {
+			continue
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			recreated = true
+		}
+		if err := os.WriteFile(p, f.data, 0o644); err != nil {
+			return fresh, recreated, err
+		}
+	}
+	if err := makeHome(filepath.Join(dir, "home", s.AdminUser), s.AdminUID, s.AdminGID); err != nil {
+		return fresh, recreated, err
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fresh, recreated, err
+	}
+	return fresh, recreated, writeFileAtomic(filepath.Join(dir, specFile), b, 0o600)
+}
+
+// makeHome creates the admin's home (mode 0700, owned by the admin) with the
+// files of /etc/skel, as useradd -m does. An existing home is left alone.
+func makeHome(home string, uid, gid int) error {
+	if err := os.Mkdir(home, 0o700); errors.Is(err, fs.ErrExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	ents, _ := os.ReadDir("/etc/skel")
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			dst := filepath.Join(home, e.Name())
+			if err := copyFile(filepath.Join("/etc/skel", e.Name()), dst, 0o644); err == nil {
+				_ = os.Lchown(dst, uid, gid)
+			}
+		}
+	}
+	return os.Chown(home, uid, gid)
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// ensureNsDirs makes RuntimeDir/ns a private mount point and /run/netns a
+// shared one (see ensureMountPoint), once per Manager, and returns their
+// real paths.
+func (m *Manager) ensureNsDirs() ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.nsDirs != nil {
+		return m.nsDirs, nil
+	}
+	netnsReal, err := ensureMountPoint(netnsDir, unix.MS_SHARED|unix.MS_REC)
+	if err != nil {
+		return nil, err
+	}
+	nsReal, err := ensureMountPoint(m.nsRoot(), unix.MS_PRIVATE)
+	if err != nil {
+		return nil, err
+	}
+	m.nsDirs = []string{netnsReal, nsReal}
+	return m.nsDirs, nil
+}
+
+func deleteNetns(name string) error {
+	err := netns.DeleteNamed(name)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+		return unmountAndRemove(filepath.Join(netnsDir, name)) // a plain file, or gone
+	}
+	return err
+}
+
+// Stop kills every process of instance name (its cgroup, and anything that
+// entered its mount or UTS namespace some other way) and waits until they
+// are gone; namespaces and files stay, as for a deallocated-but-kept Azure
+// VM after power off. Stopping an instance with no processes, or one that
+// does not exist, does nothing.
+func (m *Manager) Stop(ctx context.Context, name string) error {
+	if err := m.checkName(name); err != nil {
+		return err
+	}
+	unlock := m.lock(name)
+	defer unlock()
+	if err := m.killAll(ctx, name, false); err != nil {
+		return fmt.Errorf("stop instance %s: %w", name, err)
+	}
+	return nil
+}
+
+// killAll kills the processes of an instance: its cgroup members, then any
+// process still in its mount or UTS namespace, and with withNet also its
+// network namespace (on Delete, where other components' processes there
+// must go too).
+func (m *Manager) killAll(ctx context.Context, name string, withNet bool) error {
+	var errs []error
+	h, err := m.hierarchy()
+	if err == nil {
+		err = h.Kill(ctx, m.group(name))
+	}
+	errs = append(errs, err)
+	ids := map[nsID]bool{}
+	kinds := []string{"mnt", "uts"}
+	paths := []string{m.nsFile(name, "mnt"), m.nsFile(name, "uts")}
+	if withNet {
+		kinds = append(kinds, "net")
+		paths = append(paths, m.NetnsPath(name))
+	}
+	for _, p := range paths {
+		if id, ok := nsIDOf(p); ok {
+			ids[id] = true
+		}
+	}
+	n, err := killNamespaceMembers(ctx, ids, kinds)
+	if n > 0 {
+		m.log().Warn("killed processes that were in the instance's namespaces but not in its cgroup",
+			"instance", name, "count", n)
+	}
+	return errors.Join(append(errs, err)...)
+}
+
+// Delete removes instance name: it kills all its processes, removes its
+// cgroup, unmounts its namespaces (the network namespace is gone when its
+// last user is), and removes its state directory. Delete is idempotent and
+// works on partial instances; it needs no recorded state.
+func (m *Manager) Delete(ctx context.Context, name string) error {
+	if err := m.checkName(name); err != nil {
+		return err
+	}
+	unlock := m.lock(name)
+	defer unlock()
+	hs, err := m.cgroupCandidates()
+	if err := errors.Join(err, m.remove(ctx, name, hs)); err != nil {
+		return fmt.Errorf("delete instance %s: %w", name, err)
+	}
+	return nil
+}
+
+// remove deletes an instance, looking for its cgroups in hs.
+func (m *Manager) remove(ctx context.Context, name string, hs []cgroup.Hierarchy) error {
+	errs := []error{m.killAll(ctx, name, true)}
+	for _, h := range hs {
+		errs = append(errs, h.Remove(ctx, m.group(name)))
+	}
+	for _, p := range []string{m.nsFile(name, "mnt"), m.nsFile(name, "uts")} {
+		errs = append(errs, unmountAndRemove(p))
+	}
+	if err := os.Remove(filepath.Join(m.nsRoot(), name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	errs = append(errs, deleteNetns(name), os.RemoveAll(m.instDir(name)))
+	m.forget(name)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	m.log().Debug("deleted instance", "instance", name)
+	return nil
+}
+
+// Cleanup removes everything with the Manager's prefix: every instance found
+// by List (processes, cgroups in every mounted hierarchy, namespace bind
+// mounts, network namespaces, state directories), then the prefix's cgroup
+// group, and the shared RuntimeDir/ns mount, RuntimeDir/bin and empty state
+// directories once no instance of any prefix is left. It is idempotent and
+// works with the state directory lost. Do not run it concurrently with
+// Create on the same RuntimeDir.
+func (m *Manager) Cleanup(ctx context.Context) error {
+	names, err := m.List(ctx)
+	errs := []error{err}
+	hs, err := m.cgroupCandidates()
+	errs = append(errs, err)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, cleanupWorkers)
+	for _, name := range names {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				return
+			}
+			unlock := m.lock(name)
+			defer unlock()
+			if err := m.remove(ctx, name, hs); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("clean up instance %s: %w", name, err))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	errs = append(errs, ctx.Err())
+	for _, h := range hs {
+		_, err := h.RemoveIfEmpty(m.group(""))
+		errs = append(errs, err)
+	}
+	errs = append(errs, m.removeSharedDirs())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("clean up prefix %q: %w", m.prefix(), err)
+	}
+	return nil
+}
+
+// removeSharedDirs removes RuntimeDir/ns (unmounting it), RuntimeDir/bin and
+// empty state directories when no instance of any prefix remains.
+func (m *Manager) removeSharedDirs() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	rt := m.runtimeDir()
+	if _, err := os.Stat(rt); err == nil {
+		errs = append(errs, withFlock(rt, func() error {
+			ents, err := os.ReadDir(m.nsRoot())
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			if err != nil || len(ents) > 0 {
+				return err
+			}
+			if err := unmountAndRemove(m.nsRoot()); err != nil {
+				return err
+			}
+			m.nsDirs = nil
+			m.exeMu.Lock()
+			defer m.exeMu.Unlock()
+			m.exe = ""
+			return os.RemoveAll(filepath.Join(rt, "bin"))
+		}))
+		_ = os.Remove(rt) // only when empty
+	}
+	_ = os.Remove(filepath.Join(m.stateDir(), "instances"))
+	_ = os.Remove(m.stateDir())
+	return errors.Join(errs...)
+}
+
+// Processes returns the pids of the processes in the instance's cgroup.
+func (m *Manager) Processes(name string) ([]int, error) {
+	if err := m.checkName(name); err != nil {
+		return nil, err
+	}
+	h, err := m.hierarchy()
+	if err != nil {
+		return nil, err
+	}
+	pids, err := h.Procs(m.group(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("processes of instance %s: %w", name, ErrNotFound)
+	}
+	return pids, err
+}
+
+// Exe returns the path of a copy of the running executable that is visible
+// inside instances, RuntimeDir/bin/vmss (the executable itself may live
+// under /tmp, e.g. with `go run`, and /tmp is private in an instance). The
+// copy is made on the first call.
+func (m *Manager) Exe() (string, error) {
+	if err := m.checkConfig(); err != nil {
+		return "", err
+	}
+	m.exeMu.Lock()
+	defer m.exeMu.Unlock()
+	if m.exe != "" && fileExists(m.exe) {
+		return m.exe, nil
+	}
+	src, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("copy executable: %w", err)
+	}
+	dir := filepath.Join(m.runtimeDir(), "bin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("copy executable: %w", err)
+	}
+	dst := filepath.Join(dir, "vmss")
+	tmp := fmt.Sprintf("%s.tmp-%d", dst, os.Getpid())
+	if err := copyFile(src, tmp, 0o755); err != nil {
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("copy executable %s to %s: %w", src, dir, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil { // running copies keep their inode
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("copy executable %s to %s: %w", src, dir, err)
+	}
+	m.exe = dst
+	return dst, nil
+}

@@ -1,0 +1,290 @@
+package instance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/vmss-emulator/vmss/instance/cgroup"
+)
+
+// ErrNotFound is returned (wrapped) for an instance that does not exist.
+var ErrNotFound = errors.New("instance not found")
+
+// netnsDir is where named network namespaces live (as with `ip netns`).
+const netnsDir = "/run/netns"
+
+// Manager creates, runs commands in, stops and deletes instances. Instances
+// of one Manager share its Prefix; several Managers (one per prefix) may
+// share RuntimeDir and StateDir. Methods are safe for concurrent use;
+// operations on one instance are serialized, different instances proceed in
+// parallel. A Manager must not be copied after first use.
+//
+// Everything a Manager creates carries its Prefix in the name, so Cleanup
+// finds it from the kernel and the file system alone.
+type Manager struct {
+	// RuntimeDir holds ns/<name>/{mnt,uts} (the namespaces' bind mounts,
+	// under a private bind mount of RuntimeDir/ns) and bin/ (see Exe). Zero
+	// means /run/vmss. It must be visible inside instances, so not under
+	// /tmp, /home, /root or /dev/shm.
+	RuntimeDir string
+	// StateDir holds instances/<name>/ with the instance's /etc files, its
+	// /home and /root directories and the recorded spec. Zero means
+	// /var/lib/vmss.
+	StateDir string
+	// Prefix starts every instance name. The cgroup of an instance is
+	// <cgroup hierarchy>/<Prefix without trailing "-_.">/<name>. Zero means
+	// DefaultPrefix.
+	Prefix string
+	// CgroupRoot is a directory inside a mounted cgroup filesystem under
+	// which the Prefix group is created, e.g. /sys/fs/cgroup/unified or a
+	// delegated subtree. Zero means detect (see package cgroup).
+	CgroupRoot string
+	// Logger receives progress and repair messages; nil discards them.
+	Logger *slog.Logger
+
+	mu      sync.Mutex
+	hier    *cgroup.Hierarchy    // resolved cgroup hierarchy
+	allHier []cgroup.Hierarchy   // hier first, then every other mounted one
+	tools   *execTools           // resolved sh and nsenter
+	locks   map[string]*nameLock // per-instance locks
+	specs   map[string]Spec      // recorded specs, by name
+	nsDirs  []string             // namespace mount points, once set up
+
+	exeMu sync.Mutex
+	exe   string // copy of the executable, once made
+}
+
+type nameLock struct{ sync.Mutex }
+
+const (
+	defaultRuntimeDir = "/run/vmss"
+	defaultStateDir   = "/var/lib/vmss"
+	specFile          = "spec.json"
+)
+
+func (m *Manager) runtimeDir() string { return cmpOr(m.RuntimeDir, defaultRuntimeDir) }
+func (m *Manager) stateDir() string   { return cmpOr(m.StateDir, defaultStateDir) }
+func (m *Manager) prefix() string     { return cmpOr(m.Prefix, DefaultPrefix) }
+
+func cmpOr(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return filepath.Clean(v)
+}
+
+func (m *Manager) log() *slog.Logger {
+	if m.Logger == nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return m.Logger
+}
+
+// checkConfig validates the Manager's fields.
+func (m *Manager) checkConfig() error {
+	var errs []error
+	if err := validName("prefix", m.prefix(), 32); err != nil {
+		errs = append(errs, err)
+	}
+	for _, d := range []struct{ what, dir string }{{"RuntimeDir", m.runtimeDir()}, {"StateDir", m.stateDir()}} {
+		if !filepath.IsAbs(d.dir) || d.dir == "/" {
+			errs = append(errs, fmt.Errorf("%s %q must be an absolute path other than /", d.what, d.dir))
+		}
+	}
+	for _, private := range []string{"/tmp", "/home", "/root", "/dev/shm"} {
+		if d := m.runtimeDir(); d == private || strings.HasPrefix(d, private+"/") {
+			errs = append(errs, fmt.Errorf("RuntimeDir %q is hidden inside instances (%s is private there): use e.g. %s", d, private, defaultRuntimeDir))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// group returns the cgroup group (relative to the hierarchy) of the prefix,
+// and of name when given.
+func (m *Manager) group(name string) string {
+	g := strings.TrimRight(m.prefix(), "-_.")
+	if g == "" {
+		g = "vmss"
+	}
+	if name == "" {
+		return g
+	}
+	return g + "/" + name
+}
+
+func (m *Manager) nsRoot() string                  { return filepath.Join(m.runtimeDir(), "ns") }
+func (m *Manager) nsFile(name, kind string) string { return filepath.Join(m.nsRoot(), name, kind) }
+func (m *Manager) instDir(name string) string {
+	return filepath.Join(m.stateDir(), "instances", name)
+}
+
+// NetnsPath returns the path of the instance's named network namespace,
+// /run/netns/<name> (the namespace `ip netns exec <name>` enters).
+func (m *Manager) NetnsPath(name string) string { return filepath.Join(netnsDir, name) }
+
+// hierarchy returns the cgroup hierarchy, resolving it on first use.
+func (m *Manager) hierarchy() (cgroup.Hierarchy, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.hier != nil {
+		return *m.hier, nil
+	}
+	var h cgroup.Hierarchy
+	var err error
+	if m.CgroupRoot != "" {
+		h, err = cgroup.At(m.CgroupRoot)
+	} else {
+		h, err = cgroup.Detect()
+	}
+	if err != nil {
+		return cgroup.Hierarchy{}, err
+	}
+	m.hier = &h
+	m.log().Debug("cgroup hierarchy", "dir", h.Dir, "version", h.Version.String(), "controller", h.Controller)
+	return h, nil
+}
+
+func (m *Manager) lock(name string) func() {
+	m.mu.Lock()
+	if m.locks == nil {
+		m.locks = map[string]*nameLock{}
+	}
+	l := m.locks[name]
+	if l == nil {
+		l = &nameLock{}
+		m.locks[name] = l
+	}
+	m.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// Lookup returns the normalized spec recorded when name was created.
+func (m *Manager) Lookup(name string) (Spec, error) {
+	if err := m.checkName(name); err != nil {
+		return Spec{}, err
+	}
+	m.mu.Lock()
+	s, ok := m.specs[name]
+	m.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	b, err := os.ReadFile(filepath.Join(m.instDir(name), specFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Spec{}, fmt.Errorf("instance %s (state %s): %w", name, m.instDir(name), ErrNotFound)
+	}
+	if err != nil {
+		return Spec{}, fmt.Errorf("read spec of instance %s: %w", name, err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return Spec{}, fmt.Errorf("read spec of instance %s: %s: %w", name, filepath.Join(m.instDir(name), specFile), err)
+	}
+	m.remember(s)
+	return s, nil
+}
+
+func (m *Manager) remember(s Spec) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.specs == nil {
+		m.specs = map[string]Spec{}
+	}
+	m.specs[s.Name] = s
+}
+
+func (m *Manager) forget(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.specs, name)
+}
+
+// checkName validates the configuration and an instance name given to a
+// method.
+func (m *Manager) checkName(name string) error {
+	if err := m.checkConfig(); err != nil {
+		return err
+	}
+	if err := validName("instance name", name, 64); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(name, m.prefix()) {
+		return fmt.Errorf("instance name %q does not start with the prefix %q", name, m.prefix())
+	}
+	return nil
+}
+
+// List returns the names of the instances with the Manager's prefix found in
+// the kernel and on disk (network namespaces, namespace bind mounts, state
+// directories, cgroups), complete or not, sorted. It needs no recorded
+// state, so a restarted daemon can adopt or clean up what it finds.
+func (m *Manager) List(ctx context.Context) ([]string, error) {
+	if err := m.checkConfig(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var names []string
+	var errs []error
+	for _, dir := range []string{netnsDir, m.nsRoot(), filepath.Join(m.stateDir(), "instances")} {
+		ents, err := os.ReadDir(dir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("list instances: %w", err))
+		}
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+	}
+	hs, err := m.cgroupCandidates()
+	errs = append(errs, err)
+	for _, h := range hs {
+		c, err := h.Children(m.group(""))
+		errs = append(errs, err)
+		names = append(names, c...)
+	}
+	out := names[:0]
+	for _, n := range names {
+		if strings.HasPrefix(n, m.prefix()) && n != m.prefix() && validName("", n, 64) == nil {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), errors.Join(errs...)
+}
+
+// cgroupCandidates returns the Manager's hierarchy plus every other mounted
+// one, where a previous configuration may have left groups.
+func (m *Manager) cgroupCandidates() ([]cgroup.Hierarchy, error) {
+	h, err := m.hierarchy()
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.allHier != nil {
+		return m.allHier, nil
+	}
+	all, err := cgroup.All()
+	if err != nil {
+		return []cgroup.Hierarchy{h}, err
+	}
+	out := []cgroup.Hierarchy{h}
+	for _, a := range all {
+		if !slices.ContainsFunc(out, func(o cgroup.Hierarchy) bool { return o.Dir == a.Dir }) {
+			out = append(out, a)
+		}
+	}
+	m.allHier = out
+	return out, nil
+}

@@ -1,0 +1,403 @@
+package instance
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/vmss-emulator/vmss/instance/internal/mountinfo"
+)
+
+// Namespace kinds kept as bind mounts under RuntimeDir/ns/<name>/.
+var nsKinds = []struct {
+	file string
+	flag int
+}{{"mnt", unix.CLONE_NEWNS}, {"uts", unix.CLONE_NEWUTS}}
+
+// sysctls set in every instance's network namespace. The admin account has
+// no sudo inside an instance, so, as Docker does for containers, it may bind
+// ports below 1024 (e.g. a web server on :80 behind a load balancer probe)
+// and open ICMP echo sockets (ping without privileges).
+var netnsSysctls = []struct{ key, value string }{
+	{"net/ipv4/ip_unprivileged_port_start", "0"},
+	{"net/ipv4/ping_group_range", "0 2147483647"},
+}
+
+// bindMount makes host path src (a state file or directory) appear at dst
+// inside the instance.
+type bindMount struct{ src, dst string }
+
+// nsPlan is what buildNamespaces sets up.
+type nsPlan struct {
+	name     string
+	netns    string // existing network namespace to join; "" creates /run/netns/<name>
+	hostname string
+	binds    []bindMount
+	tmpfs    []string // private world-writable directories (mode 1777)
+	// nsDirs are mount points holding namespace bind mounts (/run/netns,
+	// RuntimeDir/ns); each is detached from the new mount namespace at once.
+	nsDirs []string
+}
+
+// isNsfs reports whether path is a namespace bind mount.
+func isNsfs(path string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(path, &st) == nil && st.Type == unix.NSFS_MAGIC
+}
+
+// nsID identifies a namespace (the inode of its nsfs file).
+type nsID struct{ dev, ino uint64 }
+
+func nsIDOf(path string) (nsID, bool) {
+	var st unix.Stat_t
+	if !isNsfs(path) || unix.Stat(path, &st) != nil {
+		return nsID{}, false
+	}
+	return nsID{uint64(st.Dev), st.Ino}, true
+}
+
+// buildNamespaces creates the instance's mount and UTS namespaces (and its
+// network namespace unless plan.netns names one) and pins them with bind
+// mounts on RuntimeDir/ns/<name>/{mnt,uts}.
+//
+// The work runs on a dedicated OS thread of this process, with no helper
+// process: the thread enters the network namespace, unshares mount and UTS
+// namespaces (which also gives it its own root and working directory), sets
+// up the mounts and the host name, and waits while another thread, still in
+// the host's mount namespace, bind-mounts /proc/<pid>/task/<tid>/ns/*. The
+// thread stays locked and is discarded by the Go runtime when its goroutine
+// returns, so no other goroutine ever runs in these namespaces.
+func (m *Manager) buildNamespaces(plan nsPlan) (createdNet bool, err error) {
+	type result struct {
+		tid        int
+		createdNet bool
+		err        error
+	}
+	resc := make(chan result, 1)
+	release := make(chan struct{})
+	go onDisposableThread(func() {
+		created, err := setupThread(plan)
+		resc <- result{unix.Gettid(), created, err}
+		if err == nil {
+			<-release
+		}
+	})
+	r := <-resc
+	defer close(release)
+	if r.err != nil {
+		return r.createdNet, fmt.Errorf("set up namespaces of instance %s: %w", plan.name, r.err)
+	}
+	var bound []string
+	for _, k := range nsKinds {
+		src := fmt.Sprintf("/proc/%d/task/%d/ns/%s", os.Getpid(), r.tid, k.file)
+		dst := m.nsFile(plan.name, k.file)
+		if err := bindNsFile(src, dst); err != nil {
+			for _, b := range bound {
+				_ = unmountAndRemove(b)
+			}
+			return r.createdNet, fmt.Errorf("pin namespaces of instance %s: %w", plan.name, err)
+		}
+		bound = append(bound, dst)
+	}
+	return r.createdNet, nil
+}
+
+// onDisposableThread runs fn on an OS thread of its own that ends with fn,
+// so fn may move the thread into other namespaces for good. Call it as the
+// body of a new goroutine (go onDisposableThread(fn)).
+//
+// A goroutine that returns while locked to its thread takes the thread with
+// it, except the main thread, which the runtime keeps (parked) forever: a
+// main thread left in an instance's namespaces would pin them and change
+// what /proc/self shows for the whole process. So when the goroutine lands on
+// the main thread, it holds that thread, untouched, while another goroutine,
+// which therefore cannot get the main thread, does the work.
+func onDisposableThread(fn func()) {
+	runtime.LockOSThread()
+	if unix.Gettid() == unix.Getpid() {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			onDisposableThread(fn)
+		}()
+		<-done
+		runtime.UnlockOSThread() // unchanged, safe to reuse
+		return
+	}
+	fn() // the thread stays locked: the runtime ends it when this goroutine returns
+}
+
+// setupThread runs on a disposable thread; see buildNamespaces.
+func setupThread(plan nsPlan) (createdNet bool, err error) {
+	if plan.netns == "" {
+		h, err := netns.NewNamed(plan.name)
+		if err != nil {
+			path := filepath.Join(netnsDir, plan.name)
+			if !errors.Is(err, unix.EEXIST) && !isNsfs(path) {
+				_ = os.Remove(path) // the file NewNamed created before its bind mount failed
+			}
+			return false, fmt.Errorf("create network namespace %s: %w", path, err)
+		}
+		h.Close()
+		createdNet = true
+	} else if err := setnsPath(plan.netns, unix.CLONE_NEWNET); err != nil {
+		return false, err
+	}
+	if err := setupNetns(); err != nil {
+		return createdNet, err
+	}
+	if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_NEWUTS); err != nil {
+		return createdNet, fmt.Errorf("unshare mount and UTS namespaces: %w", err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return createdNet, fmt.Errorf("make / private: %w", err)
+	}
+	if err := detachNamespaceMounts(plan.nsDirs); err != nil {
+		return createdNet, err
+	}
+	// Open the bind sources before mounting anything: a mount over /tmp,
+	// /home or /root would hide a StateDir placed there. (They must be opened
+	// in the new namespace: a bind source from another one is refused.)
+	srcs := make([]int, len(plan.binds))
+	for i, b := range plan.binds {
+		fd, err := unix.Open(b.src, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return createdNet, fmt.Errorf("open %s: %w", b.src, err)
+		}
+		defer unix.Close(fd)
+		srcs[i] = fd
+	}
+	for i, b := range plan.binds {
+		if err := unix.Mount("/proc/self/fd/"+strconv.Itoa(srcs[i]), b.dst, "", unix.MS_BIND, ""); err != nil {
+			return createdNet, fmt.Errorf("bind %s on %s: %w", b.src, b.dst, err)
+		}
+	}
+	for _, dir := range plan.tmpfs {
+		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+			return createdNet, fmt.Errorf("mount tmpfs on %s: %w", dir, err)
+		}
+	}
+	// A fresh sysfs shows the network devices of the thread's network
+	// namespace in /sys/class/net.
+	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return createdNet, fmt.Errorf("mount sysfs on /sys: %w", err)
+	}
+	if err := unix.Sethostname([]byte(plan.hostname)); err != nil {
+		return createdNet, fmt.Errorf("set hostname %q: %w", plan.hostname, err)
+	}
+	return createdNet, nil
+}
+
+// setupNetns brings lo up and sets netnsSysctls in the thread's network
+// namespace. Both are idempotent.
+func setupNetns() error {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("netlink: %w", err)
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err == nil {
+		err = h.LinkSetUp(lo)
+	}
+	if err != nil {
+		return fmt.Errorf("bring lo up: %w", err)
+	}
+	for _, s := range netnsSysctls {
+		// /proc/sys/net resolves to the network namespace of the calling thread.
+		if err := os.WriteFile("/proc/sys/"+s.key, []byte(s.value), 0); err != nil {
+			return fmt.Errorf("sysctl %s: %w", s.key, err)
+		}
+	}
+	return nil
+}
+
+// detachNamespaceMounts removes, from the thread's new mount namespace, the
+// copies of the host's namespace bind mounts (other instances' /run/netns and
+// RuntimeDir/ns entries, and anyone else's). A copy would pin that namespace:
+// a deleted instance's network namespace, with its interfaces, would live on
+// as long as this instance. The directories in dirs that are mount points go
+// with one unmount each (every unmount waits for an RCU grace period, so one
+// per instance would make creating n instances O(n²)); stray nsfs mounts
+// elsewhere go one by one.
+func detachNamespaceMounts(dirs []string) error {
+	ms, err := mountinfo.ReadFile("/proc/thread-self/mountinfo")
+	if err != nil {
+		return err
+	}
+	detach := func(path string) error {
+		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil &&
+			!errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("detach copy of %s: %w", path, err)
+		}
+		return nil
+	}
+	parent := map[int]int{}
+	for _, mt := range ms {
+		parent[mt.ID] = mt.ParentID
+	}
+	gone := map[int]bool{} // mounts detached with their subtrees
+	for _, d := range dirs {
+		for _, mt := range ms {
+			if mt.MountPoint == d { // one unmount per stacked layer
+				if err := detach(d); err != nil {
+					return err
+				}
+				gone[mt.ID] = true
+			}
+		}
+	}
+	inGone := func(id int) bool {
+		for seen := 0; seen < len(ms); seen++ {
+			if gone[id] {
+				return true
+			}
+			p, ok := parent[id]
+			if !ok || p == id {
+				return false
+			}
+			id = p
+		}
+		return false
+	}
+	// Stray nsfs mounts, including any that were hidden below a detached
+	// directory (mounted there before it became a mount point).
+	for _, mt := range ms {
+		if mt.FSType == "nsfs" && !inGone(mt.ID) {
+			if err := detach(mt.MountPoint); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func setnsPath(path string, flag int) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open namespace %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Setns(fd, flag); err != nil {
+		return fmt.Errorf("enter namespace %s: %w", path, err)
+	}
+	return nil
+}
+
+// setHostname changes the host name in the UTS namespace pinned at utsPath,
+// from a thread that is discarded afterwards.
+func setHostname(utsPath, hostname string) error {
+	errc := make(chan error, 1)
+	go onDisposableThread(func() {
+		err := setnsPath(utsPath, unix.CLONE_NEWUTS)
+		if err == nil {
+			err = unix.Sethostname([]byte(hostname))
+		}
+		errc <- err
+	})
+	if err := <-errc; err != nil {
+		return fmt.Errorf("set hostname %q in %s: %w", hostname, utsPath, err)
+	}
+	return nil
+}
+
+// bindNsFile bind-mounts namespace file src on dst, creating dst.
+func bindNsFile(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_RDONLY, 0o400)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+		_ = os.Remove(dst)
+		return fmt.Errorf("bind %s on %s: %w", src, dst, err)
+	}
+	return nil
+}
+
+// unmountAndRemove detaches every mount stacked on path and removes it. A
+// missing path is fine.
+func unmountAndRemove(path string) error {
+	for i := 0; i < 16; i++ {
+		err := unix.Unmount(path, unix.MNT_DETACH)
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+			break // not (or no longer) a mount point
+		}
+		if err != nil {
+			return fmt.Errorf("unmount %s: %w", path, err)
+		}
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// ensureMountPoint makes dir a mount point (a recursive bind mount of
+// itself) with the given propagation flags (MS_PRIVATE, or MS_SHARED
+// optionally with MS_REC), and returns its path with symlinks resolved.
+//
+// RuntimeDir/ns is private: a mount namespace can only be pinned by a bind
+// mount whose parent mount does not propagate (and on systemd hosts / is
+// shared). /run/netns is made shared, exactly as `ip netns add` does, so that
+// deleting a network namespace also unmounts its copies in mount namespaces
+// that receive propagation from the host (e.g. `ip netns exec` sessions).
+// Both being mount points lets a new instance drop all copies of them at
+// once (see detachNamespaceMounts).
+func ensureMountPoint(dir string, propagation uintptr) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", err
+	}
+	return real, withFlock(real, func() error {
+		ms, err := mountinfo.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			return err
+		}
+		var top *mountinfo.Mount
+		for i := range ms {
+			if ms[i].MountPoint == real {
+				top = &ms[i]
+			}
+		}
+		if top != nil && top.Shared() == (propagation&unix.MS_SHARED != 0) {
+			return nil
+		}
+		if top == nil {
+			if err := unix.Mount(real, real, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+				return fmt.Errorf("bind %s on itself: %w", real, err)
+			}
+		}
+		if err := unix.Mount("", real, "", propagation, ""); err != nil {
+			return fmt.Errorf("set propagation of %s: %w", real, err)
+		}
+		return nil
+	})
+}
+
+// withFlock runs fn holding an exclusive flock on dir, which serializes
+// goroutines and processes that manage the same directory.
+func withFlock(dir string, fn func() error) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		return fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return fn()
+}
