@@ -83,10 +83,11 @@ type testServer struct {
 	served chan error
 }
 
-// hostKeysFor caches one host key directory per test binary run; tests that
-// need their own keys call LoadOrCreateHostKeys themselves.
+// testHostKeys shares one host key directory per test binary run (TestMain
+// removes it); tests that need their own keys call LoadOrCreateHostKeys.
 var (
 	sharedKeysOnce sync.Once
+	sharedKeysDir  string
 	sharedKeys     *HostKeys
 	sharedKeysErr  error
 )
@@ -94,13 +95,11 @@ var (
 func testHostKeys(t testing.TB) *HostKeys {
 	t.Helper()
 	sharedKeysOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vmsst-sshd-hostkeys-")
-		if err != nil {
-			sharedKeysErr = err
+		sharedKeysDir, sharedKeysErr = os.MkdirTemp("", "vmsst-sshd-hostkeys-")
+		if sharedKeysErr != nil {
 			return
 		}
-		// Left for the OS: the directory outlives any single test.
-		sharedKeys, sharedKeysErr = LoadOrCreateHostKeys(context.Background(), dir, HostKeyOptions{RSABits: 2048})
+		sharedKeys, sharedKeysErr = LoadOrCreateHostKeys(context.Background(), sharedKeysDir, HostKeyOptions{RSABits: 2048})
 		if sharedKeysErr == nil {
 			sharedKeysErr = sharedKeys.Wait(context.Background())
 		}

@@ -20,5 +20,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if sharedKeysDir != "" {
+		os.RemoveAll(sharedKeysDir)
+	}
+	os.Exit(code)
 }
