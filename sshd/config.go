@@ -144,7 +144,10 @@ type Config struct {
 	// Negative: no delay.
 	FailDelay time.Duration
 	// MaxAuthTries is how many failed authentication attempts a connection
-	// may make before it is disconnected. Zero: 6. Negative: unlimited.
+	// may make before it is disconnected. Offered public keys that are not
+	// authorized count only beyond a separate allowance of the same size,
+	// so a client with many keys in its agent still gets through. Zero: 6.
+	// Negative: unlimited.
 	MaxAuthTries int
 
 	// ClientAliveInterval, when positive, makes the server send a keepalive
