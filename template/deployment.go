@@ -121,10 +121,11 @@ type Resource struct {
 func (r *Resource) String() string { return r.Type + "/" + r.Name }
 
 // Deployment is a template bound to parameters and a scope, with its
-// resources expanded and ordered. Resource bodies and outputs are evaluated
-// on demand, so reference() can be answered by resources deployed earlier.
-// After Prepare a Deployment is read-only: Evaluate, WhatIf and Outputs may
-// run concurrently.
+// resources expanded and ordered. Parameters and variables are evaluated by
+// Prepare (as in ARM, variables cannot call reference() or list*());
+// resource bodies and outputs are evaluated on demand, so reference() can be
+// answered by resources deployed earlier. After Prepare a Deployment is
+// read-only: Evaluate, WhatIf and Outputs may run concurrently.
 type Deployment struct {
 	tpl   *Template
 	scope Scope
@@ -291,6 +292,9 @@ func (d *Deployment) WhatIf(ctx context.Context, r *Resource) (body map[string]a
 }
 
 func (d *Deployment) evaluate(ctx context.Context, r *Resource, whatIf bool) (map[string]any, []string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
 	env := &env{d: d, kind: kindResource, loops: r.loops, res: r, whatIf: whatIf}
 	out := map[string]any{}
 	for _, k := range expr.Keys(r.raw.body) {

@@ -51,6 +51,9 @@ func (d *Deployment) expand(ctx context.Context) error {
 	instances := map[*rawResource][]*Resource{}
 	var errs []error
 	for _, rr := range d.tpl.resources {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		parents := []*Resource{nil}
 		if rr.parent != nil {
 			parents = instances[rr.parent]

@@ -169,9 +169,12 @@ func (e *env) copyIndex(args []any) (any, error) {
 			}
 			loop = x
 		default:
+			if i == 0 && len(args) == 2 {
+				return nil, fmt.Errorf("argument 1 must be the loop name, got %s", expr.TypeName(a))
+			}
 			n, err := Int(x)
-			if err != nil || (i == 0 && len(args) == 2) {
-				return nil, fmt.Errorf("argument %d must be %s, got %s", i+1, map[bool]string{true: "the loop name", false: "an integer offset"}[i == 0 && len(args) == 2], expr.TypeName(a))
+			if err != nil {
+				return nil, fmt.Errorf("argument %d must be an integer offset, got %s", i+1, expr.TypeName(a))
 			}
 			offset = n
 		}

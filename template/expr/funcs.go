@@ -470,6 +470,9 @@ func fnSplit(a []any) (any, error) {
 		var next []string
 		for _, p := range parts {
 			next = append(next, strings.Split(p, sep)...)
+			if len(next) > maxArray {
+				return nil, fmt.Errorf("the result has more than %d elements", maxArray)
+			}
 		}
 		parts = next
 	}
@@ -628,8 +631,8 @@ func fnUnion(a []any) (any, error) {
 
 func fnIntersection(a []any) (any, error) {
 	for i, v := range a[1:] {
-		if TypeName(v) != TypeName(a[0]) {
-			return nil, fmt.Errorf("argument %d must be %s like the first one, got %s", i+2, map[bool]string{true: "an array", false: "an object"}[TypeName(a[0]) == "array"], describe(v))
+		if t := TypeName(a[0]); TypeName(v) != t {
+			return nil, fmt.Errorf("argument %d must be an %s like the first one, got %s", i+2, t, describe(v))
 		}
 	}
 	switch first := a[0].(type) {

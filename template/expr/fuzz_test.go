@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // seeds returns every expression of the template package's testdata
@@ -116,7 +117,11 @@ func FuzzEval(f *testing.F) {
 		if err != nil {
 			return
 		}
+		start := time.Now()
 		v, err := e.Eval(context.Background(), fuzzHost{})
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("%q took %v", s, d)
+		}
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatalf("%q: empty error message", s)
