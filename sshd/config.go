@@ -43,7 +43,7 @@ type ExecRequest struct {
 	// Env is the complete environment, "NAME=value" entries.
 	Env []string
 	// Dir is the working directory inside the instance: the user's home.
-	// When it does not exist the Runner should use "/" (as sshd does).
+	// When it does not exist the Runner should use "/" (as OpenSSH does).
 	Dir string
 	// PTY is true when the program's stdin, stdout and stderr are a
 	// terminal.
@@ -176,9 +176,10 @@ const (
 	defaultMaxAuthTries  = 6
 	defaultAliveCountMax = 3
 	defaultServerVersion = "SSH-2.0-vmss"
-	// DefaultPath is the PATH of every session.
-	DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 )
+
+// DefaultPath is the PATH of every session.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // withDefaults validates c and returns it with zero values replaced.
 func (c Config) withDefaults() (Config, error) {

@@ -57,8 +57,8 @@ func (s *Server) SetAuth(a Auth) error {
 
 // Serve accepts SSH connections on ln until ctx is done, Close is called or
 // ln is closed. It then closes ln, ends the connections it accepted (their
-// sessions' processes are sent SIGHUP, then SIGKILL) and returns once they
-// are gone. It returns nil in those cases, ErrServerClosed when called after
+// sessions' processes are sent SIGHUP, and SIGKILL 2s later) and returns
+// once they are gone. It returns nil in those cases, ErrServerClosed when called after
 // Close, and the accept error otherwise. Serve may be called for several
 // listeners at once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
