@@ -72,10 +72,11 @@ func dialer(network, addr string, src netip.Addr) (*net.Dialer, error) {
 	return d, nil
 }
 
-// dialIn dials with d from inside target; d's control hook is replaced. The dial runs on its own goroutine,
-// locked to its thread and switched into target; the dialer's control hook,
-// which runs right after the socket is created, switches the thread back and
-// unlocks it, so connecting and waiting cost no more than an ordinary dial.
+// dialIn dials with d from inside target (d's control hook is replaced).
+// The dial runs on its own goroutine, locked to its thread and switched into
+// target; the control hook, which runs right after the socket is created,
+// switches the thread back and unlocks it, so connecting and waiting cost
+// no more than an ordinary dial.
 // If the thread cannot be switched back, the goroutine ends still locked
 // and the runtime discards the thread.
 func dialIn(ctx context.Context, d *net.Dialer, target netns.NsHandle, nsPath, network, addr string) (net.Conn, error) {
