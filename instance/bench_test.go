@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // BenchmarkCreate100 creates 100 instances with 8 workers and deletes them
@@ -35,13 +37,35 @@ func BenchmarkCreate100(b *testing.B) {
 		wg.Wait()
 		return time.Since(start)
 	}
-	var created, deleted time.Duration
+	var created, deleted, createCPU time.Duration
 	for b.Loop() {
+		cpu := cpuTime(b)
 		created += parallel(func(i int) error { return m.Create(ctx, testSpec(m, fmt.Sprintf("b%03d", i))) })
+		createCPU += cpuTime(b) - cpu
 		deleted += parallel(func(i int) error { return m.Delete(ctx, m.Prefix+fmt.Sprintf("b%03d", i)) })
 	}
 	b.ReportMetric(float64(n*b.N)/created.Seconds(), "creates/s")
 	b.ReportMetric(float64(n*b.N)/deleted.Seconds(), "deletes/s")
+	b.ReportMetric(createCPU.Seconds()*1000/float64(n*b.N), "cpu-ms/create")
+}
+
+// cpuTime returns the CPU time (user and system) used so far by this
+// process and its reaped children.
+func cpuTime(b *testing.B) time.Duration {
+	var total time.Duration
+	for _, who := range []int{unix.RUSAGE_SELF, unix.RUSAGE_CHILDREN} {
+		var ru unix.Rusage
+		if err := unix.Getrusage(who, &ru); err != nil {
+			b.Fatal(err)
+		}
+		total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	return total
+}
+
+// reportCPU reports the CPU time per iteration since start.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric((cpuTime(b)-start).Seconds()*1000/float64(b.N), "cpu-ms/op")
 }
 
 // BenchmarkCommandTrue runs `true` in an instance; compare with
@@ -49,6 +73,7 @@ func BenchmarkCreate100(b *testing.B) {
 func BenchmarkCommandTrue(b *testing.B) {
 	m := newTestManager(b)
 	s := create(b, m, testSpec(m, "exec"))
+	defer reportCPU(b, cpuTime(b))
 	for b.Loop() {
 		cmd, err := m.Command(context.Background(), s.Name, ExecRequest{Argv: []string{"true"}})
 		if err != nil {
@@ -65,6 +90,7 @@ func BenchmarkPlainTrue(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer reportCPU(b, cpuTime(b))
 	for b.Loop() {
 		if err := exec.Command(path).Run(); err != nil {
 			b.Fatal(err)

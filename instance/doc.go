@@ -15,7 +15,7 @@
 //     kill all of them (see package cgroup for v1/v2 handling).
 //
 // No process runs per instance: the namespaces are pinned by bind mounts
-// (RuntimeDir/ns/<name>/{mnt,uts}, like `ip netns` does for network
+// (RuntimeDir/instances/<name>/{mnt,uts}, like `ip netns` does for network
 // namespaces) and are built on a short-lived OS thread of the calling process,
 // so creating one costs a few milliseconds and no fork. Processes enter an
 // instance through Command, which returns an exec.Cmd running

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,8 +81,20 @@ func TestInstanceIsolation(t *testing.T) {
 		if got := run(t, m, a.Name, ExecRequest{Argv: []string{"sh", "-c", "id -u; pwd; echo $HOME"}, AsRoot: true}); got != "0\n/root\n/root" {
 			t.Errorf("as root: %q", got)
 		}
-		if got := run(t, m, a.Name, ExecRequest{Argv: []string{"pwd"}, Dir: "/tmp", Env: []string{"FOO=bar"}}); got != "/tmp" {
-			t.Errorf("pwd with Dir /tmp = %q", got)
+		// The working directory is the instance's /tmp (a tmpfs), not the host's.
+		inTmp := ExecRequest{Argv: []string{"sh", "-c", "pwd; stat -f -c %T .; id -un"}, Dir: "/tmp"}
+		if got := run(t, m, a.Name, inTmp); got != "/tmp\ntmpfs\nazureuser" {
+			t.Errorf("with Dir /tmp: %q", got)
+		}
+		// The same with an nsenter older than util-linux 2.38 (no --wdns).
+		tools, err := m.execTools()
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := &Manager{RuntimeDir: m.RuntimeDir, StateDir: m.StateDir, Prefix: m.Prefix}
+		old.tools = &execTools{sh: tools.sh, nsenter: tools.nsenter}
+		if got := run(t, old, a.Name, inTmp); got != "/tmp\ntmpfs\nazureuser" {
+			t.Errorf("with Dir /tmp, without --wdns: %q", got)
 		}
 		if got := run(t, m, a.Name, ExecRequest{Argv: []string{"sh", "-c", "echo $FOO $PATH"}, Env: []string{"FOO=bar", "PATH=/usr/bin:/bin"}}); got != "bar /usr/bin:/bin" {
 			t.Errorf("env override = %q", got)
@@ -258,12 +271,38 @@ func TestStopAndDeleteKillEverything(t *testing.T) {
 		t.Errorf("hostname after Stop = %q", got)
 	}
 
+	// A process only in the network namespace (as `ip netns exec` makes):
+	// not the instance's to Stop, but it would keep the namespace alive.
+	netOnly := exec.Command("nsenter", "--net="+m.NetnsPath(s.Name), "sleep", "1000")
+	if err := netOnly.Start(); err != nil {
+		t.Fatal(err)
+	}
+	netOnlyDone := make(chan error, 1)
+	go func() { netOnlyDone <- netOnly.Wait() }()
+	t.Cleanup(func() { _ = netOnly.Process.Kill() })
+	cmd, pids = startTree(t, m, s.Name)
+	if err := m.Stop(context.Background(), s.Name); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	waitGone(t, pids)
+	select {
+	case <-netOnlyDone:
+		t.Error("Stop killed a process that was only in the network namespace")
+	case <-time.After(100 * time.Millisecond):
+	}
+
 	cmd, pids = startTree(t, m, s.Name)
 	if err := m.Delete(context.Background(), s.Name); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
 	waitGone(t, pids)
+	select {
+	case <-netOnlyDone:
+	case <-time.After(10 * time.Second):
+		t.Error("Delete left a process in the network namespace")
+	}
 	if lines := mountLines(t, s.Name); len(lines) > 0 {
 		t.Errorf("mounts left after Delete: %q", lines)
 	}
@@ -528,5 +567,35 @@ func TestCgroupV2(t *testing.T) {
 	waitGone(t, pids)
 	if h.Exists(m.group(s.Name)) {
 		t.Errorf("cgroup %s left after Delete", h.Path(m.group(s.Name)))
+	}
+}
+
+func TestConcurrentCreate(t *testing.T) {
+	m := newTestManager(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for i := 0; i < 16; i++ {
+		wg.Go(func() { errs <- m.Create(ctx, testSpec(m, "c"+strconv.Itoa(i))) })
+	}
+	for i := 0; i < 4; i++ { // the same instance, four times at once
+		wg.Go(func() { errs <- m.Create(ctx, testSpec(m, "same")) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	names, err := m.List(ctx)
+	if err != nil || len(names) != 17 {
+		t.Fatalf("List = %v, %v; want 17 instances", names, err)
+	}
+	for _, n := range names {
+		suffix := strings.TrimPrefix(n, m.Prefix)
+		if got := run(t, m, n, ExecRequest{Argv: []string{"cat", "/proc/sys/kernel/hostname", "/etc/hostname"}}); got != "host-"+suffix+"\nhost-"+suffix {
+			t.Errorf("%s: hostname and /etc/hostname = %q", n, got)
+		}
 	}
 }

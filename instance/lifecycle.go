@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -80,12 +81,18 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 		}
 	}()
 
-	fresh, recreated, err := m.writeState(s, hostPasswd, hostGroup)
+	nsDirs, err := m.ensureNsDirs()
 	if err != nil {
 		return fmt.Errorf("create instance %s: %w", s.Name, err)
 	}
+	fresh, recreated, err := m.writeState(s, hostPasswd, hostGroup)
 	if fresh {
-		undo = append(undo, func() error { return os.RemoveAll(m.instDir(s.Name)) })
+		undo = append(undo, func() error {
+			return errors.Join(os.RemoveAll(m.instDir(s.Name)), os.RemoveAll(m.etcDir(s.Name)))
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("create instance %s: %w", s.Name, err)
 	}
 	group := m.group(s.Name)
 	cgroupExisted := h.Exists(group)
@@ -122,22 +129,18 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 			return fmt.Errorf("repair instance %s: %w", s.Name, err)
 		}
 	}
-	plan := nsPlan{name: s.Name, netns: netPath, hostname: s.Hostname, tmpfs: []string{"/tmp", "/dev/shm"}}
+	plan := nsPlan{name: s.Name, netns: netPath, hostname: s.Hostname, tmpfs: []string{"/tmp", "/dev/shm"}, nsDirs: nsDirs}
 	if !netOK {
 		if err := unmountAndRemove(netPath); err != nil { // a stale file
 			return fmt.Errorf("create instance %s: %w", s.Name, err)
 		}
 		plan.netns = ""
 	}
-	dir := m.instDir(s.Name)
 	for _, f := range etcNames {
-		plan.binds = append(plan.binds, bindMount{filepath.Join(dir, "etc", f), "/etc/" + f})
+		plan.binds = append(plan.binds, bindMount{filepath.Join(m.etcDir(s.Name), f), "/etc/" + f})
 	}
+	dir := m.instDir(s.Name)
 	plan.binds = append(plan.binds, bindMount{filepath.Join(dir, "home"), "/home"}, bindMount{filepath.Join(dir, "root"), "/root"})
-
-	if plan.nsDirs, err = m.ensureNsDirs(); err != nil {
-		return fmt.Errorf("create instance %s: %w", s.Name, err)
-	}
 	createdNet, err := m.buildNamespaces(plan)
 	if createdNet {
 		undo = append(undo, func() error { return deleteNetns(s.Name) })
@@ -156,19 +159,20 @@ const cleanupWorkers = 8
 // etcNames are the /etc files each instance has its own copy of.
 var etcNames = []string{"hostname", "hosts", "resolv.conf", "passwd", "group"}
 
-// writeState creates or updates the instance's state directory. It reports
-// whether the directory is new, and whether a file or directory that the
-// instance bind-mounts had to be created: a running instance still sees the
-// old, deleted one, so its mount namespace must be rebuilt. Existing files
-// are rewritten in place (same inode), so a running instance sees the new
-// content.
+// writeState creates or updates the instance's files: the generated /etc
+// files in RuntimeDir and the state directory (spec, /home, /root). It
+// reports whether the state directory is new, and whether a file or
+// directory that the instance bind-mounts had to be created: a running
+// instance still sees the old, deleted one, so its mount namespace must be
+// rebuilt. Existing files are rewritten in place (same inode), so a running
+// instance sees the new content.
 func (m *Manager) writeState(s Spec, hostPasswd, hostGroup []byte) (fresh, recreated bool, err error) {
 	dir := m.instDir(s.Name)
 	fresh = !fileExists(dir)
 	for _, d := range []struct {
 		path string
 		mode os.FileMode
-	}{{dir, 0o700}, {filepath.Join(dir, "etc"), 0o755}, {filepath.Join(dir, "home"), 0o755}, {filepath.Join(dir, "root"), 0o700}} {
+	}{{m.etcDir(s.Name), 0o755}, {dir, 0o700}, {filepath.Join(dir, "home"), 0o755}, {filepath.Join(dir, "root"), 0o700}} {
 		if !fileExists(d.path) {
 			recreated = true
 		}
@@ -177,7 +181,7 @@ func (m *Manager) writeState(s Spec, hostPasswd, hostGroup []byte) (fresh, recre
 		}
 	}
 	for _, f := range renderEtc(s, hostPasswd, hostGroup) {
-		p := filepath.Join(dir, "etc", f.name)
+		p := filepath.Join(m.etcDir(s.Name), f.name)
 		cur, err := os.ReadFile(p)
 		if err == nil && bytes.Equal(cur, f.data) {
 			continue
@@ -189,7 +193,15 @@ func (m *Manager) writeState(s Spec, hostPasswd, hostGroup []byte) (fresh, recre
 			return fresh, recreated, err
 		}
 	}
-	if err := makeHome(filepath.Join(dir, "home", s.AdminUser), s.AdminUID, s.AdminGID); err != nil {
+	// The admin's home: mode 0700, owned by the admin; an existing one is
+	// left alone.
+	home := filepath.Join(dir, "home", s.AdminUser)
+	if err := os.Mkdir(home, 0o700); err == nil {
+		err = os.Chown(home, s.AdminUID, s.AdminGID)
+		if err != nil {
+			return fresh, recreated, err
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
 		return fresh, recreated, err
 	}
 	b, err := json.MarshalIndent(s, "", "  ")
@@ -197,26 +209,6 @@ func (m *Manager) writeState(s Spec, hostPasswd, hostGroup []byte) (fresh, recre
 		return fresh, recreated, err
 	}
 	return fresh, recreated, writeFileAtomic(filepath.Join(dir, specFile), b, 0o600)
-}
-
-// makeHome creates the admin's home (mode 0700, owned by the admin) with the
-// files of /etc/skel, as useradd -m does. An existing home is left alone.
-func makeHome(home string, uid, gid int) error {
-	if err := os.Mkdir(home, 0o700); errors.Is(err, fs.ErrExist) {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	ents, _ := os.ReadDir("/etc/skel")
-	for _, e := range ents {
-		if e.Type().IsRegular() {
-			dst := filepath.Join(home, e.Name())
-			if err := copyFile(filepath.Join("/etc/skel", e.Name()), dst, 0o644); err == nil {
-				_ = os.Lchown(dst, uid, gid)
-			}
-		}
-	}
-	return os.Chown(home, uid, gid)
 }
 
 func copyFile(src, dst string, mode os.FileMode) error {
@@ -248,20 +240,20 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	return nil
 }
 
-// ensureNsDirs makes RuntimeDir/ns a private mount point and /run/netns a
-// shared one (see ensureMountPoint), once per Manager, and returns their
-// real paths.
+// ensureNsDirs makes RuntimeDir/instances a private tmpfs and /run/netns a
+// shared mount point (see ensureMountPoint), once per Manager, and returns
+// their real paths.
 func (m *Manager) ensureNsDirs() ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.nsDirs != nil {
 		return m.nsDirs, nil
 	}
-	netnsReal, err := ensureMountPoint(netnsDir, unix.MS_SHARED|unix.MS_REC)
+	netnsReal, err := ensureMountPoint(netnsDir, "", unix.MS_SHARED|unix.MS_REC)
 	if err != nil {
 		return nil, err
 	}
-	nsReal, err := ensureMountPoint(m.nsRoot(), unix.MS_PRIVATE)
+	nsReal, err := ensureMountPoint(m.runRoot(), "tmpfs", unix.MS_PRIVATE)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +270,7 @@ func deleteNetns(name string) error {
 }
 
 // Stop kills every process of instance name (its cgroup, and anything that
-// entered its mount or UTS namespace some other way) and waits until they
+// entered its mount namespace some other way) and waits until they
 // are gone; namespaces and files stay, as for a deallocated-but-kept Azure
 // VM after power off. Stopping an instance with no processes, or one that
 // does not exist, does nothing.
@@ -295,19 +287,25 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 }
 
 // killAll kills the processes of an instance: its cgroup members, then any
-// process still in its mount or UTS namespace, and with withNet also its
-// network namespace (on Delete, where other components' processes there
-// must go too).
+// process still in its mount namespace, and with withNet also in its network
+// namespace (on Delete, where other components' processes there must go too,
+// or they would keep it alive).
 func (m *Manager) killAll(ctx context.Context, name string, withNet bool) error {
-	var errs []error
 	h, err := m.hierarchy()
 	if err == nil {
 		err = h.Kill(ctx, m.group(name))
 	}
-	errs = append(errs, err)
+	ids, kinds := m.nsIDs(name, withNet)
+	return errors.Join(err, m.sweep(ctx, ids, kinds))
+}
+
+// nsIDs returns the namespaces of an instance that the sweep looks for, and
+// their kinds. A process that entered only its UTS namespace is not looked
+// for: it would hold nothing of the instance.
+func (m *Manager) nsIDs(name string, withNet bool) (map[nsID]bool, []string) {
 	ids := map[nsID]bool{}
-	kinds := []string{"mnt", "uts"}
-	paths := []string{m.nsFile(name, "mnt"), m.nsFile(name, "uts")}
+	kinds := []string{"mnt"}
+	paths := []string{m.nsFile(name, "mnt")}
 	if withNet {
 		kinds = append(kinds, "net")
 		paths = append(paths, m.NetnsPath(name))
@@ -317,12 +315,17 @@ func (m *Manager) killAll(ctx context.Context, name string, withNet bool) error 
 			ids[id] = true
 		}
 	}
+	return ids, kinds
+}
+
+// sweep kills the processes in the namespaces ids that are outside the
+// cgroups (they entered through nsenter or `ip netns exec`).
+func (m *Manager) sweep(ctx context.Context, ids map[nsID]bool, kinds []string) error {
 	n, err := killNamespaceMembers(ctx, ids, kinds)
 	if n > 0 {
-		m.log().Warn("killed processes that were in the instance's namespaces but not in its cgroup",
-			"instance", name, "count", n)
+		m.log().Warn("killed processes that were in instance namespaces but not in their cgroups", "count", n)
 	}
-	return errors.Join(append(errs, err)...)
+	return err
 }
 
 // Delete removes instance name: it kills all its processes, removes its
@@ -344,14 +347,23 @@ func (m *Manager) Delete(ctx context.Context, name string) error {
 
 // remove deletes an instance, looking for its cgroups in hs.
 func (m *Manager) remove(ctx context.Context, name string, hs []cgroup.Hierarchy) error {
-	errs := []error{m.killAll(ctx, name, true)}
+	return m.removeSwept(ctx, name, hs, true)
+}
+
+// removeSwept is remove; without sweep it relies on a sweep done by the
+// caller (Cleanup sweeps once for all instances).
+func (m *Manager) removeSwept(ctx context.Context, name string, hs []cgroup.Hierarchy, sweep bool) error {
+	var errs []error
+	if sweep {
+		errs = append(errs, m.killAll(ctx, name, true))
+	}
 	for _, h := range hs {
 		errs = append(errs, h.Remove(ctx, m.group(name)))
 	}
 	for _, p := range []string{m.nsFile(name, "mnt"), m.nsFile(name, "uts")} {
 		errs = append(errs, unmountAndRemove(p))
 	}
-	if err := os.Remove(filepath.Join(m.nsRoot(), name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.RemoveAll(m.runDir(name)); err != nil {
 		errs = append(errs, err)
 	}
 	errs = append(errs, deleteNetns(name), os.RemoveAll(m.instDir(name)))
@@ -366,7 +378,7 @@ func (m *Manager) remove(ctx context.Context, name string, hs []cgroup.Hierarchy
 // Cleanup removes everything with the Manager's prefix: every instance found
 // by List (processes, cgroups in every mounted hierarchy, namespace bind
 // mounts, network namespaces, state directories), then the prefix's cgroup
-// group, and the shared RuntimeDir/ns mount, RuntimeDir/bin and empty state
+// group, and the shared RuntimeDir/instances tmpfs, RuntimeDir/bin and empty state
 // directories once no instance of any prefix is left. It is idempotent and
 // works with the state directory lost. Do not run it concurrently with
 // Create on the same RuntimeDir.
@@ -376,25 +388,38 @@ func (m *Manager) Cleanup(ctx context.Context) error {
 	hs, err := m.cgroupCandidates()
 	errs = append(errs, err)
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, cleanupWorkers)
-	for _, name := range names {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if ctx.Err() != nil {
-				return
-			}
-			unlock := m.lock(name)
-			defer unlock()
-			if err := m.remove(ctx, name, hs); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("clean up instance %s: %w", name, err))
-				mu.Unlock()
-			}
-		})
+	addErr := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
 	}
-	wg.Wait()
+	// Kill first, everywhere (cgroups in every hierarchy, then one sweep of
+	// /proc for all the instances' namespaces), then take things apart.
+	ids := map[nsID]bool{}
+	var kinds []string
+	for _, name := range names {
+		var ii map[nsID]bool
+		ii, kinds = m.nsIDs(name, true)
+		maps.Copy(ids, ii)
+	}
+	forEach(names, func(name string) {
+		for _, h := range hs {
+			if err := h.Kill(ctx, m.group(name)); err != nil {
+				addErr(fmt.Errorf("clean up instance %s: %w", name, err))
+			}
+		}
+	})
+	errs = append(errs, m.sweep(ctx, ids, kinds))
+	forEach(names, func(name string) {
+		if ctx.Err() != nil {
+			return
+		}
+		unlock := m.lock(name)
+		defer unlock()
+		if err := m.removeSwept(ctx, name, hs, false); err != nil {
+			addErr(fmt.Errorf("clean up instance %s: %w", name, err))
+		}
+	})
 	errs = append(errs, ctx.Err())
 	for _, h := range hs {
 		_, err := h.RemoveIfEmpty(m.group(""))
@@ -407,8 +432,23 @@ func (m *Manager) Cleanup(ctx context.Context) error {
 	return nil
 }
 
-// removeSharedDirs removes RuntimeDir/ns (unmounting it), RuntimeDir/bin and
-// empty state directories when no instance of any prefix remains.
+// forEach runs fn for every name, cleanupWorkers at a time.
+func forEach(names []string, fn func(name string)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, cleanupWorkers)
+	for _, name := range names {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			fn(name)
+		})
+	}
+	wg.Wait()
+}
+
+// removeSharedDirs removes RuntimeDir/instances (unmounting it),
+// RuntimeDir/bin and empty state directories when no instance of any prefix
+// remains.
 func (m *Manager) removeSharedDirs() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -416,14 +456,14 @@ func (m *Manager) removeSharedDirs() error {
 	rt := m.runtimeDir()
 	if _, err := os.Stat(rt); err == nil {
 		errs = append(errs, withFlock(rt, func() error {
-			ents, err := os.ReadDir(m.nsRoot())
+			ents, err := os.ReadDir(m.runRoot())
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
 			}
 			if err != nil || len(ents) > 0 {
 				return err
 			}
-			if err := unmountAndRemove(m.nsRoot()); err != nil {
+			if err := unmountAndRemove(m.runRoot()); err != nil {
 				return err
 			}
 			m.nsDirs = nil

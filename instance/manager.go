@@ -32,13 +32,14 @@ const netnsDir = "/run/netns"
 // Everything a Manager creates carries its Prefix in the name, so Cleanup
 // finds it from the kernel and the file system alone.
 type Manager struct {
-	// RuntimeDir holds ns/<name>/{mnt,uts} (the namespaces' bind mounts,
-	// under a private bind mount of RuntimeDir/ns) and bin/ (see Exe). Zero
-	// means /run/vmss. It must be visible inside instances, so not under
-	// /tmp, /home, /root or /dev/shm.
+	// RuntimeDir holds instances/, a private tmpfs with, per instance,
+	// <name>/{mnt,uts} (the namespaces' bind mounts) and <name>/etc/ (its
+	// generated /etc files), and bin/ (see Exe). Zero means /run/vmss. It
+	// must be visible inside instances, so not under /tmp, /home, /root or
+	// /dev/shm.
 	RuntimeDir string
-	// StateDir holds instances/<name>/ with the instance's /etc files, its
-	// /home and /root directories and the recorded spec. Zero means
+	// StateDir holds what outlives a reboot: instances/<name>/ with the
+	// recorded spec and the instance's /home and /root. Zero means
 	// /var/lib/vmss.
 	StateDir string
 	// Prefix starts every instance name. The cgroup of an instance is
@@ -122,8 +123,11 @@ func (m *Manager) group(name string) string {
 	return g + "/" + name
 }
 
-func (m *Manager) nsRoot() string                  { return filepath.Join(m.runtimeDir(), "ns") }
-func (m *Manager) nsFile(name, kind string) string { return filepath.Join(m.nsRoot(), name, kind) }
+// runRoot is the Manager's tmpfs, RuntimeDir/instances; see ensureNsDirs.
+func (m *Manager) runRoot() string                 { return filepath.Join(m.runtimeDir(), "instances") }
+func (m *Manager) runDir(name string) string       { return filepath.Join(m.runRoot(), name) }
+func (m *Manager) nsFile(name, kind string) string { return filepath.Join(m.runDir(name), kind) }
+func (m *Manager) etcDir(name string) string       { return filepath.Join(m.runDir(name), "etc") }
 func (m *Manager) instDir(name string) string {
 	return filepath.Join(m.stateDir(), "instances", name)
 }
@@ -237,7 +241,7 @@ func (m *Manager) List(ctx context.Context) ([]string, error) {
 	}
 	var names []string
 	var errs []error
-	for _, dir := range []string{netnsDir, m.nsRoot(), filepath.Join(m.stateDir(), "instances")} {
+	for _, dir := range []string{netnsDir, m.runRoot(), filepath.Join(m.stateDir(), "instances")} {
 		ents, err := os.ReadDir(dir)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("list instances: %w", err))

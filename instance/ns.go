@@ -15,7 +15,7 @@ import (
 	"github.com/vmss-emulator/vmss/instance/internal/mountinfo"
 )
 
-// Namespace kinds kept as bind mounts under RuntimeDir/ns/<name>/.
+// Namespace kinds kept as bind mounts under RuntimeDir/instances/<name>/.
 var nsKinds = []struct {
 	file string
 	flag int
@@ -42,7 +42,7 @@ type nsPlan struct {
 	binds    []bindMount
 	tmpfs    []string // private world-writable directories (mode 1777)
 	// nsDirs are mount points holding namespace bind mounts (/run/netns,
-	// RuntimeDir/ns); each is detached from the new mount namespace at once.
+	// RuntimeDir/instances); each is detached from the new mount namespace at once.
 	nsDirs []string
 }
 
@@ -65,7 +65,7 @@ func nsIDOf(path string) (nsID, bool) {
 
 // buildNamespaces creates the instance's mount and UTS namespaces (and its
 // network namespace unless plan.netns names one) and pins them with bind
-// mounts on RuntimeDir/ns/<name>/{mnt,uts}.
+// mounts on RuntimeDir/instances/<name>/{mnt,uts}.
 //
 // The work runs on a dedicated OS thread of this process, with no helper
 // process: the thread enters the network namespace, unshares mount and UTS
@@ -159,9 +159,6 @@ func setupThread(plan nsPlan) (createdNet bool, err error) {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return createdNet, fmt.Errorf("make / private: %w", err)
 	}
-	if err := detachNamespaceMounts(plan.nsDirs); err != nil {
-		return createdNet, err
-	}
 	// Open the bind sources before mounting anything: a mount over /tmp,
 	// /home or /root would hide a StateDir placed there. (They must be opened
 	// in the new namespace: a bind source from another one is refused.)
@@ -178,6 +175,11 @@ func setupThread(plan nsPlan) (createdNet bool, err error) {
 		if err := unix.Mount("/proc/self/fd/"+strconv.Itoa(srcs[i]), b.dst, "", unix.MS_BIND, ""); err != nil {
 			return createdNet, fmt.Errorf("bind %s on %s: %w", b.src, b.dst, err)
 		}
+	}
+	// After the binds: the generated /etc files live on RuntimeDir/instances,
+	// which goes now (the binds stay).
+	if err := detachNamespaceMounts(plan.nsDirs); err != nil {
+		return createdNet, err
 	}
 	for _, dir := range plan.tmpfs {
 		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
@@ -221,7 +223,7 @@ func setupNetns() error {
 
 // detachNamespaceMounts removes, from the thread's new mount namespace, the
 // copies of the host's namespace bind mounts (other instances' /run/netns and
-// RuntimeDir/ns entries, and anyone else's). A copy would pin that namespace:
+// RuntimeDir/instances entries, and anyone else's). A copy would pin that namespace:
 // a deleted instance's network namespace, with its interfaces, would live on
 // as long as this instance. The directories in dirs that are mount points go
 // with one unmount each (every unmount waits for an RCU grace period, so one
@@ -343,18 +345,20 @@ func unmountAndRemove(path string) error {
 	return nil
 }
 
-// ensureMountPoint makes dir a mount point (a recursive bind mount of
-// itself) with the given propagation flags (MS_PRIVATE, or MS_SHARED
-// optionally with MS_REC), and returns its path with symlinks resolved.
+// ensureMountPoint makes dir a mount point with the given propagation flags
+// (MS_PRIVATE, or MS_SHARED optionally with MS_REC), and returns its path
+// with symlinks resolved. A missing mount is a new tmpfs when fstype is
+// "tmpfs", else a recursive bind mount of dir on itself.
 //
-// RuntimeDir/ns is private: a mount namespace can only be pinned by a bind
-// mount whose parent mount does not propagate (and on systemd hosts / is
-// shared). /run/netns is made shared, exactly as `ip netns add` does, so that
-// deleting a network namespace also unmounts its copies in mount namespaces
-// that receive propagation from the host (e.g. `ip netns exec` sessions).
-// Both being mount points lets a new instance drop all copies of them at
-// once (see detachNamespaceMounts).
-func ensureMountPoint(dir string, propagation uintptr) (string, error) {
+// RuntimeDir/instances is a private tmpfs: a mount namespace can only be
+// pinned by a bind mount whose parent mount does not propagate (on systemd
+// hosts / is shared), and the generated /etc files are cheap to write there
+// whatever backs /run. /run/netns is made a shared bind mount, exactly as
+// `ip netns add` does, so that deleting a network namespace also unmounts
+// its copies in mount namespaces that receive propagation from the host
+// (e.g. `ip netns exec` sessions). Both being mount points lets a new
+// instance drop all copies of them at once (see detachNamespaceMounts).
+func ensureMountPoint(dir, fstype string, propagation uintptr) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -362,7 +366,8 @@ func ensureMountPoint(dir string, propagation uintptr) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return real, withFlock(real, func() error {
+	// Lock the parent: a tmpfs mounted on dir has another inode than dir.
+	return real, withFlock(filepath.Dir(real), func() error {
 		ms, err := mountinfo.ReadFile("/proc/self/mountinfo")
 		if err != nil {
 			return err
@@ -377,8 +382,14 @@ func ensureMountPoint(dir string, propagation uintptr) (string, error) {
 			return nil
 		}
 		if top == nil {
-			if err := unix.Mount(real, real, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-				return fmt.Errorf("bind %s on itself: %w", real, err)
+			var err error
+			if fstype == "tmpfs" {
+				err = unix.Mount("vmss", real, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0711")
+			} else {
+				err = unix.Mount(real, real, "", unix.MS_BIND|unix.MS_REC, "")
+			}
+			if err != nil {
+				return fmt.Errorf("mount %s on %s: %w", cmpOr(fstype, "bind"), real, err)
 			}
 		}
 		if err := unix.Mount("", real, "", propagation, ""); err != nil {

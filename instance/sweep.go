@@ -11,8 +11,8 @@ import (
 )
 
 // killNamespaceMembers sends SIGKILL to every process, other than this one,
-// that is in one of the namespaces ids (checking the kinds given, e.g. "mnt",
-// "uts", "net"), until a scan of /proc finds none. It catches processes that
+// that is in one of the namespaces ids (checking the kinds given, e.g. "mnt"
+// and "net"), until a scan of /proc finds none. It catches processes that
 // entered an instance without joining its cgroup (e.g. through nsenter or
 // `ip netns exec`). It returns how many processes it signalled.
 func killNamespaceMembers(ctx context.Context, ids map[nsID]bool, kinds []string) (int, error) {

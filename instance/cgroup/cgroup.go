@@ -28,9 +28,11 @@ type Hierarchy struct {
 	// "freezer", "pids", or "" (kill by repeated signals only). Empty on v2.
 	Controller string
 
-	// Seams for tests: a fake kernel in a temporary directory.
-	write  func(path, value string) error // nil: write the control file
-	signal func(pid int) error            // nil: SIGKILL
+	// Seams for tests: a fake kernel in a temporary directory, and the
+	// pre-5.14 behaviour on a newer kernel.
+	write        func(path, value string) error // nil: write the control file
+	signal       func(pid int) error            // nil: SIGKILL
+	noCgroupKill bool                           // ignore cgroup.kill
 }
 
 // Path returns the directory of group.
@@ -247,7 +249,7 @@ func (h Hierarchy) forkStopper(top string) (stop func(context.Context) error, re
 			}
 	}
 	switch {
-	case h.Version == V2 && exists(file("cgroup.kill")):
+	case h.Version == V2 && !h.noCgroupKill && exists(file("cgroup.kill")):
 		// The kernel kills every member, including processes forked during the kill.
 		return func(context.Context) error { return h.writeFile(file("cgroup.kill"), "1") }, nop
 	case h.Version == V2 && exists(file("cgroup.freeze")):

@@ -27,7 +27,18 @@ func TestLive(t *testing.T) {
 		t.Skip("no cgroup hierarchy mounted")
 	}
 	for _, h := range hs {
-		t.Run(fmt.Sprintf("%s %s %s", h.Version, h.Controller, h.Dir), func(t *testing.T) {
+		if h.Version == V2 { // also without cgroup.kill, as on kernels before 5.14
+			old := h
+			old.noCgroupKill = true
+			hs = append(hs, old)
+		}
+	}
+	for _, h := range hs {
+		name := fmt.Sprintf("%s %s %s", h.Version, h.Controller, h.Dir)
+		if h.noCgroupKill {
+			name += " freeze"
+		}
+		t.Run(name, func(t *testing.T) {
 			top := fmt.Sprintf("vmsst%06x", rand.IntN(1<<24))
 			group := top + "/g"
 			t.Cleanup(func() {
@@ -88,6 +99,11 @@ func TestLive(t *testing.T) {
 			if h.Controller == "freezer" {
 				if b, _ := os.ReadFile(h.Path(group) + "/freezer.state"); strings.TrimSpace(string(b)) != "THAWED" {
 					t.Errorf("freezer.state after Kill = %q", b)
+				}
+			}
+			if h.noCgroupKill {
+				if b, _ := os.ReadFile(h.Path(group) + "/cgroup.freeze"); strings.TrimSpace(string(b)) != "0" {
+					t.Errorf("cgroup.freeze after Kill = %q", b)
 				}
 			}
 			if h.Controller == "pids" {
