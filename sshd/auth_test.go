@@ -183,7 +183,8 @@ func TestFailedPasswordsSlowedAndLimited(t *testing.T) {
 func TestStalledClientTimesOut(t *testing.T) {
 	t.Parallel()
 	c := newClient(t)
-	ts := newTestServer(t, c, func(cfg *Config) { cfg.AuthTimeout = 500 * time.Millisecond })
+	// Short, yet long enough for the real login below on a busy machine.
+	ts := newTestServer(t, c, func(cfg *Config) { cfg.AuthTimeout = 1500 * time.Millisecond })
 	c.addHost(t, "vm", ts)
 	stalled, err := net.Dial("tcp", ts.addr)
 	if err != nil {

@@ -384,7 +384,7 @@ func TestOpenSSHKeepalive(t *testing.T) {
 	c.addHost(t, "vm", ts, "ServerAliveInterval 1", "ServerAliveCountMax 1")
 	// The server probes too (ClientAlive); OpenSSH's answers keep it happy.
 	probing := newTestServer(t, c, func(cfg *Config) {
-		cfg.ClientAliveInterval, cfg.ClientAliveCountMax = 100*time.Millisecond, 2
+		cfg.ClientAliveInterval, cfg.ClientAliveCountMax = 200*time.Millisecond, 3
 	})
 	c.addHost(t, "probing", probing)
 	for _, host := range []string{"vm", "probing"} {

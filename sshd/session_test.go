@@ -245,9 +245,9 @@ func newFreezingProxy(t *testing.T, target string) *freezingProxy {
 func TestClientAliveClosesSilentConnections(t *testing.T) {
 	t.Parallel()
 	c := newClient(t)
-	const interval = 100 * time.Millisecond
+	const interval = 200 * time.Millisecond
 	ts := newTestServer(t, c, func(cfg *Config) {
-		cfg.ClientAliveInterval, cfg.ClientAliveCountMax = interval, 2
+		cfg.ClientAliveInterval, cfg.ClientAliveCountMax = interval, 3
 	})
 	proxy := newFreezingProxy(t, ts.addr)
 	client, err := ssh.Dial("tcp", proxy.addr, &ssh.ClientConfig{
