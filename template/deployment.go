@@ -237,6 +237,9 @@ func (d *Deployment) variable(ctx context.Context, name string) (any, error) {
 	} else {
 		v, err = d.evalValue(ctx, env, raw, joinPath("variables", key))
 	}
+	if err == nil {
+		err = checkValue(joinPath("variables", key), v)
+	}
 	if err != nil {
 		delete(d.varState, key)
 		return nil, err
@@ -317,6 +320,9 @@ func (d *Deployment) evaluate(ctx context.Context, r *Resource, whatIf bool) (ma
 		}
 		out[k] = v
 	}
+	if err := checkValue(r.Path, out); err != nil {
+		return nil, nil, d.red.public(err)
+	}
 	return expr.Clone(out).(map[string]any), *env.unresolvedPtr(), nil
 }
 
@@ -363,6 +369,10 @@ func (d *Deployment) Outputs(ctx context.Context) (map[string]Output, error) {
 			v, err = d.evalValue(ctx, env, field(o, "value"), joinPath(path, "value"))
 		}
 		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := checkValue(path, v); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -82,6 +82,9 @@ func (d *Deployment) expand(ctx context.Context) error {
 					errs = append(errs, err)
 					break
 				}
+				if len(d.resources) >= maxResources {
+					return atPath(rr.path, fmt.Errorf("the template expands to more than %d resources (copies included), the ARM limit", maxResources))
+				}
 				if rr.copy != nil {
 					r.CopyName, r.CopyIndex = loopName, i
 					key := strings.ToLower(loopName)

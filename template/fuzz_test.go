@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FuzzTemplate runs whole templates through Parse, Prepare, Evaluate and
@@ -17,6 +18,12 @@ func FuzzTemplate(f *testing.F) {
 		if len(data) > 64<<10 {
 			return
 		}
+		start := time.Now()
+		defer func() {
+			if d := time.Since(start); d > 3*time.Second {
+				t.Fatalf("took %v", d)
+			}
+		}()
 		tpl, err := Parse(data)
 		if err != nil {
 			return

@@ -9,8 +9,23 @@ import (
 	"github.com/vmss-emulator/vmss/template/expr"
 )
 
-// maxCopy is ARM's limit on copy loop counts.
-const maxCopy = 800
+const (
+	// maxCopy is ARM's limit on a copy loop's count.
+	maxCopy = 800
+	// maxResources is ARM's limit on resources of a template, copies included.
+	maxResources = 800
+	// maxValue bounds the size of one evaluated variable, body or output
+	// (copies and repeated references make values grow past the template's size).
+	maxValue = 16 << 20
+)
+
+// checkValue refuses a value larger than maxValue.
+func checkValue(path string, v any) error {
+	if expr.SizeOf(v, maxValue) > maxValue {
+		return atPath(path, fmt.Errorf("the evaluated value is larger than the limit of %d bytes", maxValue))
+	}
+	return nil
+}
 
 // evalValue evaluates every expression inside v (a raw template value) and
 // expands property "copy" arrays. path is v's JSON path.
@@ -103,5 +118,5 @@ func (d *Deployment) expandCopy(ctx context.Context, env *env, cs *copySpec) ([]
 		}
 		out[i] = v
 	}
-	return out, nil
+	return out, checkValue(cs.path, out)
 }

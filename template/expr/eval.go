@@ -192,23 +192,23 @@ func checkSize(v any) error {
 	if a, ok := v.([]any); ok && len(a) > maxArray {
 		return fmt.Errorf("the result is an array of %d elements, over the limit of %d", len(a), maxArray)
 	}
-	if sizeOf(v, maxSize) > maxSize {
+	if SizeOf(v, maxSize) > maxSize {
 		return fmt.Errorf("the result is larger than the limit of %d bytes", maxSize)
 	}
 	return nil
 }
 
-// sizeOf estimates the size of v in bytes (strings by length, other values
+// SizeOf estimates the size of v in bytes (strings by length, other values
 // 8 bytes each, repeated references counted each time), stopping early once
 // it passes budget.
-func sizeOf(v any, budget int) int {
+func SizeOf(v any, budget int) int {
 	switch x := v.(type) {
 	case string:
 		return len(x) + 8
 	case []any:
 		n := 8
 		for _, e := range x {
-			if n += sizeOf(e, budget-n); n > budget {
+			if n += SizeOf(e, budget-n); n > budget {
 				return n
 			}
 		}
@@ -216,7 +216,7 @@ func sizeOf(v any, budget int) int {
 	case map[string]any:
 		n := 8
 		for k, e := range x {
-			if n += len(k) + sizeOf(e, budget-n-len(k)); n > budget {
+			if n += len(k) + SizeOf(e, budget-n-len(k)); n > budget {
 				return n
 			}
 		}

@@ -230,6 +230,7 @@ func TestLimits(t *testing.T) {
 		{"[replace(concat(" + big + ", " + big + "), ' ', " + big + ")]", "larger than the limit"},
 		{"[string(createArray(" + strings.Repeat(big+", ", 300) + "'x'))]", "larger than the limit"},
 		{"[concat(" + strings.Repeat("string(range(0, 10000)), ", 100) + "'x')]", "larger than the limit"},
+		{"[split(concat(" + strings.Repeat(big+", ", 7) + "'x'), createArray(' ', 'x'))]", "more than 100000 elements"},
 		{"[length(union(range(0, 10000), range(5000, 10000)))]", ""},
 		{"[length(intersection(range(0, 10000), range(5000, 10000), range(0, 10000)))]", ""},
 	}
