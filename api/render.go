@@ -245,8 +245,12 @@ func renderLB(st *model.State, lb *arm.LoadBalancer) *arm.LoadBalancer {
 			bp.Properties.BackendIPConfigurations = append(bp.Properties.BackendIPConfigurations, arm.SubResource{ID: m})
 		}
 	}
+	p.InboundNatRules = append(p.InboundNatRules, derivedNatRules(st, c)...)
 	for i := range p.InboundNatRules {
 		nr := &p.InboundNatRules[i]
+		if nr.Properties.BackendIPConfiguration != nil {
+			continue
+		}
 		for _, nic := range st.NICs {
 			for _, ic := range nic.Properties.IPConfigurations {
 				for _, r := range ic.Properties.LoadBalancerInboundNatRules {
@@ -288,5 +292,50 @@ func PoolMembers(st *model.State, poolID string) []string {
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// derivedNatRules are the per-instance NAT rules Azure shows on a load
+// balancer for each scale-set instance of an inbound NAT pool, named
+// {pool}.{instanceId}, as az vmss list-instance-connection-info reads them.
+func derivedNatRules(st *model.State, lb *arm.LoadBalancer) []arm.InboundNatRule {
+	var out []arm.InboundNatRule
+	for _, pool := range lb.Properties.InboundNatPools {
+		key := arm.KeyOf(pool.ID)
+		for _, ss := range st.ScaleSets {
+			for _, nc := range ss.Profile().NICConfigs() {
+				for _, ic := range nc.Properties.IPConfigurations {
+					uses := false
+					for _, r := range ic.Properties.LoadBalancerInboundNatPools {
+						uses = uses || arm.KeyOf(r.ID) == key
+					}
+					if !uses {
+						continue
+					}
+					for _, in := range ss.Live() {
+						port, ok := in.NATPorts[key]
+						if !ok {
+							continue
+						}
+						name := pool.Name + "." + in.ID
+						out = append(out, arm.InboundNatRule{
+							ID:   lb.ID + "/inboundNatRules/" + name,
+							Name: name,
+							Properties: arm.InboundNatRuleP{
+								FrontendIPConfiguration: pool.Properties.FrontendIPConfiguration,
+								BackendIPConfiguration:  &arm.SubResource{ID: ss.Model.ID + "/virtualMachines/" + in.ID + "/networkInterfaces/" + nc.Name + "/ipConfigurations/" + ic.Name},
+								Protocol:                pool.Properties.Protocol,
+								FrontendPort:            arm.IntPtr(int64(port)),
+								BackendPort:             pool.Properties.BackendPort,
+								IdleTimeoutInMinutes:    pool.Properties.IdleTimeoutInMinutes,
+								EnableTCPReset:          pool.Properties.EnableTCPReset,
+								ProvisioningState:       "Succeeded",
+							},
+						})
+					}
+				}
+			}
+		}
+	}
 	return out
 }

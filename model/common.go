@@ -126,17 +126,26 @@ func (s *State) usedNetns() map[string]bool {
 	return used
 }
 
-// claimNetns reserves a kernel name for owner.
+// claimNetns reserves an instance's kernel name for owner.
 func (s *State) claimNetns(owner string, parts ...string) string {
+	return s.claimNetnsWith(s.cfg.Prefix, owner, parts...)
+}
+
+func (s *State) claimNetnsWith(prefix, owner string, parts ...string) string {
 	for n, o := range s.Netns {
 		if o == owner {
 			return n
 		}
 	}
-	n := uniqueNetns(netnsName(s.cfg.Prefix, parts...), s.usedNetns())
+	n := uniqueNetns(netnsName(prefix, parts...), s.usedNetns())
 	s.Netns[n] = owner
 	return n
 }
+
+// VNetPrefix is the name prefix of VNET namespaces for an instance prefix:
+// "vmss-" gives "vmssvnet-". It differs from the instance prefix so that
+// instances and VNETs are told apart by name alone.
+func VNetPrefix(prefix string) string { return strings.TrimRight(prefix, "-_.") + "vnet-" }
 
 // releaseNetns frees a kernel name.
 func (s *State) releaseNetns(name string) { delete(s.Netns, name) }

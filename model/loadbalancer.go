@@ -33,6 +33,7 @@ func (s *State) PutLoadBalancer(id arm.ID, body []byte) (*arm.LoadBalancer, bool
 	lb.ID, lb.Name, lb.Type = id.String(), id.Name(), arm.TypeLoadBalancer
 	lb.Location = s.location(lb.Location)
 	p := &lb.Properties
+	p.InboundNatRules = dropDerivedNatRules(p.InboundNatRules, p.InboundNatPools)
 
 	names := map[string]map[string]bool{}
 	uniq := func(kind, name string) *arm.Error {
@@ -501,4 +502,22 @@ func idle(target string, v **arm.Int) *arm.Error {
 	}
 	*v = arm.IntPtr(n)
 	return nil
+}
+
+// dropDerivedNatRules removes the per-instance rules ({pool}.{n}) a GET shows
+// for NAT pools, so a GET-modify-PUT round trip is accepted.
+func dropDerivedNatRules(rules []arm.InboundNatRule, pools []arm.InboundNatPool) []arm.InboundNatRule {
+	var out []arm.InboundNatRule
+	for _, r := range rules {
+		derived := false
+		for _, p := range pools {
+			if rest, ok := strings.CutPrefix(strings.ToLower(r.Name), strings.ToLower(p.Name)+"."); ok && rest != "" && strings.Trim(rest, "0123456789") == "" {
+				derived = true
+			}
+		}
+		if !derived {
+			out = append(out, r)
+		}
+	}
+	return out
 }

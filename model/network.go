@@ -212,7 +212,7 @@ func (s *State) PutVNet(id arm.ID, body []byte) (*arm.VirtualNetwork, bool, *arm
 	}
 	vn.Properties.ProvisioningState = "Succeeded"
 	s.ensureGroup(id)
-	s.claimNetns(id.Key(), "vnet", id.ResourceGroup, id.Name())
+	s.claimNetnsWith(VNetPrefix(s.cfg.Prefix), id.Key(), id.ResourceGroup, id.Name())
 	s.VNets[id.Key()] = &vn
 	s.bump()
 	return &vn, !exists, nil

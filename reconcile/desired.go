@@ -17,7 +17,7 @@ import (
 func BridgeName(subnet string) string {
 	h := fnv.New32a()
 	h.Write([]byte(strings.ToLower(subnet)))
-	return fmt.Sprintf("vmssb%08x", h.Sum32())
+	return fmt.Sprintf("vmssbr%08x", h.Sum32())
 }
 
 // VNetSpecs returns every VNET of the state.
@@ -330,7 +330,7 @@ func BuildPlan(st *model.State, serving, exists map[string]bool, o PlanOptions) 
 		return p.NAT[i].Public.String()+p.NAT[i].Protocol < p.NAT[j].Public.String()+p.NAT[j].Protocol
 	})
 
-	// Load-balancing rules.
+	// Load balancers: pools, probes and rules.
 	var lbKeys []string
 	for k := range st.LoadBalancers {
 		lbKeys = append(lbKeys, k)
@@ -339,6 +339,32 @@ func BuildPlan(st *model.State, serving, exists map[string]bool, o PlanOptions) 
 	for _, k := range lbKeys {
 		lb := st.LoadBalancers[k]
 		lp := LBPlan{Key: k, Name: lb.Name}
+		for _, bp := range lb.Properties.BackendAddressPools {
+			pp := PoolPlan{Name: bp.Name, DrainPeriod: o.DefaultDrain}
+			if bp.Properties.DrainPeriodInSeconds != nil {
+				pp.DrainPeriod = time.Duration(*bp.Properties.DrainPeriodInSeconds) * time.Second
+			}
+			for _, d := range poolMembers[arm.KeyOf(bp.ID)] {
+				if pp.VNetNetns == "" {
+					pp.VNetNetns = d.Spec.VNetNetns
+				}
+				if !serving[d.Spec.Netns] || d.Spec.VNetNetns != pp.VNetNetns {
+					continue
+				}
+				pp.Backends = append(pp.Backends, BackendPlan{Instance: d.Spec.Netns, Name: d.Spec.VMName, Addr: d.Spec.Addr.Addr()})
+			}
+			sort.Slice(pp.Backends, func(i, j int) bool { return pp.Backends[i].Addr.Less(pp.Backends[j].Addr) })
+			lp.Pools = append(lp.Pools, pp)
+		}
+		allUp := map[string]bool{}
+		for _, pr := range lb.Properties.Probes {
+			iv := time.Duration(float64(time.Duration(arm.IntOr(pr.Properties.IntervalInSeconds, model.DefaultProbeInterval))*time.Second) * o.ProbeIntervalScale)
+			lp.Probes = append(lp.Probes, ProbePlan{
+				Name: pr.Name, Protocol: pr.Properties.Protocol, Port: int(arm.IntOr(pr.Properties.Port, 0)),
+				Path: pr.Properties.RequestPath, Interval: iv, Threshold: model.ProbeThreshold(&pr.Properties),
+			})
+			allUp[strings.ToLower(pr.ID)] = pr.Properties.NoHealthyBackendsBehavior == "AllProbedUp"
+		}
 		for _, r := range lb.Properties.LoadBalancingRules {
 			fi := findFrontend(lb, r.Properties.FrontendIPConfiguration)
 			if fi == nil {
@@ -354,7 +380,6 @@ func BuildPlan(st *model.State, serving, exists map[string]bool, o PlanOptions) 
 				Distribution: r.Properties.LoadDistribution,
 				IdleTimeout:  time.Duration(arm.IntOr(r.Properties.IdleTimeoutInMinutes, 4)) * time.Minute,
 				TCPReset:     arm.BoolOr(r.Properties.EnableTCPReset, false),
-				DrainPeriod:  o.DefaultDrain,
 			}
 			if !public && fi.Properties.Subnet != nil {
 				if ref, ok := st.LookupSubnet(fi.Properties.Subnet.ID); ok {
@@ -362,35 +387,16 @@ func BuildPlan(st *model.State, serving, exists map[string]bool, o PlanOptions) 
 					rp.Bridge = BridgeName(ref.Subnet.Name)
 				}
 			}
-			if r.Properties.Probe != nil {
-				for _, pr := range lb.Properties.Probes {
-					if arm.EqualIDs(pr.ID, r.Properties.Probe.ID) {
-						iv := time.Duration(float64(time.Duration(arm.IntOr(pr.Properties.IntervalInSeconds, model.DefaultProbeInterval))*time.Second) * o.ProbeIntervalScale)
-						rp.Probe = &ProbePlan{
-							Name: pr.Name, Protocol: pr.Properties.Protocol, Port: int(arm.IntOr(pr.Properties.Port, 0)),
-							Path: pr.Properties.RequestPath, Interval: iv, Threshold: model.ProbeThreshold(&pr.Properties),
-							AllDownOpen: pr.Properties.NoHealthyBackendsBehavior == "AllProbedUp",
-						}
-					}
+			if r.Properties.BackendAddressPool != nil {
+				if id, err := arm.ParseID(r.Properties.BackendAddressPool.ID); err == nil {
+					rp.Pool = id.Name()
 				}
 			}
-			if r.Properties.BackendAddressPool != nil {
-				pk := arm.KeyOf(r.Properties.BackendAddressPool.ID)
-				for _, bp := range lb.Properties.BackendAddressPools {
-					if arm.EqualIDs(bp.ID, r.Properties.BackendAddressPool.ID) && bp.Properties.DrainPeriodInSeconds != nil {
-						rp.DrainPeriod = time.Duration(*bp.Properties.DrainPeriodInSeconds) * time.Second
-					}
+			if r.Properties.Probe != nil {
+				if id, err := arm.ParseID(r.Properties.Probe.ID); err == nil {
+					rp.Probe = id.Name()
 				}
-				for _, d := range poolMembers[pk] {
-					if rp.VNetNetns == "" {
-						rp.VNetNetns = d.Spec.VNetNetns
-					}
-					if !serving[d.Spec.Netns] || d.Spec.VNetNetns != rp.VNetNetns {
-						continue
-					}
-					rp.Backends = append(rp.Backends, BackendPlan{Instance: d.Spec.Netns, Name: d.Spec.VMName, Addr: d.Spec.Addr.Addr()})
-				}
-				sort.Slice(rp.Backends, func(i, j int) bool { return rp.Backends[i].Addr.Less(rp.Backends[j].Addr) })
+				rp.AllDownOpen = allUp[strings.ToLower(r.Properties.Probe.ID)]
 			}
 			lp.Rules = append(lp.Rules, rp)
 		}

@@ -136,9 +136,19 @@ type NATMapping struct {
 
 // LBPlan is one load balancer.
 type LBPlan struct {
-	Key   string
-	Name  string
-	Rules []RulePlan
+	Key    string
+	Name   string
+	Pools  []PoolPlan
+	Probes []ProbePlan
+	Rules  []RulePlan
+}
+
+// PoolPlan is a backend pool: its serving members, all in one VNET.
+type PoolPlan struct {
+	Name        string
+	VNetNetns   string // where members are dialled and probed from
+	DrainPeriod time.Duration
+	Backends    []BackendPlan
 }
 
 // RulePlan is one load-balancing rule.
@@ -149,25 +159,24 @@ type RulePlan struct {
 	Frontend     netip.Addr
 	FrontendPort int
 	BackendPort  int
-	VNetNetns    string // where backends are dialled (and internal frontends listen)
+	VNetNetns    string // internal frontend: the VNET it listens in
 	Bridge       string // internal frontend: bridge carrying the address
 	Distribution string
 	IdleTimeout  time.Duration
 	TCPReset     bool
-	Probe        *ProbePlan
-	DrainPeriod  time.Duration
-	Backends     []BackendPlan
+	Pool         string
+	Probe        string
+	AllDownOpen  bool // the probe's noHealthyBackendsBehavior is AllProbedUp
 }
 
 // ProbePlan is a health probe.
 type ProbePlan struct {
-	Name        string
-	Protocol    string // Tcp, Http, Https
-	Port        int
-	Path        string
-	Interval    time.Duration
-	Threshold   int
-	AllDownOpen bool // noHealthyBackendsBehavior AllProbedUp
+	Name      string
+	Protocol  string // Tcp, Http, Https
+	Port      int
+	Path      string
+	Interval  time.Duration
+	Threshold int
 }
 
 // BackendPlan is one pool member.

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/vmss-emulator/vmss/arm"
+)
+
+// createScaleSet does what az vmss create does: a VNET and subnet when
+// missing, a public IP and a load balancer with a backend pool and an inbound
+// NAT pool (50000-50119 → 22 by default), then the scale set.
+func createScaleSet(ctx context.Context, g *globals, o createOpts) (map[string]any, error) {
+	if o.name == "" {
+		return nil, fmt.Errorf("--name is required")
+	}
+	if o.count < 0 {
+		return nil, fmt.Errorf("--instance-count must be 0 or more, got %d", o.count)
+	}
+	def := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	def(&o.vnet, o.name+"VNET")
+	def(&o.subnet, o.name+"Subnet")
+	def(&o.lb, o.name+"LB")
+	def(&o.pip, o.name+"LBPublicIP")
+	def(&o.bePool, o.name+"LBBEPool")
+	def(&o.natPool, o.name+"LBNatPool")
+
+	// Credentials, checked before anything is created.
+	osProfile := map[string]any{"adminUsername": o.adminUser}
+	if o.computerPrefix != "" {
+		osProfile["computerNamePrefix"] = o.computerPrefix
+	}
+	auth := strings.ToLower(o.authType)
+	if auth == "" {
+		auth = "ssh"
+		if o.adminPassword != "" {
+			auth = "password"
+		}
+	}
+	linux := map[string]any{}
+	switch auth {
+	case "password", "all":
+		if o.adminPassword == "" {
+			return nil, fmt.Errorf("--authentication-type %s needs --admin-password", auth)
+		}
+		osProfile["adminPassword"] = o.adminPassword
+		linux["disablePasswordAuthentication"] = false
+	case "ssh":
+		if o.adminPassword != "" {
+			return nil, fmt.Errorf("--admin-password is given with --authentication-type ssh; use --authentication-type password or all")
+		}
+		linux["disablePasswordAuthentication"] = true
+	default:
+		return nil, fmt.Errorf("--authentication-type %q: use ssh, password or all", o.authType)
+	}
+	if auth == "ssh" || auth == "all" {
+		keys, err := sshKeyValues(o.sshKeys, o.genKeys)
+		if err != nil {
+			return nil, err
+		}
+		var pk []any
+		for _, k := range keys {
+			pk = append(pk, map[string]any{"path": "/home/" + o.adminUser + "/.ssh/authorized_keys", "keyData": k})
+		}
+		linux["ssh"] = map[string]any{"publicKeys": pk}
+	}
+	osProfile["linuxConfiguration"] = linux
+	if o.customData != "" {
+		data, err := os.ReadFile(o.customData)
+		if err != nil {
+			return nil, fmt.Errorf("--custom-data: %w", err)
+		}
+		osProfile["customData"] = base64.StdEncoding.EncodeToString(data)
+	}
+
+	// VNET and subnet.
+	vnetPath := g.rid(arm.TypeVirtualNetwork, o.vnet)
+	subnetID := vnetPath + "/subnets/" + o.subnet
+	vexists, err := g.exists(ctx, vnetPath)
+	if err != nil {
+		return nil, err
+	}
+	if !vexists {
+		body := map[string]any{"properties": map[string]any{
+			"addressSpace": map[string]any{"addressPrefixes": []string{o.vnetPrefix}},
+			"subnets":      []any{map[string]any{"name": o.subnet, "properties": map[string]any{"addressPrefix": o.subnetPrefix}}},
+		}}
+		if err := g.send(ctx, http.MethodPut, vnetPath, body, nil, false, nil); err != nil {
+			return nil, fmt.Errorf("create VNET %s: %w", o.vnet, err)
+		}
+	} else if ok, err := g.exists(ctx, subnetID); err != nil {
+		return nil, err
+	} else if !ok {
+		if err := g.send(ctx, http.MethodPut, subnetID, map[string]any{"properties": map[string]any{"addressPrefix": o.subnetPrefix}}, nil, false, nil); err != nil {
+			return nil, fmt.Errorf("create subnet %s: %w", o.subnet, err)
+		}
+	}
+
+	ipConfig := map[string]any{"subnet": map[string]any{"id": subnetID}}
+	if !strings.EqualFold(o.lb, "none") && o.lb != "\"\"" {
+		overprov := 2
+		if o.disableOverprovision {
+			overprov = 1
+		}
+		end := 49999 + o.count*overprov
+		if end < 50119 {
+			end = 50119
+		}
+		pipPath := g.rid(arm.TypePublicIP, o.pip)
+		pipProps := map[string]any{"publicIPAllocationMethod": "Static"}
+		if o.pipAddress != "" {
+			pipProps["ipAddress"] = o.pipAddress
+		}
+		if err := g.send(ctx, http.MethodPut, pipPath, map[string]any{"properties": pipProps}, nil, false, nil); err != nil {
+			return nil, fmt.Errorf("create public IP %s: %w", o.pip, err)
+		}
+		lbPath := g.rid(arm.TypeLoadBalancer, o.lb)
+		fe := lbPath + "/frontendIPConfigurations/loadBalancerFrontEnd"
+		props := map[string]any{
+			"frontendIPConfigurations": []any{map[string]any{"name": "loadBalancerFrontEnd", "properties": map[string]any{"publicIPAddress": map[string]any{"id": pipPath}}}},
+			"backendAddressPools":      []any{map[string]any{"name": o.bePool}},
+			"inboundNatPools": []any{map[string]any{"name": o.natPool, "properties": map[string]any{
+				"frontendIPConfiguration": map[string]any{"id": fe}, "protocol": "Tcp",
+				"frontendPortRangeStart": 50000, "frontendPortRangeEnd": end, "backendPort": o.backendPort}}},
+		}
+		if o.lbRulePort > 0 {
+			props["probes"] = []any{map[string]any{"name": "httpProbe", "properties": map[string]any{
+				"protocol": "Http", "port": o.lbRulePort, "requestPath": o.probePath, "intervalInSeconds": 5, "probeThreshold": 2}}}
+			props["loadBalancingRules"] = []any{map[string]any{"name": fmt.Sprintf("rule%d", o.lbRulePort), "properties": map[string]any{
+				"frontendIPConfiguration": map[string]any{"id": fe},
+				"backendAddressPool":      map[string]any{"id": lbPath + "/backendAddressPools/" + o.bePool},
+				"probe":                   map[string]any{"id": lbPath + "/probes/httpProbe"},
+				"protocol":                "Tcp", "frontendPort": o.lbRulePort, "backendPort": o.lbRulePort}}}
+		}
+		if err := g.send(ctx, http.MethodPut, lbPath, map[string]any{"properties": props}, nil, false, nil); err != nil {
+			return nil, fmt.Errorf("create load balancer %s: %w", o.lb, err)
+		}
+		ipConfig["loadBalancerBackendAddressPools"] = []any{map[string]any{"id": lbPath + "/backendAddressPools/" + o.bePool}}
+		ipConfig["loadBalancerInboundNatPools"] = []any{map[string]any{"id": lbPath + "/inboundNatPools/" + o.natPool}}
+	}
+
+	props := map[string]any{
+		"overprovision":            !o.disableOverprovision,
+		"upgradePolicy":            map[string]any{"mode": o.upgradeMode},
+		"platformFaultDomainCount": o.faultDomains,
+		"virtualMachineProfile": map[string]any{
+			"osProfile":      osProfile,
+			"storageProfile": map[string]any{"imageReference": map[string]any{"publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts-gen2", "version": "latest"}},
+			"networkProfile": map[string]any{"networkInterfaceConfigurations": []any{map[string]any{
+				"name": o.name[:min(len(o.name), 8)] + "Nic", "properties": map[string]any{"primary": true,
+					"ipConfigurations": []any{map[string]any{"name": o.name[:min(len(o.name), 8)] + "IPConfig", "properties": ipConfig}}}}}},
+		},
+	}
+	if o.singlePlacementGroup != "" {
+		props["singlePlacementGroup"] = o.singlePlacementGroup
+	}
+	if o.scaleInPolicy != "" {
+		props["scaleInPolicy"] = map[string]any{"rules": []string{o.scaleInPolicy}}
+	}
+	if o.customScript != "" {
+		props["virtualMachineProfile"].(map[string]any)["extensionProfile"] = map[string]any{"extensions": []any{map[string]any{
+			"name": "customScript", "properties": map[string]any{"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
+				"typeHandlerVersion": "2.1", "settings": map[string]any{"commandToExecute": o.customScript}}}}}
+	}
+	body := map[string]any{"sku": map[string]any{"name": "Standard_DS1_v2", "tier": "Standard", "capacity": o.count}, "properties": props}
+	path := g.rid(arm.TypeScaleSet, o.name)
+	var out map[string]any
+	if err := g.send(ctx, http.MethodPut, path, body, &out, o.noWait, g.instanceProgress(ctx, path)); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vmss-emulator/vmss/daemon"
+)
+
+// daemonFlags are the options of serve and up.
+type daemonFlags struct {
+	o        daemon.Options
+	pipRange string
+	logLevel string
+}
+
+func (f *daemonFlags) add(c *cobra.Command) {
+	fl := c.Flags()
+	fl.StringVar(&f.o.StateDir, "state-dir", "/var/lib/vmss", "where the desired state is kept")
+	fl.StringVar(&f.o.RuntimeDir, "runtime-dir", "/run/vmss", "runtime files (namespace mounts, binary copy)")
+	fl.StringVar(&f.o.Prefix, "prefix", "vmss-", "name prefix of every kernel object the emulator makes")
+	fl.StringVar(&f.pipRange, "public-ip-range", "127.77.0.0/16", "host addresses given to public IPs")
+	fl.BoolVar(&f.o.LiftLimits, "lift-limits", false, "ignore Azure's instance limits (100 per placement group, 1000 per scale set)")
+	fl.StringVar(&f.o.MetricsAddr, "metrics-addr", "127.0.0.1:9100", "Prometheus metrics address (loopback only; \"off\" disables)")
+	fl.Float64Var(&f.o.ProbeIntervalScale, "probe-interval-scale", 1, "multiply health-probe intervals (e.g. 0.1 for fast demos and tests)")
+	fl.DurationVar(&f.o.DrainPeriod, "drain-period", 5*time.Second, "default drain period of backend pools that set no drainPeriodInSeconds")
+	fl.IntVar(&f.o.Parallel, "parallel", 16, "instance operations at once")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func (f *daemonFlags) options(g *globals) (daemon.Options, error) {
+	o := f.o
+	o.Socket = g.socket
+	p, err := netip.ParsePrefix(f.pipRange)
+	if err != nil {
+		return o, fmt.Errorf("--public-ip-range %q: %w", f.pipRange, err)
+	}
+	o.PublicIPRange = p
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(strings.ToUpper(f.logLevel))); err != nil {
+		return o, fmt.Errorf("--log-level %q: use debug, info, warn or error", f.logLevel)
+	}
+	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	return o, nil
+}
+
+func serveCmd(g *globals) *cobra.Command {
+	var f daemonFlags
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon: the ARM API on a root-only unix socket, and everything it deploys",
+		Long: `Run the vmss daemon in the foreground. It serves the ARM API on --socket (mode 0600),
+keeps the desired state in --state-dir, and on start adopts what a previous run left in
+the kernel. Stopping it (Ctrl-C, SIGTERM) stops serving but keeps instances: the next
+'vmss serve' picks them up. 'vmss cleanup' removes everything.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needRoot(); err != nil {
+				return err
+			}
+			o, err := f.options(g)
+			if err != nil {
+				return err
+			}
+			d, err := daemon.Start(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "vmss daemon serving on %s (state %s). Stop with Ctrl-C.\n", o.Socket, o.StateDir)
+			select {
+			case <-cmd.Context().Done():
+			case err := <-d.Err():
+				_ = d.Stop()
+				return err
+			}
+			return d.Stop()
+		},
+	}
+	f.add(c)
+	return c
+}
+
+func cleanupCmd(g *globals) *cobra.Command {
+	var o daemon.CleanupOptions
+	var force bool
+	c := &cobra.Command{
+		Use:   "cleanup",
+		Short: "Remove everything the emulator made, even with the daemon dead and the state lost",
+		Long: `Remove every instance (processes, cgroups, namespaces), every VNET namespace and the
+runtime files with the prefix, then the state (unless --keep-state). It finds what to
+remove in the kernel by name prefix, so it works without a daemon and without the state.
+Running it again does nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needRoot(); err != nil {
+				return err
+			}
+			if !force {
+				if _, err := g.client().Do(cmd.Context(), "GET", "/subscriptions/"+g.client().Subscription, nil, nil); err == nil {
+					return fmt.Errorf("a vmss daemon is running on %s: stop it first (it would rebuild what cleanup removes), or pass --force", g.socket)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 5*time.Minute)
+			defer cancel()
+			if err := daemon.Cleanup(ctx, o); err != nil {
+				return err
+			}
+			fmt.Fprintln(os.Stderr, "Removed everything with prefix", o.Prefix)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&o.Prefix, "prefix", "vmss-", "name prefix of the objects to remove")
+	c.Flags().StringVar(&o.StateDir, "state-dir", "/var/lib/vmss", "state directory")
+	c.Flags().StringVar(&o.RuntimeDir, "runtime-dir", "/run/vmss", "runtime directory")
+	c.Flags().BoolVar(&o.KeepState, "keep-state", false, "keep the desired state (the next daemon rebuilds from it)")
+	c.Flags().BoolVar(&force, "force", false, "clean up even though a daemon answers")
+	return c
+}

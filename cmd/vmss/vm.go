@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vmss-emulator/vmss/arm"
+)
+
+func vmCmd(g *globals) *cobra.Command {
+	vm := &cobra.Command{Use: "vm", Short: "Standalone virtual machines such as jumpboxes (az vm)"}
+	var o vmOpts
+	create := &cobra.Command{
+		Use:     "create",
+		Short:   "Create a VM in an existing VNET, with a public IP for SSH (az vm create)",
+		Example: `  sudo vmss vm create -n jumpbox --vnet-name webVNET --subnet webSubnet --public-ip-address jbpip --admin-username azureuser --generate-ssh-keys`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := createVM(ctxOf(cmd), g, o)
+			if err != nil || d == nil {
+				return err
+			}
+			return g.print(os.Stdout, d, vmColumns)
+		},
+	}
+	f := create.Flags()
+	f.StringVarP(&o.name, "name", "n", "", "VM name (required)")
+	f.StringVar(&o.vnet, "vnet-name", "", "existing VNET")
+	f.StringVar(&o.subnet, "subnet", "", "existing subnet")
+	f.StringVar(&o.pip, "public-ip-address", "", "public IP to create for the VM (\"\" for none)")
+	f.StringVar(&o.pipPin, "public-ip-address-pin", "", "emulator: host address for the public IP (e.g. 0.0.0.0)")
+	f.StringVar(&o.user, "admin-username", "azureuser", "admin account")
+	f.StringVar(&o.password, "admin-password", "", "admin password")
+	f.StringVar(&o.auth, "authentication-type", "", "ssh, password or all")
+	f.StringSliceVar(&o.keys, "ssh-key-values", nil, "SSH public keys or key files")
+	f.BoolVar(&o.gen, "generate-ssh-keys", false, "create ~/.ssh/id_rsa when no key exists")
+	f.BoolVar(&o.noWait, "no-wait", false, "do not wait")
+	_ = create.MarkFlagRequired("name")
+	vm.AddCommand(create)
+
+	var details bool
+	show := &cobra.Command{
+		Use: "show", Short: "Show a VM; -d adds publicIps, privateIps, powerState and sshEndpoint (az vm show)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if details {
+				d, err := vmDetails(ctxOf(cmd), g, nameFlag(cmd))
+				if err != nil {
+					return err
+				}
+				return g.print(os.Stdout, d, vmColumns)
+			}
+			v, err := g.get(ctxOf(cmd), g.rid(arm.TypeVM, nameFlag(cmd)))
+			if err != nil {
+				return err
+			}
+			return g.print(os.Stdout, v, vmColumns)
+		},
+	}
+	show.Flags().BoolVarP(&details, "show-details", "d", false, "add public and private IPs, power state and the SSH endpoint")
+	vm.AddCommand(show)
+	vm.AddCommand(&cobra.Command{
+		Use: "list", Short: "List VMs", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := g.list(ctxOf(cmd), "/subscriptions/"+g.client().Subscription+"/resourceGroups/"+g.group+"/providers/Microsoft.Compute/virtualMachines")
+			if err != nil {
+				return err
+			}
+			return g.print(os.Stdout, v, vmColumns)
+		},
+	})
+	var noWait bool
+	del := &cobra.Command{
+		Use: "delete", Short: "Delete a VM (its NIC and public IP stay, as in Azure)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.send(ctxOf(cmd), http.MethodDelete, g.rid(arm.TypeVM, nameFlag(cmd)), nil, nil, noWait, nil)
+		},
+	}
+	del.Flags().BoolVar(&noWait, "no-wait", false, "do not wait")
+	vm.AddCommand(del)
+	for _, a := range [][2]string{{"start", "start"}, {"stop", "powerOff"}, {"deallocate", "deallocate"}, {"restart", "restart"}, {"reimage", "reimage"}} {
+		a := a
+		vm.AddCommand(&cobra.Command{
+			Use: a[0], Short: a[0] + " a VM", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return g.send(ctxOf(cmd), http.MethodPost, g.rid(arm.TypeVM, nameFlag(cmd))+"/"+a[1], nil, nil, false, nil)
+			},
+		})
+	}
+	for _, c := range vm.Commands() {
+		if c.Name() != "create" && c.Name() != "list" {
+			c.Flags().StringP("name", "n", "", "VM name (required)")
+			_ = c.MarkFlagRequired("name")
+		}
+	}
+	return vm
+}
+
+type vmOpts struct {
+	name, vnet, subnet, pip, pipPin, user, password, auth string
+	keys                                                  []string
+	gen, noWait                                           bool
+}
+
+// createVM does what az vm create does in an existing VNET: a public IP (when
+// asked), a NIC, the VM. It answers the VM's details (vm show -d).
+func createVM(ctx context.Context, g *globals, o vmOpts) (map[string]any, error) {
+	if o.vnet == "" || o.subnet == "" {
+		return nil, fmt.Errorf("--vnet-name and --subnet are required (the VM joins an existing VNET, such as a scale set's)")
+	}
+	subnetID := g.rid(arm.TypeSubnet, o.vnet, o.subnet)
+	if ok, err := g.exists(ctx, subnetID); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, fmt.Errorf("subnet %s of VNET %s does not exist in group %s: create it first (vmss network vnet create / vmss create)", o.subnet, o.vnet, g.group)
+	}
+	osProfile := map[string]any{"computerName": o.name, "adminUsername": o.user}
+	auth := strings.ToLower(o.auth)
+	if auth == "" {
+		auth = "ssh"
+		if o.password != "" {
+			auth = "password"
+		}
+	}
+	linux := map[string]any{"disablePasswordAuthentication": auth == "ssh"}
+	if auth != "ssh" {
+		if o.password == "" {
+			return nil, fmt.Errorf("--authentication-type %s needs --admin-password", auth)
+		}
+		osProfile["adminPassword"] = o.password
+	}
+	if auth != "password" {
+		keys, err := sshKeyValues(o.keys, o.gen)
+		if err != nil {
+			return nil, err
+		}
+		var pk []any
+		for _, k := range keys {
+			pk = append(pk, map[string]any{"path": "/home/" + o.user + "/.ssh/authorized_keys", "keyData": k})
+		}
+		linux["ssh"] = map[string]any{"publicKeys": pk}
+	}
+	osProfile["linuxConfiguration"] = linux
+	ipc := map[string]any{"subnet": map[string]any{"id": subnetID}, "privateIPAllocationMethod": "Dynamic"}
+	if o.pip != "" && o.pip != `""` {
+		pipPath := g.rid(arm.TypePublicIP, o.pip)
+		props := map[string]any{"publicIPAllocationMethod": "Static"}
+		if o.pipPin != "" {
+			props["ipAddress"] = o.pipPin
+		}
+		if err := g.send(ctx, http.MethodPut, pipPath, map[string]any{"properties": props}, nil, false, nil); err != nil {
+			return nil, fmt.Errorf("create public IP %s: %w", o.pip, err)
+		}
+		ipc["publicIPAddress"] = map[string]any{"id": pipPath}
+	}
+	nicPath := g.rid(arm.TypeNIC, o.name+"VMNic")
+	if err := g.send(ctx, http.MethodPut, nicPath, map[string]any{"properties": map[string]any{
+		"ipConfigurations": []any{map[string]any{"name": "ipconfig" + o.name, "properties": ipc}}}}, nil, false, nil); err != nil {
+		return nil, fmt.Errorf("create NIC: %w", err)
+	}
+	body := map[string]any{"properties": map[string]any{
+		"hardwareProfile": map[string]any{"vmSize": "Standard_DS1_v2"},
+		"osProfile":       osProfile,
+		"storageProfile":  map[string]any{"imageReference": map[string]any{"publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy", "sku": "22_04-lts-gen2", "version": "latest"}},
+		"networkProfile":  map[string]any{"networkInterfaces": []any{map[string]any{"id": nicPath}}},
+	}}
+	if err := g.send(ctx, http.MethodPut, g.rid(arm.TypeVM, o.name), body, nil, o.noWait, nil); err != nil {
+		return nil, err
+	}
+	if o.noWait {
+		return nil, nil
+	}
+	return vmDetails(ctx, g, o.name)
+}
+
+var vmColumns = []column{
+	col("Name", "name"), col("ResourceGroup", "resourceGroup"), col("PowerState", "powerState"),
+	col("PublicIps", "publicIps"), col("PrivateIps", "privateIps"), col("SshEndpoint", "sshEndpoint"),
+	col("ProvisioningState", "provisioningState"),
+}
+
+// vmDetails is az vm show -d: the VM plus powerState, publicIps, privateIps,
+// fqdns, macAddresses, and the emulator's sshEndpoint (ADDR:PORT).
+func vmDetails(ctx context.Context, g *globals, name string) (map[string]any, error) {
+	path := g.rid(arm.TypeVM, name)
+	vm, err := g.get(ctx, path+"?$expand=instanceView")
+	if err != nil {
+		return nil, err
+	}
+	out := flatten(vm).(map[string]any)
+	out["resourceGroup"] = g.group
+	var pubs, privs, fqdns, macs []string
+	nics, _ := dig(vm, "properties.networkProfile.networkInterfaces").([]any)
+	for _, n := range nics {
+		nic, err := g.get(ctx, str(dig(n, "id")))
+		if err != nil {
+			return nil, err
+		}
+		macs = append(macs, str(dig(nic, "properties.macAddress")))
+		ics, _ := dig(nic, "properties.ipConfigurations").([]any)
+		for _, ic := range ics {
+			privs = append(privs, str(dig(ic, "properties.privateIPAddress")))
+			if pipID := str(dig(ic, "properties.publicIPAddress.id")); pipID != "" {
+				pip, err := g.get(ctx, pipID)
+				if err != nil {
+					return nil, err
+				}
+				pubs = append(pubs, str(dig(pip, "properties.ipAddress")))
+				if f := str(dig(pip, "properties.dnsSettings.fqdn")); f != "" {
+					fqdns = append(fqdns, f)
+				}
+			}
+		}
+	}
+	out["publicIps"] = strings.Join(pubs, ",")
+	out["privateIps"] = strings.Join(privs, ",")
+	out["fqdns"] = strings.Join(fqdns, ",")
+	out["macAddresses"] = strings.Join(macs, ",")
+	statuses, _ := dig(vm, "properties.instanceView.statuses").([]any)
+	for _, s := range statuses {
+		if code := str(dig(s, "code")); strings.HasPrefix(code, "PowerState/") {
+			out["powerState"] = str(dig(s, "displayStatus"))
+		}
+		if code := str(dig(s, "code")); strings.HasPrefix(code, "SSHEndpoint/") {
+			out["sshEndpoint"] = strings.TrimPrefix(code, "SSHEndpoint/")
+		}
+	}
+	if out["sshEndpoint"] == nil && len(pubs) > 0 {
+		out["sshEndpoint"] = pubs[0] + ":22"
+	}
+	return out, nil
+}
