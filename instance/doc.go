@@ -16,11 +16,12 @@
 //
 // No process runs per instance: the namespaces are pinned by bind mounts
 // (RuntimeDir/instances/<name>/{mnt,uts}, like `ip netns` does for network
-// namespaces) and are built on a short-lived OS thread of the calling process,
-// so creating one costs a few milliseconds and no fork. Processes enter an
-// instance through Command, which returns an exec.Cmd running
-// /bin/sh → nsenter → the program, all by exec, joining the cgroup before
-// anything else runs.
+// namespaces) and are built on a short-lived OS thread of the calling
+// process, so creating one costs a few milliseconds, no fork, and no re-exec
+// hook in the program's main. Processes enter an instance through Command,
+// which returns an exec.Cmd running /bin/sh → nsenter → the program, all by
+// exec, joining the cgroup before anything else runs. Stop and Delete also
+// kill processes that entered an instance's namespaces some other way.
 //
 // Typical usage:
 //
@@ -38,7 +39,12 @@
 // Requirements: root, Linux with cgroup v1 (freezer or pids) or v2, nsenter
 // from util-linux, and the daemon running in the host's mount namespace (no
 // systemd PrivateTmp or ProtectSystem), so `ip netns` and the namespace bind
-// mounts it makes are the host's.
+// mounts it makes are the host's. Like `ip netns add`, the first Create makes
+// /run/netns a shared mount point of itself.
+//
+// A network namespace lives while anything refers to it: a socket the daemon
+// opened in it (a listener on a thread switched into the namespace) keeps it,
+// and the interfaces in it, alive after Delete until the socket is closed.
 //
 // Non-goals: security isolation (instance root is host root and the file
 // system outside the private directories is shared), PID or user

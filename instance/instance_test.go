@@ -242,13 +242,7 @@ func TestStopAndDeleteKillEverything(t *testing.T) {
 	s := create(t, m, testSpec(m, "kill"))
 
 	// A process that entered the namespaces without the cgroup.
-	stray := exec.Command("nsenter", "--mount="+m.nsFile(s.Name, "mnt"), "--uts="+m.nsFile(s.Name, "uts"), "sleep", "1000")
-	if err := stray.Start(); err != nil {
-		t.Fatal(err)
-	}
-	strayDone := make(chan error, 1)
-	go func() { strayDone <- stray.Wait() }()
-	t.Cleanup(func() { _ = stray.Process.Kill() })
+	strayDone := startStray(t, "--mount="+m.nsFile(s.Name, "mnt"), "--uts="+m.nsFile(s.Name, "uts"))
 
 	cmd, pids := startTree(t, m, s.Name)
 	if err := m.Stop(context.Background(), s.Name); err != nil {
@@ -273,13 +267,7 @@ func TestStopAndDeleteKillEverything(t *testing.T) {
 
 	// A process only in the network namespace (as `ip netns exec` makes):
 	// not the instance's to Stop, but it would keep the namespace alive.
-	netOnly := exec.Command("nsenter", "--net="+m.NetnsPath(s.Name), "sleep", "1000")
-	if err := netOnly.Start(); err != nil {
-		t.Fatal(err)
-	}
-	netOnlyDone := make(chan error, 1)
-	go func() { netOnlyDone <- netOnly.Wait() }()
-	t.Cleanup(func() { _ = netOnly.Process.Kill() })
+	netOnlyDone := startStray(t, "--net="+m.NetnsPath(s.Name))
 	cmd, pids = startTree(t, m, s.Name)
 	if err := m.Stop(context.Background(), s.Name); err != nil {
 		t.Fatal(err)
@@ -317,6 +305,20 @@ func TestStopAndDeleteKillEverything(t *testing.T) {
 	if _, err := m.Command(context.Background(), s.Name, sh("true")); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Command after Delete: %v, want ErrNotFound", err)
 	}
+}
+
+// startStray starts `nsenter <nsArgs> sleep 1000` outside any instance
+// cgroup; the channel receives its exit.
+func startStray(t *testing.T, nsArgs ...string) <-chan error {
+	t.Helper()
+	cmd := exec.Command("nsenter", append(nsArgs, "sleep", "1000")...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return done
 }
 
 func nsInode(t *testing.T, path string) uint64 {

@@ -270,10 +270,10 @@ func deleteNetns(name string) error {
 }
 
 // Stop kills every process of instance name (its cgroup, and anything that
-// entered its mount namespace some other way) and waits until they
-// are gone; namespaces and files stay, as for a deallocated-but-kept Azure
-// VM after power off. Stopping an instance with no processes, or one that
-// does not exist, does nothing.
+// entered its mount namespace some other way) and waits until they are gone
+// or ctx is done; namespaces and files stay, as the disks and NIC of a
+// powered-off Azure VM do. Stopping an instance with no processes, or one
+// that does not exist, does nothing.
 func (m *Manager) Stop(ctx context.Context, name string) error {
 	if err := m.checkName(name); err != nil {
 		return err

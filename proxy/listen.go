@@ -17,9 +17,13 @@ type ListenPacketFunc func(ctx context.Context, network, address string) (net.Pa
 // DialFunc dials a backend, e.g. inside a VNET namespace.
 type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
 
-// HostListen listens in the calling process's namespace.
+// HostListen listens in the calling process's namespace. Accepted
+// connections get no TCP keepalive: the proxy's idle timeout governs idle
+// flows (Azure's load balancer sends no keepalives of its own either), and
+// it saves four setsockopt calls per connection. Namespace-aware seams
+// should do the same (net.ListenConfig{KeepAlive: -1}).
 func HostListen(ctx context.Context, network, address string) (net.Listener, error) {
-	var lc net.ListenConfig
+	lc := net.ListenConfig{KeepAlive: -1}
 	return lc.Listen(ctx, network, address)
 }
 
@@ -29,9 +33,10 @@ func HostListenPacket(ctx context.Context, network, address string) (net.PacketC
 	return lc.ListenPacket(ctx, network, address)
 }
 
-// HostDial dials from the calling process's namespace.
+// HostDial dials from the calling process's namespace, without TCP
+// keepalive (see HostListen; seams should use net.Dialer{KeepAlive: -1}).
 func HostDial(ctx context.Context, network, address string) (net.Conn, error) {
-	var d net.Dialer
+	d := net.Dialer{KeepAlive: -1}
 	return d.DialContext(ctx, network, address)
 }
 

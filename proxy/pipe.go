@@ -49,13 +49,21 @@ type flow struct {
 	client, backend net.Conn
 	last            atomic.Int64 // unix nanos of the last observed progress
 	once            sync.Once
-	aborted         atomic.Bool // closed by anyone
-	killed          atomic.Bool // closed from outside (kill)
+	aborted         atomic.Bool  // closed by anyone
+	killed          atomic.Bool  // closed from outside (kill)
+	finished        atomic.Int32 // directions that have returned
 }
 
-func (f *flow) touch() { f.last.Store(time.Now().UnixNano()) }
+// epoch anchors monotonic timestamps: time.Since(epoch) never jumps with
+// the wall clock, unlike UnixNano.
+var epoch = time.Now()
 
-func (f *flow) idleFor() time.Duration { return time.Duration(time.Now().UnixNano() - f.last.Load()) }
+// now is the monotonic time since epoch.
+func now() int64 { return int64(time.Since(epoch)) }
+
+func (f *flow) touch() { f.last.Store(now()) }
+
+func (f *flow) idleFor() time.Duration { return time.Duration(now() - f.last.Load()) }
 
 // kill ends the flow from outside (drain end, shutdown, context).
 func (f *flow) kill(how closeMode) {
@@ -156,7 +164,11 @@ func (f *flow) run(cfg PipeConfig) Result {
 // the flow (RST both ways, like an L4 balancer passing a reset through).
 func (f *flow) copyDir(dst, src net.Conn, cfg PipeConfig, up bool) (int64, error) {
 	n, err := f.copyLoop(dst, src, cfg, up)
+	last := f.finished.Add(1) == 2
 	switch {
+	case err == nil && last:
+		// The other direction is done too: the close that follows sends
+		// the FIN, one shutdown(2) fewer per flow.
 	case err == nil:
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
 			if cwErr := cw.CloseWrite(); cwErr != nil && !isClosed(cwErr) {
@@ -204,7 +216,10 @@ func (f *flow) copyLoop(dst, src net.Conn, cfg PipeConfig, up bool) (int64, erro
 		if f.aborted.Load() {
 			return net.ErrClosed, false
 		}
-		if f.idleFor() >= idle {
+		// Idle means no byte moved for the timeout and none is waiting
+		// in either socket (bytes that arrived while this process was
+		// not scheduled are activity, not idleness).
+		if f.idleFor() >= idle && !pending(f.client) && !pending(f.backend) {
 			return errIdle, false
 		}
 		return nil, true
@@ -264,4 +279,23 @@ var forceStdCopy = false
 
 func isClosed(err error) bool {
 	return errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// pending reports whether c has unread bytes or a FIN waiting.
+func pending(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var waiting bool
+	_ = raw.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		waiting = n > 0 || (n == 0 && err == nil)
+	})
+	return waiting
 }

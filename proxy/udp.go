@@ -104,7 +104,7 @@ func (f *UDPForwarder) Serve(ctx context.Context) error {
 				continue
 			}
 			fl.up.Add(int64(n))
-			fl.last.Store(time.Now().UnixNano())
+			fl.last.Store(now())
 			break
 		}
 	}
@@ -134,7 +134,7 @@ func (f *UDPForwarder) flowFor(ctx context.Context, client netip.AddrPort) (*udp
 		t.IdleTimeout = DefaultUDPIdle
 	}
 	fl := &udpFlow{client: client, t: t}
-	fl.last.Store(time.Now().UnixNano())
+	fl.last.Store(now())
 	f.mu.Lock()
 	if f.closing {
 		f.mu.Unlock()
@@ -165,12 +165,12 @@ func (f *UDPForwarder) replies(fl *udpFlow) {
 				}
 				continue // e.g. ECONNREFUSED from an ICMP port unreachable: keep the flow
 			}
-			if time.Duration(time.Now().UnixNano()-fl.last.Load()) >= fl.t.IdleTimeout {
+			if time.Duration(now()-fl.last.Load()) >= fl.t.IdleTimeout {
 				return
 			}
 			continue
 		}
-		fl.last.Store(time.Now().UnixNano())
+		fl.last.Store(now())
 		if _, err := f.Conn.WriteTo(buf[:n], dst); err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return

@@ -69,7 +69,9 @@ func needRoot() error {
 }
 
 // stdoutIsTerminal reports whether progress can be drawn.
-func stdoutIsTerminal() bool { return term.IsTerminal(int(os.Stderr.Fd())) && term.IsTerminal(int(os.Stdout.Fd())) }
+func stdoutIsTerminal() bool {
+	return term.IsTerminal(int(os.Stderr.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
+}
 
 // column describes one table column: a header and how to read it.
 type column struct {
