@@ -288,7 +288,7 @@ func (h *Host) CreateInstance(ctx context.Context, in reconcile.InstanceSpec) er
 	}); err != nil {
 		return fmt.Errorf("attach %s to its subnet: %w", in.VMName, err)
 	}
-	if _, err := sshd.LoadOrCreateHostKeys(h.base, h.keyDir(in.Netns), sshd.HostKeyOptions{Limit: h.rsa, Logger: h.log}); err != nil {
+	if _, err := sshd.LoadOrCreateHostKeys(h.base, h.keyDir(in.Netns), sshd.HostKeyOptions{RSABits: 2048, Limit: h.rsa, Logger: h.log}); err != nil {
 		return fmt.Errorf("host keys of %s: %w", in.VMName, err)
 	}
 	return h.updateRecord(in.Netns, func(r *record) {
@@ -342,7 +342,7 @@ func (h *Host) serveSSH(ctx context.Context, in reconcile.InstanceSpec) error {
 		return nil
 	}
 	h.mu.Unlock()
-	keys, err := sshd.LoadOrCreateHostKeys(h.base, h.keyDir(in.Netns), sshd.HostKeyOptions{Limit: h.rsa, Logger: h.log})
+	keys, err := sshd.LoadOrCreateHostKeys(h.base, h.keyDir(in.Netns), sshd.HostKeyOptions{RSABits: 2048, Limit: h.rsa, Logger: h.log})
 	if err != nil {
 		return fmt.Errorf("host keys of %s: %w", in.VMName, err)
 	}
