@@ -269,6 +269,20 @@ func (s *Server) scaleSetVM(req *request) {
 			out = s.renderInstance(st, ss, ss.Instances[instID], false)
 		})
 		writeJSON(req.w, 200, out)
+	case strings.EqualFold(req.action, "runCommand") && req.r.Method == http.MethodPost:
+		var netns string
+		s.Store.View(func(st *model.State) {
+			if ss, ok := st.ScaleSets[setID.Key()]; ok {
+				if in, ok := ss.Instances[instID]; ok && !in.Deleting {
+					netns = in.Netns
+				}
+			}
+		})
+		if netns == "" {
+			writeErr(req.w, arm.NotFound(setID.String()+"/virtualMachines/"+instID))
+			return
+		}
+		s.runCommand(req, netns)
 	case req.r.Method == http.MethodPost:
 		// Per-instance actions are the set's actions for one id.
 		req.body, _ = json.Marshal(arm.InstanceIDs{InstanceIDs: []string{instID}})
@@ -331,6 +345,18 @@ func (s *Server) vm(req *request) {
 		}
 		s.startOp(req, key, seq, true)
 		req.w.WriteHeader(http.StatusAccepted)
+	case strings.EqualFold(req.action, "runCommand") && req.r.Method == http.MethodPost:
+		var netns string
+		s.Store.View(func(st *model.State) {
+			if vm, ok := st.VMs[key]; ok && !vm.Deleting {
+				netns = vm.Netns
+			}
+		})
+		if netns == "" {
+			writeErr(req.w, arm.NotFound(id.String()))
+			return
+		}
+		s.runCommand(req, netns)
 	case req.r.Method == http.MethodPost:
 		seq, ok := s.update(req, func(st *model.State) *arm.Error { return st.VMAction(id, req.action) })
 		if ok {
@@ -340,4 +366,40 @@ func (s *Server) vm(req *request) {
 	default:
 		methodNotAllowed(req)
 	}
+}
+
+// runCommand serves the RunShellScript command of az vm/vmss run-command
+// invoke: {"commandId": "RunShellScript", "script": ["line", ...]}. It answers
+// synchronously with Azure's shape: value[0].message holds stdout and stderr.
+func (s *Server) runCommand(req *request, netns string) {
+	var body struct {
+		CommandID string   `json:"commandId"`
+		Script    []string `json:"script"`
+	}
+	if err := json.Unmarshal(req.body, &body); err != nil {
+		writeErr(req.w, arm.Errorf(400, "InvalidRequestContent", "", "The request body must be {\"commandId\": \"RunShellScript\", \"script\": [...]}: %v.", err))
+		return
+	}
+	if !strings.EqualFold(body.CommandID, "RunShellScript") {
+		writeErr(req.w, arm.BadRequest("commandId", "Command id %q is not available on Linux instances here: use RunShellScript.", body.CommandID))
+		return
+	}
+	stdout, stderr, code, err := s.Runtime.RunCommand(req.r.Context(), netns, strings.Join(body.Script, "\n"))
+	if err != nil {
+		writeErr(req.w, arm.Errorf(409, "OperationNotAllowed", netns, "Could not run the command: %v.", err))
+		return
+	}
+	state := "succeeded"
+	if code != 0 {
+		state = "failed"
+	}
+	writeJSON(req.w, 200, map[string]any{"value": []map[string]any{{
+		"code":          "ProvisioningState/" + state,
+		"level":         "Info",
+		"displayStatus": "Provisioning " + state,
+		"message":       "Enable " + state + ": \n[stdout]\n" + stdout + "\n[stderr]\n" + stderr,
+		"exitCode":      code,
+		"stdout":        stdout,
+		"stderr":        stderr,
+	}}})
 }

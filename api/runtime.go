@@ -1,6 +1,11 @@
 package api
 
-import "github.com/vmss-emulator/vmss/arm"
+import (
+	"context"
+	"errors"
+
+	"github.com/vmss-emulator/vmss/arm"
+)
 
 // Runtime is what the API needs from the running emulator: the observed status
 // of instances and whether the reconciler has applied the desired state.
@@ -16,6 +21,9 @@ type Runtime interface {
 	// LoadBalancerHealth returns a load balancer's runtime view (rules, backends,
 	// probe state, connections); nil when it has none.
 	LoadBalancerHealth(key string) any
+	// RunCommand runs a shell script as root inside an instance (az vmss
+	// run-command invoke) and returns its output and exit status.
+	RunCommand(ctx context.Context, netns, script string) (stdout, stderr string, exit int, err error)
 }
 
 // InstanceStatus is the observed state of one instance.
@@ -45,3 +53,8 @@ func (StaticRuntime) Applied() int64 { return 1 << 62 }
 
 // LoadBalancerHealth has nothing to report.
 func (StaticRuntime) LoadBalancerHealth(string) any { return nil }
+
+// RunCommand has no instances to run in.
+func (StaticRuntime) RunCommand(context.Context, string, string) (string, string, int, error) {
+	return "", "", 0, errors.New("no instances in a static runtime")
+}

@@ -266,6 +266,10 @@ type runtime struct {
 
 func (r runtime) LoadBalancerHealth(key string) any { return r.h.LoadBalancerHealth(key) }
 
+func (r runtime) RunCommand(ctx context.Context, netns, script string) (string, string, int, error) {
+	return r.h.RunCommand(ctx, netns, script)
+}
+
 func (r runtime) Instance(netns string) api.InstanceStatus {
 	st := r.Reconciler.Instance(netns)
 	if ep := r.h.Endpoint(netns); ep != "" {

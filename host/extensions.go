@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -378,4 +379,38 @@ func probeApp(ctx context.Context, dial nsnet.DialFunc, s *healthSettings, timeo
 		return "Healthy"
 	}
 	return "Unhealthy"
+}
+
+// RunCommand runs a shell script as root inside an instance and waits for it
+// (az vmss run-command invoke). Output is capped at 4 MiB per stream.
+func (h *Host) RunCommand(ctx context.Context, netns, script string) (string, string, int, error) {
+	cmd, err := h.inst.Command(ctx, netns, instance.ExecRequest{Argv: []string{"/bin/sh", "-c", script}, AsRoot: true})
+	if err != nil {
+		return "", "", 0, err
+	}
+	var out, errb limitedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return out.String(), errb.String(), ee.ExitCode(), nil
+	}
+	if err != nil {
+		return "", "", 0, err
+	}
+	return out.String(), errb.String(), 0, nil
+}
+
+// limitedBuffer keeps the first 4 MiB written.
+type limitedBuffer struct{ bytes.Buffer }
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := 4<<20 - b.Len(); room > 0 {
+		if len(p) > room {
+			b.Buffer.Write(p[:room])
+		} else {
+			b.Buffer.Write(p)
+		}
+	}
+	return len(p), nil
 }

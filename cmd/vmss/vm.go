@@ -91,8 +91,9 @@ func vmCmd(g *globals) *cobra.Command {
 			},
 		})
 	}
+	vm.AddCommand(runCommandCmd(g, true))
 	for _, c := range vm.Commands() {
-		if c.Name() != "create" && c.Name() != "list" {
+		if c.Name() != "create" && c.Name() != "list" && c.Name() != "run-command" {
 			c.Flags().StringP("name", "n", "", "VM name (required)")
 			_ = c.MarkFlagRequired("name")
 		}
