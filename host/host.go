@@ -266,7 +266,7 @@ func (h *Host) Instances(ctx context.Context) (map[string]reconcile.Observed, er
 
 // CreateInstance builds the instance's namespaces, files, NIC and host keys.
 func (h *Host) CreateInstance(ctx context.Context, in reconcile.InstanceSpec) error {
-	if err := h.updateRecord(in.Netns, func(r *record) { *r = record{} }); err != nil {
+	if err := h.updateRecord(in.Netns, func(r *record) { *r = record{VNetNetns: in.VNetNetns} }); err != nil {
 		return err
 	}
 	spec := instance.Spec{
@@ -292,7 +292,7 @@ func (h *Host) CreateInstance(ctx context.Context, in reconcile.InstanceSpec) er
 		return fmt.Errorf("host keys of %s: %w", in.VMName, err)
 	}
 	return h.updateRecord(in.Netns, func(r *record) {
-		*r = record{Complete: true, BuildGen: in.BuildGen}
+		*r = record{Complete: true, BuildGen: in.BuildGen, VNetNetns: in.VNetNetns}
 	})
 }
 
@@ -361,7 +361,7 @@ func (h *Host) serveSSH(ctx context.Context, in reconcile.InstanceSpec) error {
 		Shell:       spec.Shell,
 		Home:        spec.Home(),
 		Runner:      runner{m: h.inst, name: in.Netns},
-		Dial:        sshd.DialFunc(nsnet.Dialer(path)),
+		Dial:        instanceDialer(path, spec),
 		SFTPCommand: []string{exe, "sftp-server"},
 		AuthTimeout: h.cfg.SSHAuthTimeout,
 		Logger:      h.log.With("instance", in.VMName),
@@ -420,9 +420,21 @@ func (h *Host) DeleteInstance(ctx context.Context, netns string) error {
 	if err := h.inst.Delete(ctx, netns); err != nil {
 		return err
 	}
+	// The kernel tears a deleted namespace down asynchronously; remove the
+	// veth pair now so a rebuild can attach again at once.
+	rec, _ := h.readRecord(netns)
 	h.mu.Lock()
 	delete(h.endpoints, netns)
+	vnets := []string{rec.VNetNetns}
+	if rec.VNetNetns == "" {
+		vnets = sortedKeys(h.spaces)
+	}
 	h.mu.Unlock()
+	for _, v := range vnets {
+		if err := h.vnets.Detach(ctx, v, vnet.VethName(netns)); err != nil {
+			return fmt.Errorf("detach %s: %w", netns, err)
+		}
+	}
 	for _, d := range []string{h.keyDir(netns), h.logDir(netns)} {
 		if err := os.RemoveAll(d); err != nil {
 			return err
