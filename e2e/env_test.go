@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		panic(err)
+	}
 	vmssBin = filepath.Join(dir, "vmss")
 	build := exec.Command("go", "build", "-o", vmssBin, "../cmd/vmss")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr

@@ -18,6 +18,7 @@ type record struct {
 	RestartGen int64               `json:"restartGeneration"`
 	ModelGen   int64               `json:"modelGeneration"`
 	WorkKey    string              `json:"workloadKey,omitempty"` // extensions ran for this key; cleared by stop
+	VNetNetns  string              `json:"vnetNetns,omitempty"`   // where its NIC is attached
 	Extensions []arm.ExtensionView `json:"extensions,omitempty"`
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vmss-emulator/vmss/arm"
+	"github.com/vmss-emulator/vmss/model"
 )
 
 // createScaleSet does what az vmss create does: a VNET and subnet when
@@ -32,6 +33,9 @@ func createScaleSet(ctx context.Context, g *globals, o createOpts) (map[string]a
 	def(&o.pip, o.name+"LBPublicIP")
 	def(&o.bePool, o.name+"LBBEPool")
 	def(&o.natPool, o.name+"LBNatPool")
+	if err := preflightScaleSet(o); err != nil {
+		return nil, err
+	}
 
 	// Credentials, checked before anything is created.
 	osProfile := map[string]any{"adminUsername": o.adminUser}
@@ -177,4 +181,39 @@ func createScaleSet(ctx context.Context, g *globals, o createOpts) (map[string]a
 		return nil, err
 	}
 	return out, nil
+}
+
+// preflightScaleSet checks what the scale set PUT would refuse, before
+// anything (VNET, public IP, load balancer) is created, so bad input changes
+// nothing.
+func preflightScaleSet(o createOpts) error {
+	if e := model.ValidateName(arm.TypeScaleSet, o.name); e != nil {
+		return e
+	}
+	if e := model.ValidateAdminUser("--admin-username", o.adminUser); e != nil {
+		return e
+	}
+	if o.adminPassword != "" {
+		if e := model.ValidatePassword("--admin-password", o.adminPassword); e != nil {
+			return e
+		}
+	}
+	if o.computerPrefix != "" {
+		if e := model.ValidateComputerNamePrefix(o.computerPrefix); e != nil {
+			return e
+		}
+	}
+	if o.faultDomains < 1 || o.faultDomains > 5 {
+		return fmt.Errorf("--platform-fault-domain-count must be 1-5, got %d", o.faultDomains)
+	}
+	if o.count > model.MaxSinglePlacementGroup && !strings.EqualFold(o.singlePlacementGroup, "false") {
+		return fmt.Errorf("--instance-count %d exceeds %d instances for a single placement group: add --single-placement-group false (up to %d)",
+			o.count, model.MaxSinglePlacementGroup, model.MaxScaleSet)
+	}
+	for _, p := range []struct{ flag, v string }{{"--vnet-address-prefix", o.vnetPrefix}, {"--subnet-address-prefix", o.subnetPrefix}} {
+		if _, e := model.ParsePrefix(p.flag, p.v); e != nil {
+			return e
+		}
+	}
+	return nil
 }
