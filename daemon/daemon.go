@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vmss-emulator/vmss/api"
+	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/client"
 	"github.com/vmss-emulator/vmss/host"
 	"github.com/vmss-emulator/vmss/model"
@@ -274,6 +275,9 @@ func (r runtime) Instance(netns string) api.InstanceStatus {
 	st := r.Reconciler.Instance(netns)
 	if ep := r.h.Endpoint(netns); ep != "" {
 		st.Statuses = append(st.Statuses, statusOf("SSHEndpoint/"+ep, "SSH answers on "+ep))
+	} else if err := r.h.EndpointError(netns); err != nil {
+		st.Statuses = append(st.Statuses, arm.InstanceViewStatus{Code: "SSHEndpoint/none", Level: "Error",
+			DisplayStatus: "SSH is not reachable on the public IP", Message: err.Error()})
 	}
 	return st
 }

@@ -67,8 +67,10 @@ func (h *Host) applyNAT(ctx context.Context, p *reconcile.Plan, errs map[string]
 	type entry struct {
 		m     reconcile.NATMapping
 		ports []uint16 // candidate ports, first is current
+		err   error    // why the mapping is not forwarded
 	}
 	var entries []*entry
+	attempts := 1 // each failed attempt drops one candidate port
 	h.mu.Lock()
 	for _, m := range p.NAT {
 		e := &entry{m: m, ports: []uint16{m.Public.Port()}}
@@ -79,10 +81,11 @@ func (h *Host) applyNAT(ctx context.Context, p *reconcile.Plan, errs map[string]
 				e.ports = append([]uint16{chosen}, e.ports...)
 			}
 		}
+		attempts += len(e.ports)
 		entries = append(entries, e)
 	}
 	h.mu.Unlock()
-	for attempt := 0; attempt < len(entries)+8; attempt++ {
+	for attempt := 0; attempt < attempts; attempt++ {
 		var ms []nat.Mapping
 		var live []*entry
 		for _, e := range entries {
@@ -105,13 +108,30 @@ func (h *Host) applyNAT(ctx context.Context, p *reconcile.Plan, errs map[string]
 		if err == nil {
 			h.mu.Lock()
 			h.natOwner = map[string]string{}
+			// A VM's SSH endpoint is where its mapping is forwarded now, or
+			// why it is not; VMs without a mapping have neither.
+			h.endpoints = map[string]string{}
+			h.endpointErr = map[string]error{}
+			chosen := map[string]uint16{}
+			for _, e := range entries {
+				if len(e.m.FallbackPorts) == 0 {
+					continue
+				}
+				if e.err != nil {
+					h.endpointErr[e.m.Instance] = e.err
+					continue
+				}
+				if len(e.ports) > 0 {
+					chosen[natKey(e.m)] = e.ports[0]
+				}
+			}
 			for _, e := range live {
 				h.natOwner[netip.AddrPortFrom(e.m.Public.Addr(), e.ports[0]).String()] = e.m.Owner
 				if len(e.m.FallbackPorts) > 0 {
-					h.natChosen[natKey(e.m)] = e.ports[0]
 					h.endpoints[e.m.Instance] = netip.AddrPortFrom(e.m.Public.Addr(), e.ports[0]).String()
 				}
 			}
+			h.natChosen = chosen
 			h.mu.Unlock()
 			return
 		}
@@ -124,18 +144,33 @@ func (h *Host) applyNAT(ctx context.Context, p *reconcile.Plan, errs map[string]
 			return
 		}
 		// Drop or move the mapping whose port is taken, and try again.
+		moved := false
 		for _, e := range live {
 			if netip.AddrPortFrom(e.m.Public.Addr(), e.ports[0]).String() != inUse.Addr {
 				continue
 			}
+			moved = true
 			if len(e.ports) > 1 {
 				h.log.Info("port taken on the host, using another", "mapping", e.m.Name, "taken", inUse.Addr, "next", e.ports[1])
 				e.ports = e.ports[1:]
 				break
 			}
-			errs[e.m.Owner] = fmt.Errorf("%s: %w", e.m.Name, err)
+			e.err = fmt.Errorf("%s: %w", e.m.Name, err)
+			if len(e.m.FallbackPorts) > 0 {
+				e.err = fmt.Errorf("%s: port %d and the fallback ports %v are all taken on the host: %w", e.m.Name, e.m.Public.Port(), e.m.FallbackPorts, err)
+			}
+			errs[e.m.Owner] = e.err
 			e.ports = nil
 			break
+		}
+		if !moved {
+			// The taken address is none of the mappings' own (cannot be
+			// retried away): report it for every mapping.
+			h.log.Error("inbound NAT", "err", err)
+			for _, e := range live {
+				errs[e.m.Owner] = err
+			}
+			return
 		}
 	}
 }
@@ -337,6 +372,14 @@ func (h *Host) Endpoint(netns string) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.endpoints[netns]
+}
+
+// EndpointError says why a VM's public IP does not forward SSH (nil when it
+// does, or when the VM has no public IP).
+func (h *Host) EndpointError(netns string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.endpointErr[netns]
 }
 
 var _ reconcile.Kernel = (*Host)(nil)

@@ -58,17 +58,18 @@ type Host struct {
 	rsa   chan struct{}
 	recMu sync.Mutex
 
-	mu        sync.Mutex
-	dnsSrv    map[string]*dnsServer       // VNET netns -> server
-	spaces    map[string]*nsnet.Namespace // VNET netns -> dialer home
-	ssh       map[string]*sshServer       // instance netns -> server
-	health    map[string]*healthProbe     // instance netns -> app health
-	engines   map[string]*lb.Engine       // lb key -> engine
-	nat       *nat.Table
-	natChosen map[string]uint16 // jumpbox mapping key -> port in use
-	endpoints map[string]string // instance netns -> ssh endpoint of its public IP
-	natOwner  map[string]string // public addr/proto -> owner key, for health views
-	extRun    map[string]bool   // instance netns -> extensions running now
+	mu          sync.Mutex
+	dnsSrv      map[string]*dnsServer       // VNET netns -> server
+	spaces      map[string]*nsnet.Namespace // VNET netns -> dialer home
+	ssh         map[string]*sshServer       // instance netns -> server
+	health      map[string]*healthProbe     // instance netns -> app health
+	engines     map[string]*lb.Engine       // lb key -> engine
+	nat         *nat.Table
+	natChosen   map[string]uint16 // jumpbox mapping key -> port in use
+	endpoints   map[string]string // instance netns -> ssh endpoint of its public IP
+	endpointErr map[string]error  // instance netns -> why its public IP has no ssh endpoint
+	natOwner    map[string]string // public addr/proto -> owner key, for health views
+	extRun      map[string]bool   // instance netns -> extensions running now
 }
 
 type dnsServer struct {
@@ -109,18 +110,19 @@ func New(cfg Config) (*Host, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Host{
 		cfg: cfg, log: lg, base: ctx, stop: cancel,
-		vnets:     &vnet.Manager{Logger: lg},
-		inst:      &instance.Manager{Prefix: cfg.Prefix, RuntimeDir: cfg.RuntimeDir, StateDir: cfg.StateDir, Logger: lg},
-		rsa:       make(chan struct{}, 1),
-		dnsSrv:    map[string]*dnsServer{},
-		spaces:    map[string]*nsnet.Namespace{},
-		ssh:       map[string]*sshServer{},
-		health:    map[string]*healthProbe{},
-		engines:   map[string]*lb.Engine{},
-		natChosen: map[string]uint16{},
-		endpoints: map[string]string{},
-		natOwner:  map[string]string{},
-		extRun:    map[string]bool{},
+		vnets:       &vnet.Manager{Logger: lg},
+		inst:        &instance.Manager{Prefix: cfg.Prefix, RuntimeDir: cfg.RuntimeDir, StateDir: cfg.StateDir, Logger: lg},
+		rsa:         make(chan struct{}, 1),
+		dnsSrv:      map[string]*dnsServer{},
+		spaces:      map[string]*nsnet.Namespace{},
+		ssh:         map[string]*sshServer{},
+		health:      map[string]*healthProbe{},
+		engines:     map[string]*lb.Engine{},
+		natChosen:   map[string]uint16{},
+		endpoints:   map[string]string{},
+		endpointErr: map[string]error{},
+		natOwner:    map[string]string{},
+		extRun:      map[string]bool{},
 	}
 	h.nat = &nat.Table{Logger: lg}
 	return h, nil
@@ -425,6 +427,7 @@ func (h *Host) DeleteInstance(ctx context.Context, netns string) error {
 	rec, _ := h.readRecord(netns)
 	h.mu.Lock()
 	delete(h.endpoints, netns)
+	delete(h.endpointErr, netns)
 	vnets := []string{rec.VNetNetns}
 	if rec.VNetNetns == "" {
 		vnets = sortedKeys(h.spaces)

@@ -226,7 +226,11 @@ func vmDetails(ctx context.Context, g *globals, name string) (map[string]any, er
 		if code := str(dig(s, "code")); strings.HasPrefix(code, "PowerState/") {
 			out["powerState"] = str(dig(s, "displayStatus"))
 		}
-		if code := str(dig(s, "code")); strings.HasPrefix(code, "SSHEndpoint/") {
+		if code := str(dig(s, "code")); code == "SSHEndpoint/none" {
+			// The public IP forwards no SSH (every candidate port is taken).
+			out["sshEndpoint"] = ""
+			out["sshError"] = str(dig(s, "message"))
+		} else if strings.HasPrefix(code, "SSHEndpoint/") {
 			out["sshEndpoint"] = strings.TrimPrefix(code, "SSHEndpoint/")
 		}
 	}
