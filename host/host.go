@@ -69,7 +69,7 @@ type Host struct {
 	endpoints   map[string]string // instance netns -> ssh endpoint of its public IP
 	endpointErr map[string]error  // instance netns -> why its public IP has no ssh endpoint
 	natOwner    map[string]string // public addr/proto -> owner key, for health views
-	extRun      map[string]bool   // instance netns -> extensions running now
+	rsaBusy     time.Time         // background RSA key generation waits until then
 }
 
 type dnsServer struct {
@@ -122,10 +122,54 @@ func New(cfg Config) (*Host, error) {
 		endpoints:   map[string]string{},
 		endpointErr: map[string]error{},
 		natOwner:    map[string]string{},
-		extRun:      map[string]bool{},
 	}
 	h.nat = &nat.Table{Logger: lg}
+	h.wg.Add(1)
+	go h.holdRSA()
 	return h, nil
+}
+
+// rsaQuiet is how long background RSA host-key generation waits after the
+// last instance creation, so a burst of creations is not slowed by it.
+const rsaQuiet = 2 * time.Second
+
+// pauseRSA postpones background RSA key generation (instances are being created).
+func (h *Host) pauseRSA() {
+	h.mu.Lock()
+	h.rsaBusy = time.Now().Add(rsaQuiet)
+	h.mu.Unlock()
+}
+
+// holdRSA occupies the RSA generation slot while instances are being created.
+func (h *Host) holdRSA() {
+	defer h.wg.Done()
+	held := false
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		h.mu.Lock()
+		busy := time.Now().Before(h.rsaBusy)
+		h.mu.Unlock()
+		switch {
+		case busy && !held:
+			select {
+			case h.rsa <- struct{}{}:
+				held = true
+			default: // a key is being generated now; hold the slot next time
+			}
+		case !busy && held:
+			<-h.rsa
+			held = false
+		}
+		select {
+		case <-h.base.Done():
+			if held {
+				<-h.rsa
+			}
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Manager is the instance manager (for Cleanup and tools).
@@ -268,6 +312,7 @@ func (h *Host) Instances(ctx context.Context) (map[string]reconcile.Observed, er
 
 // CreateInstance builds the instance's namespaces, files, NIC and host keys.
 func (h *Host) CreateInstance(ctx context.Context, in reconcile.InstanceSpec) error {
+	h.pauseRSA()
 	if err := h.updateRecord(in.Netns, func(r *record) { *r = record{VNetNetns: in.VNetNetns} }); err != nil {
 		return err
 	}

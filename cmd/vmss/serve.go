@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -69,6 +70,13 @@ the kernel. Stopping it (Ctrl-C, SIGTERM) stops serving but keeps instances: the
 			if err != nil {
 				return err
 			}
+			if path := os.Getenv("VMSS_CPUPROFILE"); path != "" {
+				stop, err := startCPUProfile(path)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			d, err := daemon.Start(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -122,4 +130,18 @@ Running it again does nothing.`,
 	c.Flags().BoolVar(&o.KeepState, "keep-state", false, "keep the desired state (the next daemon rebuilds from it)")
 	c.Flags().BoolVar(&force, "force", false, "clean up even though a daemon answers")
 	return c
+}
+
+// startCPUProfile writes a CPU profile of the daemon to path until it stops
+// (VMSS_CPUPROFILE=/tmp/vmss.pprof sudo -E vmss serve).
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("VMSS_CPUPROFILE: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("VMSS_CPUPROFILE: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

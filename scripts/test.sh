@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test suite: unit tests, root integration tests with real namespaces, and
+# end-to-end tests of the vmss binary with OpenSSH and curl. Installs what the
+# tests need first. Run as root (the integration tests create namespaces; they
+# only create uniquely named objects and remove them).
+#
+#   sudo scripts/test.sh              # everything
+#   sudo scripts/test.sh ./model/...  # some packages
+set -euo pipefail
+[ "$(id -u)" = 0 ] || { echo "needs root: sudo $0" >&2; exit 1; }
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+GO=$(scripts/go.sh)
+export GOFLAGS="${GOFLAGS:-} -count=1"
+pkgs=("$@"); [ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
+"$GO" vet "${pkgs[@]}"
+"$GO" test -timeout 15m "${pkgs[@]}"
