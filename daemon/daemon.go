@@ -279,6 +279,7 @@ func (r runtime) Instance(netns string) api.InstanceStatus {
 		st.Statuses = append(st.Statuses, arm.InstanceViewStatus{Code: "SSHEndpoint/none", Level: "Error",
 			DisplayStatus: "SSH is not reachable on the public IP", Message: err.Error()})
 	}
+	st.Statuses = append(st.Statuses, r.h.ProbeStatuses(netns)...)
 	return st
 }
 

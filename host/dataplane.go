@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/dns"
 	"github.com/vmss-emulator/vmss/lb"
 	"github.com/vmss-emulator/vmss/nat"
@@ -363,6 +364,48 @@ func (h *Host) LoadBalancerHealth(key string) any {
 		nats = append(nats, map[string]any{"name": s.Name, "frontend": s.Public, "backend": s.Backend, "activeConnections": s.Active, "totalConnections": s.Connections})
 	}
 	out["nat"] = nats
+	return out
+}
+
+// ProbeStatuses reports what each load-balancer health probe says of an
+// instance (by namespace), as instance-view statuses: code
+// HealthProbe/{lb}/{probe}/{up|down|unknown|draining}, the last result as the
+// message. None when the instance is in no probed pool.
+func (h *Host) ProbeStatuses(netns string) []arm.InstanceViewStatus {
+	h.mu.Lock()
+	keys := sortedKeys(h.engines)
+	engines := make([]*lb.Engine, 0, len(keys))
+	for _, k := range keys {
+		engines = append(engines, h.engines[k])
+	}
+	h.mu.Unlock()
+	var out []arm.InstanceViewStatus
+	for _, e := range engines {
+		snap := e.Snapshot()
+		for _, p := range snap.Pools {
+			for _, b := range p.Backends {
+				if b.Name != netns {
+					continue
+				}
+				for _, ps := range b.Probes {
+					state := ps.State
+					if b.State == lb.Draining {
+						state = lb.Draining
+					}
+					level := "Info"
+					if state == lb.Down {
+						level = "Warning"
+					}
+					out = append(out, arm.InstanceViewStatus{
+						Code:          "HealthProbe/" + snap.Name + "/" + ps.Probe + "/" + strings.ToLower(string(state)),
+						Level:         level,
+						DisplayStatus: fmt.Sprintf("Load balancer %s, probe %s: %s", snap.Name, ps.Probe, state),
+						Message:       ps.LastResult,
+					})
+				}
+			}
+		}
+	}
 	return out
 }
 
