@@ -89,6 +89,7 @@ func (k *fakeKernel) StartInstance(_ context.Context, in InstanceSpec, rerun boo
 		return errors.New("start of a missing instance")
 	}
 	o.Started, o.RestartGen, o.ModelGen = true, in.RestartGen, in.ModelGen
+	k.specs[in.Netns] = in
 	return nil
 }
 

@@ -41,7 +41,8 @@ type Reconciler struct {
 	pending  map[string]bool    // resource key -> work left (as of the last pass)
 	failed   map[string]error   // resource key -> failure
 	applied  int64
-	removed  []removal // model records to drop, collected by flows
+	removed  []removal            // model records to drop, collected by flows
+	rolled   map[string]time.Time // scale set key -> when its last rolling batch started
 }
 
 type status struct {
@@ -88,6 +89,7 @@ func New(store *model.Store, kernel Kernel, opt Options) *Reconciler {
 		planErr:  map[string]error{},
 		pending:  map[string]bool{},
 		failed:   map[string]error{},
+		rolled:   map[string]time.Time{},
 		applied:  -1,
 	}
 	store.OnChange(r.Trigger)
@@ -563,6 +565,25 @@ func (r *Reconciler) feedback(snap *model.State) {
 		}
 		batches = append(batches, b)
 	}
+	// Rolling upgrades: the next batch once the previous one runs the new model.
+	type upgrade struct {
+		id  arm.ID
+		ids []string
+	}
+	var upgrades []upgrade
+	now := time.Now()
+	for key, ss := range snap.ScaleSets {
+		applied := func(in *model.Instance) bool {
+			st := r.inst[in.Netns]
+			return st != nil && !st.busy && st.err == nil && st.obs.ModelGen == in.ModelGen && st.obs.Started
+		}
+		if ids := nextRollingBatch(ss, applied, r.rolled[key], now); len(ids) > 0 {
+			id, _ := arm.ParseID(ss.Model.ID)
+			upgrades = append(upgrades, upgrade{id: id, ids: ids})
+			r.rolled[key] = now
+			r.log.Info("rolling upgrade batch", "scaleSet", ss.Model.Name, "instances", ids)
+		}
+	}
 	r.mu.Unlock()
 	err := r.store.Update(func(st *model.State) error {
 		for _, rm := range removed {
@@ -574,6 +595,9 @@ func (r *Reconciler) feedback(snap *model.State) {
 		}
 		for _, b := range batches {
 			st.ResolveBatch(b.id, b.running, b.settled)
+		}
+		for _, u := range upgrades {
+			_, _ = st.UpgradeInstances(u.id, u.ids)
 		}
 		st.FinishGroupDeletes()
 		return nil
