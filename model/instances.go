@@ -263,3 +263,35 @@ func (s *State) RemoveInstance(setKey, instanceID string) {
 		s.bump()
 	}
 }
+
+// ReplaceInstances deletes instances and creates as many new ones from the
+// latest model (automatic repairs' Replace action): the replacements get new
+// ids, and the capacity does not change.
+func (s *State) ReplaceInstances(id arm.ID, ids []string) ([]*Instance, *arm.Error) {
+	ss, e := s.ScaleSetByID(id)
+	if e != nil {
+		return nil, e
+	}
+	work := ss.clone()
+	ins, e := resolveInstances(work, ids)
+	if e != nil {
+		return nil, e
+	}
+	for _, in := range ins {
+		in.Deleting = true
+	}
+	if e := s.scaleOutExact(work, len(ins)); e != nil {
+		return nil, e
+	}
+	s.commitScaleSet(id.Key(), work)
+	return ins, nil
+}
+
+// scaleOutExact adds k instances without overprovisioning.
+func (s *State) scaleOutExact(ss *ScaleSet, k int) *arm.Error {
+	p := ss.Model.Properties
+	saved := p.Overprovision
+	p.Overprovision = arm.BoolPtr(false)
+	defer func() { p.Overprovision = saved }()
+	return s.scaleOut(ss, k)
+}

@@ -592,3 +592,25 @@ func TestDeleteGroupFinishesAfterInstances(t *testing.T) {
 		t.Errorf("left: %d vnets %d lbs %d pips %d sets %d groups", len(s.VNets), len(s.LoadBalancers), len(s.PublicIPs), len(s.ScaleSets), len(s.ResourceGroups))
 	}
 }
+
+func TestReplaceInstances(t *testing.T) {
+	s := fixture(t, "10.0.0.0/24")
+	sid := id(t, arm.TypeScaleSet, "web")
+	_, _, e := s.PutScaleSet(sid, setBody(t, 3, map[string]any{"overprovision": true}), false)
+	must(t, e)
+	ss := s.ScaleSets[sid.Key()]
+	s.ResolveBatch(sid, map[string]bool{"0": true, "1": true, "2": true}, true)
+	seq := s.Seq
+	if _, e := s.ReplaceInstances(sid, []string{"9"}); e == nil || s.Seq != seq {
+		t.Fatal("replacing an unknown instance was accepted or changed the state")
+	}
+	_, e = s.ReplaceInstances(sid, []string{"1"})
+	must(t, e)
+	ss = s.ScaleSets[sid.Key()]
+	if got := strings.Join(liveIDs(ss), ","); got != "0,2,6" || ss.Capacity() != 3 || ss.Batch != nil {
+		t.Errorf("after replacing 1: live %s capacity %d batch %+v (want a new id, no overprovisioning)", got, ss.Capacity(), ss.Batch)
+	}
+	if !ss.Instances["1"].Deleting {
+		t.Error("replaced instance not deleted")
+	}
+}

@@ -54,6 +54,9 @@ type status struct {
 	failures int
 	retryAt  time.Time
 	obs      Observed
+	// unhealthy is when the instance's health extension started reporting
+	// Unhealthy (zero while healthy or unknown), for automatic repairs.
+	unhealthy time.Time
 }
 
 type removal struct {
@@ -190,6 +193,12 @@ func (r *Reconciler) Pass(ctx context.Context) {
 		st := r.statusLocked(d.Spec.Netns)
 		o, exists := obs[d.Spec.Netns]
 		st.obs = o
+		switch {
+		case o.Health == "Unhealthy" && st.unhealthy.IsZero():
+			st.unhealthy = now
+		case o.Health != "Unhealthy":
+			st.unhealthy = time.Time{}
+		}
 		if st.busy {
 			continue
 		}
@@ -570,7 +579,7 @@ func (r *Reconciler) feedback(snap *model.State) {
 		id  arm.ID
 		ids []string
 	}
-	var upgrades []upgrade
+	var upgrades, repairs []upgrade
 	now := time.Now()
 	for key, ss := range snap.ScaleSets {
 		applied := func(in *model.Instance) bool {
@@ -582,6 +591,17 @@ func (r *Reconciler) feedback(snap *model.State) {
 			upgrades = append(upgrades, upgrade{id: id, ids: ids})
 			r.rolled[key] = now
 			r.log.Info("rolling upgrade batch", "scaleSet", ss.Model.Name, "instances", ids)
+		}
+		since := func(in *model.Instance) time.Time {
+			if st := r.inst[in.Netns]; st != nil && !st.busy {
+				return st.unhealthy
+			}
+			return time.Time{}
+		}
+		if ids := repairsDue(ss, since, now); len(ids) > 0 {
+			id, _ := arm.ParseID(ss.Model.ID)
+			repairs = append(repairs, upgrade{id: id, ids: ids})
+			r.log.Warn("automatic repair: replacing unhealthy instances", "scaleSet", ss.Model.Name, "instances", ids)
 		}
 	}
 	r.mu.Unlock()
@@ -598,6 +618,9 @@ func (r *Reconciler) feedback(snap *model.State) {
 		}
 		for _, u := range upgrades {
 			_, _ = st.UpgradeInstances(u.id, u.ids)
+		}
+		for _, u := range repairs {
+			_, _ = st.ReplaceInstances(u.id, u.ids)
 		}
 		st.FinishGroupDeletes()
 		return nil

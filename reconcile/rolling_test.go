@@ -90,3 +90,40 @@ func TestRollingUpgradeGoesInBatches(t *testing.T) {
 		t.Errorf("instance runs %s, want the new model", got)
 	}
 }
+
+// TestAutomaticRepairReplacesUnhealthy: with automaticRepairsPolicy enabled,
+// an instance reported Unhealthy past the grace period is replaced by a new
+// instance (new id) and the capacity stays.
+func TestAutomaticRepairReplacesUnhealthy(t *testing.T) {
+	e := setup(t)
+	b, _ := json.Marshal(map[string]any{
+		"sku": map[string]any{"name": "Standard_A1", "capacity": 3},
+		"properties": map[string]any{"overprovision": false,
+			"automaticRepairsPolicy": map[string]any{"enabled": true, "gracePeriod": "PT0S"},
+			"virtualMachineProfile": map[string]any{
+				"osProfile": map[string]any{"computerNamePrefix": "web", "adminUsername": "azureuser", "adminPassword": "Passw0rd!x"},
+				"networkProfile": map[string]any{"networkInterfaceConfigurations": []any{map[string]any{"name": "nic", "properties": map[string]any{
+					"ipConfigurations": []any{map[string]any{"name": "ip", "properties": map[string]any{
+						"subnet": map[string]any{"id": arm.MustID(sub0, "rg", arm.TypeSubnet, "vnet", "sn").String()}}}}}}}},
+				"extensionProfile": map[string]any{"extensions": []any{map[string]any{"name": "health", "properties": map[string]any{
+					"publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux", "settings": map[string]any{"protocol": "tcp", "port": 80}}}}},
+			}}})
+	e.update(func(s *model.State) *arm.Error { _, _, ae := s.PutScaleSet(e.set, b, false); return ae })
+	e.converge()
+	sick := e.live()[1]
+	e.k.mu.Lock()
+	e.k.inst[sick.Netns].Health = "Unhealthy"
+	e.k.mu.Unlock()
+	e.converge()
+	e.converge()
+	var ids []string
+	for _, in := range e.live() {
+		ids = append(ids, in.ID)
+	}
+	if strings.Join(ids, ",") != "0,2,3" {
+		t.Errorf("after repair: %v, want 0,2,3 (1 replaced by a new instance)", ids)
+	}
+	if _, ok := e.k.inst[sick.Netns]; ok {
+		t.Error("the unhealthy instance is still in the kernel")
+	}
+}
