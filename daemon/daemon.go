@@ -280,6 +280,9 @@ func (r runtime) Instance(netns string) api.InstanceStatus {
 			DisplayStatus: "SSH is not reachable on the public IP", Message: err.Error()})
 	}
 	st.Statuses = append(st.Statuses, r.h.ProbeStatuses(netns)...)
+	if h := r.h.AppHealth(netns); h != "" {
+		st.Health = h // live: the reconciler's copy is as old as its last pass
+	}
 	return st
 }
 

@@ -35,7 +35,7 @@ func (h *Host) runExtensions(ctx context.Context, in reconcile.InstanceSpec) ([]
 		return nil, err
 	}
 	if script := customDataScript(in.CustomData); script != "" {
-		if _, err := h.runCommand(ctx, in, "customData", []string{"/bin/sh", "-c", script}, nil); err != nil {
+		if _, err := h.runCommand(ctx, in, "customData", "/root", []string{"/bin/sh", "-c", script}, nil); err != nil {
 			return nil, fmt.Errorf("customData script of %s: %w", in.VMName, err)
 		}
 	}
@@ -103,7 +103,9 @@ func (h *Host) runExtension(ctx context.Context, in reconcile.InstanceSpec, e ar
 		if script != "" {
 			argv = []string{"/bin/sh", "-c", script}
 		}
-		out, err := h.runCommand(ctx, in, e.Name, argv, nil)
+		// As on Azure, the command runs in the download directory, beside
+		// its fileUris.
+		out, err := h.runCommand(ctx, in, e.Name, downloadDir, argv, nil)
 		if err != nil {
 			view.Statuses = []arm.InstanceViewStatus{status("ProvisioningState/failed/1", "Error", "Enable failed: "+err.Error()+"\n"+out)}
 			return view, err
@@ -140,7 +142,7 @@ func firstNonEmpty(v ...string) string {
 // download copies fileUris (local paths or file:// URLs; the host has no
 // internet) into the instance's download directory.
 func (h *Host) download(ctx context.Context, in reconcile.InstanceSpec, uris []string) error {
-	if _, err := h.runCommand(ctx, in, "", []string{"mkdir", "-p", downloadDir}, nil); err != nil {
+	if _, err := h.runCommand(ctx, in, "", "/", []string{"mkdir", "-p", downloadDir}, nil); err != nil {
 		return err
 	}
 	for _, u := range uris {
@@ -153,17 +155,17 @@ func (h *Host) download(ctx context.Context, in reconcile.InstanceSpec, uris []s
 			return fmt.Errorf("fileUris %s: %w", u, err)
 		}
 		dst := downloadDir + "/" + filepath.Base(path)
-		if _, err := h.runCommand(ctx, in, "", []string{"/bin/sh", "-c", `cat > "$0" && chmod 755 "$0"`, dst}, bytes.NewReader(data)); err != nil {
+		if _, err := h.runCommand(ctx, in, "", "/", []string{"/bin/sh", "-c", `cat > "$0" && chmod 755 "$0"`, dst}, bytes.NewReader(data)); err != nil {
 			return fmt.Errorf("copy %s into %s: %w", u, in.VMName, err)
 		}
 	}
 	return nil
 }
 
-// runCommand runs argv as root in the instance. Output goes to the
+// runCommand runs argv as root in the instance, in directory dir. Output goes to the
 // instance's log (named by logName) and the last lines are returned. A command
 // still running after WorkloadGrace keeps running as the workload.
-func (h *Host) runCommand(ctx context.Context, in reconcile.InstanceSpec, logName string, argv []string, stdin io.Reader) (string, error) {
+func (h *Host) runCommand(ctx context.Context, in reconcile.InstanceSpec, logName, dir string, argv []string, stdin io.Reader) (string, error) {
 	exe, err := h.inst.Exe()
 	if err != nil {
 		return "", err
@@ -172,7 +174,7 @@ func (h *Host) runCommand(ctx context.Context, in reconcile.InstanceSpec, logNam
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:" + filepath.Dir(exe),
 		"VMSS_INSTANCE_ID=" + in.InstanceID, "VMSS_VM_NAME=" + in.VMName,
 	}
-	cmd, err := h.inst.Command(h.base, in.Netns, instance.ExecRequest{Argv: argv, AsRoot: true, Dir: dirFor(logName), Env: env})
+	cmd, err := h.inst.Command(h.base, in.Netns, instance.ExecRequest{Argv: argv, AsRoot: true, Dir: dir, Env: env})
 	if err != nil {
 		return "", err
 	}
@@ -217,13 +219,6 @@ func (h *Host) runCommand(ctx context.Context, in reconcile.InstanceSpec, logNam
 	case <-ctx.Done():
 		return tail.String(), ctx.Err()
 	}
-}
-
-func dirFor(logName string) string {
-	if logName == "" {
-		return "/"
-	}
-	return "/root"
 }
 
 // tailBuffer keeps the last 4 KiB written.
@@ -332,6 +327,19 @@ func (h *Host) startHealth(in reconcile.InstanceSpec) {
 			}
 		}
 	}()
+}
+
+// AppHealth is what the instance's Application Health extension reports now
+// (Healthy, Unhealthy, Unknown before the first probe settles), or "" when it
+// has none.
+func (h *Host) AppHealth(netns string) string {
+	h.mu.Lock()
+	hp := h.health[netns]
+	h.mu.Unlock()
+	if hp == nil {
+		return ""
+	}
+	return hp.state()
 }
 
 // probeApp probes the application from inside the instance, at 127.0.0.1.
