@@ -120,11 +120,15 @@ type VM struct {
 	Deleting   bool               `json:"deleting,omitempty"`
 }
 
-// Deployment is a template deployment record.
+// Deployment is a template deployment record: the deployment resource's
+// properties (provisioningState, outputs, error, ...) and its per-resource
+// operations, as the deployment engine reports them. Secure parameter values
+// are never stored here.
 type Deployment struct {
-	ID         string         `json:"id"`
-	Name       string         `json:"name"`
-	Properties map[string]any `json:"properties"`
+	ID         string           `json:"id"`
+	Name       string           `json:"name"`
+	Properties map[string]any   `json:"properties"`
+	Operations []map[string]any `json:"operations,omitempty"`
 }
 
 // New returns an empty state.
