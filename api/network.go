@@ -279,9 +279,22 @@ func (s *Server) generic(req *request) {
 	id := req.id(1)
 	if req.action != "" {
 		if strings.EqualFold(req.action, "listKeys") && req.r.Method == http.MethodPost && id.IsType(arm.TypeStorageAccount) {
+			var exists bool
+			s.Store.View(func(st *model.State) { _, exists = st.Generic[id.Key()] })
+			if !exists {
+				writeErr(req.w, arm.NotFound(id.String()))
+				return
+			}
+			k1, k2 := model.StorageKey(id.String(), 1), model.StorageKey(id.String(), 2)
+			// Storage API versions before 2016-01-01 answer {key1, key2};
+			// templates of that age read listKeys(...).key1.
+			if v := req.r.URL.Query().Get("api-version"); v < "2016-01-01" {
+				writeJSON(req.w, 200, map[string]any{"key1": k1, "key2": k2})
+				return
+			}
 			writeJSON(req.w, 200, map[string]any{"keys": []map[string]any{
-				{"keyName": "key1", "value": model.StorageKey(id.String(), 1), "permissions": "FULL"},
-				{"keyName": "key2", "value": model.StorageKey(id.String(), 2), "permissions": "FULL"},
+				{"keyName": "key1", "value": k1, "permissions": "FULL"},
+				{"keyName": "key2", "value": k2, "permissions": "FULL"},
 			}})
 			return
 		}
@@ -491,6 +504,24 @@ func nonNil(v []any) []any {
 		return []any{}
 	}
 	return v
+}
+
+// listDeployments serves GET .../resourceGroups/{rg}/providers/Microsoft.Resources/deployments.
+func (s *Server) listDeployments(req *request) {
+	if req.r.Method != http.MethodGet {
+		methodNotAllowed(req)
+		return
+	}
+	if s.Deployer == nil {
+		writeJSON(req.w, 200, map[string]any{"value": []any{}})
+		return
+	}
+	out, err := s.Deployer.List(req.r.Context(), req.group)
+	if err != nil {
+		writeErr(req.w, arm.AsError(err))
+		return
+	}
+	writeJSON(req.w, 200, out)
 }
 
 // deployment serves .../Microsoft.Resources/deployments/{name}[/{action}].

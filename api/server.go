@@ -233,6 +233,10 @@ func (req *request) fullType(pairs int) string {
 func (s *Server) routeResource(req *request) {
 	n := len(req.rest)
 	if n == 1 {
+		if req.fullType(1) == "microsoft.resources/deployments" && req.group != "" {
+			s.listDeployments(req)
+			return
+		}
 		s.listType(req, req.fullType(1))
 		return
 	}
@@ -246,6 +250,8 @@ func (s *Server) routeResource(req *request) {
 		s.scaleSet(req)
 	case "microsoft.compute/virtualmachinescalesets/virtualmachines":
 		s.scaleSetVM(req)
+	case "microsoft.compute/virtualmachinescalesets/extensions":
+		s.scaleSetExtension(req)
 	case "microsoft.compute/virtualmachines":
 		s.vm(req)
 	case "microsoft.network/virtualnetworks", "microsoft.network/publicipaddresses", "microsoft.network/loadbalancers", "microsoft.network/networkinterfaces":
