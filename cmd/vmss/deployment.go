@@ -37,9 +37,21 @@ func deployCreate(g *globals, whatIf bool) *cobra.Command {
 	if whatIf {
 		use, short = "what-if", "Show what a deployment would change, changing nothing (az deployment group what-if)"
 	}
-	c := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs,
+	c := &cobra.Command{Use: use + " [name=value | @file.json]...", Short: short,
 		Example: `  sudo vmss deployment create -g demo --template-file azuredeploy.json --parameters @azuredeploy.parameters.json adminPassword='S3cret!pass'`,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		// As in az, --parameters takes several values: the words after it
+		// (name=value, @file.json, a JSON object) are parameters too.
+		Args: func(_ *cobra.Command, args []string) error {
+			for _, a := range args {
+				if !strings.Contains(a, "=") && !strings.HasPrefix(a, "@") && !strings.HasPrefix(strings.TrimSpace(a), "{") {
+					return fmt.Errorf("unexpected argument %q: parameters are name=value, @file.json or a JSON object", a)
+				}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := f
+			f.params = append(append([]string(nil), f.params...), args...)
 			body, name, err := deploymentBody(f)
 			if err != nil {
 				return err
