@@ -61,7 +61,7 @@ func (g *gateRuntime) set(closed bool) {
 }
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	store *model.Store
 	srv   *api.Server
@@ -70,7 +70,7 @@ type fixture struct {
 	logs  *syncBuffer
 }
 
-func newFixture(t *testing.T, rt api.Runtime) *fixture {
+func newFixture(t testing.TB, rt api.Runtime) *fixture {
 	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir(), logs: &syncBuffer{}}
 	f.open(rt)
@@ -114,7 +114,7 @@ func deploymentPath(group, name string) string {
 	return "/subscriptions/" + sub + "/resourceGroups/" + group + "/providers/Microsoft.Resources/deployments/" + name
 }
 
-func readTemplate(t *testing.T, name string) json.RawMessage {
+func readTemplate(t testing.TB, name string) json.RawMessage {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
