@@ -204,3 +204,43 @@ func dig2(v any, keys ...string) any {
 	}
 	return v
 }
+
+func TestDeployCompleteModeRemovesInstancesFirst(t *testing.T) {
+	e := Start(t, Options{})
+	const g = "e2ecomplete"
+	e.MustCLI("deployment", "create", "-g", g, "--template-file", "../deploy/testdata/jumpbox.json",
+		"--parameters", "setName=Gone", "instanceCount=2", "adminUsername=azureuser", "adminPassword="+depPassword)
+	var sets []map[string]any
+	e.JSON(&sets, "list", "-g", g)
+	if len(sets) != 1 {
+		t.Fatalf("scale sets %v", sets)
+	}
+	netns := []string{}
+	for _, in := range depInstances(e, g, fmt.Sprint(sets[0]["name"])) {
+		netns = append(netns, in.Netns)
+	}
+	tpl := filepath.Join(t.TempDir(), "only-storage.json")
+	if err := os.WriteFile(tpl, []byte(`{"$schema":"x","contentVersion":"1.0.0.0","resources":[
+		{"type":"Microsoft.Storage/storageAccounts","apiVersion":"2015-06-15","name":"onlyme1","location":"[resourceGroup().location]","properties":{"accountType":"Standard_LRS"}}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wi := e.MustCLI("deployment", "what-if", "-g", g, "--template-file", tpl, "--mode", "Complete", "-o", "table")
+	if !strings.Contains(wi, "1 to create, 0 to modify, 5 to delete") {
+		t.Errorf("complete what-if:\n%s", wi)
+	}
+	e.MustCLI("deployment", "create", "-g", g, "--template-file", tpl, "--mode", "Complete")
+	var left struct {
+		Value []struct {
+			ID string `json:"id"`
+		} `json:"value"`
+	}
+	e.JSON(&left, "rest", "-u", "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/"+g+"/resources")
+	if len(left.Value) != 1 || !strings.HasSuffix(left.Value[0].ID, "/onlyme1") {
+		t.Errorf("after complete mode: %v", left.Value)
+	}
+	for _, n := range netns {
+		if _, err := os.Stat("/run/netns/" + n); err == nil {
+			t.Errorf("instance namespace %s is still there", n)
+		}
+	}
+}
