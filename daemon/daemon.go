@@ -21,6 +21,7 @@ import (
 	"github.com/vmss-emulator/vmss/api"
 	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/client"
+	"github.com/vmss-emulator/vmss/deploy"
 	"github.com/vmss-emulator/vmss/host"
 	"github.com/vmss-emulator/vmss/model"
 	"github.com/vmss-emulator/vmss/proxy"
@@ -96,9 +97,10 @@ type Daemon struct {
 	API        *api.Server
 	Metrics    *prometheus.Registry
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	errc   chan error
+	deployer *deploy.Engine
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	errc     chan error
 }
 
 // Start opens the state, adopts what exists in the kernel and serves the API.
@@ -147,7 +149,13 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 		Plan: reconcile.PlanOptions{ProbeIntervalScale: o.ProbeIntervalScale, DefaultDrain: o.DrainPeriod, JumpboxFallbackPorts: o.JumpboxPorts},
 	})
 	srv := &api.Server{Store: store, Runtime: runtime{rec, h}, Logger: o.Logger}
-	srv.Deployer = newDeployer(store, srv, o.Logger)
+	eng, err := newDeployer(store, srv, o.Logger)
+	if err != nil {
+		h.Close()
+		store.Close()
+		return nil, err
+	}
+	srv.Deployer = eng
 	ln, err := api.ListenUnix(o.Socket)
 	if err != nil {
 		h.Close()
@@ -155,7 +163,7 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d := &Daemon{Options: o, Store: store, Host: h, Reconciler: rec, API: srv, Metrics: reg, cancel: cancel, errc: make(chan error, 2)}
+	d := &Daemon{Options: o, Store: store, Host: h, Reconciler: rec, API: srv, Metrics: reg, deployer: eng, cancel: cancel, errc: make(chan error, 2)}
 	d.wg.Add(2)
 	go func() { defer d.wg.Done(); rec.Run(rctx) }()
 	go func() {
@@ -213,11 +221,12 @@ func (d *Daemon) Err() <-chan error { return d.errc }
 // Stop stops serving. Instances, VNETs and the state stay: the next Start
 // adopts them.
 func (d *Daemon) Stop() error {
+	derr := d.deployer.Close() // deployments in flight are recorded as interrupted
 	d.cancel()
 	d.wg.Wait()
 	err := d.Host.Close()
 	_ = os.Remove(d.Options.Socket)
-	return errors.Join(err, d.Store.Close())
+	return errors.Join(derr, err, d.Store.Close())
 }
 
 // Teardown deletes every resource group in the state, waits until the

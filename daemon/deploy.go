@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"log/slog"
 
 	"github.com/vmss-emulator/vmss/api"
@@ -10,11 +11,10 @@ import (
 
 // newDeployer returns the template deployment engine, a client of srv. It
 // marks deployments a previous daemon left running as failed (interrupted).
-func newDeployer(store *model.Store, srv *api.Server, log *slog.Logger) api.Deployer {
+func newDeployer(store *model.Store, srv *api.Server, log *slog.Logger) (*deploy.Engine, error) {
 	eng, err := deploy.New(deploy.Options{Handler: srv, Store: store, Logger: log})
 	if err != nil {
-		log.Error("template deployments are off", "err", err)
-		return nil
+		return nil, fmt.Errorf("template deployments: %w", err)
 	}
-	return eng
+	return eng, nil
 }

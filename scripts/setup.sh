@@ -4,7 +4,7 @@
 # dig, procps and python3. Go 1.26 or later must already be installed.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "needs root: sudo $0" >&2; exit 1; }
-pkgs=(iproute2 util-linux openssh-client curl dnsutils procps python3 ca-certificates)
+pkgs=(iproute2 util-linux openssh-client curl dnsutils procps python3 jq ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
