@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# Benchmark the emulator's load balancer end to end against HAProxy, with the
+# same three backends: instances of a scale set running the built-in web app
+# (vmss webapp), on this machine, in one run.
+#
+# Targets (wrk with keep-alive, and without: -H 'Connection: close'):
+#   vmss-public   our public frontend (127.x host address, rule 80 → 80):
+#                 wrk in the host namespace → proxy → socket in the VNET → backend
+#   vmss-internal our internal LB (frontend on a private IP of the subnet):
+#                 wrk in the VNET namespace → proxy listening there → backend
+#   haproxy       Debian HAProxy, TCP mode, roundrobin, HTTP checks like our probe,
+#                 run INSIDE the VNET namespace (backends are reachable only
+#                 there) on 127.0.0.1:$PORT of that namespace; wrk in the VNET
+#                 namespace too
+#   direct        wrk in the VNET namespace straight to one backend (10.0.0.4:80)
+#
+# Fairness: HAProxy and vmss-internal are the like-for-like pair: client and
+# frontend in the same namespace over a local address, the same bridge and
+# veths to the same three backend processes, HAProxy with as many threads as
+# our proxy has CPUs (both default to every core). vmss-public adds nothing but
+# the host-namespace frontend the user curls. Runs are interleaved, REPEAT
+# times, and the median run (by req/s) of each cell is reported, so drifting
+# background load hits every target alike. On a small machine wrk, the proxy and
+# the backends share the CPUs: the figures compare proxies under equal
+# contention, not their peak.
+#
+# proxy_cpu_us is the CPU time (user + system) the proxy process spent per
+# request during the run: the daemon for vmss-*, HAProxy for haproxy. It is
+# steadier than req/s when other work shares the machine.
+#
+# Then failover: the web app of one instance is killed; the time until the load
+# balancer marks it down is measured against interval × threshold of the probe
+# (the instance is restarted between rounds).
+#
+# The script starts its own daemon with its own prefix, state, runtime dir and
+# 127.x range, and removes everything at the end (also on Ctrl-C).
+#
+#   sudo scripts/bench-lb.sh
+# Env: DURATION=10s CONNS=64 THREADS=1 REPEAT=3 PORT=18080 MODES="keepalive close"
+#      PROBE_SCALE=0.2 (probe interval 5 s × 0.2 = 1 s, threshold 2) ROUNDS=3 (failover)
+#      PIN=1 wrk on CPU 0, daemon, backends and HAProxy on the others
+#      PROFILE=/tmp/lb.pprof  CPU profile of the daemon (vmss-* runs included)
+# Needs: root, go, wrk, haproxy, jq, curl, nsenter.
+set -euo pipefail
+[ "$(id -u)" = 0 ] || { echo "bench-lb: needs root: sudo $0" >&2; exit 1; }
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-1}
+REPEAT=${REPEAT:-3}
+PORT=${PORT:-18080}
+MODES=${MODES:-keepalive close}
+PROBE_SCALE=${PROBE_SCALE:-0.2}
+ROUNDS=${ROUNDS:-3}
+PIN=${PIN:-0}
+PROFILE=${PROFILE:-}
+
+for tool in go wrk haproxy jq curl nsenter; do
+	command -v "$tool" >/dev/null || { echo "bench-lb: $tool not found (apt-get install wrk haproxy jq curl util-linux)" >&2; exit 1; }
+done
+
+id=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
+prefix="vmsslb${id}-"
+rundir="/run/vmsslb${id}"
+range="127.$((100 + 0x${id:0:2} % 100)).$((0x${id:2:2})).0/24"
+work=$(mktemp -d /tmp/vmss-bench-lb.XXXXXX)
+sock="$work/vmss.sock"
+bin="$work/vmss"
+daemon="" haproxy_pid=""
+
+finish() {
+	[ -n "$haproxy_pid" ] && kill "$haproxy_pid" 2>/dev/null && wait "$haproxy_pid" 2>/dev/null || true
+	if [ -n "$daemon" ]; then
+		kill -TERM "$daemon" 2>/dev/null || true
+		wait "$daemon" 2>/dev/null || true
+	fi
+	"$bin" cleanup --force --prefix "$prefix" --state-dir "$work/state" --runtime-dir "$rundir" --socket "$sock" >/dev/null 2>&1 ||
+		echo "bench-lb: cleanup failed; run: $bin cleanup --force --prefix $prefix --state-dir $work/state --runtime-dir $rundir" >&2
+	[ -n "$PROFILE" ] && [ -f "$PROFILE" ] && echo "CPU profile of the daemon: $PROFILE (go tool pprof -top $PROFILE.bin $PROFILE)"
+	rm -rf "$work"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+ncpu=$(nproc)
+wrk_pin=() srv_pin=()
+if [[ $PIN == 1 && $ncpu -ge 2 ]]; then
+	wrk_pin=(taskset -c 0)
+	srv_pin=(taskset -c "1-$((ncpu - 1))")
+fi
+
+go build -o "$bin" ./cmd/vmss
+[ -n "$PROFILE" ] && cp "$bin" "$PROFILE.bin"
+vmss() { "$bin" --socket "$sock" "$@"; }
+api() { # method path [body]
+	local args=(-fsS --unix-socket "$sock" -X "$1" -H 'Content-Type: application/json')
+	[ $# -ge 3 ] && args+=(--data-binary "$3")
+	curl "${args[@]}" "http://vmss$2?api-version=2024-03-01"
+}
+
+env ${PROFILE:+VMSS_CPUPROFILE=$PROFILE} "${srv_pin[@]}" "$bin" serve --socket "$sock" --state-dir "$work/state" --runtime-dir "$rundir" \
+	--prefix "$prefix" --public-ip-range "$range" --metrics-addr off --probe-interval-scale "$PROBE_SCALE" --drain-period 2s \
+	>"$work/daemon.log" 2>&1 &
+daemon=$!
+for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
+[ -S "$sock" ] || { echo "bench-lb: the daemon did not start:" >&2; cat "$work/daemon.log" >&2; exit 1; }
+
+ssh-keygen -q -t ed25519 -N '' -f "$work/key" >/dev/null
+vmss create -n web --instance-count 3 --ssh-key-values "$work/key.pub" --lb-rule-port 80 \
+	--custom-script 'exec vmss webapp --addr :80' --disable-overprovision -o none
+sub=/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/default/providers
+pub=$(vmss network public-ip show -n webLBPublicIP -o json | jq -r '.ipAddress // .properties.ipAddress')
+
+# Internal load balancer on the same subnet and the same instances.
+vmss network lb create -n ilb --vnet-name webVNET --subnet webSubnet --backend-pool-name ipool -o none
+vmss network lb probe create --lb-name ilb -n httpProbe --protocol Http --port 80 --path / --interval 5 --probe-threshold 2 -o none
+vmss network lb rule create --lb-name ilb -n rule80 --frontend-port 80 --backend-port 80 --probe-name httpProbe -o none
+ilb=$(api GET "$sub/Microsoft.Network/loadBalancers/ilb" | jq -r '.properties.frontendIPConfigurations[0].properties.privateIPAddress')
+api GET "$sub/Microsoft.Compute/virtualMachineScaleSets/web" |
+	jq --arg pool "$sub/Microsoft.Network/loadBalancers/ilb/backendAddressPools/ipool" \
+		'.properties.virtualMachineProfile.networkProfile.networkInterfaceConfigurations[0].properties.ipConfigurations[0].properties.loadBalancerBackendAddressPools += [{id: $pool}]' \
+		>"$work/ss.json"
+api PUT "$sub/Microsoft.Compute/virtualMachineScaleSets/web" "@$work/ss.json" >/dev/null
+
+up_count() { # lb -> backends Up on its first rule
+	api GET "$sub/Microsoft.Network/loadBalancers/$1/health" | jq '[.rules[0].backends[]? | select(.state == "Up")] | length'
+}
+wait_up() { # lb count
+	for _ in $(seq 600); do
+		[ "$(up_count "$1")" = "$2" ] && return 0
+		sleep 0.05
+	done
+	echo "bench-lb: $1 does not have $2 backends up" >&2
+	vmss lb show -n "$1" -o table >&2
+	exit 1
+}
+wait_up webLB 3
+wait_up ilb 3
+
+vnet=$(ip netns list | awk '{print $1}' | grep "^${prefix%-}vnet-" | head -1)
+mapfile -t backends < <(vmss list-instances -n web -o json | jq -r 'sort_by(.instanceId | tonumber) | .[].privateIpAddress')
+innet() { nsenter --net="/run/netns/$vnet" "$@"; }
+
+cat >"$work/haproxy.cfg" <<EOF
+global
+    maxconn 9000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 4m
+    timeout server 4m
+frontend fe
+    bind 127.0.0.1:$PORT
+    default_backend be
+backend be
+    balance roundrobin
+    option httpchk GET /
+    default-server inter 1s fall 2 rise 2
+    server b0 ${backends[0]}:80 check
+    server b1 ${backends[1]}:80 check
+    server b2 ${backends[2]}:80 check
+EOF
+"${srv_pin[@]}" nsenter --net="/run/netns/$vnet" haproxy -q -f "$work/haproxy.cfg" &
+haproxy_pid=$!
+for _ in $(seq 100); do innet curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null && break; sleep 0.05; done
+sleep 2.5 # HAProxy's checks: rise 2
+
+# Every target answers, and round-robin is visible.
+for t in "$pub:80" ; do curl -fsS "http://$t/" >/dev/null; done
+for t in "$ilb:80" "127.0.0.1:$PORT" "${backends[0]}:80"; do innet curl -fsS "http://$t/" >/dev/null; done
+
+declare -A url=([vmss-public]="http://$pub/" [vmss-internal]="http://$ilb/" [haproxy]="http://127.0.0.1:$PORT/" [direct]="http://${backends[0]}/")
+declare -A where=([vmss-public]=host [vmss-internal]=vnet [haproxy]=vnet [direct]=vnet)
+order=(direct vmss-public vmss-internal haproxy)
+
+to_ms() { # wrk's 812.00us / 1.20ms / 1.01s -> ms
+	awk -v v="$1" 'BEGIN {
+		if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+		else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+		else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+		else printf "%s", v }'
+}
+
+hz=$(getconf CLK_TCK)
+cpu_ticks() { # pid -> user+system clock ticks so far
+	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+
+run() { # mode target -> "rps p50 p99 cpu_us_per_request errors"
+	local mode=$1 name=$2 hdr=() ns=() proxy=""
+	[[ $mode == close ]] && hdr=(-H 'Connection: close')
+	[[ ${where[$name]} == vnet ]] && ns=(nsenter --net="/run/netns/$vnet")
+	case $name in vmss-*) proxy=$daemon ;; haproxy) proxy=$haproxy_pid ;; esac
+	local out rps p50 p99 errs reqs c0=0 c1=0 cpu=-
+	[ -n "$proxy" ] && c0=$(cpu_ticks "$proxy")
+	out=$("${wrk_pin[@]}" "${ns[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${hdr[@]}" "${url[$name]}")
+	[ -n "$proxy" ] && c1=$(cpu_ticks "$proxy")
+	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+	reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+	p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+	p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+	[ -n "$proxy" ] && cpu=$(awk -v t=$((c1 - c0)) -v hz="$hz" -v n="$reqs" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+	errs=$(awk '/Socket errors|Non-2xx/ {$1=$1; print}' <<<"$out" | tr '\n' ' ')
+	echo "$rps $p50 $p99 $cpu ${errs:-none}"
+}
+
+echo "# $(date -u +%FT%TZ) cores=$ncpu load=$(cut -d' ' -f1-3 /proc/loadavg) wrk -t$THREADS -c$CONNS -d$DURATION repeat=$REPEAT pin=$PIN"
+echo "# $(haproxy -v | head -1 | cut -d' ' -f1-3), backends ${backends[*]} (vmss webapp), public $pub, internal $ilb, VNET namespace $vnet"
+declare -A results
+for mode in $MODES; do
+	for rep in $(seq "$REPEAT"); do
+		for name in "${order[@]}"; do
+			results["$mode $name $rep"]=$(run "$mode" "$name")
+			echo "  run $mode $name #$rep: ${results["$mode $name $rep"]}" >&2
+		done
+	done
+done
+
+median() { # mode target -> the run with the median req/s
+	for rep in $(seq "$REPEAT"); do echo "${results["$1 $2 $rep"]}"; done | sort -n -k1,1 | sed -n "$(((REPEAT + 1) / 2))p"
+}
+
+printf '\n%-10s %-14s %12s %9s %9s %11s  %s\n' mode target req/s p50_ms p99_ms proxy_cpu_us errors
+declare -A rps p99 cpu
+for mode in $MODES; do
+	for name in "${order[@]}"; do
+		read -r r p5 p9 c errs <<<"$(median "$mode" "$name")"
+		printf '%-10s %-14s %12s %9s %9s %11s  %s\n' "$mode" "$name" "$r" "$p5" "$p9" "$c" "$errs"
+		rps["$mode $name"]=$r p99["$mode $name"]=$p9 cpu["$mode $name"]=$c
+	done
+done
+echo
+for mode in $MODES; do
+	for ours in vmss-internal vmss-public; do
+		awk -v m="$mode" -v n="$ours" -v o="${rps["$mode $ours"]}" -v h="${rps["$mode haproxy"]}" -v d="${rps["$mode direct"]}" \
+			-v po="${p99["$mode $ours"]}" -v ph="${p99["$mode haproxy"]}" -v co="${cpu["$mode $ours"]}" -v ch="${cpu["$mode haproxy"]}" 'BEGIN {
+			printf "%-10s %-14s req/s %.2fx haproxy, %.2fx direct; p99 %.2f ms vs haproxy %.2f ms (%.2fx); CPU per request %.1f µs vs haproxy %.1f µs\n", m, n, o / h, o / d, po, ph, po / ph, co, ch }'
+	done
+done
+
+# Failover detection: kill one instance's web app; time until the probe marks it down.
+iv=$(awk -v s="$PROBE_SCALE" 'BEGIN { printf "%.3f", 5 * s }')
+echo
+echo "failover: probe Http / every ${iv}s (5 s × $PROBE_SCALE), threshold 2 → interval × threshold = $(awk -v i="$iv" 'BEGIN { printf "%.3f", 2 * i }')s"
+ns1=$(vmss list-instances -n web -o json | jq -r '.[] | select(.instanceId == "1") | .netns')
+state1() { api GET "$sub/Microsoft.Network/loadBalancers/webLB/health" | jq -r --arg n "$ns1" '.rules[0].backends[] | select(.name == $n) | .state'; }
+for round in $(seq "$ROUNDS"); do
+	pid=$(api GET "$sub/Microsoft.Compute/virtualMachineScaleSets/web/virtualMachines/1/instanceView" |
+		jq -r '.extensions[0].statuses[0].message' | sed -n 's/.*workload, pid \([0-9]*\).*/\1/p')
+	[ -n "$pid" ] || { echo "bench-lb: no workload pid for instance 1" >&2; exit 1; }
+	t0=$(date +%s.%N)
+	vmss run-command invoke -n web --instance-id 1 --scripts "kill $pid" -o none
+	while [ "$(state1)" != Down ]; do sleep 0.01; done
+	t1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" -v i="$iv" -v r="$round" 'BEGIN { printf "  round %d: marked down %.3fs after the kill (%.2f × interval)\n", r, b - a, (b - a) / i }'
+	vmss restart -n web --instance-ids 1 -o none
+	wait_up webLB 3
+done
