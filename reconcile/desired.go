@@ -341,8 +341,11 @@ func BuildPlan(st *model.State, serving, exists map[string]bool, o PlanOptions) 
 		lp := LBPlan{Key: k, Name: lb.Name}
 		for _, bp := range lb.Properties.BackendAddressPools {
 			pp := PoolPlan{Name: bp.Name, DrainPeriod: o.DefaultDrain}
-			if bp.Properties.DrainPeriodInSeconds != nil {
-				pp.DrainPeriod = time.Duration(*bp.Properties.DrainPeriodInSeconds) * time.Second
+			if d := bp.Properties.DrainPeriodInSeconds; d != nil {
+				pp.DrainPeriod = time.Duration(*d) * time.Second
+				if *d == 0 {
+					pp.DrainPeriod = -1 // no drain: flows are reset at once (zero would mean the default)
+				}
 			}
 			for _, d := range poolMembers[arm.KeyOf(bp.ID)] {
 				if pp.VNetNetns == "" {

@@ -145,8 +145,10 @@ type LBPlan struct {
 
 // PoolPlan is a backend pool: its serving members, all in one VNET.
 type PoolPlan struct {
-	Name        string
-	VNetNetns   string // where members are dialled and probed from
+	Name      string
+	VNetNetns string // where members are dialled and probed from
+	// DrainPeriod of members that leave: negative means none (flows are
+	// reset at once); zero is lb's own default.
 	DrainPeriod time.Duration
 	Backends    []BackendPlan
 }
