@@ -428,7 +428,7 @@ func (h *Host) serveSSH(ctx context.Context, in reconcile.InstanceSpec) error {
 	go func() {
 		defer h.wg.Done()
 		defer close(s.done)
-		if err := srv.Serve(h.base, ln); err != nil && !errors.Is(err, sshd.ErrServerClosed) && h.base.Err() == nil {
+		if err := srv.Serve(h.base, quickAckListener{ln}); err != nil && !errors.Is(err, sshd.ErrServerClosed) && h.base.Err() == nil {
 			h.log.Error("SSH server stopped", "instance", in.VMName, "err", err)
 		}
 	}()
