@@ -244,13 +244,14 @@ func sshVMShow(e *Env, name string) sshVMDetails {
 	return d
 }
 
-// sshPublicIPCreate creates a public IP and returns its host address.
-func sshPublicIPCreate(e *Env, name string) string {
+// sshPublicIP runs `network public-ip VERB -n NAME` (create or show) and
+// returns the public IP's host address.
+func sshPublicIP(e *Env, verb, name string) string {
 	e.T.Helper()
 	var pip struct {
 		IPAddress string `json:"ipAddress"`
 	}
-	e.JSON(&pip, "network", "public-ip", "create", "-n", name)
+	e.JSON(&pip, "network", "public-ip", verb, "-n", name)
 	if _, err := netip.ParseAddr(pip.IPAddress); err != nil {
 		e.T.Fatalf("public IP %s has no address: %q", name, pip.IPAddress)
 	}

@@ -198,7 +198,8 @@ func TestSSHScaleOutAndIn(t *testing.T) {
 // TestSSHJumpbox: a jumpbox VM in the scale set's VNET answers on port 22
 // of its public IP; ProxyJump reaches every instance by private IP and by
 // computer name; ssh from inside the jumpbox finds instances through the
-// internal DNS; ssh -L forwards from inside the instance.
+// internal DNS; an inbound NAT rule reaches the jumpbox; ssh -L forwards
+// from inside the instance.
 func TestSSHJumpbox(t *testing.T) {
 	t.Parallel()
 	e := Start(t, Options{})
@@ -236,6 +237,16 @@ func TestSSHJumpbox(t *testing.T) {
 		if want := in.OSProfile.ComputerName + "\n" + in.PrivateIPAddress; got != want {
 			t.Errorf("from the jumpbox, ssh %s gave %q, want %q", in.OSProfile.ComputerName, got, want)
 		}
+	}
+
+	// A single inbound NAT rule (frontend port → one NIC's port 22) on a
+	// second load balancer (one LB cannot have both pools and rules).
+	e.MustCLI("network", "lb", "create", "-n", "natlb", "--public-ip-address", "natlbpip", "-o", "none")
+	e.MustCLI("network", "lb", "inbound-nat-rule", "create", "--lb-name", "natlb", "-n", "jbssh", "--frontend-port", "60022",
+		"--backend-port", "22", "--nic-name", "jumpboxVMNic", "-o", "none")
+	ruleEP := net.JoinHostPort(sshPublicIP(e, "show", "natlbpip"), "60022")
+	if got := c.mustSSH(ruleEP, "hostname"); got != "jumpbox" {
+		t.Errorf("inbound NAT rule %s reaches %q, want jumpbox", ruleEP, got)
 	}
 
 	// ssh -L: a service bound to 127.0.0.1 inside instance 0 (invisible from
@@ -557,7 +568,7 @@ func TestSSHJumpboxPortTaken(t *testing.T) {
 	insts := sshCreate(e, c, "web", 1)
 	mkJumpbox := func(name string, taken ...int) (string, []net.Listener) {
 		t.Helper()
-		addr := sshPublicIPCreate(e, name+"pip")
+		addr := sshPublicIP(e, "create", name+"pip")
 		var lns []net.Listener
 		for _, p := range taken {
 			ln, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(p)))
