@@ -73,6 +73,14 @@ func TestSSHNATPortsAndFiles(t *testing.T) {
 	if r.Code != 5 || !strings.Contains(r.Stdout, "/dev/pts/") || !strings.Contains(r.Stdout, "terminal") {
 		t.Errorf("ssh -tt: %s", r)
 	}
+	// Environment from the client (SetEnv), and keepalives answered while a
+	// command runs (the client gives up after 2 unanswered probes).
+	if got := c.mustSSH(ep0, "-o", "SetEnv=VMSS_E2E=ok LANG=C.UTF-8", "echo $VMSS_E2E $LANG"); got != "ok C.UTF-8" {
+		t.Errorf("SetEnv: %q", got)
+	}
+	if got := c.mustSSH(ep0, "-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2", "sleep 3; echo alive"); got != "alive" {
+		t.Errorf("keepalives: %q", got)
+	}
 	// An interactive login shell fed from stdin, with a PTY.
 	host0, port0 := splitEP(t, ep0)
 	r = c.run("echo shell-$((6*7)); hostname; exit 3\n", "ssh", "-tt", "-p", port0, host0)
@@ -439,6 +447,10 @@ func TestSSHSecurityMatrix(t *testing.T) {
 		t.Fatalf("allowed path: %q", got)
 	}
 
+	// The control socket is root's only.
+	if st, err := os.Stat(e.Socket); err != nil || st.Mode().Perm()&0o077 != 0 {
+		t.Errorf("control socket %s: mode %v (%v), want no access for group and others", e.Socket, st.Mode().Perm(), err)
+	}
 	// Wrong key.
 	other := newSSHClient(t)
 	if r := other.ssh(ep, "hostname"); r.Code != 255 || !strings.Contains(r.Stderr, "Permission denied") {
