@@ -52,6 +52,7 @@ type splicer struct {
 	pipe     *splicePipe
 	n        int // bytes in the pipe
 	err      error
+	ackLeft  int // bytes of the flow still read with immediate ACKs
 	readFn   func(uintptr) bool
 	writeFn  func(uintptr) bool
 }
@@ -75,7 +76,7 @@ func newSplicer(dst, src net.Conn) *splicer {
 	if err1 != nil || err2 != nil {
 		return nil
 	}
-	s := &splicer{src: rs, dst: rd}
+	s := &splicer{src: rs, dst: rd, ackLeft: quickAckBytes}
 	s.readFn = s.drain
 	s.writeFn = s.pump
 	return s
@@ -103,9 +104,21 @@ func (s *splicer) drain(fd uintptr) bool {
 			return false
 		}
 		s.n, s.err = int(n), err
+		if n > 0 && s.ackLeft > 0 {
+			// Acknowledge at once while the flow is young: a peer that keeps
+			// Nagle on during a handshake (OpenSSH does) otherwise waits for
+			// Linux's delayed ACK, 40 ms per round. The flag is not sticky, so
+			// it is set after each read.
+			_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
+			s.ackLeft -= int(n)
+		}
 		return true
 	}
 }
+
+// quickAckBytes is how much of each direction of a flow is read with
+// immediate ACKs: enough for an SSH or TLS handshake.
+const quickAckBytes = 32 << 10
 
 // pump moves the pipe's content to dst; false waits for writability.
 func (s *splicer) pump(fd uintptr) bool {
