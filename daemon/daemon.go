@@ -263,7 +263,7 @@ func (d *Daemon) Teardown(ctx context.Context) error {
 		}
 	}
 	stopErr := d.Stop()
-	cerr := Cleanup(context.WithoutCancel(ctx), CleanupOptions{Prefix: d.Options.Prefix, RuntimeDir: d.Options.RuntimeDir, StateDir: d.Options.StateDir, KeepState: true})
+	cerr := Cleanup(context.WithoutCancel(ctx), CleanupOptions{Prefix: d.Options.Prefix, RuntimeDir: d.Options.RuntimeDir, StateDir: d.Options.StateDir})
 	return errors.Join(stopErr, cerr)
 }
 
