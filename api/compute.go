@@ -49,21 +49,7 @@ func (s *Server) scaleSet(req *request) {
 		s.Store.View(func(st *model.State) { out = s.renderScaleSet(st, st.ScaleSets[key]) })
 		writeJSON(req.w, map[bool]int{true: 201, false: 200}[created], out)
 	case req.action == "" && req.r.Method == http.MethodDelete:
-		var found bool
-		seq, ok := s.update(req, func(st *model.State) *arm.Error {
-			f, e := st.Delete(id)
-			found = f
-			return e
-		})
-		if !ok {
-			return
-		}
-		if !found {
-			req.w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		s.startOp(req, key, seq, true)
-		req.w.WriteHeader(http.StatusAccepted)
+		s.deleteResource(req, id)
 	case strings.EqualFold(req.action, "virtualMachines") && req.r.Method == http.MethodGet:
 		s.listInstances(req, id)
 	case strings.EqualFold(req.action, "instanceView") && req.r.Method == http.MethodGet:
@@ -330,21 +316,7 @@ func (s *Server) vm(req *request) {
 		s.Store.View(func(st *model.State) { out = s.renderVM(st, st.VMs[key], false) })
 		writeJSON(req.w, map[bool]int{true: 201, false: 200}[created], out)
 	case req.action == "" && req.r.Method == http.MethodDelete:
-		var found bool
-		seq, ok := s.update(req, func(st *model.State) *arm.Error {
-			f, e := st.Delete(id)
-			found = f
-			return e
-		})
-		if !ok {
-			return
-		}
-		if !found {
-			req.w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		s.startOp(req, key, seq, true)
-		req.w.WriteHeader(http.StatusAccepted)
+		s.deleteResource(req, id)
 	case strings.EqualFold(req.action, "runCommand") && req.r.Method == http.MethodPost:
 		var netns string
 		s.Store.View(func(st *model.State) {

@@ -186,36 +186,12 @@ func (s *State) FinishGroupDeletes() bool {
 		if busy {
 			continue
 		}
-		for k, v := range s.NICs {
-			if inGroup(v.ID, g.Name) {
-				delete(s.NICs, k)
-			}
-		}
-		for k, v := range s.LoadBalancers {
-			if inGroup(v.ID, g.Name) {
-				delete(s.LoadBalancers, k)
-			}
-		}
-		for k, v := range s.PublicIPs {
-			if inGroup(v.ID, g.Name) {
-				delete(s.PublicIPs, k)
-			}
-		}
-		for k, v := range s.VNets {
-			if inGroup(v.ID, g.Name) {
-				delete(s.VNets, k)
-			}
-		}
-		for k, v := range s.Generic {
-			if inGroup(v.ID, g.Name) {
-				delete(s.Generic, k)
-			}
-		}
-		for k, v := range s.Deployments {
-			if inGroup(v.ID, g.Name) {
-				delete(s.Deployments, k)
-			}
-		}
+		dropInGroup(s.NICs, g.Name, func(v *arm.NetworkInterface) string { return v.ID })
+		dropInGroup(s.LoadBalancers, g.Name, func(v *arm.LoadBalancer) string { return v.ID })
+		dropInGroup(s.PublicIPs, g.Name, func(v *arm.PublicIPAddress) string { return v.ID })
+		dropInGroup(s.VNets, g.Name, func(v *arm.VirtualNetwork) string { return v.ID })
+		dropInGroup(s.Generic, g.Name, func(v *arm.GenericResource) string { return v.ID })
+		dropInGroup(s.Deployments, g.Name, func(v *Deployment) string { return v.ID })
 		delete(s.ResourceGroups, gk)
 		changed = true
 	}
@@ -223,6 +199,15 @@ func (s *State) FinishGroupDeletes() bool {
 		s.bump()
 	}
 	return changed
+}
+
+// dropInGroup deletes the entries of m whose id is in group.
+func dropInGroup[V any](m map[string]V, group string, id func(V) string) {
+	for k, v := range m {
+		if inGroup(id(v), group) {
+			delete(m, k)
+		}
+	}
 }
 
 func inGroup(id, group string) bool {

@@ -42,41 +42,9 @@ func createScaleSet(ctx context.Context, g *globals, o createOpts) (map[string]a
 	if o.computerPrefix != "" {
 		osProfile["computerNamePrefix"] = o.computerPrefix
 	}
-	auth := strings.ToLower(o.authType)
-	if auth == "" {
-		auth = "ssh"
-		if o.adminPassword != "" {
-			auth = "password"
-		}
+	if err := addCredentials(osProfile, o.adminUser, o.adminPassword, o.authType, o.sshKeys, o.genKeys); err != nil {
+		return nil, err
 	}
-	linux := map[string]any{}
-	switch auth {
-	case "password", "all":
-		if o.adminPassword == "" {
-			return nil, fmt.Errorf("--authentication-type %s needs --admin-password", auth)
-		}
-		osProfile["adminPassword"] = o.adminPassword
-		linux["disablePasswordAuthentication"] = false
-	case "ssh":
-		if o.adminPassword != "" {
-			return nil, fmt.Errorf("--admin-password is given with --authentication-type ssh; use --authentication-type password or all")
-		}
-		linux["disablePasswordAuthentication"] = true
-	default:
-		return nil, fmt.Errorf("--authentication-type %q: use ssh, password or all", o.authType)
-	}
-	if auth == "ssh" || auth == "all" {
-		keys, err := sshKeyValues(o.sshKeys, o.genKeys)
-		if err != nil {
-			return nil, err
-		}
-		var pk []any
-		for _, k := range keys {
-			pk = append(pk, map[string]any{"path": "/home/" + o.adminUser + "/.ssh/authorized_keys", "keyData": k})
-		}
-		linux["ssh"] = map[string]any{"publicKeys": pk}
-	}
-	osProfile["linuxConfiguration"] = linux
 	if o.customData != "" {
 		data, err := os.ReadFile(o.customData)
 		if err != nil {
@@ -215,5 +183,48 @@ func preflightScaleSet(o createOpts) error {
 			return e
 		}
 	}
+	return nil
+}
+
+// addCredentials fills an osProfile's password and linuxConfiguration as az
+// does: --authentication-type ssh (the default without a password), password
+// (the default with one) or all; keys from --ssh-key-values, ~/.ssh, or
+// generated with --generate-ssh-keys.
+func addCredentials(osProfile map[string]any, user, password, authType string, keyValues []string, generate bool) error {
+	auth := strings.ToLower(authType)
+	if auth == "" {
+		auth = "ssh"
+		if password != "" {
+			auth = "password"
+		}
+	}
+	linux := map[string]any{}
+	switch auth {
+	case "password", "all":
+		if password == "" {
+			return fmt.Errorf("--authentication-type %s needs --admin-password", auth)
+		}
+		osProfile["adminPassword"] = password
+		linux["disablePasswordAuthentication"] = false
+	case "ssh":
+		if password != "" {
+			return fmt.Errorf("--admin-password is given with --authentication-type ssh; use --authentication-type password or all")
+		}
+		linux["disablePasswordAuthentication"] = true
+	default:
+		return fmt.Errorf("--authentication-type %q: use ssh, password or all", authType)
+	}
+	if auth == "ssh" || auth == "all" {
+		keys, err := sshKeyValues(keyValues, generate)
+		if err != nil {
+			return err
+		}
+		var pk []any
+		for _, k := range keys {
+			pk = append(pk, map[string]any{"path": "/home/" + user + "/.ssh/authorized_keys", "keyData": k})
+		}
+		linux["ssh"] = map[string]any{"publicKeys": pk}
+	}
+	osProfile["linuxConfiguration"] = linux
 	return nil
 }

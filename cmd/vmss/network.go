@@ -155,6 +155,20 @@ func editLB(ctx context.Context, g *globals, lbName string, f func(props map[str
 	return out, nil
 }
 
+// onlyChild fills *name, when empty, with the name of the load balancer's only
+// element of props[key]; with several it asks for the flag.
+func onlyChild(props map[string]any, key, lb, what, flag string, name *string) error {
+	if *name != "" {
+		return nil
+	}
+	list, _ := props[key].([]any)
+	if len(list) != 1 {
+		return fmt.Errorf("load balancer %s has %d %s: name one with %s", lb, len(list), what, flag)
+	}
+	*name = str(dig(list[0], "name"))
+	return nil
+}
+
 // upsert replaces or appends the element named name in props[key].
 func upsert(props map[string]any, key, name string, v map[string]any) {
 	list, _ := props[key].([]any)
@@ -243,19 +257,11 @@ func lbRuleCmd(g *globals) *cobra.Command {
 	create := &cobra.Command{Use: "create", Short: "Add or replace a load-balancing rule (az network lb rule create)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out, err := editLB(ctxOf(cmd), g, lb, func(props map[string]any, lbID string) error {
-				if fe == "" {
-					fes, _ := props["frontendIPConfigurations"].([]any)
-					if len(fes) != 1 {
-						return fmt.Errorf("load balancer %s has %d frontends: name one with --frontend-ip-name", lb, len(fes))
-					}
-					fe = str(dig(fes[0], "name"))
+				if err := onlyChild(props, "frontendIPConfigurations", lb, "frontends", "--frontend-ip-name", &fe); err != nil {
+					return err
 				}
-				if pool == "" {
-					ps, _ := props["backendAddressPools"].([]any)
-					if len(ps) != 1 {
-						return fmt.Errorf("load balancer %s has %d backend pools: name one with --backend-pool-name", lb, len(ps))
-					}
-					pool = str(dig(ps[0], "name"))
+				if err := onlyChild(props, "backendAddressPools", lb, "backend pools", "--backend-pool-name", &pool); err != nil {
+					return err
 				}
 				rp := map[string]any{
 					"frontendIPConfiguration": map[string]any{"id": lbID + "/frontendIPConfigurations/" + fe},
@@ -341,12 +347,8 @@ func lbNatPoolCmd(g *globals) *cobra.Command {
 	create := &cobra.Command{Use: "create", Short: "Add an inbound NAT pool (az network lb inbound-nat-pool create)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out, err := editLB(ctxOf(cmd), g, lb, func(props map[string]any, lbID string) error {
-				if fe == "" {
-					fes, _ := props["frontendIPConfigurations"].([]any)
-					if len(fes) != 1 {
-						return fmt.Errorf("load balancer %s has %d frontends: name one with --frontend-ip-name", lb, len(fes))
-					}
-					fe = str(dig(fes[0], "name"))
+				if err := onlyChild(props, "frontendIPConfigurations", lb, "frontends", "--frontend-ip-name", &fe); err != nil {
+					return err
 				}
 				upsert(props, "inboundNatPools", name, map[string]any{"name": name, "properties": map[string]any{
 					"frontendIPConfiguration": map[string]any{"id": lbID + "/frontendIPConfigurations/" + fe},
@@ -382,12 +384,8 @@ func lbNatRuleCmd(g *globals) *cobra.Command {
 			ctx := ctxOf(cmd)
 			var ruleID string
 			out, err := editLB(ctx, g, lb, func(props map[string]any, lbID string) error {
-				if fe == "" {
-					fes, _ := props["frontendIPConfigurations"].([]any)
-					if len(fes) != 1 {
-						return fmt.Errorf("load balancer %s has %d frontends: name one with --frontend-ip-name", lb, len(fes))
-					}
-					fe = str(dig(fes[0], "name"))
+				if err := onlyChild(props, "frontendIPConfigurations", lb, "frontends", "--frontend-ip-name", &fe); err != nil {
+					return err
 				}
 				ruleID = lbID + "/inboundNatRules/" + name
 				upsert(props, "inboundNatRules", name, map[string]any{"name": name, "properties": map[string]any{

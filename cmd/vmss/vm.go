@@ -120,32 +120,9 @@ func createVM(ctx context.Context, g *globals, o vmOpts) (map[string]any, error)
 		return nil, fmt.Errorf("subnet %s of VNET %s does not exist in group %s: create it first (vmss network vnet create / vmss create)", o.subnet, o.vnet, g.group)
 	}
 	osProfile := map[string]any{"computerName": o.name, "adminUsername": o.user}
-	auth := strings.ToLower(o.auth)
-	if auth == "" {
-		auth = "ssh"
-		if o.password != "" {
-			auth = "password"
-		}
+	if err := addCredentials(osProfile, o.user, o.password, o.auth, o.keys, o.gen); err != nil {
+		return nil, err
 	}
-	linux := map[string]any{"disablePasswordAuthentication": auth == "ssh"}
-	if auth != "ssh" {
-		if o.password == "" {
-			return nil, fmt.Errorf("--authentication-type %s needs --admin-password", auth)
-		}
-		osProfile["adminPassword"] = o.password
-	}
-	if auth != "password" {
-		keys, err := sshKeyValues(o.keys, o.gen)
-		if err != nil {
-			return nil, err
-		}
-		var pk []any
-		for _, k := range keys {
-			pk = append(pk, map[string]any{"path": "/home/" + o.user + "/.ssh/authorized_keys", "keyData": k})
-		}
-		linux["ssh"] = map[string]any{"publicKeys": pk}
-	}
-	osProfile["linuxConfiguration"] = linux
 	ipc := map[string]any{"subnet": map[string]any{"id": subnetID}, "privateIPAllocationMethod": "Dynamic"}
 	if o.pip != "" && o.pip != `""` {
 		pipPath := g.rid(arm.TypePublicIP, o.pip)
