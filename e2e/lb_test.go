@@ -32,7 +32,7 @@ func TestLBRoundRobinStatusAndStopStart(t *testing.T) {
 	metrics := lbMetricsAddr(t)
 	e := Start(t, Options{Extra: []string{"--metrics-addr", metrics}})
 	url := lbCreate(e, "web", 3, webapp)
-	lbWaitStates(e, "webLB", "", lbAllUp(e, "web"), 30*time.Second)
+	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
 
 	got := lbCount(t, url, 30)
 	if got["0"] != 10 || got["1"] != 10 || got["2"] != 10 {
@@ -107,7 +107,7 @@ func TestLBRoundRobinStatusAndStopStart(t *testing.T) {
 
 	// Start it again: probed up, then back in the rotation.
 	e.MustCLI("start", "-n", "web", "--instance-ids", "1", "-o", "none")
-	lbWaitStates(e, "webLB", "", lbAllUp(e, "web"), 30*time.Second)
+	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
 	got = lbCount(t, url, 30)
 	if got["0"] != 10 || got["1"] != 10 || got["2"] != 10 {
 		t.Fatalf("after start: got %v, want 10 each", got)
@@ -127,7 +127,7 @@ func TestLBProbeSemantics(t *testing.T) {
 	interval := 250 * time.Millisecond // 5 s × 0.05
 	e.MustCLI("network", "lb", "probe", "create", "--lb-name", "webLB", "-n", "httpProbe", "--protocol", "Http", "--port", "80",
 		"--path", "/health", "--interval", "5", "--probe-threshold", fmt.Sprint(threshold), "-o", "none")
-	lbWaitStates(e, "webLB", "", lbAllUp(e, "web"), 30*time.Second)
+	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
 	ns1 := e.Instances("web")[1].Netns
 
 	// Watch backend 1 throughout: the state may change only after threshold
@@ -272,7 +272,7 @@ func TestLBFailoverUnderLoad(t *testing.T) {
 	url := lbCreate(e, "web", 3, lbAppCommand(80))
 	e.MustCLI("network", "lb", "probe", "create", "--lb-name", "webLB", "-n", "httpProbe", "--protocol", "Http", "--port", "80",
 		"--path", "/health", "--interval", "5", "--probe-threshold", "2", "-o", "none")
-	lbWaitStates(e, "webLB", "", lbAllUp(e, "web"), 30*time.Second)
+	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
 	ins := e.Instances("web")
 
 	load := lbStartLoad(url, 4)
@@ -365,7 +365,7 @@ func TestLBAllProbedDownAndUp(t *testing.T) {
 	probe := []string{"network", "lb", "probe", "create", "--lb-name", "webLB", "-n", "httpProbe", "--protocol", "Http", "--port", "80",
 		"--path", "/health", "--interval", "5", "--probe-threshold", "2", "-o", "none"}
 	e.MustCLI(probe...)
-	lbWaitStates(e, "webLB", "", lbAllUp(e, "web"), 30*time.Second)
+	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
 	ins := e.Instances("web")
 	for _, in := range ins {
 		e.runIn("web", in.InstanceID, "echo 500 > /root/health-code")
@@ -411,7 +411,7 @@ func TestLBAllProbedDownAndUp(t *testing.T) {
 func TestLBDrainScaleOutIn(t *testing.T) {
 	e := Start(t, Options{ProbeScale: "0.05", Drain: "2s"})
 	url := lbCreate(e, "web", 3, webapp)
-	lbWaitStates(e, "webLB", "", lbAllUp(e, "web"), 30*time.Second)
+	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
 
 	load := lbStartLoad(url, 4)
 	stopped := false
@@ -422,7 +422,7 @@ func TestLBDrainScaleOutIn(t *testing.T) {
 	}()
 	time.Sleep(300 * time.Millisecond)
 	e.MustCLI("scale", "-n", "web", "--new-capacity", "10", "-o", "none")
-	lbWaitStates(e, "webLB", "", lbAllUp(e, "web"), 60*time.Second)
+	lbWaitAllUp(e, "webLB", "", "web", 60*time.Second)
 	time.Sleep(500 * time.Millisecond)
 	e.MustCLI("scale", "-n", "web", "--new-capacity", "3", "-o", "none")
 	Eventually(t, 60*time.Second, "scale-in to 3", func() error {
@@ -476,7 +476,7 @@ func TestLBInternal(t *testing.T) {
 		ic.LoadBalancerBackendAddressPools = append(ic.LoadBalancerBackendAddressPools,
 			arm.SubResource{ID: e.Client.ResourceID("default", arm.TypeLoadBalancer, "ilb") + "/backendAddressPools/ipool"})
 	})
-	lbWaitStates(e, "ilb", "r8080", lbAllUp(e, "web"), 30*time.Second)
+	lbWaitAllUp(e, "ilb", "r8080", "web", 30*time.Second)
 
 	e.MustCLI("vm", "create", "-n", "jumpbox", "--vnet-name", "webVNET", "--subnet", "webSubnet", "--public-ip-address", "jbpip",
 		"--ssh-key-values", lbKeyFile(t), "-o", "none")
@@ -554,7 +554,7 @@ func TestLBSourceIPAffinity(t *testing.T) {
 	url := lbCreate(e, "web", 3, webapp)
 	e.MustCLI("network", "lb", "rule", "create", "--lb-name", "webLB", "-n", "rule80", "--frontend-port", "80", "--backend-port", "80",
 		"--probe-name", "httpProbe", "--load-distribution", "SourceIP", "-o", "none")
-	lbWaitStates(e, "webLB", "", lbAllUp(e, "web"), 30*time.Second)
+	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
 
 	clients := make([]netip.Addr, 24)
 	for i := range clients {
@@ -663,7 +663,7 @@ func TestLBTenThousandConnections(t *testing.T) {
 	}
 	e := Start(t, Options{ProbeScale: "0.05"})
 	url := lbCreate(e, "web", 3, webapp)
-	lbWaitStates(e, "webLB", "", lbAllUp(e, "web"), 30*time.Second)
+	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
 	addr := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/") + ":80"
 
 	conns := make([]net.Conn, n)
@@ -753,5 +753,47 @@ func TestLBTenThousandConnections(t *testing.T) {
 	})
 	if _, err := lbHit(url, netip.Addr{}); err != nil {
 		t.Errorf("after the connections closed: %v", err)
+	}
+}
+
+// Restart, reimage, stop/start and delete-instances under steady load: each
+// instance drains before its app goes away and rejoins once probed up, so no
+// request fails.
+func TestLBNoFailuresThroughInstanceOperations(t *testing.T) {
+	e := Start(t, Options{ProbeScale: "0.05", Drain: "2s"})
+	url := lbCreate(e, "web", 4, webapp)
+	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
+
+	load := lbStartLoad(url, 4)
+	stopped := false
+	defer func() {
+		if !stopped {
+			load.Stop()
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	for _, op := range [][]string{
+		{"restart", "-n", "web", "--instance-ids", "1"},
+		{"reimage", "-n", "web", "--instance-ids", "2"},
+		{"stop", "-n", "web", "--instance-ids", "3"},
+		{"start", "-n", "web", "--instance-ids", "3"},
+		{"delete-instances", "-n", "web", "--instance-ids", "0"},
+	} {
+		e.MustCLI(append(op, "-o", "none")...)
+		lbWaitAllUp(e, "webLB", "", "web", 60*time.Second)
+		time.Sleep(200 * time.Millisecond)
+	}
+	rs := load.Stop()
+	stopped = true
+	per, errs, nerr := lbSummary(rs)
+	t.Logf("%d requests through restart, reimage, stop, start and delete: %v", len(rs), per)
+	if nerr != 0 {
+		t.Fatalf("%d of %d requests failed: %v", nerr, len(rs), errs)
+	}
+	if len(per) != 4 || per["0"] == 0 {
+		t.Errorf("answers per instance %v, want all four instances (0 before its deletion)", per)
+	}
+	if n := len(e.Instances("web")); n != 3 {
+		t.Errorf("%d instances left, want 3", n)
 	}
 }

@@ -210,7 +210,20 @@ func lbBackendOf(v lbView, rule, backend string) (lbBackend, bool) {
 // lbWaitStates waits until the rule's backends are exactly want (name → state).
 func lbWaitStates(e *Env, lbName, rule string, want map[string]string, timeout time.Duration) {
 	e.T.Helper()
+	lbWaitFor(e, lbName, rule, func() map[string]string { return want }, timeout)
+}
+
+// lbWaitAllUp waits until the rule's backends are exactly the running
+// instances of set, all Up.
+func lbWaitAllUp(e *Env, lbName, rule, set string, timeout time.Duration) {
+	e.T.Helper()
+	lbWaitFor(e, lbName, rule, func() map[string]string { return lbAllUp(e, set) }, timeout)
+}
+
+func lbWaitFor(e *Env, lbName, rule string, wantFn func() map[string]string, timeout time.Duration) {
+	e.T.Helper()
 	Eventually(e.T, timeout, "backend states of "+lbName, func() error {
+		want := wantFn()
 		got, err := lbStates(e, lbName, rule)
 		if err != nil {
 			return err
@@ -227,12 +240,14 @@ func lbWaitStates(e *Env, lbName, rule string, want map[string]string, timeout t
 	})
 }
 
-// lbAllUp is want-map for lbWaitStates: every instance of set Up.
+// lbAllUp is want-map for lbWaitStates: every running instance of set Up.
 func lbAllUp(e *Env, set string) map[string]string {
 	e.T.Helper()
 	want := map[string]string{}
 	for _, in := range e.Instances(set) {
-		want[in.Netns] = "Up"
+		if in.PowerState == "running" {
+			want[in.Netns] = "Up"
+		}
 	}
 	return want
 }

@@ -300,6 +300,9 @@ func (h *Host) Drain(ctx context.Context, netns string) error {
 				}
 				ch, err := e.Drain(pool.Name, netns, 0)
 				if err != nil {
+					if !inPool(e, pool.Name, netns) {
+						continue // a concurrent plan drained and removed it meanwhile
+					}
 					return err
 				}
 				waits = append(waits, ch)
@@ -314,6 +317,21 @@ func (h *Host) Drain(ctx context.Context, netns string) error {
 		}
 	}
 	return nil
+}
+
+// inPool reports whether backend is still a member of the engine's pool.
+func inPool(e *lb.Engine, pool, backend string) bool {
+	for _, p := range e.Snapshot().Pools {
+		if p.Name != pool {
+			continue
+		}
+		for _, b := range p.Backends {
+			if b.Name == backend {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // LoadBalancerHealth is a load balancer's runtime view: each rule with its
