@@ -275,42 +275,33 @@ func TestLBFailoverUnderLoad(t *testing.T) {
 	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
 	ins := e.Instances("web")
 
-	load := lbStartLoad(url, 4)
-	stopped := false
-	defer func() {
-		if !stopped {
-			load.Stop()
-		}
-	}()
-	time.Sleep(500 * time.Millisecond)
+	var tBreak, tDown1, tKill time.Time
+	rs := lbWithLoad(url, 4, func() {
+		// The app of instance 1 breaks: answers 500 everywhere.
+		tBreak = time.Now()
+		e.runIn("web", "1", "echo 500 > /root/app-code; echo 500 > /root/health-code")
+		Eventually(t, 20*time.Second, "instance 1 probed down", func() error {
+			st, err := lbStates(e, "webLB", "")
+			if err != nil || st[ins[1].Netns] != "Down" {
+				return fmt.Errorf("states %v %v", st, err)
+			}
+			tDown1 = time.Now()
+			return nil
+		})
+		time.Sleep(time.Second)
 
-	// The app of instance 1 breaks: answers 500 everywhere.
-	tBreak := time.Now()
-	e.runIn("web", "1", "echo 500 > /root/app-code; echo 500 > /root/health-code")
-	var tDown1 time.Time
-	Eventually(t, 20*time.Second, "instance 1 probed down", func() error {
-		st, err := lbStates(e, "webLB", "")
-		if err != nil || st[ins[1].Netns] != "Down" {
-			return fmt.Errorf("states %v %v", st, err)
-		}
-		tDown1 = time.Now()
-		return nil
+		// The app of instance 2 dies.
+		tKill = time.Now()
+		e.runIn("web", "2", "kill $(cat /root/app.pid)")
+		Eventually(t, 20*time.Second, "instance 2 probed down", func() error {
+			st, err := lbStates(e, "webLB", "")
+			if err != nil || st[ins[2].Netns] != "Down" {
+				return fmt.Errorf("states %v %v", st, err)
+			}
+			return nil
+		})
+		time.Sleep(500 * time.Millisecond)
 	})
-	time.Sleep(time.Second)
-
-	// The app of instance 2 dies.
-	tKill := time.Now()
-	e.runIn("web", "2", "kill $(cat /root/app.pid)")
-	Eventually(t, 20*time.Second, "instance 2 probed down", func() error {
-		st, err := lbStates(e, "webLB", "")
-		if err != nil || st[ins[2].Netns] != "Down" {
-			return fmt.Errorf("states %v %v", st, err)
-		}
-		return nil
-	})
-	time.Sleep(500 * time.Millisecond)
-	rs := load.Stop()
-	stopped = true
 
 	var before, after, afterFrom1, killWindow int
 	var afterErrs []string
@@ -413,31 +404,22 @@ func TestLBDrainScaleOutIn(t *testing.T) {
 	url := lbCreate(e, "web", 3, webapp)
 	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
 
-	load := lbStartLoad(url, 4)
-	stopped := false
-	defer func() {
-		if !stopped {
-			load.Stop()
-		}
-	}()
-	time.Sleep(300 * time.Millisecond)
-	e.MustCLI("scale", "-n", "web", "--new-capacity", "10", "-o", "none")
-	lbWaitAllUp(e, "webLB", "", "web", 60*time.Second)
-	time.Sleep(500 * time.Millisecond)
-	e.MustCLI("scale", "-n", "web", "--new-capacity", "3", "-o", "none")
-	Eventually(t, 60*time.Second, "scale-in to 3", func() error {
-		if n := len(e.Instances("web")); n != 3 {
-			return fmt.Errorf("%d instances", n)
-		}
-		st, err := lbStates(e, "webLB", "")
-		if err != nil || len(st) != 3 {
-			return fmt.Errorf("backends %v %v", st, err)
-		}
-		return nil
+	rs := lbWithLoad(url, 4, func() {
+		e.MustCLI("scale", "-n", "web", "--new-capacity", "10", "-o", "none")
+		lbWaitAllUp(e, "webLB", "", "web", 60*time.Second)
+		time.Sleep(500 * time.Millisecond)
+		e.MustCLI("scale", "-n", "web", "--new-capacity", "3", "-o", "none")
+		Eventually(t, 60*time.Second, "scale-in to 3", func() error {
+			if n := len(e.Instances("web")); n != 3 {
+				return fmt.Errorf("%d instances", n)
+			}
+			st, err := lbStates(e, "webLB", "")
+			if err != nil || len(st) != 3 {
+				return fmt.Errorf("backends %v %v", st, err)
+			}
+			return nil
+		})
 	})
-	time.Sleep(300 * time.Millisecond)
-	rs := load.Stop()
-	stopped = true
 	per, errs, nerr := lbSummary(rs)
 	t.Logf("%d requests during 3 → 10 → 3: %v", len(rs), per)
 	if nerr != 0 {
@@ -764,27 +746,19 @@ func TestLBNoFailuresThroughInstanceOperations(t *testing.T) {
 	url := lbCreate(e, "web", 4, webapp)
 	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
 
-	load := lbStartLoad(url, 4)
-	stopped := false
-	defer func() {
-		if !stopped {
-			load.Stop()
+	rs := lbWithLoad(url, 4, func() {
+		for _, op := range [][]string{
+			{"restart", "-n", "web", "--instance-ids", "1"},
+			{"reimage", "-n", "web", "--instance-ids", "2"},
+			{"stop", "-n", "web", "--instance-ids", "3"},
+			{"start", "-n", "web", "--instance-ids", "3"},
+			{"delete-instances", "-n", "web", "--instance-ids", "0"},
+		} {
+			e.MustCLI(append(op, "-o", "none")...)
+			lbWaitAllUp(e, "webLB", "", "web", 60*time.Second)
+			time.Sleep(200 * time.Millisecond)
 		}
-	}()
-	time.Sleep(300 * time.Millisecond)
-	for _, op := range [][]string{
-		{"restart", "-n", "web", "--instance-ids", "1"},
-		{"reimage", "-n", "web", "--instance-ids", "2"},
-		{"stop", "-n", "web", "--instance-ids", "3"},
-		{"start", "-n", "web", "--instance-ids", "3"},
-		{"delete-instances", "-n", "web", "--instance-ids", "0"},
-	} {
-		e.MustCLI(append(op, "-o", "none")...)
-		lbWaitAllUp(e, "webLB", "", "web", 60*time.Second)
-		time.Sleep(200 * time.Millisecond)
-	}
-	rs := load.Stop()
-	stopped = true
+	})
 	per, errs, nerr := lbSummary(rs)
 	t.Logf("%d requests through restart, reimage, stop, start and delete: %v", len(rs), per)
 	if nerr != 0 {

@@ -369,6 +369,17 @@ func (l *lbLoad) Stop() []lbResult {
 	return l.results
 }
 
+// lbWithLoad runs f while workers send requests to url (a new connection
+// each), starting the load 300 ms before f, and returns every result. The
+// load stops when f returns or fails the test.
+func lbWithLoad(url string, workers int, f func()) (rs []lbResult) {
+	load := lbStartLoad(url, workers)
+	defer func() { rs = load.Stop() }()
+	time.Sleep(300 * time.Millisecond)
+	f()
+	return nil
+}
+
 // lbSummary counts results per instance and lists the errors (at most 10).
 func lbSummary(rs []lbResult) (per map[string]int, errs []string, nerr int) {
 	per = map[string]int{}
