@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -130,6 +131,22 @@ func TestLBProbeSemantics(t *testing.T) {
 	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
 	ns1 := e.Instances("web")[1].Netns
 
+	// Probes come from 168.63.129.16 inside the VNET; clients reach the app
+	// from the proxy's VNET-side address (the gateway), not their own.
+	if from := e.runIn("web", "1", "cat /root/health-from"); from != "168.63.129.16" {
+		t.Errorf("probes come from %q, want 168.63.129.16", from)
+	}
+	if _, err := lbHit(url, netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	var clients []string
+	for _, in := range e.Instances("web") {
+		clients = append(clients, e.runIn("web", in.InstanceID, "cat /root/client-from 2>/dev/null || true"))
+	}
+	if !slices.Contains(clients, "10.0.0.1") || slices.Contains(clients, "127.0.0.1") {
+		t.Errorf("the app saw clients %q, want the VNET gateway 10.0.0.1 (the source address is not preserved)", clients)
+	}
+
 	// Watch backend 1 throughout: the state may change only after threshold
 	// consecutive results of the other kind.
 	w := lbWatch(e, "webLB", ns1, threshold)
@@ -172,6 +189,17 @@ func TestLBProbeSemantics(t *testing.T) {
 			t.Fatalf("after recovery: got %v, want 10 each", got)
 		}
 	}
+
+	// An app that does not answer within the timeout (min(interval, 30 s))
+	// is down too.
+	e.runIn("web", "1", "touch /root/health-hang")
+	w.waitState(t, "Down", 20*time.Second)
+	v, _ := lbHealth(e, "webLB")
+	if b, ok := lbBackendOf(v, "", ns1); !ok || !strings.Contains(b.Probes[0].LastResult, "no answer") {
+		t.Errorf("a hanging app: probe view of %s does not say it gave no answer: %+v", ns1, b)
+	}
+	e.runIn("web", "1", "rm /root/health-hang")
+	w.waitState(t, "Up", 20*time.Second)
 	if err := w.stop(); err != nil {
 		t.Error(err)
 	}

@@ -29,11 +29,13 @@ import (
 // lbAppPy is a small web app the tests control from inside the instance:
 //
 //	GET /        "Hello from HOST (instance ID)", status from /root/app-code (default 200)
-//	GET /health  status from /root/health-code (default 200)
+//	GET /health  status from /root/health-code (default 200); no answer while /root/health-hang exists
 //	GET /rich    200 with {"ApplicationHealthState": <contents of /root/rich-state, default Healthy>}
 //
-// It writes its pid to /root/app.pid so that a test can kill it.
-const lbAppPy = `import http.server, json, os, socket, sys
+// It writes its pid to /root/app.pid so that a test can kill it, and the
+// client address of the last / and /health requests to /root/client-from and
+// /root/health-from.
+const lbAppPy = `import http.server, json, os, socket, sys, time
 port = int(sys.argv[1]) if len(sys.argv) > 1 else 80
 iid = os.environ.get("VMSS_INSTANCE_ID", "?")
 name = socket.gethostname()
@@ -46,6 +48,11 @@ def read(path, default):
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
     def do_GET(self):
+        if self.path in ("/", "/health"):
+            with open("/root/%s-from" % ("client" if self.path == "/" else "health"), "w") as f:
+                f.write(self.client_address[0])
+        if self.path == "/health" and os.path.exists("/root/health-hang"):
+            time.sleep(30)
         if self.path == "/health":
             code = int(read("/root/health-code", "200"))
             body = ("health %d\n" % code).encode()
