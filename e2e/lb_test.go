@@ -799,3 +799,56 @@ func TestLBNoFailuresThroughInstanceOperations(t *testing.T) {
 		t.Errorf("%d instances left, want 3", n)
 	}
 }
+
+// A Udp rule: each new flow (client address and port) goes to the next
+// healthy backend, and a flow's datagrams stay on its backend.
+func TestLBUdpRule(t *testing.T) {
+	lbNeedPython(t)
+	e := Start(t, Options{ProbeScale: "0.05"})
+	url := lbCreate(e, "web", 3, lbAppCommand(80))
+	e.MustCLI("network", "lb", "rule", "create", "--lb-name", "webLB", "-n", "udp9999", "--protocol", "Udp",
+		"--frontend-port", "9999", "--backend-port", "9999", "--probe-name", "httpProbe", "-o", "none")
+	lbWaitAllUp(e, "webLB", "udp9999", "web", 30*time.Second)
+	front := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/") + ":9999"
+
+	ask := func(c net.Conn, msg string) (string, error) {
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := c.Write([]byte(msg)); err != nil {
+			return "", err
+		}
+		buf := make([]byte, 2048)
+		n, err := c.Read(buf)
+		if err != nil {
+			return "", err
+		}
+		if !strings.HasSuffix(string(buf[:n]), msg) {
+			return "", fmt.Errorf("answer %q does not echo %q", buf[:n], msg)
+		}
+		return lbInstanceOf(string(buf[:n])), nil
+	}
+	per := map[string]int{}
+	for i := 0; i < 6; i++ {
+		c, err := net.Dial("udp", front)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := ""
+		for j := 0; j < 3; j++ {
+			id, err := ask(c, fmt.Sprintf("flow %d datagram %d", i, j))
+			if err != nil {
+				c.Close()
+				t.Fatalf("flow %d datagram %d: %v", i, j, err)
+			}
+			if first == "" {
+				first = id
+			} else if id != first {
+				t.Errorf("flow %d moved from instance %s to %s", i, first, id)
+			}
+		}
+		c.Close()
+		per[first]++
+	}
+	if per["0"] != 2 || per["1"] != 2 || per["2"] != 2 {
+		t.Errorf("6 UDP flows over 3 backends: %v, want 2 each", per)
+	}
+}

@@ -32,7 +32,8 @@ import (
 //	GET /health  status from /root/health-code (default 200); no answer while /root/health-hang exists
 //	GET /rich    200 with {"ApplicationHealthState": <contents of /root/rich-state, default Healthy>}
 //
-// It writes its pid to /root/app.pid so that a test can kill it, and the
+// On UDP port 9999 it answers each datagram with the same greeting followed by
+// the datagram. It writes its pid to /root/app.pid so that a test can kill it, and the
 // client address of the last / and /health requests to /root/client-from and
 // /root/health-from.
 const lbAppPy = `import http.server, json, os, socket, sys, time
@@ -73,6 +74,14 @@ class H(http.server.BaseHTTPRequestHandler):
 class S(http.server.ThreadingHTTPServer):
     request_queue_size = 512
     daemon_threads = True
+def udp():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("", 9999))
+    while True:
+        data, peer = u.recvfrom(2048)
+        u.sendto(("Hello from %s (instance %s): " % (name, iid)).encode() + data, peer)
+import threading
+threading.Thread(target=udp, daemon=True).start()
 with open("/root/app.pid", "w") as f:
     f.write(str(os.getpid()))
 S(("", port), H).serve_forever()
