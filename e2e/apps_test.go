@@ -101,7 +101,7 @@ func TestAppsCustomScript(t *testing.T) {
 		appExt(t, "prep", "Microsoft.OSTCExtensions", "CustomScriptForLinux", "1.5",
 			map[string]any{"commandToExecute": "echo uid=$(id -u) user=$(id -un) && echo prep >> /root/order"}),
 	)
-	lbWaitStates(e, "appLB", "", lbAllUp(e, "app"), 30*time.Second)
+	lbWaitAllUp(e, "appLB", "", "app", 30*time.Second)
 	got := lbCount(t, url, 10)
 	if got["0"] != 5 || got["1"] != 5 {
 		t.Fatalf("the CustomScript workload answers through the LB: got %v, want 5 each", got)
@@ -142,7 +142,7 @@ func TestAppsCustomScript(t *testing.T) {
 	// is a new process that serves again.
 	pid := appPidRE.FindStringSubmatch(webMsg)[1]
 	e.MustCLI("restart", "-n", "app", "--instance-ids", "0", "-o", "none")
-	lbWaitStates(e, "appLB", "", lbAllUp(e, "app"), 30*time.Second)
+	lbWaitAllUp(e, "appLB", "", "app", 30*time.Second)
 	if order := e.runIn("app", "0", "cat /root/order"); order != "prep\nweb\nprep\nweb" {
 		t.Errorf("after restart the order file is %q, want prep, web twice", order)
 	}
