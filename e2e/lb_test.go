@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -42,8 +43,8 @@ func TestLBRoundRobinStatusAndStopStart(t *testing.T) {
 
 	// lb show (table and JSON), the API and the metrics agree: 3 backends up.
 	table := e.MustCLI("lb", "show", "-n", "webLB", "-o", "table")
-	if n := strings.Count(table, " Up "); n != 3 {
-		t.Errorf("lb show -o table: %d backends Up, want 3:\n%s", n, table)
+	if n := strings.Count(table, " Up "); n != 3 || strings.Count(table, " success ") != 3 {
+		t.Errorf("lb show -o table: %d backends Up, want 3 with a successful last probe:\n%s", n, table)
 	}
 	var shown struct {
 		Health lbView `json:"health"`
@@ -167,6 +168,9 @@ func TestLBProbeSemantics(t *testing.T) {
 		v, _ := lbHealth(e, "webLB")
 		if b, ok := lbBackendOf(v, "", ns1); !ok || len(b.Probes) != 1 || !strings.Contains(b.Probes[0].LastResult, fmt.Sprint(code)) {
 			t.Errorf("HTTP %d: probe view of %s does not name the failure: %+v", code, ns1, b)
+		}
+		if table := e.MustCLI("lb", "show", "-n", "webLB", "-o", "table"); !regexp.MustCompile(ns1 + `\s+\S+\s+Down\s+HTTP ` + fmt.Sprint(code)).MatchString(table) {
+			t.Errorf("HTTP %d: lb show -o table does not show %s down with its last probe result:\n%s", code, ns1, table)
 		}
 		text, _ := lbScrape(metrics)
 		if up, ok := lbMetric(text, "vmss_lb_probe_up", `backend="`+ns1+`"`); !ok || up != 0 {

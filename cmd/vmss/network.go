@@ -501,6 +501,20 @@ func showLB(cmd *cobra.Command, g *globals) error {
 	return g.print(os.Stdout, lb, nil)
 }
 
+// lastProbe is the last result of a backend's probe ("success", "HTTP 500",
+// ...), "-" when the rule has no probe or it has not run yet.
+func lastProbe(backend any, probe string) string {
+	probes, _ := dig(backend, "probes").([]any)
+	for _, p := range probes {
+		if probe != "" && str(dig(p, "probe")) == probe {
+			if r := str(dig(p, "lastResult")); r != "" {
+				return r
+			}
+		}
+	}
+	return "-"
+}
+
 // printLBTable prints rules and, per backend, probe state and connections.
 func printLBTable(lb, health map[string]any) error {
 	type row = []string
@@ -509,15 +523,15 @@ func printLBTable(lb, health map[string]any) error {
 	for _, r := range rules {
 		backends, _ := dig(r, "backends").([]any)
 		if len(backends) == 0 {
-			rows = append(rows, row{str(dig(r, "name")), str(dig(r, "frontend")), "-", "-", "-", "-"})
+			rows = append(rows, row{str(dig(r, "name")), str(dig(r, "frontend")), "-", "-", "-", "-", "-"})
 		}
 		for _, b := range backends {
 			rows = append(rows, row{str(dig(r, "name")), str(dig(r, "frontend")), str(dig(b, "name")), str(dig(b, "address")),
-				str(dig(b, "state")), str(dig(b, "activeConnections"))})
+				str(dig(b, "state")), lastProbe(b, str(dig(r, "probe"))), str(dig(b, "activeConnections"))})
 		}
 	}
 	fmt.Printf("Load balancer %s\n\n", str(lb["name"]))
-	hdr := row{"Rule", "Frontend", "Backend", "Address", "Probe", "Active"}
+	hdr := row{"Rule", "Frontend", "Backend", "Address", "Probe", "LastProbe", "Active"}
 	w := newTable(os.Stdout, hdr)
 	for _, r := range rows {
 		w.row(r)
