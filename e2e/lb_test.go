@@ -856,3 +856,21 @@ func TestLBUdpRule(t *testing.T) {
 		t.Errorf("6 UDP flows over 3 backends: %v, want 2 each", per)
 	}
 }
+
+// After a daemon crash (SIGKILL) and restart, the load balancer serves again
+// from the same frontend, with the workloads that kept running.
+func TestLBAfterDaemonCrash(t *testing.T) {
+	e := Start(t, Options{ProbeScale: "0.05"})
+	url := lbCreate(e, "web", 3, webapp)
+	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
+	e.Kill()
+	if _, err := lbHit(url, netip.Addr{}); err == nil {
+		t.Fatal("the frontend answered with the daemon dead")
+	}
+	e.Serve()
+	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
+	got := lbCount(t, url, 30)
+	if got["0"] != 10 || got["1"] != 10 || got["2"] != 10 {
+		t.Fatalf("after the restart: got %v, want 10 each", got)
+	}
+}
