@@ -42,7 +42,8 @@ type Options struct {
 	// MetricsAddr serves Prometheus metrics; it must be a loopback address.
 	// Default 127.0.0.1:9100; "off" disables metrics.
 	MetricsAddr string
-	// ProbeIntervalScale multiplies probe intervals (tests use e.g. 0.02).
+	// ProbeIntervalScale multiplies probe intervals, of load balancers and of
+	// the Application Health extension (tests use e.g. 0.02).
 	ProbeIntervalScale float64
 	// DrainPeriod is the default drain period of backend pools; default 5s.
 	DrainPeriod time.Duration
@@ -133,7 +134,7 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h, err := host.New(host.Config{
 		Prefix: o.Prefix, RuntimeDir: o.RuntimeDir, StateDir: o.StateDir, Registerer: reg,
-		WorkloadGrace: o.WorkloadGrace, HealthInterval: o.HealthInterval, Logger: o.Logger,
+		WorkloadGrace: o.WorkloadGrace, HealthInterval: o.HealthInterval, HealthIntervalScale: o.ProbeIntervalScale, Logger: o.Logger,
 	})
 	if err != nil {
 		store.Close()

@@ -292,6 +292,9 @@ func (h *Host) startHealth(in reconcile.InstanceSpec) {
 	if set.Interval == 0 {
 		iv = 5 * time.Second
 	}
+	if sc := h.cfg.HealthIntervalScale; sc > 0 {
+		iv = time.Duration(float64(iv) * sc)
+	}
 	if h.cfg.HealthInterval > 0 {
 		iv = h.cfg.HealthInterval
 	}

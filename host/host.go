@@ -43,7 +43,10 @@ type Config struct {
 	// HealthInterval overrides the Application Health extension's probe
 	// interval (tests); zero uses the extension's settings.
 	HealthInterval time.Duration
-	Logger         *slog.Logger
+	// HealthIntervalScale multiplies the extension's interval (like the load
+	// balancer's --probe-interval-scale); zero or negative means 1.
+	HealthIntervalScale float64
+	Logger              *slog.Logger
 }
 
 // Host implements reconcile.Kernel.
