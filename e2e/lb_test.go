@@ -874,3 +874,35 @@ func TestLBAfterDaemonCrash(t *testing.T) {
 		t.Fatalf("after the restart: got %v, want 10 each", got)
 	}
 }
+
+// Load balancers of the same name in two resource groups both serve.
+func TestLBSameNameInTwoGroups(t *testing.T) {
+	metrics := lbMetricsAddr(t)
+	e := Start(t, Options{ProbeScale: "0.05", Extra: []string{"--metrics-addr", metrics}})
+	url1 := lbCreate(e, "web", 2, webapp)
+	e.MustCLI("group", "create", "-n", "rg2", "-l", "eastus", "-o", "none")
+	e.MustCLI("-g", "rg2", "create", "-n", "web", "--instance-count", "2", "--ssh-key-values", lbKeyFile(t),
+		"--lb-rule-port", "80", "--disable-overprovision", "--custom-script", webapp, "-o", "none")
+	var pip struct {
+		IPAddress string `json:"ipAddress"`
+	}
+	e.JSON(&pip, "-g", "rg2", "network", "public-ip", "show", "-n", "webLBPublicIP")
+	url2 := "http://" + pip.IPAddress + "/"
+	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
+	for _, u := range []string{url1, url2} {
+		Eventually(t, 30*time.Second, "both load balancers answer", func() error {
+			_, err := lbHit(u, netip.Addr{})
+			return err
+		})
+	}
+	// Their metrics are told apart by the group.
+	text, err := lbScrape(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{`lb="webLB"`, `lb="rg2/webLB"`} {
+		if _, ok := lbMetric(text, "vmss_lb_probe_up", l); !ok {
+			t.Errorf("metrics have no vmss_lb_probe_up{%s}", l)
+		}
+	}
+}

@@ -185,7 +185,7 @@ func (h *Host) applyLBs(ctx context.Context, p *reconcile.Plan, errs map[string]
 		h.mu.Unlock()
 		if e == nil {
 			var err error
-			e, err = lb.New(lb.Options{Name: lp.Name, Registerer: h.cfg.Registerer, Logger: h.log.With("lb", lp.Name)})
+			e, err = lb.New(lb.Options{Name: h.engineName(lp), Registerer: h.cfg.Registerer, Logger: h.log.With("lb", lp.Name)})
 			if err != nil {
 				errs[lp.Key] = err
 				continue
@@ -215,6 +215,24 @@ func (h *Host) applyLBs(ctx context.Context, p *reconcile.Plan, errs map[string]
 	for _, e := range gone {
 		_ = e.Close()
 	}
+}
+
+// engineName names a new engine (the "lb" label of its metrics): the load
+// balancer's name, or group/name when an engine of another resource group
+// already has that name (the metrics would collide).
+func (h *Host) engineName(lp reconcile.LBPlan) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, e := range h.engines {
+		if e.Snapshot().Name == lp.Name {
+			group := "?"
+			if id, err := arm.ParseID(lp.Key); err == nil {
+				group = id.ResourceGroup
+			}
+			return group + "/" + lp.Name
+		}
+	}
+	return lp.Name
 }
 
 func (h *Host) lbConfig(ctx context.Context, lp reconcile.LBPlan) (lb.Config, error) {
