@@ -60,7 +60,9 @@ func dialer(network, addr string, src netip.Addr) (*net.Dialer, error) {
 	if _, err := netip.ParseAddrPort(addr); err != nil {
 		return nil, fmt.Errorf("dial %s %s: want IP:port, names are not resolved: %w", network, addr, err)
 	}
-	d := &net.Dialer{}
+	// No TCP keepalive: the dialled connections are short proxy legs, and
+	// the three setsockopt calls per dial are measurable on the LB's hot path.
+	d := &net.Dialer{KeepAlive: -1}
 	if src.IsValid() {
 		ap := netip.AddrPortFrom(src, 0)
 		if network[:3] == "tcp" {
