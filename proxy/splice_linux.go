@@ -52,7 +52,7 @@ type splicer struct {
 	pipe     *splicePipe
 	n        int // bytes in the pipe
 	err      error
-	ackLeft  int // bytes of the flow still read with immediate ACKs
+	ackLeft  int // reads of the flow still followed by immediate ACKs
 	readFn   func(uintptr) bool
 	writeFn  func(uintptr) bool
 }
@@ -76,7 +76,7 @@ func newSplicer(dst, src net.Conn) *splicer {
 	if err1 != nil || err2 != nil {
 		return nil
 	}
-	s := &splicer{src: rs, dst: rd, ackLeft: quickAckBytes}
+	s := &splicer{src: rs, dst: rd, ackLeft: quickAckReads}
 	s.readFn = s.drain
 	s.writeFn = s.pump
 	return s
@@ -110,15 +110,16 @@ func (s *splicer) drain(fd uintptr) bool {
 			// Linux's delayed ACK, 40 ms per round. The flag is not sticky, so
 			// it is set after each read.
 			_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
-			s.ackLeft -= int(n)
+			s.ackLeft--
 		}
 		return true
 	}
 }
 
-// quickAckBytes is how much of each direction of a flow is read with
-// immediate ACKs: enough for an SSH or TLS handshake.
-const quickAckBytes = 32 << 10
+// quickAckReads is how many reads of each direction of a flow are followed
+// by immediate ACKs: enough for the round trips of an SSH or TLS handshake,
+// few enough that a long keep-alive flow pays for them only at its start.
+const quickAckReads = 16
 
 // pump moves the pipe's content to dst; false waits for writability.
 func (s *splicer) pump(fd uintptr) bool {
