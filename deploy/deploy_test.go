@@ -584,3 +584,34 @@ func TestStateFileHasNoSecretsInRecords(t *testing.T) {
 		t.Errorf("persisted records: %d bytes, password present %v", len(st.Deployments), strings.Contains(string(st.Deployments), password))
 	}
 }
+
+// TestImplicitDependencyOnReferencedResource: a scale set that names a load
+// balancer's pools without dependsOn (as the myriad NAT-pool template does)
+// is put after the load balancer, every time.
+func TestImplicitDependencyOnReferencedResource(t *testing.T) {
+	tpl := json.RawMessage(`{
+	 "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0",
+	 "variables": {"lb": "[resourceId('Microsoft.Network/loadBalancers', 'lb1')]"},
+	 "resources": [
+	  {"type": "Microsoft.Network/virtualNetworks", "apiVersion": "2015-06-15", "name": "v", "location": "[resourceGroup().location]",
+	   "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}, "subnets": [{"name": "s", "properties": {"addressPrefix": "10.0.0.0/24"}}]}},
+	  {"type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2015-06-15", "name": "ip", "location": "[resourceGroup().location]", "properties": {}},
+	  {"type": "Microsoft.Network/loadBalancers", "apiVersion": "2015-06-15", "name": "lb1", "location": "[resourceGroup().location]",
+	   "dependsOn": ["[resourceId('Microsoft.Network/publicIPAddresses', 'ip')]"],
+	   "properties": {"frontendIPConfigurations": [{"name": "fe", "properties": {"publicIPAddress": {"id": "[resourceId('Microsoft.Network/publicIPAddresses', 'ip')]"}}}],
+	    "backendAddressPools": [{"name": "be"}]}},
+	  {"type": "Microsoft.Compute/virtualMachineScaleSets", "apiVersion": "2015-06-15", "name": "ss", "location": "[resourceGroup().location]",
+	   "dependsOn": ["[resourceId('Microsoft.Network/virtualNetworks', 'v')]"],
+	   "sku": {"name": "Standard_A1", "capacity": "2"},
+	   "properties": {"overprovision": "false", "upgradePolicy": {"mode": "Manual"}, "virtualMachineProfile": {
+	    "osProfile": {"computerNamePrefix": "ss", "adminUsername": "azureuser", "adminPassword": "Passw0rd!x"},
+	    "networkProfile": {"networkInterfaceConfigurations": [{"name": "n", "properties": {"primary": "true", "ipConfigurations": [{"name": "i", "properties": {
+	     "subnet": {"id": "[concat(resourceId('Microsoft.Network/virtualNetworks', 'v'), '/subnets/s')]"},
+	     "loadBalancerBackendAddressPools": [{"id": "[concat(variables('lb'), '/backendAddressPools/be')]"}]}}]}}]}}}}
+	 ]}`)
+	for i := 0; i < 5; i++ {
+		f := newFixture(t, nil)
+		f.mustDeploy("rg", "d", body(tpl, "", nil, false))
+		f.mustGet(rid("rg", arm.TypeScaleSet, "ss"))
+	}
+}

@@ -33,6 +33,7 @@ type run struct {
 	ops     []*operation
 	status  map[string]string // lower-cased resource id -> outcome
 	blocked []string          // "resource (depends on X, which failed)"
+	waiting map[string]string // resource id -> same-level resource it waits for (implicit.go)
 	cancel  context.CancelFunc
 	gone    bool // the record was deleted while running
 }
@@ -155,9 +156,7 @@ func (r *run) exec() {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				err := r.deployOne(ctx, j.res, j.op)
+				err := r.deployOne(ctx, j.res, j.op, level, sem)
 				r.mu.Lock()
 				if err != nil {
 					r.status[strings.ToLower(j.res.ID)] = outFailed
@@ -222,7 +221,9 @@ func (r *run) end(op *operation, code string, ae *arm.Error, ws []warning) {
 }
 
 // deployOne evaluates one resource and puts it through the API.
-func (r *run) deployOne(ctx context.Context, res *template.Resource, op *operation) error {
+// sem bounds the puts in flight; it is taken only after the resource's
+// same-level references are done, so waiting holds no slot.
+func (r *run) deployOne(ctx context.Context, res *template.Resource, op *operation, level []*template.Resource, sem chan struct{}) error {
 	t0 := r.e.o.Now()
 	fail := func(code string, ae *arm.Error, ws []warning) error {
 		r.end(op, code, ae, ws)
@@ -234,6 +235,15 @@ func (r *run) deployOne(ctx context.Context, res *template.Resource, op *operati
 		return fail("BadRequest", &arm.Error{Code: "InvalidTemplate", Message: err.Error(), Target: res.Path}, nil)
 	}
 	ws := warnings(res.Type, res.ID, body)
+	if err := r.awaitReferenced(ctx, res, referenced(body, res, level)); err != nil {
+		return fail("Conflict", &arm.Error{Code: "DependencyFailed", Target: res.ID, Message: err.Error()}, ws)
+	}
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return fail("Conflict", &arm.Error{Code: "DeploymentInterrupted", Target: res.ID, Message: "The deployment was stopped before this resource started."}, ws)
+	}
+	defer func() { <-sem }()
 	switch kindOf(res.Type) {
 	case kindUnknown:
 		ws = append(ws, warn("ResourceTypeNotEmulated", res.ID,
