@@ -35,19 +35,10 @@ func (s *Server) scaleSet(req *request) {
 		}
 		writeJSON(req.w, 200, out)
 	case req.action == "" && (req.r.Method == http.MethodPut || req.r.Method == http.MethodPatch):
-		var created bool
-		seq, ok := s.update(req, func(st *model.State) *arm.Error {
+		s.put(req, key, func(st *model.State) (bool, *arm.Error) {
 			_, c, e := st.PutScaleSet(id, req.body, req.r.Method == http.MethodPatch)
-			created = c
-			return e
-		})
-		if !ok {
-			return
-		}
-		s.startOp(req, key, seq, false)
-		var out any
-		s.Store.View(func(st *model.State) { out = s.renderScaleSet(st, st.ScaleSets[key]) })
-		writeJSON(req.w, map[bool]int{true: 201, false: 200}[created], out)
+			return c, e
+		}, func(st *model.State) any { return s.renderScaleSet(st, st.ScaleSets[key]) })
 	case req.action == "" && req.r.Method == http.MethodDelete:
 		s.deleteResource(req, id)
 	case strings.EqualFold(req.action, "virtualMachines") && req.r.Method == http.MethodGet:
@@ -302,19 +293,10 @@ func (s *Server) vm(req *request) {
 		}
 		writeJSON(req.w, 200, out)
 	case req.action == "" && (req.r.Method == http.MethodPut || req.r.Method == http.MethodPatch):
-		var created bool
-		seq, ok := s.update(req, func(st *model.State) *arm.Error {
+		s.put(req, key, func(st *model.State) (bool, *arm.Error) {
 			_, c, e := st.PutVM(id, req.body, req.r.Method == http.MethodPatch)
-			created = c
-			return e
-		})
-		if !ok {
-			return
-		}
-		s.startOp(req, key, seq, false)
-		var out any
-		s.Store.View(func(st *model.State) { out = s.renderVM(st, st.VMs[key], false) })
-		writeJSON(req.w, map[bool]int{true: 201, false: 200}[created], out)
+			return c, e
+		}, func(st *model.State) any { return s.renderVM(st, st.VMs[key], false) })
 	case req.action == "" && req.r.Method == http.MethodDelete:
 		s.deleteResource(req, id)
 	case strings.EqualFold(req.action, "runCommand") && req.r.Method == http.MethodPost:

@@ -67,9 +67,7 @@ func (s *Server) network(req *request, typ string) {
 			doc["tags"] = patch.Tags
 			body, _ = json.Marshal(doc)
 		}
-		var created bool
-		seq, ok := s.update(req, func(st *model.State) *arm.Error {
-			var e *arm.Error
+		s.put(req, key, func(st *model.State) (created bool, e *arm.Error) {
 			switch typ {
 			case "microsoft.network/virtualnetworks":
 				_, created, e = st.PutVNet(id, body)
@@ -80,15 +78,8 @@ func (s *Server) network(req *request, typ string) {
 			case "microsoft.network/networkinterfaces":
 				_, created, e = st.PutNIC(id, body)
 			}
-			return e
-		})
-		if !ok {
-			return
-		}
-		s.startOp(req, key, seq, false)
-		var out any
-		s.Store.View(func(st *model.State) { out = renderNetwork(st, typ, key) })
-		writeJSON(req.w, map[bool]int{true: 201, false: 200}[created], out)
+			return created, e
+		}, func(st *model.State) any { return renderNetwork(st, typ, key) })
 	case http.MethodDelete:
 		s.deleteResource(req, id)
 	default:
@@ -229,40 +220,20 @@ func (s *Server) lbChild(req *request) {
 		if !ok {
 			return
 		}
-		r := renderLB(st, lb)
-		p := r.Properties
-		var items []any
+		p := renderLB(st, lb).Properties
 		switch kind {
 		case "frontendipconfigurations":
-			for i := range p.FrontendIPConfigurations {
-				items = append(items, idAndItem(p.FrontendIPConfigurations[i].ID, &p.FrontendIPConfigurations[i]))
-			}
+			out = byID(p.FrontendIPConfigurations, want, func(x *arm.FrontendIPConfiguration) string { return x.ID })
 		case "backendaddresspools":
-			for i := range p.BackendAddressPools {
-				items = append(items, idAndItem(p.BackendAddressPools[i].ID, &p.BackendAddressPools[i]))
-			}
+			out = byID(p.BackendAddressPools, want, func(x *arm.BackendAddressPool) string { return x.ID })
 		case "loadbalancingrules":
-			for i := range p.LoadBalancingRules {
-				items = append(items, idAndItem(p.LoadBalancingRules[i].ID, &p.LoadBalancingRules[i]))
-			}
+			out = byID(p.LoadBalancingRules, want, func(x *arm.LoadBalancingRule) string { return x.ID })
 		case "probes":
-			for i := range p.Probes {
-				items = append(items, idAndItem(p.Probes[i].ID, &p.Probes[i]))
-			}
+			out = byID(p.Probes, want, func(x *arm.Probe) string { return x.ID })
 		case "inboundnatrules":
-			for i := range p.InboundNatRules {
-				items = append(items, idAndItem(p.InboundNatRules[i].ID, &p.InboundNatRules[i]))
-			}
+			out = byID(p.InboundNatRules, want, func(x *arm.InboundNatRule) string { return x.ID })
 		case "inboundnatpools":
-			for i := range p.InboundNatPools {
-				items = append(items, idAndItem(p.InboundNatPools[i].ID, &p.InboundNatPools[i]))
-			}
-		}
-		for _, it := range items {
-			pair := it.([2]any)
-			if arm.EqualIDs(pair[0].(string), want) {
-				out = pair[1]
-			}
+			out = byID(p.InboundNatPools, want, func(x *arm.InboundNatPool) string { return x.ID })
 		}
 	})
 	if out == nil {
@@ -272,7 +243,16 @@ func (s *Server) lbChild(req *request) {
 	writeJSON(req.w, 200, out)
 }
 
-func idAndItem(id string, v any) any { return [2]any{id, v} }
+// byID returns the element of list whose id is want (case-insensitively),
+// nil when there is none.
+func byID[T any](list []T, want string, id func(*T) string) any {
+	for i := range list {
+		if arm.EqualIDs(id(&list[i]), want) {
+			return &list[i]
+		}
+	}
+	return nil
+}
 
 // generic serves resources stored without being acted on.
 func (s *Server) generic(req *request) {
@@ -315,19 +295,10 @@ func (s *Server) generic(req *request) {
 		}
 		writeJSON(req.w, 200, out)
 	case http.MethodPut:
-		var created bool
-		seq, ok := s.update(req, func(st *model.State) *arm.Error {
+		s.put(req, id.Key(), func(st *model.State) (bool, *arm.Error) {
 			_, c, e := st.PutGeneric(id, req.body)
-			created = c
-			return e
-		})
-		if !ok {
-			return
-		}
-		s.startOp(req, id.Key(), seq, false)
-		var out any
-		s.Store.View(func(st *model.State) { out = copyOf(st.Generic[id.Key()]) })
-		writeJSON(req.w, map[bool]int{true: 201, false: 200}[created], out)
+			return c, e
+		}, func(st *model.State) any { return copyOf(st.Generic[id.Key()]) })
 	case http.MethodDelete:
 		s.deleteResource(req, id)
 	default:

@@ -302,6 +302,24 @@ func (s *Server) update(req *request, f func(st *model.State) *arm.Error) (int64
 	return seq, true
 }
 
+// put applies a create-or-update, starts its long-running operation and
+// answers the rendered resource: 201 when it was created, 200 otherwise.
+func (s *Server) put(req *request, key string, apply func(st *model.State) (bool, *arm.Error), render func(st *model.State) any) {
+	var created bool
+	seq, ok := s.update(req, func(st *model.State) *arm.Error {
+		c, e := apply(st)
+		created = c
+		return e
+	})
+	if !ok {
+		return
+	}
+	s.startOp(req, key, seq, false)
+	var out any
+	s.Store.View(func(st *model.State) { out = render(st) })
+	writeJSON(req.w, map[bool]int{true: 201, false: 200}[created], out)
+}
+
 // startOp records a long-running operation and sets its headers.
 func (s *Server) startOp(req *request, key string, seq int64, del bool) {
 	op := &operation{ID: newOpID(), Key: key, Seq: seq, Delete: del, Started: time.Now()}
