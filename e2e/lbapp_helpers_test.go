@@ -233,6 +233,25 @@ func lbWaitStates(e *Env, lbName, rule string, want map[string]string, timeout t
 // instances of set, all Up.
 func lbWaitAllUp(e *Env, lbName, rule, set string, timeout time.Duration) {
 	e.T.Helper()
+	// Right after a daemon (re)start instances report "starting" until the
+	// reconciler has seen them; a want taken then would miss them (or be
+	// empty and match an empty pool at once).
+	Eventually(e.T, timeout, "settled instances of "+set, func() error {
+		running := 0
+		for _, in := range e.Instances(set) {
+			switch in.PowerState {
+			case "running":
+				running++
+			case "stopped", "deallocated":
+			default:
+				return fmt.Errorf("instance %s is %s", in.InstanceID, in.PowerState)
+			}
+		}
+		if running == 0 {
+			return fmt.Errorf("no instance of %s is running", set)
+		}
+		return nil
+	})
 	lbWaitFor(e, lbName, rule, func() map[string]string { return lbAllUp(e, set) }, timeout)
 }
 
