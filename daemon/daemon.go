@@ -22,7 +22,7 @@ import (
 	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/client"
 	"github.com/vmss-emulator/vmss/deploy"
-	"github.com/vmss-emulator/vmss/host"
+	"github.com/vmss-emulator/vmss/machine"
 	"github.com/vmss-emulator/vmss/model"
 	"github.com/vmss-emulator/vmss/proxy"
 	"github.com/vmss-emulator/vmss/reconcile"
@@ -52,9 +52,9 @@ type Options struct {
 	JumpboxPorts []uint16
 	Parallel     int
 	Resync       time.Duration
-	// WorkloadGrace: see host.Config.
+	// WorkloadGrace: see machine.Config.
 	WorkloadGrace time.Duration
-	// HealthInterval: see host.Config.
+	// HealthInterval: see machine.Config.
 	HealthInterval time.Duration
 	Logger         *slog.Logger
 }
@@ -93,7 +93,7 @@ func (o *Options) defaults() {
 type Daemon struct {
 	Options    Options
 	Store      *model.Store
-	Host       *host.Host
+	Machine    *machine.Machine
 	Reconciler *reconcile.Reconciler
 	API        *api.Server
 	Metrics    *prometheus.Registry
@@ -132,7 +132,7 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h, err := host.New(host.Config{
+	h, err := machine.New(machine.Config{
 		Prefix: o.Prefix, RuntimeDir: o.RuntimeDir, StateDir: o.StateDir, Registerer: reg,
 		WorkloadGrace: o.WorkloadGrace, HealthInterval: o.HealthInterval, HealthIntervalScale: o.ProbeIntervalScale, Logger: o.Logger,
 	})
@@ -164,7 +164,7 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d := &Daemon{Options: o, Store: store, Host: h, Reconciler: rec, API: srv, Metrics: reg, deployer: eng, cancel: cancel, errc: make(chan error, 2)}
+	d := &Daemon{Options: o, Store: store, Machine: h, Reconciler: rec, API: srv, Metrics: reg, deployer: eng, cancel: cancel, errc: make(chan error, 2)}
 	d.wg.Add(2)
 	go func() { defer d.wg.Done(); rec.Run(rctx) }()
 	go func() {
@@ -225,7 +225,7 @@ func (d *Daemon) Stop() error {
 	derr := d.deployer.Close() // deployments in flight are recorded as interrupted
 	d.cancel()
 	d.wg.Wait()
-	err := d.Host.Close()
+	err := d.Machine.Close()
 	_ = os.Remove(d.Options.Socket)
 	return errors.Join(derr, err, d.Store.Close())
 }
@@ -250,8 +250,8 @@ func (d *Daemon) Teardown(ctx context.Context) error {
 		var left int
 		d.Store.View(func(st *model.State) { left = len(st.ResourceGroups) + len(st.ScaleSets) + len(st.VMs) + len(st.VNets) })
 		if left == 0 {
-			vn, _ := d.Host.VNets(ctx)
-			inst, _ := d.Host.Manager().List(ctx)
+			vn, _ := d.Machine.VNets(ctx)
+			inst, _ := d.Machine.Manager().List(ctx)
 			if len(vn) == 0 && len(inst) == 0 {
 				break
 			}
@@ -272,7 +272,7 @@ func (d *Daemon) Teardown(ctx context.Context) error {
 // with the host's data-plane details.
 type runtime struct {
 	*reconcile.Reconciler
-	h *host.Host
+	h *machine.Machine
 }
 
 func (r runtime) LoadBalancerHealth(key string) any { return r.h.LoadBalancerHealth(key) }
@@ -318,7 +318,7 @@ func Cleanup(ctx context.Context, o CleanupOptions) error {
 	if o.StateDir == "" {
 		o.StateDir = "/var/lib/vmss"
 	}
-	h, err := host.New(host.Config{Prefix: o.Prefix, RuntimeDir: o.RuntimeDir, StateDir: o.StateDir, Logger: o.Logger})
+	h, err := machine.New(machine.Config{Prefix: o.Prefix, RuntimeDir: o.RuntimeDir, StateDir: o.StateDir, Logger: o.Logger})
 	if err != nil {
 		return err
 	}

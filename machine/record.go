@@ -1,4 +1,4 @@
-package host
+package machine
 
 import (
 	"encoding/json"
@@ -22,11 +22,11 @@ type record struct {
 	Extensions []arm.ExtensionView `json:"extensions,omitempty"`
 }
 
-func (h *Host) recordPath(netns string) string {
+func (h *Machine) recordPath(netns string) string {
 	return filepath.Join(h.dir(), "records", netns+".json")
 }
 
-func (h *Host) readRecord(netns string) (record, bool) {
+func (h *Machine) readRecord(netns string) (record, bool) {
 	var r record
 	data, err := os.ReadFile(h.recordPath(netns))
 	if err != nil {
@@ -38,7 +38,7 @@ func (h *Host) readRecord(netns string) (record, bool) {
 	return r, true
 }
 
-func (h *Host) writeRecord(netns string, r record) error {
+func (h *Machine) writeRecord(netns string, r record) error {
 	p := h.recordPath(netns)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return fmt.Errorf("instance record: %w", err)
@@ -51,7 +51,7 @@ func (h *Host) writeRecord(netns string, r record) error {
 	return os.Rename(tmp, p)
 }
 
-func (h *Host) updateRecord(netns string, f func(*record)) error {
+func (h *Machine) updateRecord(netns string, f func(*record)) error {
 	h.recMu.Lock()
 	defer h.recMu.Unlock()
 	r, _ := h.readRecord(netns)
@@ -59,7 +59,7 @@ func (h *Host) updateRecord(netns string, f func(*record)) error {
 	return h.writeRecord(netns, r)
 }
 
-func (h *Host) removeRecord(netns string) error {
+func (h *Machine) removeRecord(netns string) error {
 	err := os.Remove(h.recordPath(netns))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

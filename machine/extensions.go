@@ -1,4 +1,4 @@
-package host
+package machine
 
 import (
 	"bytes"
@@ -30,7 +30,7 @@ const downloadDir = "/root/custom-script/download/0"
 // runExtensions runs the instance's customData script (when it is one) and
 // its extensions in provisioning order, as root. A command still running after
 // WorkloadGrace is the instance's workload and counts as succeeded.
-func (h *Host) runExtensions(ctx context.Context, in reconcile.InstanceSpec) ([]arm.ExtensionView, error) {
+func (h *Machine) runExtensions(ctx context.Context, in reconcile.InstanceSpec) ([]arm.ExtensionView, error) {
 	if err := os.MkdirAll(h.logDir(in.Netns), 0o700); err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func status(code, level, msg string) arm.InstanceViewStatus {
 		Message: msg, Time: time.Now().UTC().Format(time.RFC3339)}
 }
 
-func (h *Host) runExtension(ctx context.Context, in reconcile.InstanceSpec, e arm.Extension) (arm.ExtensionView, error) {
+func (h *Machine) runExtension(ctx context.Context, in reconcile.InstanceSpec, e arm.Extension) (arm.ExtensionView, error) {
 	p := e.Properties
 	view := arm.ExtensionView{Name: e.Name, Type: p.Publisher + "." + p.Type, TypeHandlerVersion: p.TypeHandlerVersion}
 	typ := strings.ToLower(p.Publisher + "/" + p.Type)
@@ -141,7 +141,7 @@ func firstNonEmpty(v ...string) string {
 
 // download copies fileUris (local paths or file:// URLs; the host has no
 // internet) into the instance's download directory.
-func (h *Host) download(ctx context.Context, in reconcile.InstanceSpec, uris []string) error {
+func (h *Machine) download(ctx context.Context, in reconcile.InstanceSpec, uris []string) error {
 	if _, err := h.runCommand(ctx, in, "", "/", []string{"mkdir", "-p", downloadDir}, nil); err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func (h *Host) download(ctx context.Context, in reconcile.InstanceSpec, uris []s
 // runCommand runs argv as root in the instance, in directory dir. Output goes to the
 // instance's log (named by logName) and the last lines are returned. A command
 // still running after WorkloadGrace keeps running as the workload.
-func (h *Host) runCommand(ctx context.Context, in reconcile.InstanceSpec, logName, dir string, argv []string, stdin io.Reader) (string, error) {
+func (h *Machine) runCommand(ctx context.Context, in reconcile.InstanceSpec, logName, dir string, argv []string, stdin io.Reader) (string, error) {
 	exe, err := h.inst.Exe()
 	if err != nil {
 		return "", err
@@ -274,7 +274,7 @@ type healthSettings struct {
 // startHealth starts the Application Health extension's prober, when the
 // instance has one: binary mode (HTTP 200 or a TCP connect is healthy) and
 // rich mode (a 2xx JSON body {"ApplicationHealthState": "Healthy"}).
-func (h *Host) startHealth(in reconcile.InstanceSpec) {
+func (h *Machine) startHealth(in reconcile.InstanceSpec) {
 	var set *healthSettings
 	for _, e := range in.Extensions {
 		if strings.EqualFold(e.Properties.Type, "ApplicationHealthLinux") {
@@ -335,7 +335,7 @@ func (h *Host) startHealth(in reconcile.InstanceSpec) {
 // AppHealth is what the instance's Application Health extension reports now
 // (Healthy, Unhealthy, Unknown before the first probe settles), or "" when it
 // has none.
-func (h *Host) AppHealth(netns string) string {
+func (h *Machine) AppHealth(netns string) string {
 	h.mu.Lock()
 	hp := h.health[netns]
 	h.mu.Unlock()
@@ -394,7 +394,7 @@ func probeApp(ctx context.Context, dial nsnet.DialFunc, s *healthSettings, timeo
 
 // RunCommand runs a shell script as root inside an instance and waits for it
 // (az vmss run-command invoke). Output is capped at 4 MiB per stream.
-func (h *Host) RunCommand(ctx context.Context, netns, script string) (string, string, int, error) {
+func (h *Machine) RunCommand(ctx context.Context, netns, script string) (string, string, int, error) {
 	cmd, err := h.inst.Command(ctx, netns, instance.ExecRequest{Argv: []string{"/bin/sh", "-c", script}, AsRoot: true})
 	if err != nil {
 		return "", "", 0, err

@@ -1,4 +1,4 @@
-// Package host is the machine side of the emulator: it implements the
+// Package machine is the machine side of the emulator: it implements the
 // reconciler's Kernel with the packages that touch the system. A VNET is a
 // namespace with bridges (package vnet) and an internal DNS server (package
 // dns); an instance is a set of namespaces with a cgroup (package instance),
@@ -11,4 +11,4 @@
 // Per-instance records (build, restart and model generations; extension
 // results) live in StateDir/host/<netns>.json so a restarted daemon knows what
 // it already did; everything in the kernel carries the configured prefix.
-package host
+package machine

@@ -1,4 +1,4 @@
-package host
+package machine
 
 import (
 	"context"
@@ -28,7 +28,7 @@ import (
 	"github.com/vmss-emulator/vmss/vnet"
 )
 
-// Config configures a Host. Zero values take the defaults given.
+// Config configures a Machine. Zero values take the defaults given.
 type Config struct {
 	Prefix     string // instance name prefix; default "vmss-"
 	RuntimeDir string // default /run/vmss
@@ -49,8 +49,8 @@ type Config struct {
 	Logger              *slog.Logger
 }
 
-// Host implements reconcile.Kernel.
-type Host struct {
+// Machine implements reconcile.Kernel.
+type Machine struct {
 	cfg   Config
 	log   *slog.Logger
 	vnets *vnet.Manager
@@ -88,9 +88,9 @@ type sshServer struct {
 	done chan struct{}
 }
 
-// New returns a Host. Close releases everything it serves (not the kernel
+// New returns a Machine. Close releases everything it serves (not the kernel
 // objects: the reconciler or Cleanup removes those).
-func New(cfg Config) (*Host, error) {
+func New(cfg Config) (*Machine, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "vmss-"
 	}
@@ -111,7 +111,7 @@ func New(cfg Config) (*Host, error) {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &Host{
+	h := &Machine{
 		cfg: cfg, log: lg, base: ctx, stop: cancel,
 		vnets:       &vnet.Manager{Logger: lg},
 		inst:        &instance.Manager{Prefix: cfg.Prefix, RuntimeDir: cfg.RuntimeDir, StateDir: cfg.StateDir, Logger: lg},
@@ -137,14 +137,14 @@ func New(cfg Config) (*Host, error) {
 const rsaQuiet = 2 * time.Second
 
 // pauseRSA postpones background RSA key generation (instances are being created).
-func (h *Host) pauseRSA() {
+func (h *Machine) pauseRSA() {
 	h.mu.Lock()
 	h.rsaBusy = time.Now().Add(rsaQuiet)
 	h.mu.Unlock()
 }
 
 // holdRSA occupies the RSA generation slot while instances are being created.
-func (h *Host) holdRSA() {
+func (h *Machine) holdRSA() {
 	defer h.wg.Done()
 	held := false
 	t := time.NewTicker(100 * time.Millisecond)
@@ -176,15 +176,15 @@ func (h *Host) holdRSA() {
 }
 
 // Manager is the instance manager (for Cleanup and tools).
-func (h *Host) Manager() *instance.Manager { return h.inst }
+func (h *Machine) Manager() *instance.Manager { return h.inst }
 
-func (h *Host) dir() string { return filepath.Join(h.cfg.StateDir, "host") }
+func (h *Machine) dir() string { return filepath.Join(h.cfg.StateDir, "host") }
 
 // VNetPrefix is the name prefix of VNET namespaces.
-func (h *Host) VNetPrefix() string { return model.VNetPrefix(h.cfg.Prefix) }
+func (h *Machine) VNetPrefix() string { return model.VNetPrefix(h.cfg.Prefix) }
 
 // Close stops every server and engine the host runs; kernel objects stay.
-func (h *Host) Close() error {
+func (h *Machine) Close() error {
 	h.mu.Lock()
 	var errs []error
 	for _, s := range h.ssh {
@@ -212,7 +212,7 @@ func (h *Host) Close() error {
 // ---- VNETs ----
 
 // EnsureVNet creates or updates a VNET namespace and runs its DNS server.
-func (h *Host) EnsureVNet(ctx context.Context, v reconcile.VNetSpec) error {
+func (h *Machine) EnsureVNet(ctx context.Context, v reconcile.VNetSpec) error {
 	spec := vnet.Spec{Netns: v.Netns}
 	var prefixes []netip.Prefix
 	for _, s := range v.Subnets {
@@ -257,7 +257,7 @@ func (h *Host) EnsureVNet(ctx context.Context, v reconcile.VNetSpec) error {
 }
 
 // DeleteVNet stops a VNET's servers and removes its namespace.
-func (h *Host) DeleteVNet(ctx context.Context, netns string) error {
+func (h *Machine) DeleteVNet(ctx context.Context, netns string) error {
 	h.mu.Lock()
 	d := h.dnsSrv[netns]
 	delete(h.dnsSrv, netns)
@@ -275,11 +275,11 @@ func (h *Host) DeleteVNet(ctx context.Context, netns string) error {
 }
 
 // VNets lists the VNET namespaces with the host's prefix.
-func (h *Host) VNets(ctx context.Context) ([]string, error) {
+func (h *Machine) VNets(ctx context.Context) ([]string, error) {
 	return vnet.List(h.VNetPrefix())
 }
 
-func (h *Host) space(netns string) *nsnet.Namespace {
+func (h *Machine) space(netns string) *nsnet.Namespace {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.spaces[netns]
@@ -288,7 +288,7 @@ func (h *Host) space(netns string) *nsnet.Namespace {
 // ---- instances ----
 
 // Instances observes the instances that exist.
-func (h *Host) Instances(ctx context.Context) (map[string]reconcile.Observed, error) {
+func (h *Machine) Instances(ctx context.Context) (map[string]reconcile.Observed, error) {
 	names, err := h.inst.List(ctx)
 	if err != nil && len(names) == 0 {
 		return nil, err
@@ -314,7 +314,7 @@ func (h *Host) Instances(ctx context.Context) (map[string]reconcile.Observed, er
 }
 
 // CreateInstance builds the instance's namespaces, files, NIC and host keys.
-func (h *Host) CreateInstance(ctx context.Context, in reconcile.InstanceSpec) error {
+func (h *Machine) CreateInstance(ctx context.Context, in reconcile.InstanceSpec) error {
 	h.pauseRSA()
 	if err := h.updateRecord(in.Netns, func(r *record) { *r = record{VNetNetns: in.VNetNetns} }); err != nil {
 		return err
@@ -346,12 +346,12 @@ func (h *Host) CreateInstance(ctx context.Context, in reconcile.InstanceSpec) er
 	})
 }
 
-func (h *Host) keyDir(netns string) string { return filepath.Join(h.dir(), "hostkeys", netns) }
+func (h *Machine) keyDir(netns string) string { return filepath.Join(h.dir(), "hostkeys", netns) }
 
-func (h *Host) logDir(netns string) string { return filepath.Join(h.dir(), "logs", netns) }
+func (h *Machine) logDir(netns string) string { return filepath.Join(h.dir(), "logs", netns) }
 
 // StartInstance serves SSH inside the instance and starts its workload.
-func (h *Host) StartInstance(ctx context.Context, in reconcile.InstanceSpec, rerun bool) error {
+func (h *Machine) StartInstance(ctx context.Context, in reconcile.InstanceSpec, rerun bool) error {
 	if err := h.serveSSH(ctx, in); err != nil {
 		return err
 	}
@@ -376,7 +376,7 @@ func (h *Host) StartInstance(ctx context.Context, in reconcile.InstanceSpec, rer
 	})
 }
 
-func (h *Host) serveSSH(ctx context.Context, in reconcile.InstanceSpec) error {
+func (h *Machine) serveSSH(ctx context.Context, in reconcile.InstanceSpec) error {
 	auth := sshd.Auth{User: in.AdminUser, Password: in.Password, PasswordAuth: in.Password != ""}
 	for _, k := range in.PublicKeys {
 		pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k))
@@ -439,7 +439,7 @@ func (h *Host) serveSSH(ctx context.Context, in reconcile.InstanceSpec) error {
 }
 
 // StopInstance ends SSH sessions and kills every process of the instance.
-func (h *Host) StopInstance(ctx context.Context, netns string) error {
+func (h *Machine) StopInstance(ctx context.Context, netns string) error {
 	h.mu.Lock()
 	s := h.ssh[netns]
 	delete(h.ssh, netns)
@@ -463,7 +463,7 @@ func (h *Host) StopInstance(ctx context.Context, netns string) error {
 }
 
 // DeleteInstance removes the instance, its keys, logs and record.
-func (h *Host) DeleteInstance(ctx context.Context, netns string) error {
+func (h *Machine) DeleteInstance(ctx context.Context, netns string) error {
 	if err := h.StopInstance(ctx, netns); err != nil && !errors.Is(err, instance.ErrNotFound) {
 		return err
 	}

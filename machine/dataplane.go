@@ -1,4 +1,4 @@
-package host
+package machine
 
 import (
 	"context"
@@ -23,7 +23,7 @@ var probeSource = vnet.DNSAddr
 
 // ApplyPlan configures DNS records, inbound NAT and load balancers. What
 // cannot be applied is reported by resource key; the rest is applied.
-func (h *Host) ApplyPlan(ctx context.Context, p *reconcile.Plan) map[string]error {
+func (h *Machine) ApplyPlan(ctx context.Context, p *reconcile.Plan) map[string]error {
 	errs := map[string]error{}
 	h.applyDNS(p)
 	h.applyNAT(ctx, p, errs)
@@ -31,7 +31,7 @@ func (h *Host) ApplyPlan(ctx context.Context, p *reconcile.Plan) map[string]erro
 	return errs
 }
 
-func (h *Host) applyDNS(p *reconcile.Plan) {
+func (h *Machine) applyDNS(p *reconcile.Plan) {
 	for _, z := range p.DNS {
 		h.mu.Lock()
 		d := h.dnsSrv[z.VNetNetns]
@@ -51,7 +51,7 @@ func (h *Host) applyDNS(p *reconcile.Plan) {
 
 // dialer returns a dial function into a VNET namespace; nil when the VNET is
 // not open (its mappings are skipped until it is).
-func (h *Host) dialer(vnetNetns string) proxy.DialFunc {
+func (h *Machine) dialer(vnetNetns string) proxy.DialFunc {
 	ns := h.space(vnetNetns)
 	if ns == nil {
 		return nil
@@ -64,7 +64,7 @@ func natKey(m reconcile.NATMapping) string { return m.Instance + "|" + m.Public.
 // applyNAT forwards every mapping it can. A public port already taken on the
 // host fails only its own mapping (reported for its owner); a VM's SSH
 // mapping falls back to its alternative ports.
-func (h *Host) applyNAT(ctx context.Context, p *reconcile.Plan, errs map[string]error) {
+func (h *Machine) applyNAT(ctx context.Context, p *reconcile.Plan, errs map[string]error) {
 	type entry struct {
 		m     reconcile.NATMapping
 		ports []uint16 // candidate ports, first is current
@@ -176,7 +176,7 @@ func (h *Host) applyNAT(ctx context.Context, p *reconcile.Plan, errs map[string]
 	}
 }
 
-func (h *Host) applyLBs(ctx context.Context, p *reconcile.Plan, errs map[string]error) {
+func (h *Machine) applyLBs(ctx context.Context, p *reconcile.Plan, errs map[string]error) {
 	want := map[string]bool{}
 	for _, lp := range p.LBs {
 		want[lp.Key] = true
@@ -220,7 +220,7 @@ func (h *Host) applyLBs(ctx context.Context, p *reconcile.Plan, errs map[string]
 // engineName names a new engine (the "lb" label of its metrics): the load
 // balancer's name, or group/name when an engine of another resource group
 // already has that name (the metrics would collide).
-func (h *Host) engineName(lp reconcile.LBPlan) string {
+func (h *Machine) engineName(lp reconcile.LBPlan) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, e := range h.engines {
@@ -235,7 +235,7 @@ func (h *Host) engineName(lp reconcile.LBPlan) string {
 	return lp.Name
 }
 
-func (h *Host) lbConfig(ctx context.Context, lp reconcile.LBPlan) (lb.Config, error) {
+func (h *Machine) lbConfig(ctx context.Context, lp reconcile.LBPlan) (lb.Config, error) {
 	var cfg lb.Config
 	for _, pp := range lp.Pools {
 		pool := lb.Pool{Name: pp.Name, DrainPeriod: pp.DrainPeriod}
@@ -302,7 +302,7 @@ func refuse(context.Context, string, string) (net.Conn, error) {
 
 // Drain takes an instance out of every pool and waits for its flows (up to
 // the pools' drain periods).
-func (h *Host) Drain(ctx context.Context, netns string) error {
+func (h *Machine) Drain(ctx context.Context, netns string) error {
 	h.mu.Lock()
 	engines := make([]*lb.Engine, 0, len(h.engines))
 	for _, e := range h.engines {
@@ -354,7 +354,7 @@ func inPool(e *lb.Engine, pool, backend string) bool {
 
 // LoadBalancerHealth is a load balancer's runtime view: each rule with its
 // backends' probe state and connections, the pools, and its NAT forwards.
-func (h *Host) LoadBalancerHealth(key string) any {
+func (h *Machine) LoadBalancerHealth(key string) any {
 	h.mu.Lock()
 	e := h.engines[key]
 	owner := map[string]string{}
@@ -407,7 +407,7 @@ func (h *Host) LoadBalancerHealth(key string) any {
 // instance (by namespace), as instance-view statuses: code
 // HealthProbe/{lb}/{probe}/{up|down|unknown|draining}, the last result as the
 // message. None when the instance is in no probed pool.
-func (h *Host) ProbeStatuses(netns string) []arm.InstanceViewStatus {
+func (h *Machine) ProbeStatuses(netns string) []arm.InstanceViewStatus {
 	h.mu.Lock()
 	keys := sortedKeys(h.engines)
 	engines := make([]*lb.Engine, 0, len(keys))
@@ -447,7 +447,7 @@ func (h *Host) ProbeStatuses(netns string) []arm.InstanceViewStatus {
 
 // Endpoint is where a VM's public SSH answers (its public IP's port 22, or
 // the fallback port when the host's own sshd holds 22).
-func (h *Host) Endpoint(netns string) string {
+func (h *Machine) Endpoint(netns string) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.endpoints[netns]
@@ -455,10 +455,10 @@ func (h *Host) Endpoint(netns string) string {
 
 // EndpointError says why a VM's public IP does not forward SSH (nil when it
 // does, or when the VM has no public IP).
-func (h *Host) EndpointError(netns string) error {
+func (h *Machine) EndpointError(netns string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.endpointErr[netns]
 }
 
-var _ reconcile.Kernel = (*Host)(nil)
+var _ reconcile.Kernel = (*Machine)(nil)
