@@ -21,6 +21,7 @@ import (
 	"github.com/vmss-emulator/vmss/api"
 	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/client"
+	"github.com/vmss-emulator/vmss/dataview"
 	"github.com/vmss-emulator/vmss/deploy"
 	"github.com/vmss-emulator/vmss/machine"
 	"github.com/vmss-emulator/vmss/model"
@@ -269,32 +270,43 @@ func (d *Daemon) Teardown(ctx context.Context) error {
 }
 
 // runtime is the API's view of the running emulator: the reconciler's status,
-// with the host's data-plane details.
+// with the machine's data-plane and workload details.
 type runtime struct {
-	*reconcile.Reconciler
-	h *machine.Machine
+	rec *reconcile.Reconciler
+	m   *machine.Machine
 }
 
-func (r runtime) LoadBalancerHealth(key string) any { return r.h.LoadBalancerHealth(key) }
+func (r runtime) Pending(key string) (bool, error) { return r.rec.Pending(key) }
+
+func (r runtime) Applied() int64 { return r.rec.Applied() }
+
+func (r runtime) LoadBalancerHealth(key string) *dataview.LoadBalancer {
+	return r.m.DataPlane().LoadBalancer(key)
+}
 
 func (r runtime) RunCommand(ctx context.Context, netns, script string) (string, string, int, error) {
-	return r.h.RunCommand(ctx, netns, script)
+	return r.m.Workloads().RunCommand(ctx, netns, script)
 }
 
 func (r runtime) Instance(netns string) api.InstanceStatus {
-	st := r.Reconciler.Instance(netns)
-	if ep := r.h.Endpoint(netns); ep != "" {
+	rs := r.rec.Instance(netns)
+	st := api.InstanceStatus{ProvisioningState: rs.ProvisioningState, PowerState: rs.PowerState,
+		Health: rs.Health, Error: rs.Error, Extensions: rs.Extensions}
+	plane := r.m.DataPlane()
+	if ep := plane.Endpoint(netns); ep != "" {
 		st.Statuses = append(st.Statuses, statusOf("SSHEndpoint/"+ep, "SSH answers on "+ep))
-	} else if err := r.h.EndpointError(netns); err != nil {
+	} else if err := plane.EndpointError(netns); err != nil {
 		st.Statuses = append(st.Statuses, arm.InstanceViewStatus{Code: "SSHEndpoint/none", Level: "Error",
 			DisplayStatus: "SSH is not reachable on the public IP", Message: err.Error()})
 	}
-	st.Statuses = append(st.Statuses, r.h.ProbeStatuses(netns)...)
-	if h := r.h.AppHealth(netns); h != "" {
+	st.Statuses = append(st.Statuses, api.ProbeStatuses(plane.Probes(netns))...)
+	if h := r.m.Workloads().Health(netns); h != "" {
 		st.Health = h // live: the reconciler's copy is as old as its last pass
 	}
 	return st
 }
+
+var _ api.Runtime = runtime{}
 
 // CleanupOptions say what Cleanup removes.
 type CleanupOptions struct {

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmss-emulator/vmss/api"
 	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/model"
 )
@@ -633,17 +632,26 @@ func (r *Reconciler) feedback(snap *model.State) {
 	}
 }
 
-// ---- api.Runtime ----
+// ---- status ----
+
+// InstanceStatus is the reconciler's view of one instance.
+type InstanceStatus struct {
+	ProvisioningState string              // Creating, Updating, Succeeded, Failed, Deleting
+	PowerState        string              // starting, running, stopping, stopped, deallocated, unknown
+	Health            string              // Healthy, Unhealthy, Unknown, or "" when nothing reports health
+	Error             string              // last failure, "" when none
+	Extensions        []arm.ExtensionView // extension statuses
+}
 
 // Instance reports the observed status of an instance.
-func (r *Reconciler) Instance(netns string) api.InstanceStatus {
+func (r *Reconciler) Instance(netns string) InstanceStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := r.inst[netns]
 	if st == nil {
-		return api.InstanceStatus{ProvisioningState: "Creating", PowerState: "starting"}
+		return InstanceStatus{ProvisioningState: "Creating", PowerState: "starting"}
 	}
-	out := api.InstanceStatus{ProvisioningState: st.prov, PowerState: st.power, Health: st.obs.Health, Extensions: st.obs.Extensions}
+	out := InstanceStatus{ProvisioningState: st.prov, PowerState: st.power, Health: st.obs.Health, Extensions: st.obs.Extensions}
 	if st.err != nil {
 		out.ProvisioningState, out.Error = "Failed", st.err.Error()
 	}
@@ -677,10 +685,6 @@ func (r *Reconciler) Applied() int64 {
 	defer r.mu.Unlock()
 	return r.applied
 }
-
-// LoadBalancerHealth is answered by the kernel's data plane (see runtime); the
-// reconciler has none of its own.
-func (r *Reconciler) LoadBalancerHealth(string) any { return nil }
 
 func fingerprint(v any) string {
 	b, _ := json.Marshal(v)

@@ -1,4 +1,4 @@
-package machine
+package workload
 
 import "crypto/tls"
 
