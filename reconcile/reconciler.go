@@ -156,8 +156,21 @@ func (r *Reconciler) Pass(ctx context.Context) {
 		r.log.Error("observe VNETs", "err", err)
 		return
 	}
-
 	// VNETs first: instances attach to them.
+	wantVNet := r.ensureVNets(ctx, snap, kvnets)
+	desired := DesiredInstances(snap)
+	r.startInstanceWork(ctx, desired, obs)
+	r.deleteUnwantedVNets(ctx, kvnets, wantVNet, desired, obs)
+	planErr := r.applyDataPlane(ctx, snap, desired, obs)
+	// Feedback into the model: settle overprovisioning, drop deleted records,
+	// finish group deletes.
+	r.feedback(snap)
+	r.recordProgress(snap, desired, kvnets, wantVNet, planErr)
+}
+
+// ensureVNets creates or updates every VNET of the state whose spec changed
+// (or whose namespace is missing), and returns the VNET namespaces wanted.
+func (r *Reconciler) ensureVNets(ctx context.Context, snap *model.State, kvnets []string) map[string]bool {
 	wantVNet := map[string]bool{}
 	for _, v := range VNetSpecs(snap) {
 		wantVNet[v.Netns] = true
@@ -180,56 +193,22 @@ func (r *Reconciler) Pass(ctx context.Context) {
 		}
 		r.mu.Unlock()
 	}
+	return wantVNet
+}
 
-	desired := DesiredInstances(snap)
+// startInstanceWork compares each desired instance with what exists and
+// starts the flow that closes the gap (build, start, restart, stop,
+// delete); instances the state does not know are deleted.
+func (r *Reconciler) startInstanceWork(ctx context.Context, desired []*Desired, obs map[string]Observed) {
 	want := map[string]*Desired{}
 	for _, d := range desired {
 		want[d.Spec.Netns] = d
 	}
 	now := time.Now()
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, d := range desired {
-		st := r.statusLocked(d.Spec.Netns)
-		o, exists := obs[d.Spec.Netns]
-		st.obs = o
-		switch {
-		case o.Health == "Unhealthy" && st.unhealthy.IsZero():
-			st.unhealthy = now
-		case o.Health != "Unhealthy":
-			st.unhealthy = time.Time{}
-		}
-		if st.busy {
-			continue
-		}
-		if st.err != nil && now.Before(st.retryAt) {
-			continue
-		}
-		built := exists && o.Complete && o.BuildGen == d.Spec.BuildGen
-		switch {
-		case d.Deleting:
-			if !exists {
-				r.removeLocked(d)
-				continue
-			}
-			r.spawnLocked(ctx, d, st, "Deleting", r.deleteFlow)
-		case d.Spec.VNetNetns == "" || !vnetReady(r, d.Spec.VNetNetns):
-			// Its VNET is not there yet (or failed): wait.
-		case !built:
-			verb := "Creating"
-			if exists {
-				verb = "Updating"
-			}
-			r.spawnLocked(ctx, d, st, verb, r.buildFlow)
-		case d.Run() && !o.Started:
-			r.spawnLocked(ctx, d, st, "Updating", r.startFlow)
-		case d.Run() && (o.RestartGen != d.Spec.RestartGen || o.ModelGen != d.Spec.ModelGen):
-			r.spawnLocked(ctx, d, st, "Updating", r.restartFlow)
-		case !d.Run() && o.Started:
-			r.spawnLocked(ctx, d, st, "Updating", r.stopFlow)
-		default:
-			st.prov, st.err, st.failures, st.leaving = "Succeeded", nil, 0, !d.Run()
-			st.power = powerOf(d, o.Started)
-		}
+		r.stepLocked(ctx, d, obs, now)
 	}
 	// Orphans: instances in the kernel the state does not know.
 	for netns := range obs {
@@ -250,9 +229,55 @@ func (r *Reconciler) Pass(ctx context.Context) {
 			}
 		}
 	}
-	r.mu.Unlock()
+}
 
-	// VNET namespaces nobody wants, once no instance uses them.
+// stepLocked records what was observed of one desired instance and starts
+// its next piece of work, unless one runs or it waits to retry; r.mu must be
+// held.
+func (r *Reconciler) stepLocked(ctx context.Context, d *Desired, obs map[string]Observed, now time.Time) {
+	st := r.statusLocked(d.Spec.Netns)
+	o, exists := obs[d.Spec.Netns]
+	st.obs = o
+	switch {
+	case o.Health == "Unhealthy" && st.unhealthy.IsZero():
+		st.unhealthy = now
+	case o.Health != "Unhealthy":
+		st.unhealthy = time.Time{}
+	}
+	if st.busy || (st.err != nil && now.Before(st.retryAt)) {
+		return
+	}
+	built := exists && o.Complete && o.BuildGen == d.Spec.BuildGen
+	switch {
+	case d.Deleting:
+		if !exists {
+			r.removeLocked(d)
+			return
+		}
+		r.spawnLocked(ctx, d, st, "Deleting", r.deleteFlow)
+	case d.Spec.VNetNetns == "" || !vnetReady(r, d.Spec.VNetNetns):
+		// Its VNET is not there yet (or failed): wait.
+	case !built:
+		verb := "Creating"
+		if exists {
+			verb = "Updating"
+		}
+		r.spawnLocked(ctx, d, st, verb, r.buildFlow)
+	case d.Run() && !o.Started:
+		r.spawnLocked(ctx, d, st, "Updating", r.startFlow)
+	case d.Run() && (o.RestartGen != d.Spec.RestartGen || o.ModelGen != d.Spec.ModelGen):
+		r.spawnLocked(ctx, d, st, "Updating", r.restartFlow)
+	case !d.Run() && o.Started:
+		r.spawnLocked(ctx, d, st, "Updating", r.stopFlow)
+	default:
+		st.prov, st.err, st.failures, st.leaving = "Succeeded", nil, 0, !d.Run()
+		st.power = powerOf(d, o.Started)
+	}
+}
+
+// deleteUnwantedVNets removes VNET namespaces nobody wants, once no
+// instance uses them, and releases their names in the state.
+func (r *Reconciler) deleteUnwantedVNets(ctx context.Context, kvnets []string, wantVNet map[string]bool, desired []*Desired, obs map[string]Observed) {
 	for _, n := range kvnets {
 		if wantVNet[n] {
 			continue
@@ -275,10 +300,15 @@ func (r *Reconciler) Pass(ctx context.Context) {
 		r.mu.Lock()
 		delete(r.vnetDone, n)
 		r.mu.Unlock()
-		_ = r.store.Update(func(st *model.State) error { st.ReleaseVNetNetns(n); return nil })
+		if err := r.store.Update(func(st *model.State) error { st.ReleaseVNetNetns(n); return nil }); err != nil {
+			r.log.Error("release VNET namespace name in the state", "netns", n, "err", err)
+		}
 	}
+}
 
-	// Data plane.
+// applyDataPlane hands the kernel the data plane of the state: instances
+// built serve traffic when started, running and not leaving.
+func (r *Reconciler) applyDataPlane(ctx context.Context, snap *model.State, desired []*Desired, obs map[string]Observed) map[string]error {
 	serving, exists := map[string]bool{}, map[string]bool{}
 	r.mu.Lock()
 	for _, d := range desired {
@@ -291,15 +321,14 @@ func (r *Reconciler) Pass(ctx context.Context) {
 		serving[d.Spec.Netns] = o.Started && d.Run() && !st.leaving && !st.busy
 	}
 	r.mu.Unlock()
-	planErr := r.kernel.ApplyPlan(ctx, BuildPlan(snap, serving, exists, r.opt.Plan))
+	return r.kernel.ApplyPlan(ctx, BuildPlan(snap, serving, exists, r.opt.Plan))
+}
 
-	// Feedback into the model: settle overprovisioning, drop deleted records,
-	// finish group deletes.
-	r.feedback(snap)
-
-	// Pending work and failures per resource, for the API.
+// recordProgress records pending work and failures per resource, for the API.
+func (r *Reconciler) recordProgress(snap *model.State, desired []*Desired, kvnets []string, wantVNet map[string]bool, planErr map[string]error) {
 	pending, failed := map[string]bool{}, map[string]error{}
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, d := range desired {
 		st := r.inst[d.Spec.Netns]
 		if st == nil || st.busy || !r.settledLocked(d, st) {
@@ -311,20 +340,8 @@ func (r *Reconciler) Pass(ctx context.Context) {
 			}
 		}
 	}
-	for k, ss := range snap.ScaleSets {
-		if ss.Batch != nil || ss.Deleting {
-			pending[k] = true
-		}
-	}
-	for k, vm := range snap.VMs {
-		if vm.Deleting {
-			pending[k] = true
-		}
-	}
-	for k, g := range snap.ResourceGroups {
-		if g.Properties.ProvisioningState == "Deleting" {
-			pending["group:"+k] = true
-		}
+	for k := range unsettledResources(snap) {
+		pending[k] = true
 	}
 	for _, v := range VNetSpecs(snap) {
 		if !vnetReady(r, v.Netns) {
@@ -342,7 +359,29 @@ func (r *Reconciler) Pass(ctx context.Context) {
 	}
 	r.pending, r.failed, r.planErr = pending, failed, planErr
 	r.applied = snap.Seq
-	r.mu.Unlock()
+}
+
+// unsettledResources are the keys of scale sets in a rolling batch or being
+// deleted, VMs being deleted and resource groups being deleted ("group:" +
+// key): work is pending on them.
+func unsettledResources(snap *model.State) map[string]bool {
+	out := map[string]bool{}
+	for k, ss := range snap.ScaleSets {
+		if ss.Batch != nil || ss.Deleting {
+			out[k] = true
+		}
+	}
+	for k, vm := range snap.VMs {
+		if vm.Deleting {
+			out[k] = true
+		}
+	}
+	for k, g := range snap.ResourceGroups {
+		if g.Properties.ProvisioningState == "Deleting" {
+			out["group:"+k] = true
+		}
+	}
+	return out
 }
 
 // vnetReady reports whether a VNET namespace was ensured; r.mu must be held.
