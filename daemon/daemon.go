@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -342,9 +341,7 @@ func Cleanup(ctx context.Context, o CleanupOptions) error {
 	for _, n := range vnets {
 		errs = append(errs, h.DeleteVNet(ctx, n))
 	}
-	for _, d := range []string{"host"} {
-		errs = append(errs, os.RemoveAll(filepath.Join(o.StateDir, d)))
-	}
+	errs = append(errs, os.RemoveAll(filepath.Join(o.StateDir, "host"))) // the machine's records, host keys and logs
 	if !o.KeepState {
 		for _, f := range []string{model.StateFile, "lock"} {
 			if err := os.Remove(filepath.Join(o.StateDir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -355,5 +352,3 @@ func Cleanup(ctx context.Context, o CleanupOptions) error {
 	}
 	return errors.Join(errs...)
 }
-
-var _ = strings.ToLower
