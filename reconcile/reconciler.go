@@ -361,9 +361,9 @@ func (r *Reconciler) recordProgress(snap *model.State, desired []*Desired, kvnet
 	r.applied = snap.Seq
 }
 
-// unsettledResources are the keys of scale sets in a rolling batch or being
-// deleted, VMs being deleted and resource groups being deleted ("group:" +
-// key): work is pending on them.
+// unsettledResources are the keys of scale sets with an overprovisioned
+// scale-out pending or being deleted, VMs being deleted and resource groups
+// being deleted ("group:" + key): work is pending on them.
 func unsettledResources(snap *model.State) map[string]bool {
 	out := map[string]bool{}
 	for k, ss := range snap.ScaleSets {
@@ -578,22 +578,72 @@ func (r *Reconciler) removeLocked(d *Desired) {
 	}
 }
 
+// provisionBatch is an overprovisioning batch of a scale set: which of its
+// members run, and whether all have settled.
+type provisionBatch struct {
+	id      arm.ID
+	running map[string]bool
+	settled bool
+}
+
+// setChange asks the state to upgrade or replace instances of a scale set.
+type setChange struct {
+	id  arm.ID
+	ids []string
+}
+
+// feedback writes what the kernel did back into the model: records of
+// deleted instances dropped, overprovisioning batches settled, the next
+// rolling-upgrade batch, automatic repairs, finished group deletes.
 func (r *Reconciler) feedback(snap *model.State) {
 	r.mu.Lock()
 	removed := r.removed
 	r.removed = nil
-	type batch struct {
-		id      arm.ID
-		running map[string]bool
-		settled bool
+	batches := r.batchesLocked(snap)
+	upgrades, repairs := r.setChangesLocked(snap)
+	r.mu.Unlock()
+	err := r.store.Update(func(st *model.State) error {
+		for _, rm := range removed {
+			if rm.vmKey != "" {
+				st.RemoveVM(rm.vmKey)
+			} else {
+				st.RemoveInstance(rm.setKey, rm.id)
+			}
+		}
+		for _, b := range batches {
+			st.ResolveBatch(b.id, b.running, b.settled)
+		}
+		for _, u := range upgrades {
+			if _, e := st.UpgradeInstances(u.id, u.ids); e != nil {
+				r.log.Warn("rolling upgrade batch not started", "scaleSet", u.id.Name(), "err", e)
+			}
+		}
+		for _, u := range repairs {
+			if _, e := st.ReplaceInstances(u.id, u.ids); e != nil {
+				r.log.Warn("automatic repair not started", "scaleSet", u.id.Name(), "err", e)
+			}
+		}
+		st.FinishGroupDeletes()
+		return nil
+	})
+	if err != nil {
+		r.log.Error("update state", "err", err)
+		r.mu.Lock()
+		r.removed = append(r.removed, removed...)
+		r.mu.Unlock()
 	}
-	var batches []batch
+}
+
+// batchesLocked says, for each scale set with an overprovisioning batch,
+// which members run and whether all have settled; r.mu must be held.
+func (r *Reconciler) batchesLocked(snap *model.State) []provisionBatch {
+	var batches []provisionBatch
 	for _, ss := range snap.ScaleSets {
 		if ss.Batch == nil {
 			continue
 		}
-		b := batch{running: map[string]bool{}, settled: true}
-		b.id, _ = arm.ParseID(ss.Model.ID)
+		b := provisionBatch{running: map[string]bool{}, settled: true}
+		b.id, _ = arm.ParseID(ss.Model.ID) // ids in the state were parsed when stored
 		for _, id := range ss.Batch.Members {
 			in, ok := ss.Instances[id]
 			if !ok {
@@ -612,12 +662,13 @@ func (r *Reconciler) feedback(snap *model.State) {
 		}
 		batches = append(batches, b)
 	}
-	// Rolling upgrades: the next batch once the previous one runs the new model.
-	type upgrade struct {
-		id  arm.ID
-		ids []string
-	}
-	var upgrades, repairs []upgrade
+	return batches
+}
+
+// setChangesLocked picks rolling upgrades (the next batch once the previous
+// one runs the new model) and automatic repairs (instances unhealthy past
+// the grace period); r.mu must be held.
+func (r *Reconciler) setChangesLocked(snap *model.State) (upgrades, repairs []setChange) {
 	now := time.Now()
 	for key, ss := range snap.ScaleSets {
 		applied := func(in *model.Instance) bool {
@@ -625,8 +676,8 @@ func (r *Reconciler) feedback(snap *model.State) {
 			return st != nil && !st.busy && st.err == nil && st.obs.ModelGen == in.ModelGen && st.obs.Started
 		}
 		if ids := nextRollingBatch(ss, applied, r.rolled[key], now); len(ids) > 0 {
-			id, _ := arm.ParseID(ss.Model.ID)
-			upgrades = append(upgrades, upgrade{id: id, ids: ids})
+			id, _ := arm.ParseID(ss.Model.ID) // ids in the state were parsed when stored
+			upgrades = append(upgrades, setChange{id: id, ids: ids})
 			r.rolled[key] = now
 			r.log.Info("rolling upgrade batch", "scaleSet", ss.Model.Name, "instances", ids)
 		}
@@ -637,38 +688,12 @@ func (r *Reconciler) feedback(snap *model.State) {
 			return time.Time{}
 		}
 		if ids := repairsDue(ss, since, now); len(ids) > 0 {
-			id, _ := arm.ParseID(ss.Model.ID)
-			repairs = append(repairs, upgrade{id: id, ids: ids})
+			id, _ := arm.ParseID(ss.Model.ID) // ids in the state were parsed when stored
+			repairs = append(repairs, setChange{id: id, ids: ids})
 			r.log.Warn("automatic repair: replacing unhealthy instances", "scaleSet", ss.Model.Name, "instances", ids)
 		}
 	}
-	r.mu.Unlock()
-	err := r.store.Update(func(st *model.State) error {
-		for _, rm := range removed {
-			if rm.vmKey != "" {
-				st.RemoveVM(rm.vmKey)
-			} else {
-				st.RemoveInstance(rm.setKey, rm.id)
-			}
-		}
-		for _, b := range batches {
-			st.ResolveBatch(b.id, b.running, b.settled)
-		}
-		for _, u := range upgrades {
-			_, _ = st.UpgradeInstances(u.id, u.ids)
-		}
-		for _, u := range repairs {
-			_, _ = st.ReplaceInstances(u.id, u.ids)
-		}
-		st.FinishGroupDeletes()
-		return nil
-	})
-	if err != nil {
-		r.log.Error("update state", "err", err)
-		r.mu.Lock()
-		r.removed = append(r.removed, removed...)
-		r.mu.Unlock()
-	}
+	return upgrades, repairs
 }
 
 // ---- status ----
