@@ -1,8 +1,10 @@
 package machine
 
 import (
+	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"time"
 
@@ -92,6 +94,15 @@ type instances struct{ *instance.Manager }
 
 // Dialer dials from inside the named instance.
 func (i instances) Dialer(name string) nsnet.DialFunc { return nsnet.Dialer(i.NetnsPath(name)) }
+
+// ListenTCP listens inside the named instance.
+func (i instances) ListenTCP(ctx context.Context, name, addr string) (net.Listener, error) {
+	ln, err := nsnet.ListenTCP(ctx, i.NetnsPath(name), addr)
+	if err != nil {
+		return nil, err
+	}
+	return ln, nil
+}
 
 // Manager is the instance manager (for Cleanup and tools).
 func (m *Machine) Manager() *instance.Manager { return m.inst }

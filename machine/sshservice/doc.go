@@ -9,5 +9,7 @@
 // not stall on delayed ACKs.
 //
 // The service reaches instances through the Instances interface (spec,
-// network namespace, commands); the instance manager implements it.
+// listening and dialling inside one, commands); the instance manager
+// implements it, and machinetest.Instances is a fake on loopback, so the
+// service is tested without root.
 package sshservice

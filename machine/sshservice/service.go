@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -19,15 +20,19 @@ import (
 )
 
 // Instances is what the SSH service needs of the instances: their spec
-// (shell, home, resolver), their network namespace, and commands run
-// inside them as the admin user. The instance manager implements it.
+// (shell, home, resolver), a listener and connections inside them, and
+// commands run inside them as the admin user. The instance manager
+// implements it (with nsnet for the network); machinetest.Instances is a
+// fake on loopback.
 type Instances interface {
 	// Exe is the vmss executable (its sftp-server subcommand serves SFTP).
 	Exe() (string, error)
 	// Lookup returns the spec the instance was created with.
 	Lookup(name string) (instance.Spec, error)
-	// NetnsPath is the instance's network namespace.
-	NetnsPath(name string) string
+	// ListenTCP listens inside the named instance.
+	ListenTCP(ctx context.Context, name, addr string) (net.Listener, error)
+	// Dialer dials from inside the named instance.
+	Dialer(name string) nsnet.DialFunc
 	// Command prepares a command inside the named instance.
 	Command(ctx context.Context, name string, req instance.ExecRequest) (*exec.Cmd, error)
 }
@@ -175,14 +180,13 @@ func (s *Service) Serve(ctx context.Context, in reconcile.InstanceSpec) error {
 	if err != nil {
 		return err
 	}
-	path := s.inst.NetnsPath(in.Netns)
 	srv, err := sshd.New(sshd.Config{
 		HostKeys:    keys.Signers,
 		Auth:        auth,
 		Shell:       spec.Shell,
 		Home:        spec.Home(),
 		Runner:      runner{inst: s.inst, name: in.Netns},
-		Dial:        instanceDialer(path, spec),
+		Dial:        instanceDialer(s.inst.Dialer(in.Netns), spec),
 		SFTPCommand: []string{exe, "sftp-server"},
 		AuthTimeout: s.cfg.AuthTimeout,
 		Logger:      s.log.With("instance", in.VMName),
@@ -190,7 +194,7 @@ func (s *Service) Serve(ctx context.Context, in reconcile.InstanceSpec) error {
 	if err != nil {
 		return fmt.Errorf("SSH server of %s: %w", in.VMName, err)
 	}
-	ln, err := nsnet.ListenTCP(ctx, path, "0.0.0.0:22")
+	ln, err := s.inst.ListenTCP(ctx, in.Netns, "0.0.0.0:22")
 	if err != nil {
 		return fmt.Errorf("SSH listener in %s: %w", in.VMName, err)
 	}
