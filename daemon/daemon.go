@@ -207,11 +207,11 @@ func (d *Daemon) serveMetrics(ctx context.Context) error {
 	mux.Handle("/metrics", promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{}))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	d.wg.Add(2)
-	go func() { defer d.wg.Done(); _ = hs.Serve(ln) }()
+	go func() { defer d.wg.Done(); _ = hs.Serve(ln) }() // returns ErrServerClosed when Close below ends it
 	go func() {
 		defer d.wg.Done()
 		<-ctx.Done()
-		_ = hs.Close()
+		_ = hs.Close() // the daemon is stopping; metrics have no one left to report to
 	}()
 	return nil
 }
@@ -226,7 +226,7 @@ func (d *Daemon) Stop() error {
 	d.cancel()
 	d.wg.Wait()
 	err := d.Machine.Close()
-	_ = os.Remove(d.Options.Socket)
+	_ = os.Remove(d.Options.Socket) // best effort: the next Start replaces a stale socket
 	return errors.Join(derr, err, d.Store.Close())
 }
 

@@ -59,7 +59,7 @@ func DesiredInstances(st *model.State) []*Desired {
 		vp := ss.Profile()
 		var exts []arm.Extension
 		if vp.ExtensionProfile != nil {
-			exts, _ = model.ExtensionOrder(vp.ExtensionProfile.Extensions)
+			exts, _ = model.ExtensionOrder(vp.ExtensionProfile.Extensions) // the API validated the order when it stored the profile
 		}
 		for _, in := range ss.SortedInstances() {
 			sp := InstanceSpec{

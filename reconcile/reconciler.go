@@ -133,11 +133,11 @@ func (r *Reconciler) snapshot() *model.State {
 	var data []byte
 	var cfg model.Config
 	r.store.View(func(st *model.State) {
-		data, _ = json.Marshal(st)
+		data, _ = json.Marshal(st) // the state is persisted as JSON: it always marshals
 		cfg = st.Config()
 	})
 	var s model.State
-	_ = json.Unmarshal(data, &s)
+	_ = json.Unmarshal(data, &s) // what was just marshalled unmarshals
 	s.SetConfig(cfg)
 	return &s
 }

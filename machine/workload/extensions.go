@@ -77,7 +77,7 @@ func (w *Runner) runExtension(ctx context.Context, in reconcile.InstanceSpec, e 
 			Script           string   `json:"script"`
 			FileUris         []string `json:"fileUris"`
 		}
-		_ = json.Unmarshal(orEmpty(p.Settings), &settings)
+		_ = json.Unmarshal(orEmpty(p.Settings), &settings) // settings of another shape leave the fields empty: reported below
 		_ = json.Unmarshal(orEmpty(p.ProtectedSettings), &protected)
 		cmdline := firstNonEmpty(protected.CommandToExecute, settings.CommandToExecute)
 		script := firstNonEmpty(protected.Script, settings.Script)

@@ -50,7 +50,7 @@ func (w *Runner) StartHealth(in reconcile.InstanceSpec) {
 	for _, e := range in.Extensions {
 		if strings.EqualFold(e.Properties.Type, "ApplicationHealthLinux") {
 			var s healthSettings
-			_ = json.Unmarshal(orEmpty(e.Properties.Settings), &s)
+			_ = json.Unmarshal(orEmpty(e.Properties.Settings), &s) // settings of another shape probe with the defaults
 			set = &s
 		}
 	}
