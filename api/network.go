@@ -22,9 +22,9 @@ func (s *Server) network(req *request, typ string) {
 				writeErr(req.w, arm.NotFound(id.String()))
 				return
 			}
-			h := s.Runtime.LoadBalancerHealth(key)
-			if h == nil {
-				h = map[string]any{}
+			var h any = map[string]any{}
+			if v := s.Runtime.LoadBalancerHealth(key); v != nil {
+				h = v
 			}
 			writeJSON(req.w, 200, h)
 			return

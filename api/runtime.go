@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/vmss-emulator/vmss/arm"
+	"github.com/vmss-emulator/vmss/dataview"
 )
 
 // Runtime is what the API needs from the running emulator: the observed status
@@ -20,7 +21,7 @@ type Runtime interface {
 	Applied() int64
 	// LoadBalancerHealth returns a load balancer's runtime view (rules, backends,
 	// probe state, connections); nil when it has none.
-	LoadBalancerHealth(key string) any
+	LoadBalancerHealth(key string) *dataview.LoadBalancer
 	// RunCommand runs a shell script as root inside an instance (az vmss
 	// run-command invoke) and returns its output and exit status.
 	RunCommand(ctx context.Context, netns, script string) (stdout, stderr string, exit int, err error)
@@ -52,7 +53,7 @@ func (StaticRuntime) Pending(string) (bool, error) { return false, nil }
 func (StaticRuntime) Applied() int64 { return 1 << 62 }
 
 // LoadBalancerHealth has nothing to report.
-func (StaticRuntime) LoadBalancerHealth(string) any { return nil }
+func (StaticRuntime) LoadBalancerHealth(string) *dataview.LoadBalancer { return nil }
 
 // RunCommand has no instances to run in.
 func (StaticRuntime) RunCommand(context.Context, string, string) (string, string, int, error) {

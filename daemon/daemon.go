@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -21,8 +20,9 @@ import (
 	"github.com/vmss-emulator/vmss/api"
 	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/client"
+	"github.com/vmss-emulator/vmss/dataview"
 	"github.com/vmss-emulator/vmss/deploy"
-	"github.com/vmss-emulator/vmss/host"
+	"github.com/vmss-emulator/vmss/machine"
 	"github.com/vmss-emulator/vmss/model"
 	"github.com/vmss-emulator/vmss/proxy"
 	"github.com/vmss-emulator/vmss/reconcile"
@@ -52,9 +52,9 @@ type Options struct {
 	JumpboxPorts []uint16
 	Parallel     int
 	Resync       time.Duration
-	// WorkloadGrace: see host.Config.
+	// WorkloadGrace: see machine.Config.
 	WorkloadGrace time.Duration
-	// HealthInterval: see host.Config.
+	// HealthInterval: see machine.Config.
 	HealthInterval time.Duration
 	Logger         *slog.Logger
 }
@@ -93,7 +93,7 @@ func (o *Options) defaults() {
 type Daemon struct {
 	Options    Options
 	Store      *model.Store
-	Host       *host.Host
+	Machine    *machine.Machine
 	Reconciler *reconcile.Reconciler
 	API        *api.Server
 	Metrics    *prometheus.Registry
@@ -132,7 +132,7 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h, err := host.New(host.Config{
+	h, err := machine.New(machine.Config{
 		Prefix: o.Prefix, RuntimeDir: o.RuntimeDir, StateDir: o.StateDir, Registerer: reg,
 		WorkloadGrace: o.WorkloadGrace, HealthInterval: o.HealthInterval, HealthIntervalScale: o.ProbeIntervalScale, Logger: o.Logger,
 	})
@@ -164,7 +164,7 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d := &Daemon{Options: o, Store: store, Host: h, Reconciler: rec, API: srv, Metrics: reg, deployer: eng, cancel: cancel, errc: make(chan error, 2)}
+	d := &Daemon{Options: o, Store: store, Machine: h, Reconciler: rec, API: srv, Metrics: reg, deployer: eng, cancel: cancel, errc: make(chan error, 2)}
 	d.wg.Add(2)
 	go func() { defer d.wg.Done(); rec.Run(rctx) }()
 	go func() {
@@ -207,11 +207,11 @@ func (d *Daemon) serveMetrics(ctx context.Context) error {
 	mux.Handle("/metrics", promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{}))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	d.wg.Add(2)
-	go func() { defer d.wg.Done(); _ = hs.Serve(ln) }()
+	go func() { defer d.wg.Done(); _ = hs.Serve(ln) }() // returns ErrServerClosed when Close below ends it
 	go func() {
 		defer d.wg.Done()
 		<-ctx.Done()
-		_ = hs.Close()
+		_ = hs.Close() // the daemon is stopping; metrics have no one left to report to
 	}()
 	return nil
 }
@@ -225,8 +225,8 @@ func (d *Daemon) Stop() error {
 	derr := d.deployer.Close() // deployments in flight are recorded as interrupted
 	d.cancel()
 	d.wg.Wait()
-	err := d.Host.Close()
-	_ = os.Remove(d.Options.Socket)
+	err := d.Machine.Close()
+	_ = os.Remove(d.Options.Socket) // best effort: the next Start replaces a stale socket
 	return errors.Join(derr, err, d.Store.Close())
 }
 
@@ -250,8 +250,8 @@ func (d *Daemon) Teardown(ctx context.Context) error {
 		var left int
 		d.Store.View(func(st *model.State) { left = len(st.ResourceGroups) + len(st.ScaleSets) + len(st.VMs) + len(st.VNets) })
 		if left == 0 {
-			vn, _ := d.Host.VNets(ctx)
-			inst, _ := d.Host.Manager().List(ctx)
+			vn, _ := d.Machine.VNets(ctx)
+			inst, _ := d.Machine.Manager().List(ctx)
 			if len(vn) == 0 && len(inst) == 0 {
 				break
 			}
@@ -269,32 +269,43 @@ func (d *Daemon) Teardown(ctx context.Context) error {
 }
 
 // runtime is the API's view of the running emulator: the reconciler's status,
-// with the host's data-plane details.
+// with the machine's data-plane and workload details.
 type runtime struct {
-	*reconcile.Reconciler
-	h *host.Host
+	rec *reconcile.Reconciler
+	m   *machine.Machine
 }
 
-func (r runtime) LoadBalancerHealth(key string) any { return r.h.LoadBalancerHealth(key) }
+func (r runtime) Pending(key string) (bool, error) { return r.rec.Pending(key) }
+
+func (r runtime) Applied() int64 { return r.rec.Applied() }
+
+func (r runtime) LoadBalancerHealth(key string) *dataview.LoadBalancer {
+	return r.m.DataPlane().LoadBalancer(key)
+}
 
 func (r runtime) RunCommand(ctx context.Context, netns, script string) (string, string, int, error) {
-	return r.h.RunCommand(ctx, netns, script)
+	return r.m.Workloads().RunCommand(ctx, netns, script)
 }
 
 func (r runtime) Instance(netns string) api.InstanceStatus {
-	st := r.Reconciler.Instance(netns)
-	if ep := r.h.Endpoint(netns); ep != "" {
+	rs := r.rec.Instance(netns)
+	st := api.InstanceStatus{ProvisioningState: rs.ProvisioningState, PowerState: rs.PowerState,
+		Health: rs.Health, Error: rs.Error, Extensions: rs.Extensions}
+	plane := r.m.DataPlane()
+	if ep := plane.Endpoint(netns); ep != "" {
 		st.Statuses = append(st.Statuses, statusOf("SSHEndpoint/"+ep, "SSH answers on "+ep))
-	} else if err := r.h.EndpointError(netns); err != nil {
+	} else if err := plane.EndpointError(netns); err != nil {
 		st.Statuses = append(st.Statuses, arm.InstanceViewStatus{Code: "SSHEndpoint/none", Level: "Error",
 			DisplayStatus: "SSH is not reachable on the public IP", Message: err.Error()})
 	}
-	st.Statuses = append(st.Statuses, r.h.ProbeStatuses(netns)...)
-	if h := r.h.AppHealth(netns); h != "" {
+	st.Statuses = append(st.Statuses, api.ProbeStatuses(plane.Probes(netns))...)
+	if h := r.m.Workloads().Health(netns); h != "" {
 		st.Health = h // live: the reconciler's copy is as old as its last pass
 	}
 	return st
 }
+
+var _ api.Runtime = runtime{}
 
 // CleanupOptions say what Cleanup removes.
 type CleanupOptions struct {
@@ -318,7 +329,7 @@ func Cleanup(ctx context.Context, o CleanupOptions) error {
 	if o.StateDir == "" {
 		o.StateDir = "/var/lib/vmss"
 	}
-	h, err := host.New(host.Config{Prefix: o.Prefix, RuntimeDir: o.RuntimeDir, StateDir: o.StateDir, Logger: o.Logger})
+	h, err := machine.New(machine.Config{Prefix: o.Prefix, RuntimeDir: o.RuntimeDir, StateDir: o.StateDir, Logger: o.Logger})
 	if err != nil {
 		return err
 	}
@@ -330,9 +341,7 @@ func Cleanup(ctx context.Context, o CleanupOptions) error {
 	for _, n := range vnets {
 		errs = append(errs, h.DeleteVNet(ctx, n))
 	}
-	for _, d := range []string{"host"} {
-		errs = append(errs, os.RemoveAll(filepath.Join(o.StateDir, d)))
-	}
+	errs = append(errs, os.RemoveAll(filepath.Join(o.StateDir, "host"))) // the machine's records, host keys and logs
 	if !o.KeepState {
 		for _, f := range []string{model.StateFile, "lock"} {
 			if err := os.Remove(filepath.Join(o.StateDir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -343,5 +352,3 @@ func Cleanup(ctx context.Context, o CleanupOptions) error {
 	}
 	return errors.Join(errs...)
 }
-
-var _ = strings.ToLower

@@ -1,6 +1,8 @@
 // Package daemon assembles the emulator: the persisted desired state (model),
-// the machine side (host), the reconciler between them, the ARM API on a unix
-// socket (api), template deployments, and Prometheus metrics on loopback.
+// the machine side (machine), the reconciler between them, the ARM API on a
+// unix socket (api), template deployments, and Prometheus metrics on loopback.
+// It adapts the reconciler's instance status and the machine's data-plane and
+// workload views into what the API asks of the runtime (api.Runtime).
 //
 // Typical usage:
 //

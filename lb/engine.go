@@ -163,46 +163,76 @@ func (e *Engine) applyLocked(ctx context.Context, desired Config) (retired []*ru
 	if e.closed {
 		return nil, errClosed
 	}
-	wantPools := map[string]Pool{}
+	if err := e.checkMembersLocked(desired.Pools); err != nil {
+		return nil, err
+	}
+	e.renameRulesLocked(desired.Rules)
+	// Open new frontends first: a failure here changes nothing.
+	fresh, err := e.openRulesLocked(ctx, desired.Rules)
+	if err != nil {
+		for _, r := range fresh {
+			retired = append(retired, r)
+		}
+		return retired, err
+	}
+	retired = e.retireRulesLocked(desired.Rules, fresh)
+	e.probes = map[string]Probe{}
+	for _, p := range desired.Probes {
+		e.probes[p.Name] = p
+	}
+	e.applyPoolsLocked(desired.Pools, probesByPool(desired.Rules))
+	for name, r := range fresh {
+		e.rules[name] = r
+		r.Start()
+	}
+	return retired, nil
+}
+
+// checkMembersLocked refuses members that change address or come back
+// while still draining.
+func (e *Engine) checkMembersLocked(pools []Pool) error {
 	var errs []error
-	for _, p := range desired.Pools {
-		wantPools[p.Name] = p
-		if cur := e.pools[p.Name]; cur != nil {
-			for _, b := range p.Backends {
-				if m := findMember(cur.members, b.Name); m != nil && m.addr != b.Addr {
-					errs = append(errs, e.errorf("pool %s member %s changes address %s → %s; remove it first", p.Name, b.Name, m.addr, b.Addr))
-				} else if m != nil && m.draining.Load() {
-					errs = append(errs, e.errorf("pool %s member %s is still draining; wait for it or use another name", p.Name, b.Name))
-				}
+	for _, p := range pools {
+		cur := e.pools[p.Name]
+		if cur == nil {
+			continue
+		}
+		for _, b := range p.Backends {
+			if m := findMember(cur.members, b.Name); m != nil && m.addr != b.Addr {
+				errs = append(errs, e.errorf("pool %s member %s changes address %s → %s; remove it first", p.Name, b.Name, m.addr, b.Addr))
+			} else if m != nil && m.draining.Load() {
+				errs = append(errs, e.errorf("pool %s member %s is still draining; wait for it or use another name", p.Name, b.Name))
 			}
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
+	return errors.Join(errs...)
+}
 
-	// A renamed rule on the same frontend keeps its socket.
+// renameRulesLocked lets a renamed rule on the same frontend keep its socket.
+func (e *Engine) renameRulesLocked(rules []Rule) {
 	byKey := map[string]string{}
 	for name, r := range e.rules {
 		byKey[r.key] = name
 	}
 	names := map[string]bool{}
-	for _, rc := range desired.Rules {
+	for _, rc := range rules {
 		names[rc.Name] = true
 	}
-	for _, rc := range desired.Rules {
+	for _, rc := range rules {
 		if old, ok := byKey[frontKey(rc)]; ok && e.rules[rc.Name] == nil && !names[old] {
 			e.rules[rc.Name] = e.rules[old]
 			delete(e.rules, old)
 			e.m.forgetRule(old)
 		}
 	}
+}
 
-	// Open new frontends first: a failure here changes nothing.
-	wantRules := map[string]Rule{}
+// openRulesLocked opens the frontends of new rules and of rules whose
+// frontend changed. On error the rules it opened are returned for closing.
+func (e *Engine) openRulesLocked(ctx context.Context, rules []Rule) (map[string]*rule, error) {
 	fresh := map[string]*rule{}
-	for _, rc := range desired.Rules {
-		wantRules[rc.Name] = rc
+	var errs []error
+	for _, rc := range rules {
 		if cur := e.rules[rc.Name]; cur != nil && cur.key == frontKey(rc) {
 			continue
 		}
@@ -213,15 +243,17 @@ func (e *Engine) applyLocked(ctx context.Context, desired Config) (retired []*ru
 		}
 		fresh[rc.Name] = r
 	}
-	if len(errs) > 0 {
-		for _, r := range fresh {
-			retired = append(retired, r)
-		}
-		return retired, errors.Join(errs...)
-	}
+	return fresh, errors.Join(errs...)
+}
 
-	// Rules that go away (or move) are detached now and closed by the
-	// caller once the lock is released.
+// retireRulesLocked detaches the rules that go away (or move), for the
+// caller to close once the lock is released, and gives the rules that stay
+// their new settings.
+func (e *Engine) retireRulesLocked(rules []Rule, fresh map[string]*rule) (retired []*rule) {
+	wantRules := map[string]Rule{}
+	for _, rc := range rules {
+		wantRules[rc.Name] = rc
+	}
 	for name, r := range e.rules {
 		if _, keep := wantRules[name]; !keep || fresh[name] != nil {
 			retired = append(retired, r)
@@ -235,20 +267,27 @@ func (e *Engine) applyLocked(ctx context.Context, desired Config) (retired []*ru
 			r.cfg.Store(&rc)
 		}
 	}
+	return retired
+}
 
-	// Probes used per pool.
+// probesByPool lists the probes the rules use, per backend pool.
+func probesByPool(rules []Rule) map[string][]string {
 	usedBy := map[string][]string{}
-	for _, rc := range desired.Rules {
+	for _, rc := range rules {
 		if rc.Probe != "" && !slices.Contains(usedBy[rc.BackendPool], rc.Probe) {
 			usedBy[rc.BackendPool] = append(usedBy[rc.BackendPool], rc.Probe)
 		}
 	}
-	e.probes = map[string]Probe{}
-	for _, p := range desired.Probes {
-		e.probes[p.Name] = p
-	}
+	return usedBy
+}
 
-	// Pools and members.
+// applyPoolsLocked removes pools not wanted, drains members that leave,
+// adds new members and (re)starts their probers.
+func (e *Engine) applyPoolsLocked(pools []Pool, usedBy map[string][]string) {
+	wantPools := map[string]Pool{}
+	for _, p := range pools {
+		wantPools[p.Name] = p
+	}
 	for name, p := range e.pools {
 		if _, keep := wantPools[name]; !keep {
 			for _, m := range p.members {
@@ -267,7 +306,7 @@ func (e *Engine) applyLocked(ctx context.Context, desired Config) (retired []*ru
 		p.cfg = pc
 		p.probes = usedBy[name]
 		want := map[string]Backend{}
-		for _, b := range desired.Pools[indexPool(desired.Pools, name)].Backends {
+		for _, b := range pools[indexPool(pools, name)].Backends {
 			want[b.Name] = b
 		}
 		for _, m := range p.members {
@@ -284,12 +323,6 @@ func (e *Engine) applyLocked(ctx context.Context, desired Config) (retired []*ru
 			e.syncProbersLocked(p, m)
 		}
 	}
-
-	for name, r := range fresh {
-		e.rules[name] = r
-		r.Start()
-	}
-	return retired, nil
 }
 
 func indexPool(ps []Pool, name string) int {

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/vmss-emulator/vmss/arm"
-	"github.com/vmss-emulator/vmss/nat"
+	"github.com/vmss-emulator/vmss/nat/natport"
 )
 
 // Limits Azure enforces on a scale set.
@@ -418,7 +418,7 @@ func (s *State) scaleIn(ss *ScaleSet, n int) *arm.Error {
 }
 
 // assignNATPorts gives every live instance a frontend port in each NAT pool its
-// ip configurations reference (nat.AssignPoolPorts: start + id when free,
+// ip configurations reference (natport.AssignPoolPorts: start + id when free,
 // else the lowest free port; ports stay stable). Instances in bestEffort
 // (overprovisioned extras) that find no free port are dropped instead of
 // failing the operation.
@@ -453,7 +453,7 @@ func (s *State) assignNATPorts(ss *ScaleSet, bestEffort []*Instance) *arm.Error 
 				}
 			}
 		}
-		np := nat.Pool{
+		np := natport.Pool{
 			Name:                   pool.Name,
 			FrontendPortRangeStart: int(arm.IntOr(pool.Properties.FrontendPortRangeStart, 0)),
 			FrontendPortRangeEnd:   int(arm.IntOr(pool.Properties.FrontendPortRangeEnd, 0)),
@@ -484,9 +484,9 @@ func (s *State) assignNATPorts(ss *ScaleSet, bestEffort []*Instance) *arm.Error 
 			}
 			extra = extra[:room]
 		}
-		ports, err := nat.AssignPoolPorts(np, append(required, extra...), existing)
+		ports, err := natport.AssignPoolPorts(np, append(required, extra...), existing)
 		if err != nil {
-			var ne *nat.Error
+			var ne *natport.Error
 			if errors.As(err, &ne) {
 				return arm.Errorf(400, ne.Code, pool.ID, "%s", ne.Message)
 			}

@@ -4,7 +4,8 @@
 //
 // Two halves:
 //
-//   - Pure logic, no sockets: AssignPoolPorts gives each instance of a pool
+//   - Pure logic, no sockets, in the leaf package nat/natport (the model
+//     uses it without the data path): AssignPoolPorts gives each instance of a pool
 //     its frontend port (start + instanceId when that is inside the range,
 //     else the lowest free port; stable for the instance's life; freed on
 //     delete; an exhausted range fails with Azure's code
@@ -26,8 +27,8 @@
 //
 // Typical usage:
 //
-//	ports, err := nat.AssignPoolPorts(pool, []int{0, 1, 2}, previous)
-//	// build []nat.Mapping from ports and the instances' private IPs
+//	ports, err := natport.AssignPoolPorts(pool, []int{0, 1, 2}, previous)
+//	mappings := nat.PoolMappings(pool, ports, privateIP) // then set Dial
 //	err = table.Apply(ctx, mappings)
 //
 // Non-goals: load balancing (package lb), outbound SNAT, floating IP.

@@ -90,7 +90,7 @@ func (t *Table) Apply(ctx context.Context, desired []Mapping) error {
 			errs = append(errs, fmt.Errorf("nat: mapping %q: %w", m.Name, err))
 			continue
 		}
-		for _, n := range m.Protocol.networks() {
+		for _, n := range networks(m.Protocol) {
 			k := key{n, m.Public}
 			if prev, dup := want[k]; dup {
 				errs = append(errs, fmt.Errorf("nat: mappings %q and %q both claim %s; give one another frontend port", prev.Name, m.Name, k))

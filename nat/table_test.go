@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/vmss-emulator/vmss/proxy"
+
+	"github.com/vmss-emulator/vmss/nat/natport"
 )
 
 // tagServer answers every TCP connection with tag + what it reads, per
@@ -255,7 +257,8 @@ func TestTableIdleTimeoutReset(t *testing.T) {
 }
 
 func TestPoolMappings(t *testing.T) {
-	pool := seedPool(50000, 50119)
+	pool := natport.Pool{Name: "natpool", FrontendIP: netip.MustParseAddr("127.77.0.4"), Protocol: Tcp,
+		FrontendPortRangeStart: 50000, FrontendPortRangeEnd: 50119, BackendPort: 22}
 	ports := map[int]int{0: 50000, 1: 50001, 2: 50002}
 	ips := map[int]netip.Addr{0: netip.MustParseAddr("10.0.0.4"), 1: netip.MustParseAddr("10.0.0.5")}
 	got := PoolMappings(pool, ports, func(id int) (netip.Addr, bool) { ip, ok := ips[id]; return ip, ok })

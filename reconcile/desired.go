@@ -59,7 +59,7 @@ func DesiredInstances(st *model.State) []*Desired {
 		vp := ss.Profile()
 		var exts []arm.Extension
 		if vp.ExtensionProfile != nil {
-			exts, _ = model.ExtensionOrder(vp.ExtensionProfile.Extensions)
+			exts, _ = model.ExtensionOrder(vp.ExtensionProfile.Extensions) // the API validated the order when it stored the profile
 		}
 		for _, in := range ss.SortedInstances() {
 			sp := InstanceSpec{
@@ -160,10 +160,25 @@ func BuildPlan(st *model.State, serving, exists map[string]bool, o PlanOptions) 
 	if o.ProbeIntervalScale <= 0 {
 		o.ProbeIntervalScale = 1
 	}
-	p := &Plan{Seq: st.Seq}
 	desired := DesiredInstances(st)
+	b := &planner{st: st, serving: serving, exists: exists, o: o,
+		byKey: map[string]*Desired{}, poolMembers: map[string][]*Desired{}}
+	for _, d := range desired {
+		b.byKey[d.Spec.Key] = d
+	}
+	for setKey, ss := range st.ScaleSets {
+		b.scaleSet(setKey, ss)
+	}
+	b.standaloneNICs()
+	sort.Slice(b.nat, func(i, j int) bool {
+		return b.nat[i].Public.String()+b.nat[i].Protocol < b.nat[j].Public.String()+b.nat[j].Protocol
+	})
+	return &Plan{Seq: st.Seq, DNS: dnsZones(st, desired, exists), NAT: b.nat, LBs: b.lbPlans()}
+}
 
-	// DNS: one zone per VNET.
+// dnsZones are the internal DNS of every VNET: one record per created
+// instance with a computer name.
+func dnsZones(st *model.State, desired []*Desired, exists map[string]bool) []DNSZone {
 	zones := map[string]*DNSZone{}
 	for _, v := range VNetSpecs(st) {
 		z := &DNSZone{VNetNetns: v.Netns, Suffix: v.Suffix}
@@ -179,94 +194,115 @@ func BuildPlan(st *model.State, serving, exists map[string]bool, o PlanOptions) 
 		}
 		z.Records = append(z.Records, DNSRecord{Name: strings.ToLower(d.Spec.ComputerName), IP: d.Spec.Addr.Addr()})
 	}
+	var out []DNSZone
 	for _, z := range zones {
 		sort.Slice(z.Records, func(i, j int) bool { return z.Records[i].Name < z.Records[j].Name })
-		p.DNS = append(p.DNS, *z)
+		out = append(out, *z)
 	}
-	sort.Slice(p.DNS, func(i, j int) bool { return p.DNS[i].VNetNetns < p.DNS[j].VNetNetns })
+	sort.Slice(out, func(i, j int) bool { return out[i].VNetNetns < out[j].VNetNetns })
+	return out
+}
 
-	byKey := map[string]*Desired{}
-	for _, d := range desired {
-		byKey[d.Spec.Key] = d
-	}
-	frontAddr := func(f *arm.FrontendIPConfiguration) (netip.Addr, bool, bool) {
-		if f.Properties.PublicIPAddress != nil {
-			pip, ok := st.PublicIPs[arm.KeyOf(f.Properties.PublicIPAddress.ID)]
-			if !ok {
-				return netip.Addr{}, false, false
-			}
-			a, err := netip.ParseAddr(pip.Properties.IPAddress)
-			return a, true, err == nil
+// planner collects inbound NAT mappings and backend pool members while it
+// walks scale sets and standalone NICs, then builds the load balancers.
+type planner struct {
+	st              *model.State
+	serving, exists map[string]bool
+	o               PlanOptions
+	byKey           map[string]*Desired   // instance spec key -> desired instance
+	poolMembers     map[string][]*Desired // backend pool key -> members
+	nat             []NATMapping
+}
+
+// frontAddr is a frontend's address and whether it is public; ok is false
+// when it has none (yet).
+func (b *planner) frontAddr(f *arm.FrontendIPConfiguration) (addr netip.Addr, public, ok bool) {
+	if f.Properties.PublicIPAddress != nil {
+		pip, found := b.st.PublicIPs[arm.KeyOf(f.Properties.PublicIPAddress.ID)]
+		if !found {
+			return netip.Addr{}, false, false
 		}
-		a, err := netip.ParseAddr(f.Properties.PrivateIPAddress)
-		return a, false, err == nil
+		a, err := netip.ParseAddr(pip.Properties.IPAddress)
+		return a, true, err == nil
 	}
+	a, err := netip.ParseAddr(f.Properties.PrivateIPAddress)
+	return a, false, err == nil
+}
 
-	// Scale-set NAT pools and pool membership.
-	poolMembers := map[string][]*Desired{} // backend pool key -> instances
-	for setKey, ss := range st.ScaleSets {
-		for _, nc := range ss.Profile().NICConfigs() {
-			for _, ic := range nc.Properties.IPConfigurations {
-				for _, r := range ic.Properties.LoadBalancerBackendAddressPools {
-					for _, in := range ss.Live() {
-						if d := byKey[setKey+"/"+in.ID]; d != nil {
-							poolMembers[arm.KeyOf(r.ID)] = append(poolMembers[arm.KeyOf(r.ID)], d)
-						}
-					}
-				}
-				for _, r := range ic.Properties.LoadBalancerInboundNatPools {
-					pool := st.NATPool(r.ID)
-					if pool == nil {
-						continue
-					}
-					lbID := mustParent(pool.ID)
-					lb := st.LoadBalancers[lbID]
-					if lb == nil {
-						continue
-					}
-					fi := findFrontend(lb, pool.Properties.FrontendIPConfiguration)
-					if fi == nil {
-						continue
-					}
-					addr, _, ok := frontAddr(fi)
-					if !ok {
-						continue
-					}
-					for _, in := range ss.Live() {
-						d := byKey[setKey+"/"+in.ID]
-						port, has := in.NATPorts[arm.KeyOf(r.ID)]
-						if d == nil || !has || !exists[in.Netns] {
-							continue
-						}
-						p.NAT = append(p.NAT, NATMapping{
-							Owner:       lbID,
-							Name:        pool.Name + " → " + in.Name,
-							Protocol:    pool.Properties.Protocol,
-							Public:      netip.AddrPortFrom(addr, uint16(port)),
-							VNetNetns:   d.Spec.VNetNetns,
-							Backend:     netip.AddrPortFrom(d.Spec.Addr.Addr(), uint16(arm.IntOr(pool.Properties.BackendPort, 22))),
-							Instance:    in.Netns,
-							IdleTimeout: time.Duration(arm.IntOr(pool.Properties.IdleTimeoutInMinutes, 4)) * time.Minute,
-							TCPReset:    arm.BoolOr(pool.Properties.EnableTCPReset, false),
-						})
+// scaleSet adds a scale set's live instances to the backend pools its NIC
+// configurations name, and maps its inbound NAT pools.
+func (b *planner) scaleSet(setKey string, ss *model.ScaleSet) {
+	for _, nc := range ss.Profile().NICConfigs() {
+		for _, ic := range nc.Properties.IPConfigurations {
+			for _, r := range ic.Properties.LoadBalancerBackendAddressPools {
+				for _, in := range ss.Live() {
+					if d := b.byKey[setKey+"/"+in.ID]; d != nil {
+						b.poolMembers[arm.KeyOf(r.ID)] = append(b.poolMembers[arm.KeyOf(r.ID)], d)
 					}
 				}
 			}
+			for _, r := range ic.Properties.LoadBalancerInboundNatPools {
+				b.natPool(setKey, ss, r.ID)
+			}
 		}
 	}
-	// Standalone NICs: pools, NAT rules and instance-level public IPs.
+}
+
+// natPool maps each existing instance's port of an inbound NAT pool to its
+// backend port.
+func (b *planner) natPool(setKey string, ss *model.ScaleSet, poolID string) {
+	pool := b.st.NATPool(poolID)
+	if pool == nil {
+		return
+	}
+	lbID := mustParent(pool.ID)
+	lb := b.st.LoadBalancers[lbID]
+	if lb == nil {
+		return
+	}
+	fi := findFrontend(lb, pool.Properties.FrontendIPConfiguration)
+	if fi == nil {
+		return
+	}
+	addr, _, ok := b.frontAddr(fi)
+	if !ok {
+		return
+	}
+	for _, in := range ss.Live() {
+		d := b.byKey[setKey+"/"+in.ID]
+		port, has := in.NATPorts[arm.KeyOf(poolID)]
+		if d == nil || !has || !b.exists[in.Netns] {
+			continue
+		}
+		b.nat = append(b.nat, NATMapping{
+			Owner:       lbID,
+			Name:        pool.Name + " → " + in.Name,
+			Protocol:    pool.Properties.Protocol,
+			Public:      netip.AddrPortFrom(addr, uint16(port)),
+			VNetNetns:   d.Spec.VNetNetns,
+			Backend:     netip.AddrPortFrom(d.Spec.Addr.Addr(), uint16(arm.IntOr(pool.Properties.BackendPort, 22))),
+			Instance:    in.Netns,
+			IdleTimeout: time.Duration(arm.IntOr(pool.Properties.IdleTimeoutInMinutes, 4)) * time.Minute,
+			TCPReset:    arm.BoolOr(pool.Properties.EnableTCPReset, false),
+		})
+	}
+}
+
+// standaloneNICs adds VMs' NICs to backend pools, and maps their inbound NAT
+// rules and instance-level public IPs.
+func (b *planner) standaloneNICs() {
 	vmByNIC := map[string]*Desired{}
-	for key, vm := range st.VMs {
+	for key, vm := range b.st.VMs {
 		if vm.Model.Properties.NetworkProfile == nil {
 			continue
 		}
 		for _, r := range vm.Model.Properties.NetworkProfile.NetworkInterfaces {
-			if d := byKey[key]; d != nil {
+			if d := b.byKey[key]; d != nil {
 				vmByNIC[arm.KeyOf(r.ID)] = d
 			}
 		}
 	}
-	for nicKey, nic := range st.NICs {
+	for nicKey, nic := range b.st.NICs {
 		d := vmByNIC[nicKey]
 		if d == nil || d.Deleting {
 			continue
@@ -279,89 +315,83 @@ func BuildPlan(st *model.State, serving, exists map[string]bool, o PlanOptions) 
 			for _, r := range ic.Properties.LoadBalancerBackendAddressPools {
 				dd := *d
 				dd.Spec.Addr = netip.PrefixFrom(ip, d.Spec.Addr.Bits())
-				poolMembers[arm.KeyOf(r.ID)] = append(poolMembers[arm.KeyOf(r.ID)], &dd)
+				b.poolMembers[arm.KeyOf(r.ID)] = append(b.poolMembers[arm.KeyOf(r.ID)], &dd)
 			}
 			for _, r := range ic.Properties.LoadBalancerInboundNatRules {
-				lbKey := mustParent(r.ID)
-				lb := st.LoadBalancers[lbKey]
-				if lb == nil || !exists[d.Spec.Netns] {
-					continue
-				}
-				for _, nr := range lb.Properties.InboundNatRules {
-					if !arm.EqualIDs(nr.ID, r.ID) {
-						continue
-					}
-					fi := findFrontend(lb, nr.Properties.FrontendIPConfiguration)
-					if fi == nil {
-						continue
-					}
-					addr, _, ok := frontAddr(fi)
-					if !ok {
-						continue
-					}
-					p.NAT = append(p.NAT, NATMapping{
-						Owner: lbKey, Name: nr.Name + " → " + d.Spec.VMName, Protocol: nr.Properties.Protocol,
-						Public:    netip.AddrPortFrom(addr, uint16(arm.IntOr(nr.Properties.FrontendPort, 0))),
-						VNetNetns: d.Spec.VNetNetns, Backend: netip.AddrPortFrom(ip, uint16(arm.IntOr(nr.Properties.BackendPort, 0))),
-						Instance: d.Spec.Netns, IdleTimeout: time.Duration(arm.IntOr(nr.Properties.IdleTimeoutInMinutes, 4)) * time.Minute,
-						TCPReset: arm.BoolOr(nr.Properties.EnableTCPReset, false),
-					})
-				}
+				b.natRule(d, ip, r.ID)
 			}
-			if ic.Properties.PublicIPAddress != nil && exists[d.Spec.Netns] {
-				pip, ok := st.PublicIPs[arm.KeyOf(ic.Properties.PublicIPAddress.ID)]
-				if !ok {
-					continue
-				}
-				addr, err := netip.ParseAddr(pip.Properties.IPAddress)
-				if err != nil {
-					continue
-				}
-				// A VM's own public IP exposes SSH only (the emulator has no NSG enforcement).
-				p.NAT = append(p.NAT, NATMapping{
-					Owner: strings.ToLower(pip.ID), Name: pip.Name + " → " + d.Spec.VMName + ":22", Protocol: "Tcp",
-					Public: netip.AddrPortFrom(addr, 22), VNetNetns: d.Spec.VNetNetns, Backend: netip.AddrPortFrom(ip, 22),
-					Instance: d.Spec.Netns, IdleTimeout: 4 * time.Minute, FallbackPorts: o.JumpboxFallbackPorts,
-				})
+			if ic.Properties.PublicIPAddress != nil && b.exists[d.Spec.Netns] {
+				b.publicIP(d, ip, ic.Properties.PublicIPAddress.ID)
 			}
 		}
 	}
-	sort.Slice(p.NAT, func(i, j int) bool {
-		return p.NAT[i].Public.String()+p.NAT[i].Protocol < p.NAT[j].Public.String()+p.NAT[j].Protocol
-	})
+}
 
-	// Load balancers: pools, probes and rules.
+// natRule maps an inbound NAT rule's frontend port to a VM's NIC.
+func (b *planner) natRule(d *Desired, ip netip.Addr, ruleID string) {
+	lbKey := mustParent(ruleID)
+	lb := b.st.LoadBalancers[lbKey]
+	if lb == nil || !b.exists[d.Spec.Netns] {
+		return
+	}
+	for _, nr := range lb.Properties.InboundNatRules {
+		if !arm.EqualIDs(nr.ID, ruleID) {
+			continue
+		}
+		fi := findFrontend(lb, nr.Properties.FrontendIPConfiguration)
+		if fi == nil {
+			continue
+		}
+		addr, _, ok := b.frontAddr(fi)
+		if !ok {
+			continue
+		}
+		b.nat = append(b.nat, NATMapping{
+			Owner: lbKey, Name: nr.Name + " → " + d.Spec.VMName, Protocol: nr.Properties.Protocol,
+			Public:    netip.AddrPortFrom(addr, uint16(arm.IntOr(nr.Properties.FrontendPort, 0))),
+			VNetNetns: d.Spec.VNetNetns, Backend: netip.AddrPortFrom(ip, uint16(arm.IntOr(nr.Properties.BackendPort, 0))),
+			Instance: d.Spec.Netns, IdleTimeout: time.Duration(arm.IntOr(nr.Properties.IdleTimeoutInMinutes, 4)) * time.Minute,
+			TCPReset: arm.BoolOr(nr.Properties.EnableTCPReset, false),
+		})
+	}
+}
+
+// publicIP maps port 22 of a VM's own public IP to the VM: a VM's public IP
+// exposes SSH only (the emulator has no NSG enforcement), with the
+// jumpbox's fallback ports when the host holds 22.
+func (b *planner) publicIP(d *Desired, ip netip.Addr, pipID string) {
+	pip, ok := b.st.PublicIPs[arm.KeyOf(pipID)]
+	if !ok {
+		return
+	}
+	addr, err := netip.ParseAddr(pip.Properties.IPAddress)
+	if err != nil {
+		return
+	}
+	b.nat = append(b.nat, NATMapping{
+		Owner: strings.ToLower(pip.ID), Name: pip.Name + " → " + d.Spec.VMName + ":22", Protocol: "Tcp",
+		Public: netip.AddrPortFrom(addr, 22), VNetNetns: d.Spec.VNetNetns, Backend: netip.AddrPortFrom(ip, 22),
+		Instance: d.Spec.Netns, IdleTimeout: 4 * time.Minute, FallbackPorts: b.o.JumpboxFallbackPorts,
+	})
+}
+
+// lbPlans are the load balancers, in key order: pools, probes and rules.
+func (b *planner) lbPlans() []LBPlan {
 	var lbKeys []string
-	for k := range st.LoadBalancers {
+	for k := range b.st.LoadBalancers {
 		lbKeys = append(lbKeys, k)
 	}
 	sort.Strings(lbKeys)
+	var out []LBPlan
 	for _, k := range lbKeys {
-		lb := st.LoadBalancers[k]
+		lb := b.st.LoadBalancers[k]
 		lp := LBPlan{Key: k, Name: lb.Name}
 		for _, bp := range lb.Properties.BackendAddressPools {
-			pp := PoolPlan{Name: bp.Name, DrainPeriod: o.DefaultDrain}
-			if d := bp.Properties.DrainPeriodInSeconds; d != nil {
-				pp.DrainPeriod = time.Duration(*d) * time.Second
-				if *d == 0 {
-					pp.DrainPeriod = -1 // no drain: flows are reset at once (zero would mean the default)
-				}
-			}
-			for _, d := range poolMembers[arm.KeyOf(bp.ID)] {
-				if pp.VNetNetns == "" {
-					pp.VNetNetns = d.Spec.VNetNetns
-				}
-				if !serving[d.Spec.Netns] || d.Spec.VNetNetns != pp.VNetNetns {
-					continue
-				}
-				pp.Backends = append(pp.Backends, BackendPlan{Instance: d.Spec.Netns, Name: d.Spec.VMName, Addr: d.Spec.Addr.Addr()})
-			}
-			sort.Slice(pp.Backends, func(i, j int) bool { return pp.Backends[i].Addr.Less(pp.Backends[j].Addr) })
-			lp.Pools = append(lp.Pools, pp)
+			lp.Pools = append(lp.Pools, b.poolPlan(bp))
 		}
 		allUp := map[string]bool{}
 		for _, pr := range lb.Properties.Probes {
-			iv := time.Duration(float64(time.Duration(arm.IntOr(pr.Properties.IntervalInSeconds, model.DefaultProbeInterval))*time.Second) * o.ProbeIntervalScale)
+			iv := time.Duration(float64(time.Duration(arm.IntOr(pr.Properties.IntervalInSeconds, model.DefaultProbeInterval))*time.Second) * b.o.ProbeIntervalScale)
 			lp.Probes = append(lp.Probes, ProbePlan{
 				Name: pr.Name, Protocol: pr.Properties.Protocol, Port: int(arm.IntOr(pr.Properties.Port, 0)),
 				Path: pr.Properties.RequestPath, Interval: iv, Threshold: model.ProbeThreshold(&pr.Properties),
@@ -369,43 +399,75 @@ func BuildPlan(st *model.State, serving, exists map[string]bool, o PlanOptions) 
 			allUp[strings.ToLower(pr.ID)] = pr.Properties.NoHealthyBackendsBehavior == "AllProbedUp"
 		}
 		for _, r := range lb.Properties.LoadBalancingRules {
-			fi := findFrontend(lb, r.Properties.FrontendIPConfiguration)
-			if fi == nil {
-				continue
+			if rp, ok := b.rulePlan(lb, r, allUp); ok {
+				lp.Rules = append(lp.Rules, rp)
 			}
-			addr, public, ok := frontAddr(fi)
-			if !ok {
-				continue
-			}
-			rp := RulePlan{
-				Name: r.Name, Protocol: r.Properties.Protocol, Public: public, Frontend: addr,
-				FrontendPort: int(arm.IntOr(r.Properties.FrontendPort, 0)), BackendPort: int(arm.IntOr(r.Properties.BackendPort, 0)),
-				Distribution: r.Properties.LoadDistribution,
-				IdleTimeout:  time.Duration(arm.IntOr(r.Properties.IdleTimeoutInMinutes, 4)) * time.Minute,
-				TCPReset:     arm.BoolOr(r.Properties.EnableTCPReset, false),
-			}
-			if !public && fi.Properties.Subnet != nil {
-				if ref, ok := st.LookupSubnet(fi.Properties.Subnet.ID); ok {
-					rp.VNetNetns = st.VNetNetns(strings.ToLower(ref.VNet.ID))
-					rp.Bridge = BridgeName(ref.Subnet.Name)
-				}
-			}
-			if r.Properties.BackendAddressPool != nil {
-				if id, err := arm.ParseID(r.Properties.BackendAddressPool.ID); err == nil {
-					rp.Pool = id.Name()
-				}
-			}
-			if r.Properties.Probe != nil {
-				if id, err := arm.ParseID(r.Properties.Probe.ID); err == nil {
-					rp.Probe = id.Name()
-				}
-				rp.AllDownOpen = allUp[strings.ToLower(r.Properties.Probe.ID)]
-			}
-			lp.Rules = append(lp.Rules, rp)
 		}
-		p.LBs = append(p.LBs, lp)
+		out = append(out, lp)
 	}
-	return p
+	return out
+}
+
+// poolPlan is a backend pool with its serving members in the pool's VNET
+// (the first member's), ordered by address.
+func (b *planner) poolPlan(bp arm.BackendAddressPool) PoolPlan {
+	pp := PoolPlan{Name: bp.Name, DrainPeriod: b.o.DefaultDrain}
+	if d := bp.Properties.DrainPeriodInSeconds; d != nil {
+		pp.DrainPeriod = time.Duration(*d) * time.Second
+		if *d == 0 {
+			pp.DrainPeriod = -1 // no drain: flows are reset at once (zero would mean the default)
+		}
+	}
+	for _, d := range b.poolMembers[arm.KeyOf(bp.ID)] {
+		if pp.VNetNetns == "" {
+			pp.VNetNetns = d.Spec.VNetNetns
+		}
+		if !b.serving[d.Spec.Netns] || d.Spec.VNetNetns != pp.VNetNetns {
+			continue
+		}
+		pp.Backends = append(pp.Backends, BackendPlan{Instance: d.Spec.Netns, Name: d.Spec.VMName, Addr: d.Spec.Addr.Addr()})
+	}
+	sort.Slice(pp.Backends, func(i, j int) bool { return pp.Backends[i].Addr.Less(pp.Backends[j].Addr) })
+	return pp
+}
+
+// rulePlan is a load-balancing rule; ok is false while its frontend has no
+// address. allUp says which probes (by lower-cased id) open all backends
+// when every one is down.
+func (b *planner) rulePlan(lb *arm.LoadBalancer, r arm.LoadBalancingRule, allUp map[string]bool) (RulePlan, bool) {
+	fi := findFrontend(lb, r.Properties.FrontendIPConfiguration)
+	if fi == nil {
+		return RulePlan{}, false
+	}
+	addr, public, ok := b.frontAddr(fi)
+	if !ok {
+		return RulePlan{}, false
+	}
+	rp := RulePlan{
+		Name: r.Name, Protocol: r.Properties.Protocol, Public: public, Frontend: addr,
+		FrontendPort: int(arm.IntOr(r.Properties.FrontendPort, 0)), BackendPort: int(arm.IntOr(r.Properties.BackendPort, 0)),
+		Distribution: r.Properties.LoadDistribution,
+		IdleTimeout:  time.Duration(arm.IntOr(r.Properties.IdleTimeoutInMinutes, 4)) * time.Minute,
+		TCPReset:     arm.BoolOr(r.Properties.EnableTCPReset, false),
+	}
+	if !public && fi.Properties.Subnet != nil {
+		if ref, ok := b.st.LookupSubnet(fi.Properties.Subnet.ID); ok {
+			rp.VNetNetns = b.st.VNetNetns(strings.ToLower(ref.VNet.ID))
+			rp.Bridge = BridgeName(ref.Subnet.Name)
+		}
+	}
+	if r.Properties.BackendAddressPool != nil {
+		if id, err := arm.ParseID(r.Properties.BackendAddressPool.ID); err == nil {
+			rp.Pool = id.Name()
+		}
+	}
+	if r.Properties.Probe != nil {
+		if id, err := arm.ParseID(r.Properties.Probe.ID); err == nil {
+			rp.Probe = id.Name()
+		}
+		rp.AllDownOpen = allUp[strings.ToLower(r.Properties.Probe.ID)]
+	}
+	return rp, true
 }
 
 func findFrontend(lb *arm.LoadBalancer, ref *arm.SubResource) *arm.FrontendIPConfiguration {

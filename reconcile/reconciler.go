@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmss-emulator/vmss/api"
 	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/model"
 )
@@ -134,11 +133,11 @@ func (r *Reconciler) snapshot() *model.State {
 	var data []byte
 	var cfg model.Config
 	r.store.View(func(st *model.State) {
-		data, _ = json.Marshal(st)
+		data, _ = json.Marshal(st) // the state is persisted as JSON: it always marshals
 		cfg = st.Config()
 	})
 	var s model.State
-	_ = json.Unmarshal(data, &s)
+	_ = json.Unmarshal(data, &s) // what was just marshalled unmarshals
 	s.SetConfig(cfg)
 	return &s
 }
@@ -157,8 +156,21 @@ func (r *Reconciler) Pass(ctx context.Context) {
 		r.log.Error("observe VNETs", "err", err)
 		return
 	}
-
 	// VNETs first: instances attach to them.
+	wantVNet := r.ensureVNets(ctx, snap, kvnets)
+	desired := DesiredInstances(snap)
+	r.startInstanceWork(ctx, desired, obs)
+	r.deleteUnwantedVNets(ctx, kvnets, wantVNet, desired, obs)
+	planErr := r.applyDataPlane(ctx, snap, desired, obs)
+	// Feedback into the model: settle overprovisioning, drop deleted records,
+	// finish group deletes.
+	r.feedback(snap)
+	r.recordProgress(snap, desired, kvnets, wantVNet, planErr)
+}
+
+// ensureVNets creates or updates every VNET of the state whose spec changed
+// (or whose namespace is missing), and returns the VNET namespaces wanted.
+func (r *Reconciler) ensureVNets(ctx context.Context, snap *model.State, kvnets []string) map[string]bool {
 	wantVNet := map[string]bool{}
 	for _, v := range VNetSpecs(snap) {
 		wantVNet[v.Netns] = true
@@ -181,56 +193,22 @@ func (r *Reconciler) Pass(ctx context.Context) {
 		}
 		r.mu.Unlock()
 	}
+	return wantVNet
+}
 
-	desired := DesiredInstances(snap)
+// startInstanceWork compares each desired instance with what exists and
+// starts the flow that closes the gap (build, start, restart, stop,
+// delete); instances the state does not know are deleted.
+func (r *Reconciler) startInstanceWork(ctx context.Context, desired []*Desired, obs map[string]Observed) {
 	want := map[string]*Desired{}
 	for _, d := range desired {
 		want[d.Spec.Netns] = d
 	}
 	now := time.Now()
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, d := range desired {
-		st := r.statusLocked(d.Spec.Netns)
-		o, exists := obs[d.Spec.Netns]
-		st.obs = o
-		switch {
-		case o.Health == "Unhealthy" && st.unhealthy.IsZero():
-			st.unhealthy = now
-		case o.Health != "Unhealthy":
-			st.unhealthy = time.Time{}
-		}
-		if st.busy {
-			continue
-		}
-		if st.err != nil && now.Before(st.retryAt) {
-			continue
-		}
-		built := exists && o.Complete && o.BuildGen == d.Spec.BuildGen
-		switch {
-		case d.Deleting:
-			if !exists {
-				r.removeLocked(d)
-				continue
-			}
-			r.spawnLocked(ctx, d, st, "Deleting", r.deleteFlow)
-		case d.Spec.VNetNetns == "" || !vnetReady(r, d.Spec.VNetNetns):
-			// Its VNET is not there yet (or failed): wait.
-		case !built:
-			verb := "Creating"
-			if exists {
-				verb = "Updating"
-			}
-			r.spawnLocked(ctx, d, st, verb, r.buildFlow)
-		case d.Run() && !o.Started:
-			r.spawnLocked(ctx, d, st, "Updating", r.startFlow)
-		case d.Run() && (o.RestartGen != d.Spec.RestartGen || o.ModelGen != d.Spec.ModelGen):
-			r.spawnLocked(ctx, d, st, "Updating", r.restartFlow)
-		case !d.Run() && o.Started:
-			r.spawnLocked(ctx, d, st, "Updating", r.stopFlow)
-		default:
-			st.prov, st.err, st.failures, st.leaving = "Succeeded", nil, 0, !d.Run()
-			st.power = powerOf(d, o.Started)
-		}
+		r.stepLocked(ctx, d, obs, now)
 	}
 	// Orphans: instances in the kernel the state does not know.
 	for netns := range obs {
@@ -251,9 +229,55 @@ func (r *Reconciler) Pass(ctx context.Context) {
 			}
 		}
 	}
-	r.mu.Unlock()
+}
 
-	// VNET namespaces nobody wants, once no instance uses them.
+// stepLocked records what was observed of one desired instance and starts
+// its next piece of work, unless one runs or it waits to retry; r.mu must be
+// held.
+func (r *Reconciler) stepLocked(ctx context.Context, d *Desired, obs map[string]Observed, now time.Time) {
+	st := r.statusLocked(d.Spec.Netns)
+	o, exists := obs[d.Spec.Netns]
+	st.obs = o
+	switch {
+	case o.Health == "Unhealthy" && st.unhealthy.IsZero():
+		st.unhealthy = now
+	case o.Health != "Unhealthy":
+		st.unhealthy = time.Time{}
+	}
+	if st.busy || (st.err != nil && now.Before(st.retryAt)) {
+		return
+	}
+	built := exists && o.Complete && o.BuildGen == d.Spec.BuildGen
+	switch {
+	case d.Deleting:
+		if !exists {
+			r.removeLocked(d)
+			return
+		}
+		r.spawnLocked(ctx, d, st, "Deleting", r.deleteFlow)
+	case d.Spec.VNetNetns == "" || !vnetReady(r, d.Spec.VNetNetns):
+		// Its VNET is not there yet (or failed): wait.
+	case !built:
+		verb := "Creating"
+		if exists {
+			verb = "Updating"
+		}
+		r.spawnLocked(ctx, d, st, verb, r.buildFlow)
+	case d.Run() && !o.Started:
+		r.spawnLocked(ctx, d, st, "Updating", r.startFlow)
+	case d.Run() && (o.RestartGen != d.Spec.RestartGen || o.ModelGen != d.Spec.ModelGen):
+		r.spawnLocked(ctx, d, st, "Updating", r.restartFlow)
+	case !d.Run() && o.Started:
+		r.spawnLocked(ctx, d, st, "Updating", r.stopFlow)
+	default:
+		st.prov, st.err, st.failures, st.leaving = "Succeeded", nil, 0, !d.Run()
+		st.power = powerOf(d, o.Started)
+	}
+}
+
+// deleteUnwantedVNets removes VNET namespaces nobody wants, once no
+// instance uses them, and releases their names in the state.
+func (r *Reconciler) deleteUnwantedVNets(ctx context.Context, kvnets []string, wantVNet map[string]bool, desired []*Desired, obs map[string]Observed) {
 	for _, n := range kvnets {
 		if wantVNet[n] {
 			continue
@@ -276,10 +300,15 @@ func (r *Reconciler) Pass(ctx context.Context) {
 		r.mu.Lock()
 		delete(r.vnetDone, n)
 		r.mu.Unlock()
-		_ = r.store.Update(func(st *model.State) error { st.ReleaseVNetNetns(n); return nil })
+		if err := r.store.Update(func(st *model.State) error { st.ReleaseVNetNetns(n); return nil }); err != nil {
+			r.log.Error("release VNET namespace name in the state", "netns", n, "err", err)
+		}
 	}
+}
 
-	// Data plane.
+// applyDataPlane hands the kernel the data plane of the state: instances
+// built serve traffic when started, running and not leaving.
+func (r *Reconciler) applyDataPlane(ctx context.Context, snap *model.State, desired []*Desired, obs map[string]Observed) map[string]error {
 	serving, exists := map[string]bool{}, map[string]bool{}
 	r.mu.Lock()
 	for _, d := range desired {
@@ -292,15 +321,14 @@ func (r *Reconciler) Pass(ctx context.Context) {
 		serving[d.Spec.Netns] = o.Started && d.Run() && !st.leaving && !st.busy
 	}
 	r.mu.Unlock()
-	planErr := r.kernel.ApplyPlan(ctx, BuildPlan(snap, serving, exists, r.opt.Plan))
+	return r.kernel.ApplyPlan(ctx, BuildPlan(snap, serving, exists, r.opt.Plan))
+}
 
-	// Feedback into the model: settle overprovisioning, drop deleted records,
-	// finish group deletes.
-	r.feedback(snap)
-
-	// Pending work and failures per resource, for the API.
+// recordProgress records pending work and failures per resource, for the API.
+func (r *Reconciler) recordProgress(snap *model.State, desired []*Desired, kvnets []string, wantVNet map[string]bool, planErr map[string]error) {
 	pending, failed := map[string]bool{}, map[string]error{}
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, d := range desired {
 		st := r.inst[d.Spec.Netns]
 		if st == nil || st.busy || !r.settledLocked(d, st) {
@@ -312,20 +340,8 @@ func (r *Reconciler) Pass(ctx context.Context) {
 			}
 		}
 	}
-	for k, ss := range snap.ScaleSets {
-		if ss.Batch != nil || ss.Deleting {
-			pending[k] = true
-		}
-	}
-	for k, vm := range snap.VMs {
-		if vm.Deleting {
-			pending[k] = true
-		}
-	}
-	for k, g := range snap.ResourceGroups {
-		if g.Properties.ProvisioningState == "Deleting" {
-			pending["group:"+k] = true
-		}
+	for k := range unsettledResources(snap) {
+		pending[k] = true
 	}
 	for _, v := range VNetSpecs(snap) {
 		if !vnetReady(r, v.Netns) {
@@ -343,7 +359,29 @@ func (r *Reconciler) Pass(ctx context.Context) {
 	}
 	r.pending, r.failed, r.planErr = pending, failed, planErr
 	r.applied = snap.Seq
-	r.mu.Unlock()
+}
+
+// unsettledResources are the keys of scale sets with an overprovisioned
+// scale-out pending or being deleted, VMs being deleted and resource groups
+// being deleted ("group:" + key): work is pending on them.
+func unsettledResources(snap *model.State) map[string]bool {
+	out := map[string]bool{}
+	for k, ss := range snap.ScaleSets {
+		if ss.Batch != nil || ss.Deleting {
+			out[k] = true
+		}
+	}
+	for k, vm := range snap.VMs {
+		if vm.Deleting {
+			out[k] = true
+		}
+	}
+	for k, g := range snap.ResourceGroups {
+		if g.Properties.ProvisioningState == "Deleting" {
+			out["group:"+k] = true
+		}
+	}
+	return out
 }
 
 // vnetReady reports whether a VNET namespace was ensured; r.mu must be held.
@@ -540,22 +578,72 @@ func (r *Reconciler) removeLocked(d *Desired) {
 	}
 }
 
+// provisionBatch is an overprovisioning batch of a scale set: which of its
+// members run, and whether all have settled.
+type provisionBatch struct {
+	id      arm.ID
+	running map[string]bool
+	settled bool
+}
+
+// setChange asks the state to upgrade or replace instances of a scale set.
+type setChange struct {
+	id  arm.ID
+	ids []string
+}
+
+// feedback writes what the kernel did back into the model: records of
+// deleted instances dropped, overprovisioning batches settled, the next
+// rolling-upgrade batch, automatic repairs, finished group deletes.
 func (r *Reconciler) feedback(snap *model.State) {
 	r.mu.Lock()
 	removed := r.removed
 	r.removed = nil
-	type batch struct {
-		id      arm.ID
-		running map[string]bool
-		settled bool
+	batches := r.batchesLocked(snap)
+	upgrades, repairs := r.setChangesLocked(snap)
+	r.mu.Unlock()
+	err := r.store.Update(func(st *model.State) error {
+		for _, rm := range removed {
+			if rm.vmKey != "" {
+				st.RemoveVM(rm.vmKey)
+			} else {
+				st.RemoveInstance(rm.setKey, rm.id)
+			}
+		}
+		for _, b := range batches {
+			st.ResolveBatch(b.id, b.running, b.settled)
+		}
+		for _, u := range upgrades {
+			if _, e := st.UpgradeInstances(u.id, u.ids); e != nil {
+				r.log.Warn("rolling upgrade batch not started", "scaleSet", u.id.Name(), "err", e)
+			}
+		}
+		for _, u := range repairs {
+			if _, e := st.ReplaceInstances(u.id, u.ids); e != nil {
+				r.log.Warn("automatic repair not started", "scaleSet", u.id.Name(), "err", e)
+			}
+		}
+		st.FinishGroupDeletes()
+		return nil
+	})
+	if err != nil {
+		r.log.Error("update state", "err", err)
+		r.mu.Lock()
+		r.removed = append(r.removed, removed...)
+		r.mu.Unlock()
 	}
-	var batches []batch
+}
+
+// batchesLocked says, for each scale set with an overprovisioning batch,
+// which members run and whether all have settled; r.mu must be held.
+func (r *Reconciler) batchesLocked(snap *model.State) []provisionBatch {
+	var batches []provisionBatch
 	for _, ss := range snap.ScaleSets {
 		if ss.Batch == nil {
 			continue
 		}
-		b := batch{running: map[string]bool{}, settled: true}
-		b.id, _ = arm.ParseID(ss.Model.ID)
+		b := provisionBatch{running: map[string]bool{}, settled: true}
+		b.id, _ = arm.ParseID(ss.Model.ID) // ids in the state were parsed when stored
 		for _, id := range ss.Batch.Members {
 			in, ok := ss.Instances[id]
 			if !ok {
@@ -574,12 +662,13 @@ func (r *Reconciler) feedback(snap *model.State) {
 		}
 		batches = append(batches, b)
 	}
-	// Rolling upgrades: the next batch once the previous one runs the new model.
-	type upgrade struct {
-		id  arm.ID
-		ids []string
-	}
-	var upgrades, repairs []upgrade
+	return batches
+}
+
+// setChangesLocked picks rolling upgrades (the next batch once the previous
+// one runs the new model) and automatic repairs (instances unhealthy past
+// the grace period); r.mu must be held.
+func (r *Reconciler) setChangesLocked(snap *model.State) (upgrades, repairs []setChange) {
 	now := time.Now()
 	for key, ss := range snap.ScaleSets {
 		applied := func(in *model.Instance) bool {
@@ -587,8 +676,8 @@ func (r *Reconciler) feedback(snap *model.State) {
 			return st != nil && !st.busy && st.err == nil && st.obs.ModelGen == in.ModelGen && st.obs.Started
 		}
 		if ids := nextRollingBatch(ss, applied, r.rolled[key], now); len(ids) > 0 {
-			id, _ := arm.ParseID(ss.Model.ID)
-			upgrades = append(upgrades, upgrade{id: id, ids: ids})
+			id, _ := arm.ParseID(ss.Model.ID) // ids in the state were parsed when stored
+			upgrades = append(upgrades, setChange{id: id, ids: ids})
 			r.rolled[key] = now
 			r.log.Info("rolling upgrade batch", "scaleSet", ss.Model.Name, "instances", ids)
 		}
@@ -599,51 +688,34 @@ func (r *Reconciler) feedback(snap *model.State) {
 			return time.Time{}
 		}
 		if ids := repairsDue(ss, since, now); len(ids) > 0 {
-			id, _ := arm.ParseID(ss.Model.ID)
-			repairs = append(repairs, upgrade{id: id, ids: ids})
+			id, _ := arm.ParseID(ss.Model.ID) // ids in the state were parsed when stored
+			repairs = append(repairs, setChange{id: id, ids: ids})
 			r.log.Warn("automatic repair: replacing unhealthy instances", "scaleSet", ss.Model.Name, "instances", ids)
 		}
 	}
-	r.mu.Unlock()
-	err := r.store.Update(func(st *model.State) error {
-		for _, rm := range removed {
-			if rm.vmKey != "" {
-				st.RemoveVM(rm.vmKey)
-			} else {
-				st.RemoveInstance(rm.setKey, rm.id)
-			}
-		}
-		for _, b := range batches {
-			st.ResolveBatch(b.id, b.running, b.settled)
-		}
-		for _, u := range upgrades {
-			_, _ = st.UpgradeInstances(u.id, u.ids)
-		}
-		for _, u := range repairs {
-			_, _ = st.ReplaceInstances(u.id, u.ids)
-		}
-		st.FinishGroupDeletes()
-		return nil
-	})
-	if err != nil {
-		r.log.Error("update state", "err", err)
-		r.mu.Lock()
-		r.removed = append(r.removed, removed...)
-		r.mu.Unlock()
-	}
+	return upgrades, repairs
 }
 
-// ---- api.Runtime ----
+// ---- status ----
+
+// InstanceStatus is the reconciler's view of one instance.
+type InstanceStatus struct {
+	ProvisioningState string              // Creating, Updating, Succeeded, Failed, Deleting
+	PowerState        string              // starting, running, stopping, stopped, deallocated, unknown
+	Health            string              // Healthy, Unhealthy, Unknown, or "" when nothing reports health
+	Error             string              // last failure, "" when none
+	Extensions        []arm.ExtensionView // extension statuses
+}
 
 // Instance reports the observed status of an instance.
-func (r *Reconciler) Instance(netns string) api.InstanceStatus {
+func (r *Reconciler) Instance(netns string) InstanceStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := r.inst[netns]
 	if st == nil {
-		return api.InstanceStatus{ProvisioningState: "Creating", PowerState: "starting"}
+		return InstanceStatus{ProvisioningState: "Creating", PowerState: "starting"}
 	}
-	out := api.InstanceStatus{ProvisioningState: st.prov, PowerState: st.power, Health: st.obs.Health, Extensions: st.obs.Extensions}
+	out := InstanceStatus{ProvisioningState: st.prov, PowerState: st.power, Health: st.obs.Health, Extensions: st.obs.Extensions}
 	if st.err != nil {
 		out.ProvisioningState, out.Error = "Failed", st.err.Error()
 	}
@@ -677,10 +749,6 @@ func (r *Reconciler) Applied() int64 {
 	defer r.mu.Unlock()
 	return r.applied
 }
-
-// LoadBalancerHealth is answered by the kernel's data plane (see runtime); the
-// reconciler has none of its own.
-func (r *Reconciler) LoadBalancerHealth(string) any { return nil }
 
 func fingerprint(v any) string {
 	b, _ := json.Marshal(v)

@@ -1,4 +1,4 @@
-package host
+package sshservice
 
 import (
 	"net"
@@ -61,6 +61,7 @@ func (c *quickAckConn) Read(p []byte) (int, error) {
 }
 
 func (c *quickAckConn) quickAck() {
+	// Best effort: without quick ACKs the handshake is only slower.
 	_ = c.raw.Control(func(fd uintptr) {
 		_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
 	})

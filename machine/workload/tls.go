@@ -1,4 +1,4 @@
-package host
+package workload
 
 import "crypto/tls"
 

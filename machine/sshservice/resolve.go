@@ -1,4 +1,4 @@
-package host
+package sshservice
 
 import (
 	"context"
@@ -26,8 +26,7 @@ const dnsQueryTimeout = 2 * time.Second
 // VNET's, at 168.63.129.16) queried from inside the instance, with the
 // VNET's suffix as search domain. So `ssh -J jumpbox web000002` and
 // `ssh -L 8080:localhost:80` work as on an Azure VM.
-func instanceDialer(nsPath string, spec instance.Spec) sshd.DialFunc {
-	dial := nsnet.Dialer(nsPath)
+func instanceDialer(dial nsnet.DialFunc, spec instance.Spec) sshd.DialFunc {
 	r := &instanceResolver{dial: dial, hosts: hostsTable(spec), search: spec.SearchDomain, server: spec.DNSServer}
 	if !r.server.IsValid() {
 		r.server = netip.MustParseAddr(instance.DefaultDNSServer)

@@ -1,9 +1,8 @@
-package nat
+package natport
 
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -33,22 +32,13 @@ func ParseProtocol(s string) (Protocol, error) {
 	return "", fmt.Errorf("protocol %q: want Tcp, Udp or All", s)
 }
 
-func (p Protocol) norm() Protocol {
+// Norm is the protocol in canonical spelling (Tcp, Udp, All); an unknown
+// protocol is returned as it is.
+func (p Protocol) Norm() Protocol {
 	if q, err := ParseProtocol(string(p)); err == nil {
 		return q
 	}
 	return p
-}
-
-// networks returns the socket networks a protocol listens on.
-func (p Protocol) networks() []string {
-	switch p.norm() {
-	case Udp:
-		return []string{"udp"}
-	case All:
-		return []string{"tcp", "udp"}
-	}
-	return []string{"tcp"}
 }
 
 // Error is an ARM-style error: {"code","message","target"}.
@@ -183,7 +173,7 @@ func (a span) overlaps(b span) bool {
 	if a.ip.Unmap() != b.ip.Unmap() {
 		return false
 	}
-	pa, pb := a.proto.norm(), b.proto.norm()
+	pa, pb := a.proto.Norm(), b.proto.Norm()
 	if pa != pb && pa != All && pb != All {
 		return false
 	}
@@ -227,30 +217,8 @@ func Validate(pools []Pool, rules []Rule) error {
 			}
 			errs = append(errs, &Error{Code: code, Target: a.name, Message: fmt.Sprintf(
 				"inbound NAT %s %s (%s %s ports %d-%d) overlaps %s %s (ports %d-%d); give one of them other frontend ports",
-				a.kind, a.name, a.ip, a.proto.norm(), a.lo, a.hi, b.kind, b.name, b.lo, b.hi)})
+				a.kind, a.name, a.ip, a.proto.Norm(), a.lo, a.hi, b.kind, b.name, b.lo, b.hi)})
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// PoolMappings turns a pool's port assignment into data-plane mappings,
-// named "<pool>.<instanceId>", ordered by instance id. ip returns an
-// instance's private IP; instances it does not know are skipped. Dial,
-// Listen and timeouts are left for the caller to fill in.
-func PoolMappings(pool Pool, ports map[int]int, ip func(id int) (netip.Addr, bool)) []Mapping {
-	ids := slices.Sorted(maps.Keys(ports))
-	out := make([]Mapping, 0, len(ids))
-	for _, id := range ids {
-		addr, ok := ip(id)
-		if !ok {
-			continue
-		}
-		out = append(out, Mapping{
-			Name:     fmt.Sprintf("%s.%d", pool.Name, id),
-			Protocol: pool.Protocol,
-			Public:   netip.AddrPortFrom(pool.FrontendIP, uint16(ports[id])),
-			Backend:  netip.AddrPortFrom(addr, uint16(pool.BackendPort)),
-		})
-	}
-	return out
 }

@@ -1,4 +1,4 @@
-package host
+package machine
 
 import (
 	"encoding/json"
@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/vmss-emulator/vmss/arm"
 )
@@ -22,13 +23,19 @@ type record struct {
 	Extensions []arm.ExtensionView `json:"extensions,omitempty"`
 }
 
-func (h *Host) recordPath(netns string) string {
-	return filepath.Join(h.dir(), "records", netns+".json")
+// records keeps one record per instance under dir, written atomically.
+type records struct {
+	dir string
+	mu  sync.Mutex // serializes read-modify-write updates
 }
 
-func (h *Host) readRecord(netns string) (record, bool) {
+func (rs *records) path(netns string) string {
+	return filepath.Join(rs.dir, netns+".json")
+}
+
+func (rs *records) read(netns string) (record, bool) {
 	var r record
-	data, err := os.ReadFile(h.recordPath(netns))
+	data, err := os.ReadFile(rs.path(netns))
 	if err != nil {
 		return r, false
 	}
@@ -38,8 +45,8 @@ func (h *Host) readRecord(netns string) (record, bool) {
 	return r, true
 }
 
-func (h *Host) writeRecord(netns string, r record) error {
-	p := h.recordPath(netns)
+func (rs *records) write(netns string, r record) error {
+	p := rs.path(netns)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return fmt.Errorf("instance record: %w", err)
 	}
@@ -51,16 +58,16 @@ func (h *Host) writeRecord(netns string, r record) error {
 	return os.Rename(tmp, p)
 }
 
-func (h *Host) updateRecord(netns string, f func(*record)) error {
-	h.recMu.Lock()
-	defer h.recMu.Unlock()
-	r, _ := h.readRecord(netns)
+func (rs *records) update(netns string, f func(*record)) error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	r, _ := rs.read(netns)
 	f(&r)
-	return h.writeRecord(netns, r)
+	return rs.write(netns, r)
 }
 
-func (h *Host) removeRecord(netns string) error {
-	err := os.Remove(h.recordPath(netns))
+func (rs *records) remove(netns string) error {
+	err := os.Remove(rs.path(netns))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

@@ -1,0 +1,146 @@
+package machine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/vmss-emulator/vmss/instance"
+	"github.com/vmss-emulator/vmss/reconcile"
+	"github.com/vmss-emulator/vmss/vnet"
+)
+
+// Instances observes the instances that exist.
+func (m *Machine) Instances(ctx context.Context) (map[string]reconcile.Observed, error) {
+	names, err := m.inst.List(ctx)
+	if err != nil && len(names) == 0 {
+		return nil, err
+	}
+	out := make(map[string]reconcile.Observed, len(names))
+	for _, n := range names {
+		r, _ := m.records.read(n) // a missing or unreadable record is a partial instance: rebuilt
+		out[n] = reconcile.Observed{
+			Complete: r.Complete, BuildGen: r.BuildGen, RestartGen: r.RestartGen, ModelGen: r.ModelGen,
+			Extensions: r.Extensions, SSHEndpoint: m.plane.Endpoint(n),
+			Started: m.ssh.Serving(n), Health: m.work.Health(n),
+		}
+	}
+	return out, nil
+}
+
+// CreateInstance builds the instance's namespaces, files, NIC and host keys.
+func (m *Machine) CreateInstance(ctx context.Context, in reconcile.InstanceSpec) error {
+	m.ssh.Creating()
+	if err := m.records.update(in.Netns, func(r *record) { *r = record{VNetNetns: in.VNetNetns} }); err != nil {
+		return err
+	}
+	spec := instance.Spec{
+		Name:         in.Netns,
+		Hostname:     in.ComputerName,
+		AdminUser:    in.AdminUser,
+		PrivateIP:    in.Addr.Addr(),
+		SearchDomain: in.DNSSuffix,
+	}
+	if err := m.inst.Create(ctx, spec); err != nil {
+		return err
+	}
+	mac, err := parseMAC(in.MAC)
+	if err != nil {
+		return err
+	}
+	if err := m.vnets.Attach(ctx, in.VNetNetns, vnet.NIC{
+		InstanceNetns: in.Netns, Bridge: in.Bridge, Addr: in.Addr, Gateway: in.Gateway, MAC: mac,
+	}); err != nil {
+		return fmt.Errorf("attach %s to its subnet: %w", in.VMName, err)
+	}
+	if _, err := m.ssh.HostKeys(in.Netns, in.VMName); err != nil {
+		return err
+	}
+	return m.records.update(in.Netns, func(r *record) {
+		*r = record{Complete: true, BuildGen: in.BuildGen, VNetNetns: in.VNetNetns}
+	})
+}
+
+// StartInstance serves SSH inside the instance and starts its workload.
+func (m *Machine) StartInstance(ctx context.Context, in reconcile.InstanceSpec, rerun bool) error {
+	if err := m.ssh.Serve(ctx, in); err != nil {
+		return err
+	}
+	key := fmt.Sprintf("%d/%d/%d", in.BuildGen, in.RestartGen, in.ModelGen)
+	r, _ := m.records.read(in.Netns) // no record: the workload never ran
+	if rerun || r.WorkKey != key {
+		if rerun {
+			// A restart or an upgrade ends the old workload first.
+			if err := m.inst.Stop(ctx, in.Netns); err != nil {
+				return err
+			}
+		}
+		views, err := m.work.RunExtensions(ctx, in)
+		if rerr := m.records.update(in.Netns, func(r *record) { r.Extensions = views }); rerr != nil {
+			m.log.Warn("instance record: extension results not kept", "instance", in.VMName, "err", rerr)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	m.work.StartHealth(in)
+	return m.records.update(in.Netns, func(r *record) {
+		r.RestartGen, r.ModelGen, r.WorkKey = in.RestartGen, in.ModelGen, key
+	})
+}
+
+// StopInstance ends SSH sessions and kills every process of the instance.
+func (m *Machine) StopInstance(ctx context.Context, netns string) error {
+	m.work.StopHealth(netns)
+	m.ssh.Stop(netns)
+	if err := m.inst.Stop(ctx, netns); err != nil {
+		return err
+	}
+	if _, ok := m.records.read(netns); ok {
+		return m.records.update(netns, func(r *record) { r.WorkKey = "" })
+	}
+	return nil
+}
+
+// DeleteInstance removes the instance, its keys, logs and record.
+func (m *Machine) DeleteInstance(ctx context.Context, netns string) error {
+	if err := m.StopInstance(ctx, netns); err != nil && !errors.Is(err, instance.ErrNotFound) {
+		return err
+	}
+	if err := m.inst.Delete(ctx, netns); err != nil {
+		return err
+	}
+	// The kernel tears a deleted namespace down asynchronously; remove the
+	// veth pair now so a rebuild can attach again at once.
+	rec, _ := m.records.read(netns) // no record: detach from every open VNET
+	m.plane.Forget(netns)
+	vnets := []string{rec.VNetNetns}
+	if rec.VNetNetns == "" {
+		vnets = m.spaces.Opened()
+	}
+	for _, v := range vnets {
+		if err := m.vnets.Detach(ctx, v, vnet.VethName(netns)); err != nil {
+			return fmt.Errorf("detach %s: %w", netns, err)
+		}
+	}
+	for _, d := range []string{m.ssh.KeyDir(netns), m.work.LogDir(netns)} {
+		if err := os.RemoveAll(d); err != nil {
+			return err
+		}
+	}
+	return m.records.remove(netns)
+}
+
+func parseMAC(s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var b [6]byte
+	n, err := fmt.Sscanf(strings.ReplaceAll(s, "-", ":"), "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5])
+	if err != nil || n != 6 {
+		return nil, fmt.Errorf("MAC address %q is not valid", s)
+	}
+	return b[:], nil
+}

@@ -1,0 +1,138 @@
+package workload_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vmss-emulator/vmss/arm"
+	"github.com/vmss-emulator/vmss/machine/machinetest"
+	"github.com/vmss-emulator/vmss/machine/sshservice"
+	"github.com/vmss-emulator/vmss/machine/workload"
+	"github.com/vmss-emulator/vmss/reconcile"
+)
+
+var (
+	_ workload.Instances   = (*machinetest.Instances)(nil)
+	_ sshservice.Instances = (*machinetest.Instances)(nil)
+)
+
+func newRunner(t *testing.T) (*workload.Runner, string) {
+	t.Helper()
+	root := t.TempDir()
+	w := workload.New(workload.Config{
+		Instances: &machinetest.Instances{Root: root}, LogDir: filepath.Join(root, "logs"),
+		WorkloadGrace: 300 * time.Millisecond, HealthInterval: 20 * time.Millisecond,
+	})
+	t.Cleanup(w.Close)
+	return w, root
+}
+
+func TestCustomDataAndScriptsRunInTheInstance(t *testing.T) {
+	w, root := newRunner(t)
+	script := "#!/bin/sh\necho booted > booted.txt\n"
+	in := reconcile.InstanceSpec{Netns: "web_0", VMName: "web_0", InstanceID: "0",
+		CustomData: base64.StdEncoding.EncodeToString([]byte(script)),
+		Extensions: []arm.Extension{
+			{Name: "unknown", Properties: arm.ExtensionP{Publisher: "Contoso", Type: "Agent"}},
+		}}
+	views, err := w.RunExtensions(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// customData runs in the instance's /root (the fake's Root/web_0/root).
+	data, err := os.ReadFile(filepath.Join(root, "web_0", "root", "booted.txt"))
+	if err != nil || strings.TrimSpace(string(data)) != "booted" {
+		t.Fatalf("customData did not run in /root: %q, %v", data, err)
+	}
+	if _, err := os.Stat(filepath.Join(w.LogDir("web_0"), "customData.log")); err != nil {
+		t.Fatalf("customData log: %v", err)
+	}
+	if len(views) != 1 || views[0].Statuses[0].Code != "ProvisioningState/succeeded" || views[0].Statuses[0].Level != "Warning" {
+		t.Fatalf("an extension type that is not emulated: %+v", views)
+	}
+
+	// A failing script fails the instance's provisioning, naming the extension.
+	in.CustomData = ""
+	in.Extensions = []arm.Extension{{Name: "cse", Properties: arm.ExtensionP{Publisher: "Microsoft.Azure.Extensions", Type: "CustomScript",
+		Settings: json.RawMessage(`{"commandToExecute":"echo broken; exit 3"}`)}}}
+	views, err = w.RunExtensions(context.Background(), in)
+	if err == nil || !strings.Contains(err.Error(), "'cse'") {
+		t.Fatalf("failing CustomScript: %v", err)
+	}
+	if len(views) != 1 || views[0].Statuses[0].Level != "Error" || !strings.Contains(views[0].Statuses[0].Message, "broken") {
+		t.Fatalf("failing CustomScript view: %+v", views)
+	}
+
+	// A command still running after the grace period is the workload.
+	in.Extensions[0].Properties.Settings = json.RawMessage(`{"commandToExecute":"echo serving; exec sleep 30"}`)
+	views, err = w.RunExtensions(context.Background(), in)
+	if err != nil || !strings.Contains(views[0].Statuses[0].Message, "still running as the instance's workload") {
+		t.Fatalf("long-running CustomScript: %+v, %v", views, err)
+	}
+}
+
+func TestRunCommandReportsOutputAndExitCode(t *testing.T) {
+	w, _ := newRunner(t)
+	out, errOut, code, err := w.RunCommand(context.Background(), "web_0", "echo out; echo err >&2; exit 4")
+	if err != nil || out != "out\n" || errOut != "err\n" || code != 4 {
+		t.Fatalf("run-command: %q %q %d %v", out, errOut, code, err)
+	}
+}
+
+func TestApplicationHealthRichAndBinaryModes(t *testing.T) {
+	w, _ := newRunner(t)
+	var state atomic.Value
+	state.Store("Healthy")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/rich" {
+			fmt.Fprintf(rw, `{"ApplicationHealthState": %q}`, state.Load())
+			return
+		}
+		rw.WriteHeader(http.StatusServiceUnavailable)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	port := ln.Addr().(*net.TCPAddr).Port
+	ext := func(path string) []arm.Extension {
+		return []arm.Extension{{Name: "health", Properties: arm.ExtensionP{Publisher: "Microsoft.ManagedServices", Type: "ApplicationHealthLinux",
+			Settings: json.RawMessage(fmt.Sprintf(`{"protocol":"http","port":%d,"requestPath":%q}`, port, path))}}}
+	}
+	if got := w.Health("web_0"); got != "" {
+		t.Fatalf("health before the extension: %q", got)
+	}
+	w.StartHealth(reconcile.InstanceSpec{Netns: "web_0", Extensions: ext("/rich")})
+	w.StartHealth(reconcile.InstanceSpec{Netns: "web_1", Extensions: ext("/binary-503")})
+	waitHealth(t, w, "web_0", "Healthy")
+	waitHealth(t, w, "web_1", "Unhealthy")
+	state.Store("Unhealthy")
+	waitHealth(t, w, "web_0", "Unhealthy")
+	w.StopHealth("web_0")
+	if got := w.Health("web_0"); got != "" {
+		t.Fatalf("health after stop: %q", got)
+	}
+}
+
+func waitHealth(t *testing.T, w *workload.Runner, netns, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for w.Health(netns) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s reports %q; want %q", netns, w.Health(netns), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
