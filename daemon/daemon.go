@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vmss-emulator/vmss/internal/defaults"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -64,13 +64,13 @@ func (o *Options) defaults() {
 		o.Socket = client.DefaultSocket
 	}
 	if o.StateDir == "" {
-		o.StateDir = "/var/lib/vmss"
+		o.StateDir = defaults.StateDir
 	}
 	if o.RuntimeDir == "" {
-		o.RuntimeDir = "/run/vmss"
+		o.RuntimeDir = defaults.RuntimeDir
 	}
 	if o.Prefix == "" {
-		o.Prefix = "vmss-"
+		o.Prefix = defaults.Prefix
 	}
 	if !o.PublicIPRange.IsValid() {
 		o.PublicIPRange = netip.MustParsePrefix("127.77.0.0/16")
@@ -310,13 +310,13 @@ type CleanupOptions struct {
 // directory. It is idempotent.
 func Cleanup(ctx context.Context, o CleanupOptions) error {
 	if o.Prefix == "" {
-		o.Prefix = "vmss-"
+		o.Prefix = defaults.Prefix
 	}
 	if o.RuntimeDir == "" {
-		o.RuntimeDir = "/run/vmss"
+		o.RuntimeDir = defaults.RuntimeDir
 	}
 	if o.StateDir == "" {
-		o.StateDir = "/var/lib/vmss"
+		o.StateDir = defaults.StateDir
 	}
 	h, err := host.New(host.Config{Prefix: o.Prefix, RuntimeDir: o.RuntimeDir, StateDir: o.StateDir, Logger: o.Logger})
 	if err != nil {
@@ -330,9 +330,7 @@ func Cleanup(ctx context.Context, o CleanupOptions) error {
 	for _, n := range vnets {
 		errs = append(errs, h.DeleteVNet(ctx, n))
 	}
-	for _, d := range []string{"host"} {
-		errs = append(errs, os.RemoveAll(filepath.Join(o.StateDir, d)))
-	}
+	errs = append(errs, os.RemoveAll(filepath.Join(o.StateDir, "host")))
 	if !o.KeepState {
 		for _, f := range []string{model.StateFile, "lock"} {
 			if err := os.Remove(filepath.Join(o.StateDir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -343,5 +341,3 @@ func Cleanup(ctx context.Context, o CleanupOptions) error {
 	}
 	return errors.Join(errs...)
 }
-
-var _ = strings.ToLower

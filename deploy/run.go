@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -257,12 +258,7 @@ func (r *run) deployOne(ctx context.Context, res *template.Resource, op *operati
 			return fail("InternalServerError", arm.AsError(gerr), ws)
 		}
 		exists := gerr == nil
-		for k := range body {
-			switch strings.ToLower(k) {
-			case "type", "name", "apiversion", "id":
-				delete(body, k)
-			}
-		}
+		dropEnvelope(body)
 		tctx, cancel := context.WithTimeout(ctx, r.e.o.ResourceTimeout)
 		err := r.e.arm.put(tctx, res.ID, res.APIVersion, body)
 		timedOut := tctx.Err() == context.DeadlineExceeded && ctx.Err() == nil
@@ -484,4 +480,16 @@ func (e *Engine) extraResources(ctx context.Context, p *plan) ([]map[string]any,
 	}
 	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(out[i]["id"]) < fmt.Sprint(out[j]["id"]) })
 	return out, nil
+}
+
+// dropEnvelope removes what a template resource carries beside the ARM body
+// (type, name, apiVersion, id), in any case.
+func dropEnvelope(body map[string]any) {
+	maps.DeleteFunc(body, func(k string, _ any) bool {
+		switch strings.ToLower(k) {
+		case "type", "name", "apiversion", "id":
+			return true
+		}
+		return false
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -402,7 +403,7 @@ func (s *State) scaleIn(ss *ScaleSet, n int) *arm.Error {
 	}
 	var live []*Instance
 	for _, in := range ss.Live() {
-		if ss.Batch != nil && contains(ss.Batch.Members, in.ID) {
+		if ss.Batch != nil && slices.Contains(ss.Batch.Members, in.ID) {
 			continue // pending members go with the batch
 		}
 		live = append(live, in)
@@ -564,13 +565,4 @@ func (ss *ScaleSet) clone() *ScaleSet {
 		c.Instances = map[string]*Instance{}
 	}
 	return &c
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -136,7 +137,7 @@ func TestCreateRemove(t *testing.T) {
 		t.Fatalf("second Create = %v, want ErrExist", err)
 	}
 	got, err := List("vmsst")
-	if err != nil || !contains(got, name) {
+	if err != nil || !slices.Contains(got, name) {
 		t.Fatalf("List = %v, %v; want it to contain %s", got, err, name)
 	}
 	if err := Remove(name); err != nil {
@@ -163,15 +164,6 @@ func TestCreateRemove(t *testing.T) {
 		t.Fatal("not created over the stale file")
 	}
 	// testNS's cleanup removes it.
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // handles opens the namespace at p (closed at the end of the test) and

@@ -10,8 +10,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/vmss-emulator/vmss/arm"
 )
 
 func deploymentCmd(g *globals) *cobra.Command {
@@ -243,5 +241,3 @@ func printWhatIf(out map[string]any) {
 	}
 	fmt.Printf("\nResource changes: %d to create, %d to modify, %d to delete, %d unchanged.\n", counts["Create"], counts["Modify"], counts["Delete"], counts["NoChange"])
 }
-
-var _ = arm.TypeDeployment

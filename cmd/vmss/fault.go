@@ -2,7 +2,6 @@ package main
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -30,6 +29,5 @@ func faultCmd(g *globals) *cobra.Command {
 		_ = sc.MarkFlagRequired("fault-domain")
 		c.AddCommand(sc)
 	}
-	_ = strconv.Itoa
 	return c
 }

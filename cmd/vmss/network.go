@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -550,5 +549,3 @@ func printLBTable(lb, health map[string]any) error {
 	}
 	return nil
 }
-
-var _ = json.Marshal

@@ -12,7 +12,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/vmss-emulator/vmss/arm"
-	"github.com/vmss-emulator/vmss/client"
 )
 
 // rid builds a resource id in the current group.
@@ -152,5 +151,3 @@ func parseSet(sets []string) (map[string]any, error) {
 	}
 	return patch, nil
 }
-
-var _ = client.DefaultSocket

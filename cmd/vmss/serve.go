@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/vmss-emulator/vmss/internal/defaults"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -24,9 +25,9 @@ type daemonFlags struct {
 
 func (f *daemonFlags) add(c *cobra.Command) {
 	fl := c.Flags()
-	fl.StringVar(&f.o.StateDir, "state-dir", "/var/lib/vmss", "where the desired state is kept")
-	fl.StringVar(&f.o.RuntimeDir, "runtime-dir", "/run/vmss", "runtime files (namespace mounts, binary copy)")
-	fl.StringVar(&f.o.Prefix, "prefix", "vmss-", "name prefix of every kernel object the emulator makes")
+	fl.StringVar(&f.o.StateDir, "state-dir", defaults.StateDir, "where the desired state is kept")
+	fl.StringVar(&f.o.RuntimeDir, "runtime-dir", defaults.RuntimeDir, "runtime files (namespace mounts, binary copy)")
+	fl.StringVar(&f.o.Prefix, "prefix", defaults.Prefix, "name prefix of every kernel object the emulator makes")
 	fl.StringVar(&f.pipRange, "public-ip-range", "127.77.0.0/16", "host addresses given to public IPs")
 	fl.BoolVar(&f.o.LiftLimits, "lift-limits", false, "ignore Azure's instance limits (100 per placement group, 1000 per scale set)")
 	fl.StringVar(&f.o.MetricsAddr, "metrics-addr", "127.0.0.1:9100", "Prometheus metrics address (loopback only; \"off\" disables)")
@@ -124,9 +125,9 @@ Running it again does nothing.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&o.Prefix, "prefix", "vmss-", "name prefix of the objects to remove")
-	c.Flags().StringVar(&o.StateDir, "state-dir", "/var/lib/vmss", "state directory")
-	c.Flags().StringVar(&o.RuntimeDir, "runtime-dir", "/run/vmss", "runtime directory")
+	c.Flags().StringVar(&o.Prefix, "prefix", defaults.Prefix, "name prefix of the objects to remove")
+	c.Flags().StringVar(&o.StateDir, "state-dir", defaults.StateDir, "state directory")
+	c.Flags().StringVar(&o.RuntimeDir, "runtime-dir", defaults.RuntimeDir, "runtime directory")
 	c.Flags().BoolVar(&o.KeepState, "keep-state", false, "keep the desired state (the next daemon rebuilds from it)")
 	c.Flags().BoolVar(&force, "force", false, "clean up even though a daemon answers")
 	return c

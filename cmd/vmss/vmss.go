@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -346,10 +348,7 @@ func connectionInfo(ctx context.Context, g *globals, name string) (map[string]st
 
 // sortedKeys returns a map's keys ordered by instance number.
 func sortedKeys(m map[string]string) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
+	ks := slices.Collect(maps.Keys(m))
 	sort.Slice(ks, func(i, j int) bool {
 		a, _ := strconv.Atoi(strings.TrimPrefix(ks[i], "instance "))
 		b, _ := strconv.Atoi(strings.TrimPrefix(ks[j], "instance "))
