@@ -534,8 +534,8 @@ func (s *State) NATPool(id string) *arm.InboundNatPool {
 }
 
 // applyUpgradePolicy moves instances to the latest model when the policy says
-// so. Manual leaves them; Automatic and Rolling mark them for an update (the
-// reconciler applies Rolling in batches).
+// so: Automatic moves every instance to the latest model at once; Manual and
+// Rolling leave them (the reconciler moves a Rolling set in batches).
 func (s *State) applyUpgradePolicy(ss *ScaleSet) {
 	if ss.Model.Properties.UpgradePolicy.Mode == "Manual" {
 		return

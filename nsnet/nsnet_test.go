@@ -2,8 +2,6 @@ package nsnet
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net"
@@ -16,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vmss-emulator/vmss/internal/testutil"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -92,12 +92,8 @@ func TestDoHere(t *testing.T) {
 // testNS creates a throwaway namespace with lo up and returns its path.
 func testNS(t testing.TB) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	var r [4]byte
-	rand.Read(r[:])
-	name := "vmsst" + hex.EncodeToString(r[:])
+	testutil.RequireRoot(t)
+	name := testutil.UniqueName("vmsst")
 	if err := Create(name); err != nil {
 		t.Fatal(err)
 	}
