@@ -83,7 +83,7 @@ func deployCreate(g *globals, whatIf bool) *cobra.Command {
 	c.Flags().StringVar(&f.mode, "mode", "Incremental", "Incremental or Complete")
 	c.Flags().BoolVar(&f.noWait, "no-wait", false, "do not wait")
 	c.Flags().BoolVar(&f.skipUnknown, "skip-unknown-types", false, "emulator: record resource types it does not emulate as skipped, with a warning, instead of failing")
-	_ = c.MarkFlagRequired("template-file")
+	must(c.MarkFlagRequired("template-file"))
 	return c
 }
 
@@ -197,7 +197,7 @@ func deployShow(g *globals) *cobra.Command {
 			return g.print(os.Stdout, v, deployColumns)
 		}}
 	c.Flags().StringP("name", "n", "", "deployment name (required)")
-	_ = c.MarkFlagRequired("name")
+	must(c.MarkFlagRequired("name"))
 	return c
 }
 
@@ -218,7 +218,7 @@ func deployDelete(g *globals) *cobra.Command {
 			return g.send(ctxOf(cmd), http.MethodDelete, "/subscriptions/"+g.client().Subscription+"/resourceGroups/"+g.group+"/providers/Microsoft.Resources/deployments/"+nameFlag(cmd), nil, nil, false, nil)
 		}}
 	c.Flags().StringP("name", "n", "", "deployment name (required)")
-	_ = c.MarkFlagRequired("name")
+	must(c.MarkFlagRequired("name"))
 	return c
 }
 

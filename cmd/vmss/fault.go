@@ -25,8 +25,8 @@ func faultCmd(g *globals) *cobra.Command {
 		}
 		sc.Flags().StringP("name", "n", "", "scale set (required)")
 		sc.Flags().IntVar(&fd, "fault-domain", 0, "fault domain number (0-4)")
-		_ = sc.MarkFlagRequired("name")
-		_ = sc.MarkFlagRequired("fault-domain")
+		must(sc.MarkFlagRequired("name"))
+		must(sc.MarkFlagRequired("fault-domain"))
 		c.AddCommand(sc)
 	}
 	return c
