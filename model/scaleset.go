@@ -98,6 +98,50 @@ func (s *State) Scale(id arm.ID, capacity int64) (*ScaleSet, *arm.Error) {
 func (s *State) normalizeScaleSet(id arm.ID, m *arm.VirtualMachineScaleSet, old *ScaleSet) *arm.Error {
 	m.ID, m.Name, m.Type = id.String(), id.Name(), arm.TypeScaleSet
 	m.Location = s.location(m.Location)
+	if e := normalizeSku(m); e != nil {
+		return e
+	}
+	if m.Properties == nil {
+		m.Properties = &arm.ScaleSetProperties{}
+	}
+	p := m.Properties
+	if e := normalizeScaleSetPolicies(p); e != nil {
+		return e
+	}
+	vp := p.VirtualMachineProfile
+	if vp == nil {
+		return arm.BadRequest("properties.virtualMachineProfile", "Required parameter 'virtualMachineProfile' is missing (null).")
+	}
+	if e := normalizeScaleSetOSProfile(id, vp, old); e != nil {
+		return e
+	}
+	if e := s.validateScaleSetNICs(m.ID, vp); e != nil {
+		return e
+	}
+	if hp := vp.NetworkProfile.HealthProbe; hp != nil && !s.lbChildExists(hp.ID, "probes") && !s.probeExists(hp.ID) {
+		return invalidRef(hp.ID, m.ID)
+	}
+	if vp.ExtensionProfile != nil {
+		if e := validateExtensions("properties.virtualMachineProfile.extensionProfile.extensions", vp.ExtensionProfile.Extensions); e != nil {
+			return e
+		}
+	}
+	if p.UpgradePolicy.Mode == "Rolling" && vp.NetworkProfile.HealthProbe == nil && !hasHealthExtension(vp) {
+		return arm.BadRequest("properties.upgradePolicy.mode",
+			"Rolling Upgrade mode is not supported for this Virtual Machine Scale Set because a health probe or health extension was not provided.")
+	}
+	p.ProvisioningState = ""
+	if old != nil {
+		p.UniqueID, p.TimeCreated = old.Model.Properties.UniqueID, old.Model.Properties.TimeCreated
+	} else {
+		p.UniqueID = guid("vmss", id.Key())
+		p.TimeCreated = s.cfg.Now().UTC().Format("2006-01-02T15:04:05.0000000Z")
+	}
+	return nil
+}
+
+// normalizeSku checks the capacity and fills the sku's defaults.
+func normalizeSku(m *arm.VirtualMachineScaleSet) *arm.Error {
 	if m.Sku == nil {
 		return arm.BadRequest("sku", "Required parameter 'sku' is missing (null): give sku.name and sku.capacity.")
 	}
@@ -113,10 +157,12 @@ func (s *State) normalizeScaleSet(id arm.ID, m *arm.VirtualMachineScaleSet, old 
 	if m.Sku.Tier == "" {
 		m.Sku.Tier = "Standard"
 	}
-	if m.Properties == nil {
-		m.Properties = &arm.ScaleSetProperties{}
-	}
-	p := m.Properties
+	return nil
+}
+
+// normalizeScaleSetPolicies fills and checks orchestration, overprovisioning,
+// placement, fault domains, upgrade and scale-in policies.
+func normalizeScaleSetPolicies(p *arm.ScaleSetProperties) *arm.Error {
 	if p.OrchestrationMode != "" && !strings.EqualFold(p.OrchestrationMode, "Uniform") {
 		return arm.BadRequest("properties.orchestrationMode", "Orchestration mode %q is not emulated: only Uniform scale sets are.", p.OrchestrationMode)
 	}
@@ -154,10 +200,12 @@ func (s *State) normalizeScaleSet(id arm.ID, m *arm.VirtualMachineScaleSet, old 
 			}
 		}
 	}
-	vp := p.VirtualMachineProfile
-	if vp == nil {
-		return arm.BadRequest("properties.virtualMachineProfile", "Required parameter 'virtualMachineProfile' is missing (null).")
-	}
+	return nil
+}
+
+// normalizeScaleSetOSProfile fills the computer name prefix and checks the
+// OS profile; admin and prefix cannot change on an existing set.
+func normalizeScaleSetOSProfile(id arm.ID, vp *arm.ScaleSetVMProfile, old *ScaleSet) *arm.Error {
 	base := "properties.virtualMachineProfile.osProfile"
 	if vp.OSProfile == nil {
 		return arm.BadRequest(base, "Required parameter 'osProfile' is missing (null).")
@@ -190,6 +238,13 @@ func (s *State) normalizeScaleSet(id arm.ID, m *arm.VirtualMachineScaleSet, old 
 				"Changing property 'osProfile' (adminUsername, computerNamePrefix) is not allowed on an existing scale set.")
 		}
 	}
+	return nil
+}
+
+// validateScaleSetNICs checks the network interface configurations: named,
+// with ip configurations on subnets of one VNET, and load balancer pools
+// that exist. setID is the scale set's id.
+func (s *State) validateScaleSetNICs(setID string, vp *arm.ScaleSetVMProfile) *arm.Error {
 	ncs := vp.NICConfigs()
 	if len(ncs) == 0 {
 		return arm.BadRequest("properties.virtualMachineProfile.networkProfile.networkInterfaceConfigurations",
@@ -212,7 +267,7 @@ func (s *State) normalizeScaleSet(id arm.ID, m *arm.VirtualMachineScaleSet, old 
 			}
 			ref, ok := s.LookupSubnet(ic.Properties.Subnet.ID)
 			if !ok {
-				return invalidRef(ic.Properties.Subnet.ID, m.ID)
+				return invalidRef(ic.Properties.Subnet.ID, setID)
 			}
 			if vnet != "" && !arm.EqualIDs(vnet, ref.VNet.ID) {
 				return arm.BadRequest(target, "All network interface configurations of a scale set must use one virtual network.")
@@ -220,34 +275,15 @@ func (s *State) normalizeScaleSet(id arm.ID, m *arm.VirtualMachineScaleSet, old 
 			vnet = ref.VNet.ID
 			for _, r := range ic.Properties.LoadBalancerBackendAddressPools {
 				if !s.lbChildExists(r.ID, "backendAddressPools") {
-					return invalidRef(r.ID, m.ID)
+					return invalidRef(r.ID, setID)
 				}
 			}
 			for _, r := range ic.Properties.LoadBalancerInboundNatPools {
 				if !s.lbChildExists(r.ID, "inboundNatPools") {
-					return invalidRef(r.ID, m.ID)
+					return invalidRef(r.ID, setID)
 				}
 			}
 		}
-	}
-	if hp := vp.NetworkProfile.HealthProbe; hp != nil && !s.lbChildExists(hp.ID, "probes") && !s.probeExists(hp.ID) {
-		return invalidRef(hp.ID, m.ID)
-	}
-	if vp.ExtensionProfile != nil {
-		if e := validateExtensions("properties.virtualMachineProfile.extensionProfile.extensions", vp.ExtensionProfile.Extensions); e != nil {
-			return e
-		}
-	}
-	if p.UpgradePolicy.Mode == "Rolling" && vp.NetworkProfile.HealthProbe == nil && !hasHealthExtension(vp) {
-		return arm.BadRequest("properties.upgradePolicy.mode",
-			"Rolling Upgrade mode is not supported for this Virtual Machine Scale Set because a health probe or health extension was not provided.")
-	}
-	p.ProvisioningState = ""
-	if old != nil {
-		p.UniqueID, p.TimeCreated = old.Model.Properties.UniqueID, old.Model.Properties.TimeCreated
-	} else {
-		p.UniqueID = guid("vmss", id.Key())
-		p.TimeCreated = s.cfg.Now().UTC().Format("2006-01-02T15:04:05.0000000Z")
 	}
 	return nil
 }
