@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -472,4 +473,32 @@ next:
 		return v, err == nil
 	}
 	return 0, false
+}
+
+// lbInstanceView returns the raw instance view of a scale-set instance.
+func lbInstanceView(e *Env, set, id string) string {
+	e.T.Helper()
+	var raw json.RawMessage
+	if _, err := e.Client.Do(context.Background(), http.MethodGet, e.Client.ResourceID("default", arm.TypeScaleSet, set)+"/virtualMachines/"+id+"/instanceView", nil, &raw); err != nil {
+		e.T.Fatal(err)
+	}
+	return string(raw)
+}
+
+// lbHasStatus reports whether an instance view has a status with code.
+func lbHasStatus(view, code string) bool {
+	var v struct {
+		Statuses []struct {
+			Code string `json:"code"`
+		} `json:"statuses"`
+	}
+	if json.Unmarshal([]byte(view), &v) != nil {
+		return false
+	}
+	for _, s := range v.Statuses {
+		if strings.EqualFold(s.Code, code) {
+			return true
+		}
+	}
+	return false
 }
