@@ -72,7 +72,7 @@ func ListenUnix(path string) (net.Listener, error) {
 		c.Close()
 		return nil, fmt.Errorf("a vmss daemon already answers on %s: stop it first or use another --socket", path)
 	}
-	_ = os.Remove(path)
+	_ = os.Remove(path) // the stale socket of a dead daemon, or none; Listen reports what is in the way
 	old := umask(0o177)
 	ln, err := net.Listen("unix", path)
 	umask(old)
@@ -95,7 +95,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_ = hs.Shutdown(sctx)
+		if err := hs.Shutdown(sctx); err != nil {
+			s.log().Warn("api: requests still running at shutdown were cut off", "err", err)
+		}
 		return nil
 	case err := <-errc:
 		if errors.Is(err, http.ErrServerClosed) {
@@ -220,7 +222,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_ = enc.Encode(v) // the status is sent; a failed write means the client went away
 }
 
 func writeErr(w http.ResponseWriter, e *arm.Error) {

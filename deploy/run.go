@@ -150,7 +150,7 @@ func (r *run) exec() {
 		if len(jobs) == 0 {
 			continue
 		}
-		_ = r.save(false)
+		_ = r.save(false) // progress: save logs a failure, and the run goes on
 		sem := make(chan struct{}, r.e.o.Parallel)
 		var wg sync.WaitGroup
 		for _, j := range jobs {
@@ -168,7 +168,7 @@ func (r *run) exec() {
 			}()
 		}
 		wg.Wait()
-		_ = r.save(false)
+		_ = r.save(false) // progress: save logs a failure, and the run goes on
 	}
 	r.finish(ctx)
 }
@@ -382,7 +382,7 @@ func (r *run) finish(ctx context.Context) {
 	}
 	state, dur := r.props.ProvisioningState, r.props.Duration
 	r.mu.Unlock()
-	_ = r.save(false)
+	_ = r.save(false) // save logs a failure; the outcome is also in the log below
 	if fail != nil {
 		r.log().warn("deployment failed", "duration", dur, "err", r.p.red.str(fail.Message))
 	} else {
@@ -445,7 +445,7 @@ func (r *run) complete(ctx context.Context) error {
 				r.log().info("resource deleted (complete mode)", "resource", r.p.red.str(id))
 			}()
 		}
-		_ = r.save(false)
+		_ = r.save(false) // progress: save logs a failure, and the run goes on
 		wg.Wait()
 		if len(errs) > 0 {
 			break

@@ -132,7 +132,7 @@ func normalize(v any) any {
 		return v
 	}
 	var out any
-	_ = json.Unmarshal(data, &out)
+	_ = json.Unmarshal(data, &out) // what Marshal made decodes
 	return out
 }
 

@@ -59,7 +59,6 @@ const password = "S3cret!pass-e2e"
 // delete instances, delete, with Azure's identities and the kernel objects.
 func TestScaleSetLifecycle(t *testing.T) {
 	t.Parallel()
-	t.Parallel()
 	e := Start(t, Options{})
 	e.MustCLI("create", "-n", "web", "--instance-count", "3", "--disable-overprovision", "--admin-password", password, "-o", "none")
 	insts := e.Instances("web")
@@ -132,7 +131,6 @@ func TestScaleSetLifecycle(t *testing.T) {
 // at 168.63.129.16 from inside an instance, and follows scale-in.
 func TestInternalDNS(t *testing.T) {
 	t.Parallel()
-	t.Parallel()
 	e := Start(t, Options{})
 	e.MustCLI("create", "-n", "dns", "--instance-count", "2", "--disable-overprovision", "--admin-password", password, "--lb", "none", "-o", "none")
 	insts := e.Instances("dns")
@@ -179,7 +177,6 @@ func TestInternalDNS(t *testing.T) {
 // TestOverprovisionAndPolicies: overprovisioning leaves exactly the asked-for
 // instances; power actions, reimage and fault injection keep identities.
 func TestOverprovisionAndPolicies(t *testing.T) {
-	t.Parallel()
 	t.Parallel()
 	e := Start(t, Options{})
 	e.MustCLI("create", "-n", "op", "--instance-count", "4", "--admin-password", password, "--lb", "none", "-o", "none")
@@ -241,7 +238,6 @@ func TestOverprovisionAndPolicies(t *testing.T) {
 // the restarted daemon converges with nothing leaked.
 func TestCrashDuringScaleOut(t *testing.T) {
 	t.Parallel()
-	t.Parallel()
 	e := Start(t, Options{})
 	e.MustCLI("create", "-n", "big", "--instance-count", "0", "--disable-overprovision", "--admin-password", password, "--lb", "none", "-o", "none")
 	e.MustCLI("scale", "-n", "big", "--new-capacity", "50", "--no-wait", "-o", "none")
@@ -299,7 +295,6 @@ func TestCrashDuringScaleOut(t *testing.T) {
 // `vmss cleanup` still removes everything (Env.Close checks for leftovers).
 func TestCleanupWithoutDaemonOrState(t *testing.T) {
 	t.Parallel()
-	t.Parallel()
 	e := Start(t, Options{})
 	e.MustCLI("create", "-n", "c", "--instance-count", "3", "--disable-overprovision", "--admin-password", password, "-o", "none")
 	e.MustCLI("vm", "create", "-n", "jb", "--vnet-name", "cVNET", "--subnet", "cSubnet", "--public-ip-address", "jbip", "--admin-password", password, "-o", "none")
@@ -330,7 +325,6 @@ func TestCleanupWithoutDaemonOrState(t *testing.T) {
 
 // TestBadInputErrors: clear errors, and nothing changes.
 func TestBadInputErrors(t *testing.T) {
-	t.Parallel()
 	t.Parallel()
 	e := Start(t, Options{})
 	e.MustCLI("create", "-n", "b", "--instance-count", "2", "--disable-overprovision", "--admin-password", password, "--lb", "none", "-o", "none")
@@ -374,7 +368,6 @@ func TestBadInputErrors(t *testing.T) {
 
 // TestInstanceViewAndAPI checks the ARM shapes the API answers.
 func TestInstanceViewAndAPI(t *testing.T) {
-	t.Parallel()
 	t.Parallel()
 	e := Start(t, Options{})
 	e.MustCLI("create", "-n", "v", "--instance-count", "2", "--disable-overprovision", "--admin-password", password, "--lb", "none",

@@ -30,7 +30,6 @@ import (
 // checksum and land in that instance only.
 func TestSSHNATPortsAndFiles(t *testing.T) {
 	t.Parallel()
-	t.Parallel()
 	e := Start(t, Options{})
 	c := newSSHClient(t)
 	insts := sshCreate(e, c, "web", 3)
@@ -153,7 +152,6 @@ func TestSSHNATPortsAndFiles(t *testing.T) {
 // port = start + id.
 func TestSSHScaleOutAndIn(t *testing.T) {
 	t.Parallel()
-	t.Parallel()
 	e := Start(t, Options{})
 	c := newSSHClient(t)
 	e.MustCLI("create", "-n", "web", "--instance-count", "2", "--admin-username", sshUser, "--ssh-key-values", c.Pub, "-o", "none")
@@ -211,7 +209,6 @@ func TestSSHScaleOutAndIn(t *testing.T) {
 // internal DNS; an inbound NAT rule reaches the jumpbox; ssh -L forwards
 // from inside the instance.
 func TestSSHJumpbox(t *testing.T) {
-	t.Parallel()
 	t.Parallel()
 	e := Start(t, Options{})
 	c := newSSHClient(t)
@@ -296,7 +293,6 @@ func TestSSHJumpbox(t *testing.T) {
 // one reaches its own VNET but not the other VNET (by address or name).
 func TestSSHTwoScaleSetsAndVNETIsolation(t *testing.T) {
 	t.Parallel()
-	t.Parallel()
 	e := Start(t, Options{})
 	c := newSSHClient(t)
 	web := sshCreate(e, c, "web", 2)
@@ -345,7 +341,6 @@ func TestSSHTwoScaleSetsAndVNETIsolation(t *testing.T) {
 // TestSSHSecurityMatrix: each denial of the matrix, next to the
 // allowed case that shows the probe itself works.
 func TestSSHSecurityMatrix(t *testing.T) {
-	t.Parallel()
 	t.Parallel()
 	e := Start(t, Options{})
 	c := newSSHClient(t)
@@ -491,7 +486,6 @@ func TestSSHSecurityMatrix(t *testing.T) {
 // crash and restart, and are new after reimage.
 func TestSSHHostKeys(t *testing.T) {
 	t.Parallel()
-	t.Parallel()
 	e := Start(t, Options{})
 	c := newSSHClient(t)
 	insts := sshCreate(e, c, "web", 2)
@@ -576,7 +570,6 @@ func splitPort(ep string) string { _, p, _ := net.SplitHostPort(ep); return p }
 // why, and it recovers once a port is free.
 func TestSSHJumpboxPortTaken(t *testing.T) {
 	t.Parallel()
-	t.Parallel()
 	e := Start(t, Options{})
 	c := newSSHClient(t)
 	insts := sshCreate(e, c, "web", 1)
@@ -639,7 +632,6 @@ func TestSSHJumpboxPortTaken(t *testing.T) {
 // SSH sessions (with and without a PTY) and kills what they started,
 // including processes that left the session.
 func TestSSHStopAndDeleteEndSessions(t *testing.T) {
-	t.Parallel()
 	t.Parallel()
 	e := Start(t, Options{})
 	c := newSSHClient(t)

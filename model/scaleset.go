@@ -47,7 +47,7 @@ func (s *State) PutScaleSet(id arm.ID, body []byte, patch bool) (*ScaleSet, bool
 	}
 	if exists {
 		id = mustParse(old.Model.ID)
-		cur, _ := json.Marshal(old.Model)
+		cur, _ := json.Marshal(old.Model) // encoding our own types (no channels, funcs or cyclic values) cannot fail
 		merged, err := mergePatch(cur, body)
 		if err != nil {
 			return nil, false, arm.Errorf(400, "InvalidRequestContent", id.String(), "Could not merge the request into the scale set: %v.", err)
@@ -71,6 +71,7 @@ func (s *State) PutScaleSet(id arm.ID, body []byte, patch bool) (*ScaleSet, bool
 		// Work on a copy of the instance records: nothing changes unless all succeeds.
 		ss = old.clone()
 	}
+	// Encoding our own types (no channels, funcs or cycles) cannot fail.
 	prevProfile, _ := json.Marshal(ss.Profile())
 	ss.Model = m
 	if newProfile, _ := json.Marshal(ss.Profile()); !exists || !bytes.Equal(prevProfile, newProfile) {
@@ -90,7 +91,7 @@ func (s *State) PutScaleSet(id arm.ID, body []byte, patch bool) (*ScaleSet, bool
 
 // Scale sets a scale set's capacity (az vmss scale).
 func (s *State) Scale(id arm.ID, capacity int64) (*ScaleSet, *arm.Error) {
-	body, _ := json.Marshal(map[string]any{"sku": map[string]any{"capacity": capacity}})
+	body, _ := json.Marshal(map[string]any{"sku": map[string]any{"capacity": capacity}}) // always encodes
 	ss, _, e := s.PutScaleSet(id, body, true)
 	return ss, e
 }
@@ -594,6 +595,7 @@ func (s *State) commitScaleSet(key string, ss *ScaleSet) {
 }
 
 func (ss *ScaleSet) clone() *ScaleSet {
+	// Round-tripping our own types (no channels, funcs or cycles) cannot fail.
 	data, _ := json.Marshal(ss)
 	var c ScaleSet
 	_ = json.Unmarshal(data, &c)

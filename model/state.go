@@ -106,7 +106,7 @@ type Instance struct {
 
 // IDNum is the instance id as a number.
 func (in *Instance) IDNum() int {
-	n, _ := strconv.Atoi(in.ID)
+	n, _ := strconv.Atoi(in.ID) // instance ids are decimal numbers by construction
 	return n
 }
 

@@ -71,7 +71,7 @@ func deployCreate(g *globals, whatIf bool) *cobra.Command {
 				// Show what did and did not deploy.
 				var v map[string]any
 				if _, gerr := g.client().Do(ctx, http.MethodGet, path, nil, &v); gerr == nil {
-					_ = g.print(os.Stderr, v, deployColumns)
+					_ = g.print(os.Stderr, v, deployColumns) // progress on stderr; the result is printed at the end
 				}
 				return err
 			}

@@ -2,14 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/vmss-emulator/vmss/internal/defaults"
 	"log/slog"
 	"net/netip"
 	"os"
 	"runtime/pprof"
 	"strings"
 	"time"
+
+	"github.com/vmss-emulator/vmss/internal/defaults"
 
 	"github.com/spf13/cobra"
 
@@ -86,8 +88,7 @@ the kernel. Stopping it (Ctrl-C, SIGTERM) stops serving but keeps instances: the
 			select {
 			case <-cmd.Context().Done():
 			case err := <-d.Err():
-				_ = d.Stop()
-				return err
+				return errors.Join(err, d.Stop())
 			}
 			return d.Stop()
 		},

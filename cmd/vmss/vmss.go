@@ -282,7 +282,7 @@ func connectionInfoCmd(g *globals) *cobra.Command {
 }
 
 func nameFlag(cmd *cobra.Command) string {
-	v, _ := cmd.Flags().GetString("name")
+	v, _ := cmd.Flags().GetString("name") // every command that calls it defines --name
 	return v
 }
 
@@ -385,6 +385,7 @@ func connectionInfo(ctx context.Context, g *globals, name string) (map[string]st
 func sortedKeys(m map[string]string) []string {
 	ks := slices.Collect(maps.Keys(m))
 	sort.Slice(ks, func(i, j int) bool {
+		// Keys are "instance N" (connectionInfo makes them).
 		a, _ := strconv.Atoi(strings.TrimPrefix(ks[i], "instance "))
 		b, _ := strconv.Atoi(strings.TrimPrefix(ks[j], "instance "))
 		return a < b
