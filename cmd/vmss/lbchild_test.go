@@ -2,40 +2,13 @@ package main
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/vmss-emulator/vmss/api"
-	"github.com/vmss-emulator/vmss/client"
-	"github.com/vmss-emulator/vmss/model"
-)
+	"github.com/vmss-emulator/vmss/api/apitest"
 
-// apiServer serves the API on a socket in a temporary directory.
-func apiServer(t *testing.T) *client.Client {
-	t.Helper()
-	dir := t.TempDir()
-	st, err := model.Open(filepath.Join(dir, "state"), model.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	sock := filepath.Join(dir, "vmss.sock")
-	ln, err := api.ListenUnix(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- (&api.Server{Store: st, Runtime: api.StaticRuntime{}}).Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return client.New(sock)
-}
+	"github.com/vmss-emulator/vmss/client"
+)
 
 func run(c *client.Client, args ...string) error {
 	root := newRoot()
@@ -44,7 +17,7 @@ func run(c *client.Client, args ...string) error {
 }
 
 func TestLBChildCommandsFromTheTable(t *testing.T) {
-	c := apiServer(t)
+	c, _ := apitest.Start(t)
 	must := func(args ...string) {
 		t.Helper()
 		if err := run(c, args...); err != nil {
