@@ -14,8 +14,7 @@ import (
 func TestLBDrainScaleOutIn(t *testing.T) {
 	t.Parallel()
 	e := Start(t, Options{ProbeScale: "0.05", Drain: "2s"})
-	url := lbCreate(e, "web", 3, webapp)
-	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
+	url := lbCreateUp(e, "web", 3, webapp)
 
 	rs := lbWithLoad(url, 4, func() {
 		e.MustCLI("scale", "-n", "web", "--new-capacity", "10", "-o", "none")
@@ -52,8 +51,7 @@ func TestLBDrainScaleOutIn(t *testing.T) {
 func TestLBNoFailuresThroughInstanceOperations(t *testing.T) {
 	t.Parallel()
 	e := Start(t, Options{ProbeScale: "0.05", Drain: "2s"})
-	url := lbCreate(e, "web", 4, webapp)
-	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
+	url := lbCreateUp(e, "web", 4, webapp)
 
 	rs := lbWithLoad(url, 4, func() {
 		for _, op := range [][]string{

@@ -21,8 +21,7 @@ func TestLBRoundRobinStatusAndStopStart(t *testing.T) {
 	t.Parallel()
 	metrics := lbMetricsAddr(t)
 	e := Start(t, Options{Extra: []string{"--metrics-addr", metrics}})
-	url := lbCreate(e, "web", 3, webapp)
-	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
+	url := lbCreateUp(e, "web", 3, webapp)
 
 	got := lbCount(t, url, 30)
 	if got["0"] != 10 || got["1"] != 10 || got["2"] != 10 {
@@ -109,8 +108,7 @@ func TestLBRoundRobinStatusAndStopStart(t *testing.T) {
 func TestLBAfterDaemonCrash(t *testing.T) {
 	t.Parallel()
 	e := Start(t, Options{ProbeScale: "0.05"})
-	url := lbCreate(e, "web", 3, webapp)
-	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
+	url := lbCreateUp(e, "web", 3, webapp)
 	e.Kill()
 	if _, err := lbHit(url, netip.Addr{}); err == nil {
 		t.Fatal("the frontend answered with the daemon dead")

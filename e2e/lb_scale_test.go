@@ -50,8 +50,7 @@ func TestLBTenThousandConnections(t *testing.T) {
 		t.Skipf("the open-file limit allows only %d connections", n)
 	}
 	e := Start(t, Options{ProbeScale: "0.05"})
-	url := lbCreate(e, "web", 3, webapp)
-	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
+	url := lbCreateUp(e, "web", 3, webapp)
 	addr := strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/") + ":80"
 
 	conns := make([]net.Conn, n)

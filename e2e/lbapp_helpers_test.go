@@ -122,6 +122,14 @@ func lbKeyFile(t testing.TB) string {
 	return path
 }
 
+// lbCreateUp is lbCreate, then waits until every instance is probed up.
+func lbCreateUp(e *Env, name string, count int, script string) string {
+	e.T.Helper()
+	url := lbCreate(e, name, count, script)
+	lbWaitAllUp(e, name+"LB", "", name, 30*time.Second)
+	return url
+}
+
 // lbCreate runs `vmss create` for a scale set with an LB rule 80 → 80 and an
 // HTTP probe on /, running script in every instance, and returns the
 // frontend's base URL.
