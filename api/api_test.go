@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"context"
@@ -10,31 +10,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmss-emulator/vmss/api"
+	"github.com/vmss-emulator/vmss/api/apitest"
+
 	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/client"
 	"github.com/vmss-emulator/vmss/model"
 )
 
-func start(t *testing.T) (*client.Client, *model.Store) {
-	t.Helper()
-	dir := t.TempDir()
-	st, err := model.Open(filepath.Join(dir, "state"), model.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	sock := filepath.Join(dir, "vmss.sock")
-	ln, err := ListenUnix(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := &Server{Store: st, Runtime: StaticRuntime{}}
-	done := make(chan struct{})
-	go func() { _ = srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return client.New(sock), st
-}
+func start(t *testing.T) (*client.Client, *model.Store) { return apitest.Start(t) }
 
 const rg = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/default/providers"
 
@@ -159,7 +143,7 @@ func TestSocketIsRootOnly(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("socket mode %v, want 0600", fi.Mode().Perm())
 	}
-	if _, err := ListenUnix(c.Socket); err == nil || !strings.Contains(err.Error(), "already answers") {
+	if _, err := api.ListenUnix(c.Socket); err == nil || !strings.Contains(err.Error(), "already answers") {
 		t.Errorf("second listener on a live socket: %v", err)
 	}
 }

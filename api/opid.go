@@ -7,6 +7,6 @@ import (
 
 func newOpID() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:])
+	rand.Read(b[:]) // crypto/rand.Read never returns an error
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

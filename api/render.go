@@ -12,6 +12,7 @@ import (
 
 // copyOf deep-copies v through JSON so rendering never touches the state.
 func copyOf[T any](v *T) *T {
+	// Round-tripping our own types (no channels, funcs or cycles) cannot fail.
 	data, _ := json.Marshal(v)
 	var c T
 	_ = json.Unmarshal(data, &c)
@@ -197,7 +198,7 @@ func renderNIC(st *model.State, n *arm.NetworkInterface) *arm.NetworkInterface {
 	}
 	if len(c.Properties.IPConfigurations) > 0 && c.Properties.IPConfigurations[0].Properties.Subnet != nil {
 		if ref, ok := st.LookupSubnet(c.Properties.IPConfigurations[0].Properties.Subnet.ID); ok {
-			c.Properties.DNSSettings, _ = json.Marshal(map[string]any{"internalDomainNameSuffix": model.DNSSuffix(ref.VNet.ID)})
+			c.Properties.DNSSettings, _ = json.Marshal(map[string]any{"internalDomainNameSuffix": model.DNSSuffix(ref.VNet.ID)}) // a map of strings always encodes
 		}
 	}
 	return c

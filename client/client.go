@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vmss-emulator/vmss/internal/defaults"
 	"io"
 	"net"
 	"net/http"
@@ -19,7 +20,7 @@ import (
 )
 
 // DefaultSocket is where the daemon listens unless told otherwise.
-const DefaultSocket = "/run/vmss/vmss.sock"
+const DefaultSocket = defaults.Socket
 
 // APIVersion is sent with every request.
 const APIVersion = "2024-03-01"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vmss-emulator/vmss/internal/defaults"
 	"log/slog"
 	"net"
 	"net/http"
@@ -64,13 +65,13 @@ func (o *Options) defaults() {
 		o.Socket = client.DefaultSocket
 	}
 	if o.StateDir == "" {
-		o.StateDir = "/var/lib/vmss"
+		o.StateDir = defaults.StateDir
 	}
 	if o.RuntimeDir == "" {
-		o.RuntimeDir = "/run/vmss"
+		o.RuntimeDir = defaults.RuntimeDir
 	}
 	if o.Prefix == "" {
-		o.Prefix = "vmss-"
+		o.Prefix = defaults.Prefix
 	}
 	if !o.PublicIPRange.IsValid() {
 		o.PublicIPRange = netip.MustParsePrefix("127.77.0.0/16")
@@ -321,13 +322,13 @@ type CleanupOptions struct {
 // directory. It is idempotent.
 func Cleanup(ctx context.Context, o CleanupOptions) error {
 	if o.Prefix == "" {
-		o.Prefix = "vmss-"
+		o.Prefix = defaults.Prefix
 	}
 	if o.RuntimeDir == "" {
-		o.RuntimeDir = "/run/vmss"
+		o.RuntimeDir = defaults.RuntimeDir
 	}
 	if o.StateDir == "" {
-		o.StateDir = "/var/lib/vmss"
+		o.StateDir = defaults.StateDir
 	}
 	h, err := machine.New(machine.Config{Prefix: o.Prefix, RuntimeDir: o.RuntimeDir, StateDir: o.StateDir, Logger: o.Logger})
 	if err != nil {

@@ -242,7 +242,7 @@ func (e *Engine) List(_ context.Context, group string) (any, error) {
 	sort.Slice(recs, func(i, j int) bool { return strings.ToLower(recs[i].Name) < strings.ToLower(recs[j].Name) })
 	out := []any{}
 	for _, d := range recs {
-		id, _ := arm.ParseID(d.ID)
+		id, _ := arm.ParseID(d.ID) // stored ids were parsed when the deployment was put
 		if r := e.run(id.Key()); r != nil {
 			out = append(out, resource(id, r.record().Properties))
 			continue
@@ -310,7 +310,7 @@ func (e *Engine) wait(ctx context.Context, id arm.ID) error {
 
 func newUUID() string {
 	b := make([]byte, 16)
-	_, _ = rand.Read(b)
+	rand.Read(b) // crypto/rand.Read never returns an error
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	x := hex.EncodeToString(b)
@@ -319,6 +319,6 @@ func newUUID() string {
 
 func newOpID() string {
 	b := make([]byte, 8)
-	_, _ = rand.Read(b)
+	rand.Read(b) // crypto/rand.Read never returns an error
 	return strings.ToUpper(hex.EncodeToString(b))
 }

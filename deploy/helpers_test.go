@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmss-emulator/vmss/internal/testutil"
+
 	"github.com/vmss-emulator/vmss/api"
 	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/client"
@@ -21,24 +22,6 @@ import (
 )
 
 const sub = "00000000-0000-0000-0000-000000000000"
-
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // gateRuntime is a static runtime whose resources stay pending while the
 // gate is closed.
@@ -67,12 +50,12 @@ type fixture struct {
 	srv   *api.Server
 	eng   *Engine
 	c     *client.Client
-	logs  *syncBuffer
+	logs  *testutil.SyncBuffer
 }
 
 func newFixture(t testing.TB, rt api.Runtime) *fixture {
 	t.Helper()
-	f := &fixture{t: t, dir: t.TempDir(), logs: &syncBuffer{}}
+	f := &fixture{t: t, dir: t.TempDir(), logs: &testutil.SyncBuffer{}}
 	f.open(rt)
 	return f
 }

@@ -108,6 +108,7 @@ func fromModel(d *model.Deployment) (*props, []*operation) {
 }
 
 func toMap(v any) map[string]any {
+	// Round-tripping our own types (no channels, funcs or cycles) cannot fail.
 	data, _ := json.Marshal(v)
 	var m map[string]any
 	_ = json.Unmarshal(data, &m)
@@ -115,6 +116,7 @@ func toMap(v any) map[string]any {
 }
 
 func fromMap(m map[string]any, v any) {
+	// A map decoded from JSON encodes; fields of another type are left zero.
 	data, _ := json.Marshal(m)
 	_ = json.Unmarshal(data, v)
 }

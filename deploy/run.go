@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -149,7 +150,7 @@ func (r *run) exec() {
 		if len(jobs) == 0 {
 			continue
 		}
-		_ = r.save(false)
+		_ = r.save(false) // progress: save logs a failure, and the run goes on
 		sem := make(chan struct{}, r.e.o.Parallel)
 		var wg sync.WaitGroup
 		for _, j := range jobs {
@@ -167,7 +168,7 @@ func (r *run) exec() {
 			}()
 		}
 		wg.Wait()
-		_ = r.save(false)
+		_ = r.save(false) // progress: save logs a failure, and the run goes on
 	}
 	r.finish(ctx)
 }
@@ -257,12 +258,7 @@ func (r *run) deployOne(ctx context.Context, res *template.Resource, op *operati
 			return fail("InternalServerError", arm.AsError(gerr), ws)
 		}
 		exists := gerr == nil
-		for k := range body {
-			switch strings.ToLower(k) {
-			case "type", "name", "apiversion", "id":
-				delete(body, k)
-			}
-		}
+		dropEnvelope(body)
 		tctx, cancel := context.WithTimeout(ctx, r.e.o.ResourceTimeout)
 		err := r.e.arm.put(tctx, res.ID, res.APIVersion, body)
 		timedOut := tctx.Err() == context.DeadlineExceeded && ctx.Err() == nil
@@ -386,7 +382,7 @@ func (r *run) finish(ctx context.Context) {
 	}
 	state, dur := r.props.ProvisioningState, r.props.Duration
 	r.mu.Unlock()
-	_ = r.save(false)
+	_ = r.save(false) // save logs a failure; the outcome is also in the log below
 	if fail != nil {
 		r.log().warn("deployment failed", "duration", dur, "err", r.p.red.str(fail.Message))
 	} else {
@@ -449,7 +445,7 @@ func (r *run) complete(ctx context.Context) error {
 				r.log().info("resource deleted (complete mode)", "resource", r.p.red.str(id))
 			}()
 		}
-		_ = r.save(false)
+		_ = r.save(false) // progress: save logs a failure, and the run goes on
 		wg.Wait()
 		if len(errs) > 0 {
 			break
@@ -484,4 +480,16 @@ func (e *Engine) extraResources(ctx context.Context, p *plan) ([]map[string]any,
 	}
 	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(out[i]["id"]) < fmt.Sprint(out[j]["id"]) })
 	return out, nil
+}
+
+// dropEnvelope removes what a template resource carries beside the ARM body
+// (type, name, apiVersion, id), in any case.
+func dropEnvelope(body map[string]any) {
+	maps.DeleteFunc(body, func(k string, _ any) bool {
+		switch strings.ToLower(k) {
+		case "type", "name", "apiversion", "id":
+			return true
+		}
+		return false
+	})
 }

@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -100,12 +101,7 @@ func (e *Engine) whatIfOne(ctx context.Context, p *plan, res *template.Resource)
 		c.ChangeType, c.UnsupportedReason = changeIgnore, "virtual machine extensions are accepted as no-ops"
 		return c, nil
 	}
-	for k := range desired {
-		switch strings.ToLower(k) {
-		case "type", "name", "apiversion", "id":
-			delete(desired, k)
-		}
-	}
+	dropEnvelope(desired)
 	cur, err := e.arm.get(ctx, res.ID, res.APIVersion)
 	if errors.Is(err, errNotFound) {
 		c.ChangeType = changeCreate
@@ -136,7 +132,7 @@ func normalize(v any) any {
 		return v
 	}
 	var out any
-	_ = json.Unmarshal(data, &out)
+	_ = json.Unmarshal(data, &out) // what Marshal made decodes
 	return out
 }
 
@@ -156,12 +152,7 @@ func diff(path string, want, have any, out *[]delta) {
 			*out = append(*out, delta{Path: path, PropertyChangeType: propModify, Before: have, After: want})
 			return
 		}
-		keys := make([]string, 0, len(w))
-		for k := range w {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(w)) {
 			wv := w[k]
 			p := k
 			if path != "" {

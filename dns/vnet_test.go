@@ -2,37 +2,28 @@ package dns
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/netip"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vmss-emulator/vmss/internal/testutil"
+
 	"github.com/vmss-emulator/vmss/nsnet"
 	"github.com/vmss-emulator/vmss/vnet"
 )
 
-func uniq() string {
-	var b [4]byte
-	rand.Read(b[:])
-	return "vmsst" + hex.EncodeToString(b[:])
-}
-
 // TestInVNET runs the server at 168.63.129.16:53 inside a VNET namespace
 // and queries it with dig from an attached instance.
 func TestInVNET(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	testutil.RequireRoot(t)
 	if _, err := exec.LookPath("dig"); err != nil {
 		t.Skip("dig is not installed")
 	}
 	ctx := context.Background()
 	var m vnet.Manager
-	vn, inst, other := uniq(), uniq(), uniq()
+	vn, inst, other := testutil.UniqueName("vmsst"), testutil.UniqueName("vmsst"), testutil.UniqueName("vmsst")
 	t.Cleanup(func() {
 		if err := m.Delete(ctx, vn); err != nil {
 			t.Error(err)

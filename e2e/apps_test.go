@@ -86,6 +86,7 @@ var appPidRE = regexp.MustCompile(`workload, pid (\d+)`)
 // log; a long-running command is the instance's workload (it serves through
 // the load balancer) and is started again by `vmss restart`.
 func TestAppsCustomScript(t *testing.T) {
+	t.Parallel()
 	e := Start(t, Options{ProbeScale: "0.05"})
 	url := lbCreate(e, "app", 0, "")
 	marker := filepath.Join(t.TempDir(), "marker.txt")
@@ -163,6 +164,7 @@ func TestAppsCustomScript(t *testing.T) {
 // (HTTP 200 healthy, anything else unhealthy) and rich mode (the
 // ApplicationHealthState of a 2xx JSON answer).
 func TestAppsHealthExtensionModes(t *testing.T) {
+	t.Parallel()
 	lbNeedPython(t)
 	e := Start(t, Options{})
 	for _, set := range []string{"bin", "rich"} {

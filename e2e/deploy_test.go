@@ -82,6 +82,7 @@ func depCheckNAT(t *testing.T, e *Env, group, set string) {
 }
 
 func TestDeployTemplateNATRedeployScaleExisting(t *testing.T) {
+	t.Parallel()
 	e := Start(t, Options{})
 	const g = "e2edeploy"
 	e.MustCLI("deployment", "create", "-g", g, "--template-file", "../deploy/testdata/nat.json",
@@ -164,6 +165,7 @@ func TestDeployTemplateNATRedeployScaleExisting(t *testing.T) {
 }
 
 func TestDeployTemplateJumpbox(t *testing.T) {
+	t.Parallel()
 	e := Start(t, Options{})
 	const g = "e2ejump"
 	e.MustCLI("deployment", "create", "-g", g, "--template-file", "../deploy/testdata/jumpbox.json",
@@ -206,6 +208,7 @@ func dig2(v any, keys ...string) any {
 }
 
 func TestDeployCompleteModeRemovesInstancesFirst(t *testing.T) {
+	t.Parallel()
 	e := Start(t, Options{})
 	const g = "e2ecomplete"
 	e.MustCLI("deployment", "create", "-g", g, "--template-file", "../deploy/testdata/jumpbox.json",

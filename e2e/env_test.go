@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -13,11 +14,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vmss-emulator/vmss/client"
+	"github.com/vmss-emulator/vmss/internal/testutil"
 )
 
 // vmssBin is the binary under test, built once by TestMain.
@@ -59,7 +62,7 @@ type Env struct {
 	Client     *client.Client
 	Flags      []string // extra flags for serve
 	cmd        *exec.Cmd
-	log        *bytes.Buffer
+	log        *testutil.SyncBuffer
 }
 
 // Options tune an Env.
@@ -71,22 +74,37 @@ type Options struct {
 
 func randHex(n int) string {
 	b := make([]byte, n)
-	_, _ = rand.Read(b)
+	rand.Read(b) // crypto/rand.Read never returns an error
 	return hex.EncodeToString(b)
+}
+
+// pipBase and pipCount hand every Env of this process its own public IP
+// range 127.a.b.0/24 (a in 100-249): consecutive ranges from a random start,
+// so tests running in parallel never share frontend addresses.
+var (
+	pipBase = func() uint16 {
+		var b [2]byte
+		rand.Read(b[:]) // crypto/rand.Read never returns an error
+		return binary.BigEndian.Uint16(b[:])
+	}()
+	pipCount atomic.Uint32
+)
+
+func nextPIPRange() string {
+	n := (uint32(pipBase) + pipCount.Add(1)) % (150 * 256)
+	return fmt.Sprintf("127.%d.%d.0/24", 100+n/256, n%256)
 }
 
 // Start runs `vmss serve` for t and removes everything when t ends.
 func Start(t testing.TB, o Options) *Env {
 	t.Helper()
 	id := randHex(3)
-	b := make([]byte, 2)
-	_, _ = rand.Read(b)
 	e := &Env{
 		T: t, ID: id,
 		Prefix:     "vmsst" + id + "-",
 		StateDir:   t.TempDir(),
 		RuntimeDir: "/run/vmsst" + id,
-		PIPRange:   fmt.Sprintf("127.%d.%d.0/24", 100+int(b[0])%150, b[1]),
+		PIPRange:   nextPIPRange(),
 	}
 	e.Socket = filepath.Join(e.StateDir, "vmss.sock")
 	if o.ProbeScale == "" {
@@ -109,7 +127,7 @@ func (e *Env) Serve() {
 	args := append([]string{"serve", "--socket", e.Socket, "--state-dir", filepath.Join(e.StateDir, "state"),
 		"--runtime-dir", e.RuntimeDir, "--prefix", e.Prefix, "--public-ip-range", e.PIPRange, "--metrics-addr", "off",
 		"--log-level", "debug"}, e.Flags...)
-	e.log = &bytes.Buffer{}
+	e.log = &testutil.SyncBuffer{}
 	e.cmd = exec.Command(vmssBin, args...)
 	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

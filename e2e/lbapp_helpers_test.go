@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -119,6 +120,14 @@ func lbKeyFile(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// lbCreateUp is lbCreate, then waits until every instance is probed up.
+func lbCreateUp(e *Env, name string, count int, script string) string {
+	e.T.Helper()
+	url := lbCreate(e, name, count, script)
+	lbWaitAllUp(e, name+"LB", "", name, 30*time.Second)
+	return url
 }
 
 // lbCreate runs `vmss create` for a scale set with an LB rule 80 → 80 and an
@@ -472,4 +481,32 @@ next:
 		return v, err == nil
 	}
 	return 0, false
+}
+
+// lbInstanceView returns the raw instance view of a scale-set instance.
+func lbInstanceView(e *Env, set, id string) string {
+	e.T.Helper()
+	var raw json.RawMessage
+	if _, err := e.Client.Do(context.Background(), http.MethodGet, e.Client.ResourceID("default", arm.TypeScaleSet, set)+"/virtualMachines/"+id+"/instanceView", nil, &raw); err != nil {
+		e.T.Fatal(err)
+	}
+	return string(raw)
+}
+
+// lbHasStatus reports whether an instance view has a status with code.
+func lbHasStatus(view, code string) bool {
+	var v struct {
+		Statuses []struct {
+			Code string `json:"code"`
+		} `json:"statuses"`
+	}
+	if json.Unmarshal([]byte(view), &v) != nil {
+		return false
+	}
+	for _, s := range v.Statuses {
+		if strings.EqualFold(s.Code, code) {
+			return true
+		}
+	}
+	return false
 }

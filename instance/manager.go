@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vmss-emulator/vmss/internal/defaults"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -68,8 +69,8 @@ type Manager struct {
 type nameLock struct{ sync.Mutex }
 
 const (
-	defaultRuntimeDir = "/run/vmss"
-	defaultStateDir   = "/var/lib/vmss"
+	defaultRuntimeDir = defaults.RuntimeDir
+	defaultStateDir   = defaults.StateDir
 	specFile          = "spec.json"
 )
 

@@ -3,6 +3,7 @@ package instance
 import (
 	"errors"
 	"fmt"
+	"github.com/vmss-emulator/vmss/internal/defaults"
 	"net/netip"
 	"os"
 	"path"
@@ -21,7 +22,7 @@ const (
 	// DefaultDNSServer is Azure's platform DNS address (the wireserver).
 	DefaultDNSServer = "168.63.129.16"
 	// DefaultPrefix is the name prefix of everything a zero Manager creates.
-	DefaultPrefix = "vmss-"
+	DefaultPrefix = defaults.Prefix
 )
 
 // Spec describes an instance. Zero fields take the documented defaults; the

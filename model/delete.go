@@ -33,7 +33,7 @@ func (s *State) PutGeneric(id arm.ID, body []byte) (*arm.GenericResource, bool, 
 		}
 	}
 	props["provisioningState"] = "Succeeded"
-	g.Properties, _ = json.Marshal(props)
+	g.Properties, _ = json.Marshal(props) // a map decoded from JSON always encodes
 	s.ensureGroup(id)
 	s.Generic[id.Key()] = &g
 	s.bump()

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -62,7 +63,7 @@ func (s *State) DeleteInstances(id arm.ID, ids []string) ([]*Instance, *arm.Erro
 	}
 	for _, in := range ins {
 		in.Deleting = true
-		if ss.Batch != nil && contains(ss.Batch.Members, in.ID) && ss.Batch.Want > 0 {
+		if ss.Batch != nil && slices.Contains(ss.Batch.Members, in.ID) && ss.Batch.Want > 0 {
 			ss.Batch.Want--
 		}
 	}

@@ -35,20 +35,8 @@ func (s *State) PutLoadBalancer(id arm.ID, body []byte) (*arm.LoadBalancer, bool
 	p := &lb.Properties
 	p.InboundNatRules = dropDerivedNatRules(p.InboundNatRules, p.InboundNatPools)
 
-	names := map[string]map[string]bool{}
-	uniq := func(kind, name string) *arm.Error {
-		if name == "" {
-			return arm.BadRequest("properties."+kind, "Every entry of %s needs a name.", kind)
-		}
-		if names[kind] == nil {
-			names[kind] = map[string]bool{}
-		}
-		if names[kind][strings.ToLower(name)] {
-			return arm.Errorf(400, "DuplicateResourceName", name, "Load balancer %s has two %s named %s.", id.Name(), kind, name)
-		}
-		names[kind][strings.ToLower(name)] = true
-		return nil
-	}
+	c := &lbCheck{lb: &lb, names: map[string]map[string]bool{}, ports: map[portUse]map[int64]string{}}
+	uniq := c.uniq
 	// Existing private frontend addresses stay with their frontend.
 	oldPriv := map[string]string{}
 	if exists {
@@ -117,205 +105,14 @@ func (s *State) PutLoadBalancer(id arm.ID, body []byte) (*arm.LoadBalancer, bool
 			}
 		}
 	}
-	for i := range p.BackendAddressPools {
-		bp := &p.BackendAddressPools[i]
-		if e := uniq("backendAddressPools", bp.Name); e != nil {
+	for _, check := range []func() *arm.Error{c.pools, c.probes, c.rules, c.natPools, c.natRules} {
+		if e := check(); e != nil {
 			return nil, false, e
 		}
-		bp.ID = sub(lb.ID, "backendAddressPools", bp.Name)
-		if d := bp.Properties.DrainPeriodInSeconds; d != nil && (*d < 0 || *d > 3600) {
-			return nil, false, arm.BadRequest(bp.ID, "drainPeriodInSeconds must be 0-3600, got %d.", *d)
-		}
-		bp.Properties.BackendIPConfigurations, bp.Properties.LoadBalancingRules = nil, nil
-		bp.Properties.ProvisioningState = "Succeeded"
-	}
-	for i := range p.Probes {
-		pr := &p.Probes[i]
-		if e := uniq("probes", pr.Name); e != nil {
-			return nil, false, e
-		}
-		pr.ID = sub(lb.ID, "probes", pr.Name)
-		if e := normalizeProbe(pr); e != nil {
-			return nil, false, e
-		}
-	}
-	type portUse struct{ frontend, proto string }
-	ports := map[portUse]map[int64]string{}
-	claim := func(front, proto string, lo, hi int64, who string) *arm.Error {
-		k := portUse{strings.ToLower(front), strings.ToLower(proto)}
-		if ports[k] == nil {
-			ports[k] = map[int64]string{}
-		}
-		for pt := lo; pt <= hi; pt++ {
-			if other, ok := ports[k][pt]; ok {
-				return arm.Errorf(400, "LoadBalancerFrontendPortConflict", who,
-					"%s uses frontend port %d (%s), which %s already uses on the same frontend.", who, pt, proto, other)
-			}
-			ports[k][pt] = who
-		}
-		return nil
-	}
-	for i := range p.LoadBalancingRules {
-		r := &p.LoadBalancingRules[i]
-		if e := uniq("loadBalancingRules", r.Name); e != nil {
-			return nil, false, e
-		}
-		r.ID = sub(lb.ID, "loadBalancingRules", r.Name)
-		rp := &r.Properties
-		if rp.FrontendIPConfiguration == nil || findSub(p.FrontendIPConfigurations, rp.FrontendIPConfiguration.ID) < 0 {
-			return nil, false, invalidRefOpt(rp.FrontendIPConfiguration, r.ID, "frontendIPConfiguration")
-		}
-		rp.FrontendIPConfiguration.ID = p.FrontendIPConfigurations[findSub(p.FrontendIPConfigurations, rp.FrontendIPConfiguration.ID)].ID
-		if rp.BackendAddressPool != nil {
-			j := findPool(p.BackendAddressPools, rp.BackendAddressPool.ID)
-			if j < 0 {
-				return nil, false, invalidRef(rp.BackendAddressPool.ID, r.ID)
-			}
-			rp.BackendAddressPool.ID = p.BackendAddressPools[j].ID
-		}
-		if rp.Probe != nil {
-			j := findProbe(p.Probes, rp.Probe.ID)
-			if j < 0 {
-				return nil, false, invalidRef(rp.Probe.ID, r.ID)
-			}
-			rp.Probe.ID = p.Probes[j].ID
-		}
-		proto, e := normProto(r.ID, rp.Protocol, true)
-		if e != nil {
-			return nil, false, e
-		}
-		rp.Protocol = proto
-		fpt, e := port(r.ID, "frontendPort", rp.FrontendPort, proto == "All")
-		if e != nil {
-			return nil, false, e
-		}
-		bpt, e := port(r.ID, "backendPort", rp.BackendPort, proto == "All")
-		if e != nil {
-			return nil, false, e
-		}
-		rp.FrontendPort, rp.BackendPort = arm.IntPtr(fpt), arm.IntPtr(bpt)
-		if e := idle(r.ID, &rp.IdleTimeoutInMinutes); e != nil {
-			return nil, false, e
-		}
-		switch strings.ToLower(rp.LoadDistribution) {
-		case "", "default":
-			rp.LoadDistribution = "Default"
-		case "sourceip":
-			rp.LoadDistribution = "SourceIP"
-		case "sourceipprotocol":
-			rp.LoadDistribution = "SourceIPProtocol"
-		default:
-			return nil, false, arm.BadRequest(r.ID, "loadDistribution %q is not valid: use Default, SourceIP or SourceIPProtocol.", rp.LoadDistribution)
-		}
-		for _, pr := range protosOf(proto) {
-			if e := claim(rp.FrontendIPConfiguration.ID, pr, fpt, fpt, "load balancing rule "+r.Name); e != nil {
-				return nil, false, e
-			}
-		}
-		rp.ProvisioningState = "Succeeded"
-	}
-	if len(p.InboundNatPools) > 0 && len(p.InboundNatRules) > 0 {
-		// Azure: a load balancer uses either NAT pools (scale sets) or NAT rules.
-		return nil, false, arm.Errorf(400, "LoadBalancerCannotHaveBothInboundNatRulesAndPools", lb.ID,
-			"Load balancer %s has both inboundNatPools and inboundNatRules; Azure allows one kind per load balancer. Use two load balancers or one kind.", id.Name())
-	}
-	for i := range p.InboundNatPools {
-		np := &p.InboundNatPools[i]
-		if e := uniq("inboundNatPools", np.Name); e != nil {
-			return nil, false, e
-		}
-		np.ID = sub(lb.ID, "inboundNatPools", np.Name)
-		pp := &np.Properties
-		if pp.FrontendIPConfiguration == nil || findSub(p.FrontendIPConfigurations, pp.FrontendIPConfiguration.ID) < 0 {
-			return nil, false, invalidRefOpt(pp.FrontendIPConfiguration, np.ID, "frontendIPConfiguration")
-		}
-		pp.FrontendIPConfiguration.ID = p.FrontendIPConfigurations[findSub(p.FrontendIPConfigurations, pp.FrontendIPConfiguration.ID)].ID
-		proto, e := normProto(np.ID, pp.Protocol, false)
-		if e != nil {
-			return nil, false, e
-		}
-		pp.Protocol = proto
-		lo, e := port(np.ID, "frontendPortRangeStart", pp.FrontendPortRangeStart, false)
-		if e != nil {
-			return nil, false, e
-		}
-		hi, e := port(np.ID, "frontendPortRangeEnd", pp.FrontendPortRangeEnd, false)
-		if e != nil {
-			return nil, false, e
-		}
-		if hi < lo {
-			return nil, false, arm.BadRequest(np.ID, "frontendPortRangeEnd %d is below frontendPortRangeStart %d.", hi, lo)
-		}
-		bpt, e := port(np.ID, "backendPort", pp.BackendPort, false)
-		if e != nil {
-			return nil, false, e
-		}
-		pp.FrontendPortRangeStart, pp.FrontendPortRangeEnd, pp.BackendPort = arm.IntPtr(lo), arm.IntPtr(hi), arm.IntPtr(bpt)
-		if e := idle(np.ID, &pp.IdleTimeoutInMinutes); e != nil {
-			return nil, false, e
-		}
-		if e := claim(pp.FrontendIPConfiguration.ID, proto, lo, hi, "inbound NAT pool "+np.Name); e != nil {
-			return nil, false, e
-		}
-		pp.ProvisioningState = "Succeeded"
-	}
-	for i := range p.InboundNatRules {
-		nr := &p.InboundNatRules[i]
-		if e := uniq("inboundNatRules", nr.Name); e != nil {
-			return nil, false, e
-		}
-		nr.ID = sub(lb.ID, "inboundNatRules", nr.Name)
-		rp := &nr.Properties
-		if rp.FrontendIPConfiguration == nil || findSub(p.FrontendIPConfigurations, rp.FrontendIPConfiguration.ID) < 0 {
-			return nil, false, invalidRefOpt(rp.FrontendIPConfiguration, nr.ID, "frontendIPConfiguration")
-		}
-		rp.FrontendIPConfiguration.ID = p.FrontendIPConfigurations[findSub(p.FrontendIPConfigurations, rp.FrontendIPConfiguration.ID)].ID
-		proto, e := normProto(nr.ID, rp.Protocol, false)
-		if e != nil {
-			return nil, false, e
-		}
-		rp.Protocol = proto
-		fpt, e := port(nr.ID, "frontendPort", rp.FrontendPort, false)
-		if e != nil {
-			return nil, false, e
-		}
-		bpt, e := port(nr.ID, "backendPort", rp.BackendPort, false)
-		if e != nil {
-			return nil, false, e
-		}
-		rp.FrontendPort, rp.BackendPort = arm.IntPtr(fpt), arm.IntPtr(bpt)
-		if e := idle(nr.ID, &rp.IdleTimeoutInMinutes); e != nil {
-			return nil, false, e
-		}
-		if e := claim(rp.FrontendIPConfiguration.ID, proto, fpt, fpt, "inbound NAT rule "+nr.Name); e != nil {
-			return nil, false, e
-		}
-		rp.BackendIPConfiguration = nil
-		rp.ProvisioningState = "Succeeded"
 	}
 	if exists {
-		// Pools and NAT pools that scale sets or NICs use may not disappear.
-		for _, bp := range old.Properties.BackendAddressPools {
-			if findPool(p.BackendAddressPools, bp.ID) < 0 {
-				if u := s.poolUser(bp.ID); u != "" {
-					return nil, false, arm.Errorf(400, "InUseBackendAddressPoolCannotBeDeleted", bp.ID,
-						"Backend pool %s is used by %s and cannot be removed. Remove the reference first.", bp.Name, u)
-				}
-			}
-		}
-		for _, np := range old.Properties.InboundNatPools {
-			found := false
-			for _, n := range p.InboundNatPools {
-				if strings.EqualFold(n.Name, np.Name) {
-					found = true
-				}
-			}
-			if !found {
-				if u := s.poolUser(np.ID); u != "" {
-					return nil, false, arm.Errorf(400, "InUseInboundNatPoolCannotBeDeleted", np.ID,
-						"Inbound NAT pool %s is used by %s and cannot be removed. Remove the reference first.", np.Name, u)
-				}
-			}
+		if e := s.checkLBChildrenInUse(old, &lb); e != nil {
+			return nil, false, e
 		}
 		lb.Properties.ResourceGUID = old.Properties.ResourceGUID
 	} else {
@@ -326,6 +123,281 @@ func (s *State) PutLoadBalancer(id arm.ID, body []byte) (*arm.LoadBalancer, bool
 	s.LoadBalancers[id.Key()] = &lb
 	s.bump()
 	return &lb, !exists, nil
+}
+
+// lbCheck validates and normalizes the children of one load balancer PUT:
+// names unique per kind, references resolved to the children's ids, each
+// frontend port used once per frontend and protocol.
+type lbCheck struct {
+	lb    *arm.LoadBalancer
+	names map[string]map[string]bool // kind -> lower-case names
+	ports map[portUse]map[int64]string
+}
+
+type portUse struct{ frontend, proto string }
+
+// uniq records a child's name; empty and repeated names are errors.
+func (c *lbCheck) uniq(kind, name string) *arm.Error {
+	if name == "" {
+		return arm.BadRequest("properties."+kind, "Every entry of %s needs a name.", kind)
+	}
+	if c.names[kind] == nil {
+		c.names[kind] = map[string]bool{}
+	}
+	if c.names[kind][strings.ToLower(name)] {
+		return arm.Errorf(400, "DuplicateResourceName", name, "Load balancer %s has two %s named %s.", c.lb.Name, kind, name)
+	}
+	c.names[kind][strings.ToLower(name)] = true
+	return nil
+}
+
+// claim gives frontend ports lo-hi of a protocol to who.
+func (c *lbCheck) claim(front, proto string, lo, hi int64, who string) *arm.Error {
+	k := portUse{strings.ToLower(front), strings.ToLower(proto)}
+	if c.ports[k] == nil {
+		c.ports[k] = map[int64]string{}
+	}
+	for pt := lo; pt <= hi; pt++ {
+		if other, ok := c.ports[k][pt]; ok {
+			return arm.Errorf(400, "LoadBalancerFrontendPortConflict", who,
+				"%s uses frontend port %d (%s), which %s already uses on the same frontend.", who, pt, proto, other)
+		}
+		c.ports[k][pt] = who
+	}
+	return nil
+}
+
+// frontendRef resolves a child's frontend reference to the frontend's id.
+func (c *lbCheck) frontendRef(ref *arm.SubResource, owner string) *arm.Error {
+	fs := c.lb.Properties.FrontendIPConfigurations
+	i := -1
+	if ref != nil {
+		i = findSub(fs, ref.ID)
+	}
+	if i < 0 {
+		return invalidRefOpt(ref, owner, "frontendIPConfiguration")
+	}
+	ref.ID = fs[i].ID
+	return nil
+}
+
+// pools normalizes the backend address pools.
+func (c *lbCheck) pools() *arm.Error {
+	p := &c.lb.Properties
+	for i := range p.BackendAddressPools {
+		bp := &p.BackendAddressPools[i]
+		if e := c.uniq("backendAddressPools", bp.Name); e != nil {
+			return e
+		}
+		bp.ID = sub(c.lb.ID, "backendAddressPools", bp.Name)
+		if d := bp.Properties.DrainPeriodInSeconds; d != nil && (*d < 0 || *d > 3600) {
+			return arm.BadRequest(bp.ID, "drainPeriodInSeconds must be 0-3600, got %d.", *d)
+		}
+		bp.Properties.BackendIPConfigurations, bp.Properties.LoadBalancingRules = nil, nil
+		bp.Properties.ProvisioningState = "Succeeded"
+	}
+	return nil
+}
+
+// probes normalizes the health probes.
+func (c *lbCheck) probes() *arm.Error {
+	p := &c.lb.Properties
+	for i := range p.Probes {
+		pr := &p.Probes[i]
+		if e := c.uniq("probes", pr.Name); e != nil {
+			return e
+		}
+		pr.ID = sub(c.lb.ID, "probes", pr.Name)
+		if e := normalizeProbe(pr); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// rules checks the load-balancing rules: references, protocol, ports,
+// idle timeout, distribution.
+func (c *lbCheck) rules() *arm.Error {
+	p := &c.lb.Properties
+	for i := range p.LoadBalancingRules {
+		r := &p.LoadBalancingRules[i]
+		if e := c.uniq("loadBalancingRules", r.Name); e != nil {
+			return e
+		}
+		r.ID = sub(c.lb.ID, "loadBalancingRules", r.Name)
+		rp := &r.Properties
+		if e := c.frontendRef(rp.FrontendIPConfiguration, r.ID); e != nil {
+			return e
+		}
+		if rp.BackendAddressPool != nil {
+			j := findPool(p.BackendAddressPools, rp.BackendAddressPool.ID)
+			if j < 0 {
+				return invalidRef(rp.BackendAddressPool.ID, r.ID)
+			}
+			rp.BackendAddressPool.ID = p.BackendAddressPools[j].ID
+		}
+		if rp.Probe != nil {
+			j := findProbe(p.Probes, rp.Probe.ID)
+			if j < 0 {
+				return invalidRef(rp.Probe.ID, r.ID)
+			}
+			rp.Probe.ID = p.Probes[j].ID
+		}
+		proto, e := normProto(r.ID, rp.Protocol, true)
+		if e != nil {
+			return e
+		}
+		rp.Protocol = proto
+		fpt, e := port(r.ID, "frontendPort", rp.FrontendPort, proto == "All")
+		if e != nil {
+			return e
+		}
+		bpt, e := port(r.ID, "backendPort", rp.BackendPort, proto == "All")
+		if e != nil {
+			return e
+		}
+		rp.FrontendPort, rp.BackendPort = arm.IntPtr(fpt), arm.IntPtr(bpt)
+		if e := idle(r.ID, &rp.IdleTimeoutInMinutes); e != nil {
+			return e
+		}
+		switch strings.ToLower(rp.LoadDistribution) {
+		case "", "default":
+			rp.LoadDistribution = "Default"
+		case "sourceip":
+			rp.LoadDistribution = "SourceIP"
+		case "sourceipprotocol":
+			rp.LoadDistribution = "SourceIPProtocol"
+		default:
+			return arm.BadRequest(r.ID, "loadDistribution %q is not valid: use Default, SourceIP or SourceIPProtocol.", rp.LoadDistribution)
+		}
+		for _, pr := range protosOf(proto) {
+			if e := c.claim(rp.FrontendIPConfiguration.ID, pr, fpt, fpt, "load balancing rule "+r.Name); e != nil {
+				return e
+			}
+		}
+		rp.ProvisioningState = "Succeeded"
+	}
+	return nil
+}
+
+// natPools checks the inbound NAT pools (a load balancer has NAT pools or
+// NAT rules, not both).
+func (c *lbCheck) natPools() *arm.Error {
+	p := &c.lb.Properties
+	if len(p.InboundNatPools) > 0 && len(p.InboundNatRules) > 0 {
+		// Azure: a load balancer uses either NAT pools (scale sets) or NAT rules.
+		return arm.Errorf(400, "LoadBalancerCannotHaveBothInboundNatRulesAndPools", c.lb.ID,
+			"Load balancer %s has both inboundNatPools and inboundNatRules; Azure allows one kind per load balancer. Use two load balancers or one kind.", c.lb.Name)
+	}
+	for i := range p.InboundNatPools {
+		np := &p.InboundNatPools[i]
+		if e := c.uniq("inboundNatPools", np.Name); e != nil {
+			return e
+		}
+		np.ID = sub(c.lb.ID, "inboundNatPools", np.Name)
+		pp := &np.Properties
+		if e := c.frontendRef(pp.FrontendIPConfiguration, np.ID); e != nil {
+			return e
+		}
+		proto, e := normProto(np.ID, pp.Protocol, false)
+		if e != nil {
+			return e
+		}
+		pp.Protocol = proto
+		lo, e := port(np.ID, "frontendPortRangeStart", pp.FrontendPortRangeStart, false)
+		if e != nil {
+			return e
+		}
+		hi, e := port(np.ID, "frontendPortRangeEnd", pp.FrontendPortRangeEnd, false)
+		if e != nil {
+			return e
+		}
+		if hi < lo {
+			return arm.BadRequest(np.ID, "frontendPortRangeEnd %d is below frontendPortRangeStart %d.", hi, lo)
+		}
+		bpt, e := port(np.ID, "backendPort", pp.BackendPort, false)
+		if e != nil {
+			return e
+		}
+		pp.FrontendPortRangeStart, pp.FrontendPortRangeEnd, pp.BackendPort = arm.IntPtr(lo), arm.IntPtr(hi), arm.IntPtr(bpt)
+		if e := idle(np.ID, &pp.IdleTimeoutInMinutes); e != nil {
+			return e
+		}
+		if e := c.claim(pp.FrontendIPConfiguration.ID, proto, lo, hi, "inbound NAT pool "+np.Name); e != nil {
+			return e
+		}
+		pp.ProvisioningState = "Succeeded"
+	}
+	return nil
+}
+
+// natRules checks the inbound NAT rules.
+func (c *lbCheck) natRules() *arm.Error {
+	p := &c.lb.Properties
+	for i := range p.InboundNatRules {
+		nr := &p.InboundNatRules[i]
+		if e := c.uniq("inboundNatRules", nr.Name); e != nil {
+			return e
+		}
+		nr.ID = sub(c.lb.ID, "inboundNatRules", nr.Name)
+		rp := &nr.Properties
+		if e := c.frontendRef(rp.FrontendIPConfiguration, nr.ID); e != nil {
+			return e
+		}
+		proto, e := normProto(nr.ID, rp.Protocol, false)
+		if e != nil {
+			return e
+		}
+		rp.Protocol = proto
+		fpt, e := port(nr.ID, "frontendPort", rp.FrontendPort, false)
+		if e != nil {
+			return e
+		}
+		bpt, e := port(nr.ID, "backendPort", rp.BackendPort, false)
+		if e != nil {
+			return e
+		}
+		rp.FrontendPort, rp.BackendPort = arm.IntPtr(fpt), arm.IntPtr(bpt)
+		if e := idle(nr.ID, &rp.IdleTimeoutInMinutes); e != nil {
+			return e
+		}
+		if e := c.claim(rp.FrontendIPConfiguration.ID, proto, fpt, fpt, "inbound NAT rule "+nr.Name); e != nil {
+			return e
+		}
+		rp.BackendIPConfiguration = nil
+		rp.ProvisioningState = "Succeeded"
+	}
+	return nil
+}
+
+// checkLBChildrenInUse refuses to remove backend pools and NAT pools that
+// scale sets or NICs use.
+func (s *State) checkLBChildrenInUse(old, lb *arm.LoadBalancer) *arm.Error {
+	p := &lb.Properties
+	// Pools and NAT pools that scale sets or NICs use may not disappear.
+	for _, bp := range old.Properties.BackendAddressPools {
+		if findPool(p.BackendAddressPools, bp.ID) < 0 {
+			if u := s.poolUser(bp.ID); u != "" {
+				return arm.Errorf(400, "InUseBackendAddressPoolCannotBeDeleted", bp.ID,
+					"Backend pool %s is used by %s and cannot be removed. Remove the reference first.", bp.Name, u)
+			}
+		}
+	}
+	for _, np := range old.Properties.InboundNatPools {
+		found := false
+		for _, n := range p.InboundNatPools {
+			if strings.EqualFold(n.Name, np.Name) {
+				found = true
+			}
+		}
+		if !found {
+			if u := s.poolUser(np.ID); u != "" {
+				return arm.Errorf(400, "InUseInboundNatPoolCannotBeDeleted", np.ID,
+					"Inbound NAT pool %s is used by %s and cannot be removed. Remove the reference first.", np.Name, u)
+			}
+		}
+	}
+	return nil
 }
 
 // normalizeProbe validates a probe and fills Azure's defaults.

@@ -2,6 +2,7 @@ package model
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/vmss-emulator/vmss/arm"
@@ -126,85 +127,16 @@ func (s *State) PutVNet(id arm.ID, body []byte) (*arm.VirtualNetwork, bool, *arm
 		return nil, false, arm.BadRequest("properties.addressSpace.addressPrefixes",
 			"Virtual network %s needs at least one address prefix in properties.addressSpace.addressPrefixes, for example 10.0.0.0/16.", id.Name())
 	}
-	var spaces []netip.Prefix
-	for i, ps := range vn.Properties.AddressSpace.AddressPrefixes {
-		p, e := ParsePrefix("properties.addressSpace.addressPrefixes", ps)
-		if e != nil {
-			return nil, false, e
-		}
-		for _, q := range spaces {
-			if p.Overlaps(q) {
-				return nil, false, arm.Errorf(400, "VnetAddressSpacesOverlap", "properties.addressSpace.addressPrefixes",
-					"Address prefix %s (index %d) overlaps %s in the same virtual network %s.", p, i, q, id.Name())
-			}
-		}
-		spaces = append(spaces, p)
+	spaces, e := addressSpaces(id, &vn)
+	if e != nil {
+		return nil, false, e
 	}
-	seen := map[string]bool{}
-	var prefixes []netip.Prefix
-	for i := range vn.Properties.Subnets {
-		sn := &vn.Properties.Subnets[i]
-		if e := ValidateName(arm.TypeSubnet, sn.Name); e != nil {
-			return nil, false, e
-		}
-		if seen[strings.ToLower(sn.Name)] {
-			return nil, false, arm.Errorf(400, "DuplicateResourceName", sn.Name,
-				"Virtual network %s has two subnets named %s.", id.Name(), sn.Name)
-		}
-		seen[strings.ToLower(sn.Name)] = true
-		p, e := ParsePrefix("properties.subnets["+sn.Name+"].properties.addressPrefix", sn.Prefix())
-		if e != nil {
-			return nil, false, e
-		}
-		if p.Bits() > 29 {
-			return nil, false, arm.Errorf(400, "InvalidAddressPrefix", sn.Name,
-				"Subnet %s: prefix %s is smaller than Azure's smallest subnet /29.", sn.Name, p)
-		}
-		in := false
-		for _, sp := range spaces {
-			if Contains(sp, p) {
-				in = true
-			}
-		}
-		if !in {
-			return nil, false, arm.Errorf(400, "NetcfgSubnetRangeOutsideVnet", sn.Name,
-				"Subnet '%s' is not valid because its IP address range %s is outside the IP address range of virtual network '%s' (%s).",
-				sn.Name, p, id.Name(), strings.Join(vn.Properties.AddressSpace.AddressPrefixes, ", "))
-		}
-		for j, q := range prefixes {
-			if p.Overlaps(q) {
-				return nil, false, arm.Errorf(400, "NetcfgSubnetRangesOverlap", sn.Name,
-					"Subnet '%s' is not valid because its IP address range %s overlaps with that of subnet '%s' (%s).",
-					sn.Name, p, vn.Properties.Subnets[j].Name, q)
-			}
-		}
-		prefixes = append(prefixes, p)
-		sn.ID = sub(vn.ID, "subnets", sn.Name)
-		sn.Type = arm.TypeSubnet
-		sn.Properties.ProvisioningState = "Succeeded"
-		sn.Properties.IPConfigurations = nil
+	if e := normalizeSubnets(id, &vn, spaces); e != nil {
+		return nil, false, e
 	}
 	if exists {
-		// Subnets in use may neither go nor change their prefix.
-		for _, osn := range old.Properties.Subnets {
-			var nsn *arm.Subnet
-			for i := range vn.Properties.Subnets {
-				if strings.EqualFold(vn.Properties.Subnets[i].Name, osn.Name) {
-					nsn = &vn.Properties.Subnets[i]
-				}
-			}
-			user := s.subnetInUse(osn.ID)
-			if user == "" {
-				continue
-			}
-			if nsn == nil {
-				return nil, false, arm.Errorf(400, "InUseSubnetCannotBeDeleted", osn.ID,
-					"Subnet %s is in use by %s and cannot be deleted. Delete that resource first.", osn.Name, user)
-			}
-			if nsn.Prefix() != osn.Prefix() {
-				return nil, false, arm.Errorf(400, "InUseSubnetCannotBeUpdated", osn.ID,
-					"Subnet %s is in use by %s; its address prefix cannot change from %s to %s.", osn.Name, user, osn.Prefix(), nsn.Prefix())
-			}
+		if e := s.checkSubnetsInUse(old, &vn); e != nil {
+			return nil, false, e
 		}
 		vn.Properties.ResourceGUID = old.Properties.ResourceGUID
 	} else {
@@ -216,6 +148,94 @@ func (s *State) PutVNet(id arm.ID, body []byte) (*arm.VirtualNetwork, bool, *arm
 	s.VNets[id.Key()] = &vn
 	s.bump()
 	return &vn, !exists, nil
+}
+
+// addressSpaces parses a VNET's address prefixes, which must not overlap.
+func addressSpaces(id arm.ID, vn *arm.VirtualNetwork) ([]netip.Prefix, *arm.Error) {
+	var spaces []netip.Prefix
+	for i, ps := range vn.Properties.AddressSpace.AddressPrefixes {
+		p, e := ParsePrefix("properties.addressSpace.addressPrefixes", ps)
+		if e != nil {
+			return nil, e
+		}
+		for _, q := range spaces {
+			if p.Overlaps(q) {
+				return nil, arm.Errorf(400, "VnetAddressSpacesOverlap", "properties.addressSpace.addressPrefixes",
+					"Address prefix %s (index %d) overlaps %s in the same virtual network %s.", p, i, q, id.Name())
+			}
+		}
+		spaces = append(spaces, p)
+	}
+	return spaces, nil
+}
+
+// normalizeSubnets checks a VNET's subnets (unique names, /29 or larger,
+// inside the address space, not overlapping) and fills their ids.
+func normalizeSubnets(id arm.ID, vn *arm.VirtualNetwork, spaces []netip.Prefix) *arm.Error {
+	seen := map[string]bool{}
+	var prefixes []netip.Prefix
+	for i := range vn.Properties.Subnets {
+		sn := &vn.Properties.Subnets[i]
+		if e := ValidateName(arm.TypeSubnet, sn.Name); e != nil {
+			return e
+		}
+		if seen[strings.ToLower(sn.Name)] {
+			return arm.Errorf(400, "DuplicateResourceName", sn.Name,
+				"Virtual network %s has two subnets named %s.", id.Name(), sn.Name)
+		}
+		seen[strings.ToLower(sn.Name)] = true
+		p, e := ParsePrefix("properties.subnets["+sn.Name+"].properties.addressPrefix", sn.Prefix())
+		if e != nil {
+			return e
+		}
+		if p.Bits() > 29 {
+			return arm.Errorf(400, "InvalidAddressPrefix", sn.Name,
+				"Subnet %s: prefix %s is smaller than Azure's smallest subnet /29.", sn.Name, p)
+		}
+		if !slices.ContainsFunc(spaces, func(sp netip.Prefix) bool { return Contains(sp, p) }) {
+			return arm.Errorf(400, "NetcfgSubnetRangeOutsideVnet", sn.Name,
+				"Subnet '%s' is not valid because its IP address range %s is outside the IP address range of virtual network '%s' (%s).",
+				sn.Name, p, id.Name(), strings.Join(vn.Properties.AddressSpace.AddressPrefixes, ", "))
+		}
+		for j, q := range prefixes {
+			if p.Overlaps(q) {
+				return arm.Errorf(400, "NetcfgSubnetRangesOverlap", sn.Name,
+					"Subnet '%s' is not valid because its IP address range %s overlaps with that of subnet '%s' (%s).",
+					sn.Name, p, vn.Properties.Subnets[j].Name, q)
+			}
+		}
+		prefixes = append(prefixes, p)
+		sn.ID = sub(vn.ID, "subnets", sn.Name)
+		sn.Type = arm.TypeSubnet
+		sn.Properties.ProvisioningState = "Succeeded"
+		sn.Properties.IPConfigurations = nil
+	}
+	return nil
+}
+
+// checkSubnetsInUse refuses to remove a subnet in use, or change its prefix.
+func (s *State) checkSubnetsInUse(old, vn *arm.VirtualNetwork) *arm.Error {
+	for _, osn := range old.Properties.Subnets {
+		var nsn *arm.Subnet
+		for i := range vn.Properties.Subnets {
+			if strings.EqualFold(vn.Properties.Subnets[i].Name, osn.Name) {
+				nsn = &vn.Properties.Subnets[i]
+			}
+		}
+		user := s.subnetInUse(osn.ID)
+		if user == "" {
+			continue
+		}
+		if nsn == nil {
+			return arm.Errorf(400, "InUseSubnetCannotBeDeleted", osn.ID,
+				"Subnet %s is in use by %s and cannot be deleted. Delete that resource first.", osn.Name, user)
+		}
+		if nsn.Prefix() != osn.Prefix() {
+			return arm.Errorf(400, "InUseSubnetCannotBeUpdated", osn.ID,
+				"Subnet %s is in use by %s; its address prefix cannot change from %s to %s.", osn.Name, user, osn.Prefix(), nsn.Prefix())
+		}
+	}
+	return nil
 }
 
 // VNetNetns is the kernel name of a VNET's namespace.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -46,7 +47,7 @@ func (s *State) PutScaleSet(id arm.ID, body []byte, patch bool) (*ScaleSet, bool
 	}
 	if exists {
 		id = mustParse(old.Model.ID)
-		cur, _ := json.Marshal(old.Model)
+		cur, _ := json.Marshal(old.Model) // encoding our own types (no channels, funcs or cyclic values) cannot fail
 		merged, err := mergePatch(cur, body)
 		if err != nil {
 			return nil, false, arm.Errorf(400, "InvalidRequestContent", id.String(), "Could not merge the request into the scale set: %v.", err)
@@ -70,6 +71,7 @@ func (s *State) PutScaleSet(id arm.ID, body []byte, patch bool) (*ScaleSet, bool
 		// Work on a copy of the instance records: nothing changes unless all succeeds.
 		ss = old.clone()
 	}
+	// Encoding our own types (no channels, funcs or cycles) cannot fail.
 	prevProfile, _ := json.Marshal(ss.Profile())
 	ss.Model = m
 	if newProfile, _ := json.Marshal(ss.Profile()); !exists || !bytes.Equal(prevProfile, newProfile) {
@@ -89,7 +91,7 @@ func (s *State) PutScaleSet(id arm.ID, body []byte, patch bool) (*ScaleSet, bool
 
 // Scale sets a scale set's capacity (az vmss scale).
 func (s *State) Scale(id arm.ID, capacity int64) (*ScaleSet, *arm.Error) {
-	body, _ := json.Marshal(map[string]any{"sku": map[string]any{"capacity": capacity}})
+	body, _ := json.Marshal(map[string]any{"sku": map[string]any{"capacity": capacity}}) // always encodes
 	ss, _, e := s.PutScaleSet(id, body, true)
 	return ss, e
 }
@@ -97,6 +99,50 @@ func (s *State) Scale(id arm.ID, capacity int64) (*ScaleSet, *arm.Error) {
 func (s *State) normalizeScaleSet(id arm.ID, m *arm.VirtualMachineScaleSet, old *ScaleSet) *arm.Error {
 	m.ID, m.Name, m.Type = id.String(), id.Name(), arm.TypeScaleSet
 	m.Location = s.location(m.Location)
+	if e := normalizeSku(m); e != nil {
+		return e
+	}
+	if m.Properties == nil {
+		m.Properties = &arm.ScaleSetProperties{}
+	}
+	p := m.Properties
+	if e := normalizeScaleSetPolicies(p); e != nil {
+		return e
+	}
+	vp := p.VirtualMachineProfile
+	if vp == nil {
+		return arm.BadRequest("properties.virtualMachineProfile", "Required parameter 'virtualMachineProfile' is missing (null).")
+	}
+	if e := normalizeScaleSetOSProfile(id, vp, old); e != nil {
+		return e
+	}
+	if e := s.validateScaleSetNICs(m.ID, vp); e != nil {
+		return e
+	}
+	if hp := vp.NetworkProfile.HealthProbe; hp != nil && !s.lbChildExists(hp.ID, "probes") && !s.probeExists(hp.ID) {
+		return invalidRef(hp.ID, m.ID)
+	}
+	if vp.ExtensionProfile != nil {
+		if e := validateExtensions("properties.virtualMachineProfile.extensionProfile.extensions", vp.ExtensionProfile.Extensions); e != nil {
+			return e
+		}
+	}
+	if p.UpgradePolicy.Mode == "Rolling" && vp.NetworkProfile.HealthProbe == nil && !hasHealthExtension(vp) {
+		return arm.BadRequest("properties.upgradePolicy.mode",
+			"Rolling Upgrade mode is not supported for this Virtual Machine Scale Set because a health probe or health extension was not provided.")
+	}
+	p.ProvisioningState = ""
+	if old != nil {
+		p.UniqueID, p.TimeCreated = old.Model.Properties.UniqueID, old.Model.Properties.TimeCreated
+	} else {
+		p.UniqueID = guid("vmss", id.Key())
+		p.TimeCreated = s.cfg.Now().UTC().Format("2006-01-02T15:04:05.0000000Z")
+	}
+	return nil
+}
+
+// normalizeSku checks the capacity and fills the sku's defaults.
+func normalizeSku(m *arm.VirtualMachineScaleSet) *arm.Error {
 	if m.Sku == nil {
 		return arm.BadRequest("sku", "Required parameter 'sku' is missing (null): give sku.name and sku.capacity.")
 	}
@@ -112,10 +158,12 @@ func (s *State) normalizeScaleSet(id arm.ID, m *arm.VirtualMachineScaleSet, old 
 	if m.Sku.Tier == "" {
 		m.Sku.Tier = "Standard"
 	}
-	if m.Properties == nil {
-		m.Properties = &arm.ScaleSetProperties{}
-	}
-	p := m.Properties
+	return nil
+}
+
+// normalizeScaleSetPolicies fills and checks orchestration, overprovisioning,
+// placement, fault domains, upgrade and scale-in policies.
+func normalizeScaleSetPolicies(p *arm.ScaleSetProperties) *arm.Error {
 	if p.OrchestrationMode != "" && !strings.EqualFold(p.OrchestrationMode, "Uniform") {
 		return arm.BadRequest("properties.orchestrationMode", "Orchestration mode %q is not emulated: only Uniform scale sets are.", p.OrchestrationMode)
 	}
@@ -153,10 +201,12 @@ func (s *State) normalizeScaleSet(id arm.ID, m *arm.VirtualMachineScaleSet, old 
 			}
 		}
 	}
-	vp := p.VirtualMachineProfile
-	if vp == nil {
-		return arm.BadRequest("properties.virtualMachineProfile", "Required parameter 'virtualMachineProfile' is missing (null).")
-	}
+	return nil
+}
+
+// normalizeScaleSetOSProfile fills the computer name prefix and checks the
+// OS profile; admin and prefix cannot change on an existing set.
+func normalizeScaleSetOSProfile(id arm.ID, vp *arm.ScaleSetVMProfile, old *ScaleSet) *arm.Error {
 	base := "properties.virtualMachineProfile.osProfile"
 	if vp.OSProfile == nil {
 		return arm.BadRequest(base, "Required parameter 'osProfile' is missing (null).")
@@ -189,6 +239,13 @@ func (s *State) normalizeScaleSet(id arm.ID, m *arm.VirtualMachineScaleSet, old 
 				"Changing property 'osProfile' (adminUsername, computerNamePrefix) is not allowed on an existing scale set.")
 		}
 	}
+	return nil
+}
+
+// validateScaleSetNICs checks the network interface configurations: named,
+// with ip configurations on subnets of one VNET, and load balancer pools
+// that exist. setID is the scale set's id.
+func (s *State) validateScaleSetNICs(setID string, vp *arm.ScaleSetVMProfile) *arm.Error {
 	ncs := vp.NICConfigs()
 	if len(ncs) == 0 {
 		return arm.BadRequest("properties.virtualMachineProfile.networkProfile.networkInterfaceConfigurations",
@@ -211,7 +268,7 @@ func (s *State) normalizeScaleSet(id arm.ID, m *arm.VirtualMachineScaleSet, old 
 			}
 			ref, ok := s.LookupSubnet(ic.Properties.Subnet.ID)
 			if !ok {
-				return invalidRef(ic.Properties.Subnet.ID, m.ID)
+				return invalidRef(ic.Properties.Subnet.ID, setID)
 			}
 			if vnet != "" && !arm.EqualIDs(vnet, ref.VNet.ID) {
 				return arm.BadRequest(target, "All network interface configurations of a scale set must use one virtual network.")
@@ -219,34 +276,15 @@ func (s *State) normalizeScaleSet(id arm.ID, m *arm.VirtualMachineScaleSet, old 
 			vnet = ref.VNet.ID
 			for _, r := range ic.Properties.LoadBalancerBackendAddressPools {
 				if !s.lbChildExists(r.ID, "backendAddressPools") {
-					return invalidRef(r.ID, m.ID)
+					return invalidRef(r.ID, setID)
 				}
 			}
 			for _, r := range ic.Properties.LoadBalancerInboundNatPools {
 				if !s.lbChildExists(r.ID, "inboundNatPools") {
-					return invalidRef(r.ID, m.ID)
+					return invalidRef(r.ID, setID)
 				}
 			}
 		}
-	}
-	if hp := vp.NetworkProfile.HealthProbe; hp != nil && !s.lbChildExists(hp.ID, "probes") && !s.probeExists(hp.ID) {
-		return invalidRef(hp.ID, m.ID)
-	}
-	if vp.ExtensionProfile != nil {
-		if e := validateExtensions("properties.virtualMachineProfile.extensionProfile.extensions", vp.ExtensionProfile.Extensions); e != nil {
-			return e
-		}
-	}
-	if p.UpgradePolicy.Mode == "Rolling" && vp.NetworkProfile.HealthProbe == nil && !hasHealthExtension(vp) {
-		return arm.BadRequest("properties.upgradePolicy.mode",
-			"Rolling Upgrade mode is not supported for this Virtual Machine Scale Set because a health probe or health extension was not provided.")
-	}
-	p.ProvisioningState = ""
-	if old != nil {
-		p.UniqueID, p.TimeCreated = old.Model.Properties.UniqueID, old.Model.Properties.TimeCreated
-	} else {
-		p.UniqueID = guid("vmss", id.Key())
-		p.TimeCreated = s.cfg.Now().UTC().Format("2006-01-02T15:04:05.0000000Z")
 	}
 	return nil
 }
@@ -402,7 +440,7 @@ func (s *State) scaleIn(ss *ScaleSet, n int) *arm.Error {
 	}
 	var live []*Instance
 	for _, in := range ss.Live() {
-		if ss.Batch != nil && contains(ss.Batch.Members, in.ID) {
+		if ss.Batch != nil && slices.Contains(ss.Batch.Members, in.ID) {
 			continue // pending members go with the batch
 		}
 		live = append(live, in)
@@ -533,8 +571,8 @@ func (s *State) NATPool(id string) *arm.InboundNatPool {
 }
 
 // applyUpgradePolicy moves instances to the latest model when the policy says
-// so. Manual leaves them; Automatic and Rolling mark them for an update (the
-// reconciler applies Rolling in batches).
+// so: Automatic moves every instance to the latest model at once; Manual and
+// Rolling leave them (the reconciler moves a Rolling set in batches).
 func (s *State) applyUpgradePolicy(ss *ScaleSet) {
 	if ss.Model.Properties.UpgradePolicy.Mode == "Manual" {
 		return
@@ -557,6 +595,7 @@ func (s *State) commitScaleSet(key string, ss *ScaleSet) {
 }
 
 func (ss *ScaleSet) clone() *ScaleSet {
+	// Round-tripping our own types (no channels, funcs or cycles) cannot fail.
 	data, _ := json.Marshal(ss)
 	var c ScaleSet
 	_ = json.Unmarshal(data, &c)
@@ -564,13 +603,4 @@ func (ss *ScaleSet) clone() *ScaleSet {
 		c.Instances = map[string]*Instance{}
 	}
 	return &c
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

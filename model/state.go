@@ -1,6 +1,7 @@
 package model
 
 import (
+	"github.com/vmss-emulator/vmss/internal/defaults"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -27,7 +28,7 @@ func DefaultConfig() Config {
 		Subscription:  "00000000-0000-0000-0000-000000000000",
 		ResourceGroup: "default",
 		Location:      "eastus",
-		Prefix:        "vmss-",
+		Prefix:        defaults.Prefix,
 		PublicIPRange: netip.MustParsePrefix("127.77.0.0/16"),
 		Now:           time.Now,
 	}
@@ -105,7 +106,7 @@ type Instance struct {
 
 // IDNum is the instance id as a number.
 func (in *Instance) IDNum() int {
-	n, _ := strconv.Atoi(in.ID)
+	n, _ := strconv.Atoi(in.ID) // instance ids are decimal numbers by construction
 	return n
 }
 

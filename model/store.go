@@ -55,7 +55,7 @@ func Open(dir string, cfg Config) (*Store, error) {
 		lf.Close()
 		return nil, fmt.Errorf("read state file: %w", err)
 	}
-	saved, _ := json.Marshal(st)
+	saved, _ := json.Marshal(st) // encoding our own types (no channels, funcs or cyclic values) cannot fail
 	return &Store{dir: dir, st: st, saved: saved, lock: lf}, nil
 }
 

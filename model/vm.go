@@ -29,7 +29,7 @@ func (s *State) PutVM(id arm.ID, body []byte, patch bool) (*VM, bool, *arm.Error
 	doc := body
 	if exists {
 		id = mustParse(old.Model.ID)
-		cur, _ := json.Marshal(old.Model)
+		cur, _ := json.Marshal(old.Model) // encoding our own types (no channels, funcs or cyclic values) cannot fail
 		merged, err := mergePatch(cur, body)
 		if err != nil {
 			return nil, false, arm.Errorf(400, "InvalidRequestContent", id.String(), "Could not merge the request into the virtual machine: %v.", err)

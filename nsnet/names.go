@@ -92,7 +92,7 @@ func Create(name string) error {
 		return fmt.Errorf("create network namespace %s: %w", path, os.ErrExist)
 	}
 	// A plain file here is the remnant of a create that did not finish.
-	_ = os.Remove(path)
+	_ = os.Remove(path) // absent is fine; OpenFile reports what stays in the way
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
 	if err != nil {
 		return fmt.Errorf("create network namespace %s: %w", path, err)
@@ -116,7 +116,7 @@ func Create(name string) error {
 		errc <- nil
 	}()
 	if err := <-errc; err != nil {
-		_ = os.Remove(path)
+		_ = os.Remove(path) // undo the half-made create; the error below is the one to act on
 		return fmt.Errorf("create network namespace %s: %w", path, err)
 	}
 	return nil

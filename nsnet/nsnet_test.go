@@ -2,8 +2,6 @@ package nsnet
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net"
@@ -11,10 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vmss-emulator/vmss/internal/testutil"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -91,12 +92,8 @@ func TestDoHere(t *testing.T) {
 // testNS creates a throwaway namespace with lo up and returns its path.
 func testNS(t testing.TB) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	var r [4]byte
-	rand.Read(r[:])
-	name := "vmsst" + hex.EncodeToString(r[:])
+	testutil.RequireRoot(t)
+	name := testutil.UniqueName("vmsst")
 	if err := Create(name); err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +133,7 @@ func TestCreateRemove(t *testing.T) {
 		t.Fatalf("second Create = %v, want ErrExist", err)
 	}
 	got, err := List("vmsst")
-	if err != nil || !contains(got, name) {
+	if err != nil || !slices.Contains(got, name) {
 		t.Fatalf("List = %v, %v; want it to contain %s", got, err, name)
 	}
 	if err := Remove(name); err != nil {
@@ -163,15 +160,6 @@ func TestCreateRemove(t *testing.T) {
 		t.Fatal("not created over the stale file")
 	}
 	// testNS's cleanup removes it.
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // handles opens the namespace at p (closed at the end of the test) and

@@ -106,7 +106,7 @@ func (f *Forwarder) Serve(ctx context.Context) error {
 		f.mu.Lock()
 		if f.closing {
 			f.mu.Unlock()
-			_ = c.Close()
+			_ = c.Close() // refused during shutdown: nothing more to do with it
 			return nil
 		}
 		f.wg.Add(1)
@@ -239,7 +239,7 @@ func (f *Forwarder) stopAccepting() {
 		f.closing = true
 		close(f.shutdown)
 		f.mu.Unlock()
-		_ = f.Listener.Close()
+		_ = f.Listener.Close() // ends Serve; an error means it was closed already
 	})
 }
 

@@ -61,16 +61,21 @@ func (f *Frontend) Start() {
 	f.started = true
 	go func() {
 		defer close(f.done)
+		// Serve returns nil after Close; any other error means the socket
+		// stopped accepting and the frontend is dead until reapplied.
 		if f.TCP != nil {
-			_ = f.TCP.Serve(context.Background())
-		} else {
-			_ = f.UDP.Serve(context.Background())
+			if err := f.TCP.Serve(context.Background()); err != nil {
+				orDiscard(f.TCP.Logger).Error("frontend stopped accepting", "listener", f.TCP.Listener.Addr().String(), "err", err)
+			}
+		} else if err := f.UDP.Serve(context.Background()); err != nil {
+			orDiscard(f.UDP.Logger).Error("frontend stopped reading", "socket", f.UDP.Conn.LocalAddr().String(), "err", err)
 		}
 	}()
 }
 
 // Close closes the socket, resets its flows and waits for its goroutines.
 func (f *Frontend) Close() {
+	// Close only reports a second close: nothing to act on.
 	if f.TCP != nil {
 		_ = f.TCP.Close()
 	} else {

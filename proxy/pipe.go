@@ -92,12 +92,12 @@ func closeConn(c net.Conn, how closeMode) {
 	switch how {
 	case closeRST:
 		if l, ok := c.(interface{ SetLinger(int) error }); ok {
-			_ = l.SetLinger(0)
+			_ = l.SetLinger(0) // best effort: without it the close is an ordinary FIN
 		}
 	case closeSilent:
 		setRepair(c)
 	}
-	_ = c.Close()
+	_ = c.Close() // the flow is over; nothing to do about a failed close
 }
 
 // setRepair puts a TCP socket into repair mode so that close() frees it
@@ -112,6 +112,7 @@ func setRepair(c net.Conn) {
 	if err != nil {
 		return
 	}
+	// Best effort: without CAP_NET_ADMIN TCP_REPAIR fails and the close is an ordinary FIN.
 	_ = raw.Control(func(fd uintptr) {
 		_ = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, tcpRepair, 1)
 	})
@@ -292,6 +293,7 @@ func pending(c net.Conn) bool {
 		return false
 	}
 	var waiting bool
+	// Control fails only on a closed socket, which then reports "not waiting".
 	_ = raw.Control(func(fd uintptr) {
 		var b [1]byte
 		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)

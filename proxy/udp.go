@@ -138,7 +138,7 @@ func (f *UDPForwarder) flowFor(ctx context.Context, client netip.AddrPort) (*udp
 	f.mu.Lock()
 	if f.closing {
 		f.mu.Unlock()
-		_ = t.Conn.Close()
+		_ = t.Conn.Close() // the new flow is refused during shutdown
 		return nil, net.ErrClosed
 	}
 	f.flows[client] = fl
@@ -156,7 +156,7 @@ func (f *UDPForwarder) replies(fl *udpFlow) {
 	slice := fl.t.IdleTimeout / 4
 	dst := net.UDPAddrFromAddrPort(fl.client)
 	for {
-		_ = fl.t.Conn.SetReadDeadline(time.Now().Add(slice))
+		_ = fl.t.Conn.SetReadDeadline(time.Now().Add(slice)) // fails only once closed; Read then says so
 		n, err := fl.t.Conn.Read(buf)
 		if err != nil {
 			if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -189,7 +189,7 @@ func (f *UDPForwarder) expire(fl *udpFlow) {
 			delete(f.flows, fl.client)
 		}
 		f.mu.Unlock()
-		_ = fl.t.Conn.Close()
+		_ = fl.t.Conn.Close() // the flow is over; nothing to do about a failed close
 		if fl.t.Done != nil {
 			fl.t.Done(fl.up.Load(), fl.down.Load())
 		}
@@ -242,7 +242,7 @@ func (f *UDPForwarder) Close() error {
 		f.mu.Lock()
 		f.closing = true
 		f.mu.Unlock()
-		_ = f.Conn.Close()
+		_ = f.Conn.Close() // ends Serve; an error means it was closed already
 	})
 	f.gate.wait()
 	f.mu.Lock()

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmss-emulator/vmss/internal/testutil"
+
 	"golang.org/x/crypto/ssh"
 )
 
@@ -52,24 +54,6 @@ func (r *hostRunner) requests() []ExecRequest {
 	return append([]ExecRequest(nil), r.reqs...)
 }
 
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testServer is a Server on 127.0.0.1:0 with a temporary home.
 type testServer struct {
 	srv    *Server
@@ -78,7 +62,7 @@ type testServer struct {
 	home   string
 	keys   *HostKeys
 	runner *hostRunner
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 	dials  atomic.Int32
 	served chan error
 }
@@ -132,7 +116,7 @@ func newTestServer(t testing.TB, c *client, opts ...func(*Config)) *testServer {
 		home:   t.TempDir(),
 		keys:   testHostKeys(t),
 		runner: &hostRunner{},
-		logs:   &syncBuffer{},
+		logs:   &testutil.SyncBuffer{},
 		served: make(chan error, 1),
 	}
 	self, err := os.Executable()

@@ -2,19 +2,18 @@ package vnet
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vmss-emulator/vmss/internal/testutil"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vmss-emulator/vmss/nsnet"
@@ -23,18 +22,9 @@ import (
 // Root integration tests. Every namespace they create is named vmsst +
 // random hex and removed in t.Cleanup; nothing is created on the host.
 
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-}
+func requireRoot(t testing.TB) { t.Helper(); testutil.RequireRoot(t) }
 
-func uniq() string {
-	var b [4]byte
-	rand.Read(b[:])
-	return "vmsst" + hex.EncodeToString(b[:])
-}
+func uniq() string { return testutil.UniqueName("vmsst") }
 
 // newInstance creates an empty instance namespace.
 func newInstance(t testing.TB) string {

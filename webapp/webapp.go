@@ -41,7 +41,7 @@ func Handler(name, instanceID string) http.Handler {
 		if r.Method == http.MethodHead {
 			return
 		}
-		_, _ = w.Write(b)
+		_, _ = w.Write(b) // the client went away; nothing to do
 	})
 }
 
@@ -65,7 +65,7 @@ func Serve(ctx context.Context, ln net.Listener, name, instanceID string) error 
 	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		_ = srv.Close()
+		_ = srv.Close() // after a failed graceful shutdown: force; Serve reports below
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("webapp: serve on %s: %w", ln.Addr(), err)

@@ -36,8 +36,31 @@ func createScaleSet(ctx context.Context, g *globals, o createOpts) (map[string]a
 	if err := preflightScaleSet(o); err != nil {
 		return nil, err
 	}
-
 	// Credentials, checked before anything is created.
+	osProfile, err := scaleSetOSProfile(o)
+	if err != nil {
+		return nil, err
+	}
+	subnetID, err := ensureSubnet(ctx, g, o)
+	if err != nil {
+		return nil, err
+	}
+	ipConfig := map[string]any{"subnet": map[string]any{"id": subnetID}}
+	if !strings.EqualFold(o.lb, "none") && o.lb != "\"\"" {
+		if err := createScaleSetLB(ctx, g, o, ipConfig); err != nil {
+			return nil, err
+		}
+	}
+	path := g.rid(arm.TypeScaleSet, o.name)
+	var out map[string]any
+	if err := g.send(ctx, http.MethodPut, path, scaleSetCreateBody(o, osProfile, ipConfig), &out, o.noWait, g.instanceProgress(ctx, path)); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// scaleSetOSProfile is the osProfile of o: admin, credentials, custom data.
+func scaleSetOSProfile(o createOpts) (map[string]any, error) {
 	osProfile := map[string]any{"adminUsername": o.adminUser}
 	if o.computerPrefix != "" {
 		osProfile["computerNamePrefix"] = o.computerPrefix
@@ -52,13 +75,17 @@ func createScaleSet(ctx context.Context, g *globals, o createOpts) (map[string]a
 		}
 		osProfile["customData"] = base64.StdEncoding.EncodeToString(data)
 	}
+	return osProfile, nil
+}
 
-	// VNET and subnet.
+// ensureSubnet creates o's VNET with its subnet, or the subnet in an existing
+// VNET, when missing, and returns the subnet's id.
+func ensureSubnet(ctx context.Context, g *globals, o createOpts) (string, error) {
 	vnetPath := g.rid(arm.TypeVirtualNetwork, o.vnet)
 	subnetID := vnetPath + "/subnets/" + o.subnet
 	vexists, err := g.exists(ctx, vnetPath)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if !vexists {
 		body := map[string]any{"properties": map[string]any{
@@ -66,59 +93,65 @@ func createScaleSet(ctx context.Context, g *globals, o createOpts) (map[string]a
 			"subnets":      []any{map[string]any{"name": o.subnet, "properties": map[string]any{"addressPrefix": o.subnetPrefix}}},
 		}}
 		if err := g.send(ctx, http.MethodPut, vnetPath, body, nil, false, nil); err != nil {
-			return nil, fmt.Errorf("create VNET %s: %w", o.vnet, err)
+			return "", fmt.Errorf("create VNET %s: %w", o.vnet, err)
 		}
 	} else if ok, err := g.exists(ctx, subnetID); err != nil {
-		return nil, err
+		return "", err
 	} else if !ok {
 		if err := g.send(ctx, http.MethodPut, subnetID, map[string]any{"properties": map[string]any{"addressPrefix": o.subnetPrefix}}, nil, false, nil); err != nil {
-			return nil, fmt.Errorf("create subnet %s: %w", o.subnet, err)
+			return "", fmt.Errorf("create subnet %s: %w", o.subnet, err)
 		}
 	}
+	return subnetID, nil
+}
 
-	ipConfig := map[string]any{"subnet": map[string]any{"id": subnetID}}
-	if !strings.EqualFold(o.lb, "none") && o.lb != "\"\"" {
-		overprov := 2
-		if o.disableOverprovision {
-			overprov = 1
-		}
-		end := 49999 + o.count*overprov
-		if end < 50119 {
-			end = 50119
-		}
-		pipPath := g.rid(arm.TypePublicIP, o.pip)
-		pipProps := map[string]any{"publicIPAllocationMethod": "Static"}
-		if o.pipAddress != "" {
-			pipProps["ipAddress"] = o.pipAddress
-		}
-		if err := g.send(ctx, http.MethodPut, pipPath, map[string]any{"properties": pipProps}, nil, false, nil); err != nil {
-			return nil, fmt.Errorf("create public IP %s: %w", o.pip, err)
-		}
-		lbPath := g.rid(arm.TypeLoadBalancer, o.lb)
-		fe := lbPath + "/frontendIPConfigurations/loadBalancerFrontEnd"
-		props := map[string]any{
-			"frontendIPConfigurations": []any{map[string]any{"name": "loadBalancerFrontEnd", "properties": map[string]any{"publicIPAddress": map[string]any{"id": pipPath}}}},
-			"backendAddressPools":      []any{map[string]any{"name": o.bePool}},
-			"inboundNatPools": []any{map[string]any{"name": o.natPool, "properties": map[string]any{
-				"frontendIPConfiguration": map[string]any{"id": fe}, "protocol": "Tcp",
-				"frontendPortRangeStart": 50000, "frontendPortRangeEnd": end, "backendPort": o.backendPort}}},
-		}
-		if o.lbRulePort > 0 {
-			props["probes"] = []any{map[string]any{"name": "httpProbe", "properties": map[string]any{
-				"protocol": "Http", "port": o.lbRulePort, "requestPath": o.probePath, "intervalInSeconds": 5, "probeThreshold": 2}}}
-			props["loadBalancingRules"] = []any{map[string]any{"name": fmt.Sprintf("rule%d", o.lbRulePort), "properties": map[string]any{
-				"frontendIPConfiguration": map[string]any{"id": fe},
-				"backendAddressPool":      map[string]any{"id": lbPath + "/backendAddressPools/" + o.bePool},
-				"probe":                   map[string]any{"id": lbPath + "/probes/httpProbe"},
-				"protocol":                "Tcp", "frontendPort": o.lbRulePort, "backendPort": o.lbRulePort}}}
-		}
-		if err := g.send(ctx, http.MethodPut, lbPath, map[string]any{"properties": props}, nil, false, nil); err != nil {
-			return nil, fmt.Errorf("create load balancer %s: %w", o.lb, err)
-		}
-		ipConfig["loadBalancerBackendAddressPools"] = []any{map[string]any{"id": lbPath + "/backendAddressPools/" + o.bePool}}
-		ipConfig["loadBalancerInboundNatPools"] = []any{map[string]any{"id": lbPath + "/inboundNatPools/" + o.natPool}}
+// createScaleSetLB puts o's public IP and load balancer (backend pool, NAT
+// pool, and with --lb-rule-port a rule and probe) and points ipConfig at them.
+func createScaleSetLB(ctx context.Context, g *globals, o createOpts, ipConfig map[string]any) error {
+	overprov := 2
+	if o.disableOverprovision {
+		overprov = 1
 	}
+	end := 49999 + o.count*overprov
+	if end < 50119 {
+		end = 50119
+	}
+	pipPath := g.rid(arm.TypePublicIP, o.pip)
+	pipProps := map[string]any{"publicIPAllocationMethod": "Static"}
+	if o.pipAddress != "" {
+		pipProps["ipAddress"] = o.pipAddress
+	}
+	if err := g.send(ctx, http.MethodPut, pipPath, map[string]any{"properties": pipProps}, nil, false, nil); err != nil {
+		return fmt.Errorf("create public IP %s: %w", o.pip, err)
+	}
+	lbPath := g.rid(arm.TypeLoadBalancer, o.lb)
+	fe := lbPath + "/frontendIPConfigurations/loadBalancerFrontEnd"
+	props := map[string]any{
+		"frontendIPConfigurations": []any{map[string]any{"name": "loadBalancerFrontEnd", "properties": map[string]any{"publicIPAddress": map[string]any{"id": pipPath}}}},
+		"backendAddressPools":      []any{map[string]any{"name": o.bePool}},
+		"inboundNatPools": []any{map[string]any{"name": o.natPool, "properties": map[string]any{
+			"frontendIPConfiguration": map[string]any{"id": fe}, "protocol": "Tcp",
+			"frontendPortRangeStart": 50000, "frontendPortRangeEnd": end, "backendPort": o.backendPort}}},
+	}
+	if o.lbRulePort > 0 {
+		props["probes"] = []any{map[string]any{"name": "httpProbe", "properties": map[string]any{
+			"protocol": "Http", "port": o.lbRulePort, "requestPath": o.probePath, "intervalInSeconds": 5, "probeThreshold": 2}}}
+		props["loadBalancingRules"] = []any{map[string]any{"name": fmt.Sprintf("rule%d", o.lbRulePort), "properties": map[string]any{
+			"frontendIPConfiguration": map[string]any{"id": fe},
+			"backendAddressPool":      map[string]any{"id": lbPath + "/backendAddressPools/" + o.bePool},
+			"probe":                   map[string]any{"id": lbPath + "/probes/httpProbe"},
+			"protocol":                "Tcp", "frontendPort": o.lbRulePort, "backendPort": o.lbRulePort}}}
+	}
+	if err := g.send(ctx, http.MethodPut, lbPath, map[string]any{"properties": props}, nil, false, nil); err != nil {
+		return fmt.Errorf("create load balancer %s: %w", o.lb, err)
+	}
+	ipConfig["loadBalancerBackendAddressPools"] = []any{map[string]any{"id": lbPath + "/backendAddressPools/" + o.bePool}}
+	ipConfig["loadBalancerInboundNatPools"] = []any{map[string]any{"id": lbPath + "/inboundNatPools/" + o.natPool}}
+	return nil
+}
 
+// scaleSetCreateBody is the scale set PUT body of o.
+func scaleSetCreateBody(o createOpts, osProfile, ipConfig map[string]any) map[string]any {
 	props := map[string]any{
 		"overprovision":            !o.disableOverprovision,
 		"upgradePolicy":            map[string]any{"mode": o.upgradeMode},
@@ -142,13 +175,7 @@ func createScaleSet(ctx context.Context, g *globals, o createOpts) (map[string]a
 			"name": "customScript", "properties": map[string]any{"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
 				"typeHandlerVersion": "2.1", "settings": map[string]any{"commandToExecute": o.customScript}}}}}
 	}
-	body := map[string]any{"sku": map[string]any{"name": "Standard_DS1_v2", "tier": "Standard", "capacity": o.count}, "properties": props}
-	path := g.rid(arm.TypeScaleSet, o.name)
-	var out map[string]any
-	if err := g.send(ctx, http.MethodPut, path, body, &out, o.noWait, g.instanceProgress(ctx, path)); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return map[string]any{"sku": map[string]any{"name": "Standard_DS1_v2", "tier": "Standard", "capacity": o.count}, "properties": props}
 }
 
 // preflightScaleSet checks what the scale set PUT would refuse, before

@@ -10,8 +10,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/vmss-emulator/vmss/arm"
 )
 
 func deploymentCmd(g *globals) *cobra.Command {
@@ -73,7 +71,7 @@ func deployCreate(g *globals, whatIf bool) *cobra.Command {
 				// Show what did and did not deploy.
 				var v map[string]any
 				if _, gerr := g.client().Do(ctx, http.MethodGet, path, nil, &v); gerr == nil {
-					_ = g.print(os.Stderr, v, deployColumns)
+					_ = g.print(os.Stderr, v, deployColumns) // progress on stderr; the result is printed at the end
 				}
 				return err
 			}
@@ -85,7 +83,7 @@ func deployCreate(g *globals, whatIf bool) *cobra.Command {
 	c.Flags().StringVar(&f.mode, "mode", "Incremental", "Incremental or Complete")
 	c.Flags().BoolVar(&f.noWait, "no-wait", false, "do not wait")
 	c.Flags().BoolVar(&f.skipUnknown, "skip-unknown-types", false, "emulator: record resource types it does not emulate as skipped, with a warning, instead of failing")
-	_ = c.MarkFlagRequired("template-file")
+	must(c.MarkFlagRequired("template-file"))
 	return c
 }
 
@@ -199,7 +197,7 @@ func deployShow(g *globals) *cobra.Command {
 			return g.print(os.Stdout, v, deployColumns)
 		}}
 	c.Flags().StringP("name", "n", "", "deployment name (required)")
-	_ = c.MarkFlagRequired("name")
+	must(c.MarkFlagRequired("name"))
 	return c
 }
 
@@ -220,7 +218,7 @@ func deployDelete(g *globals) *cobra.Command {
 			return g.send(ctxOf(cmd), http.MethodDelete, "/subscriptions/"+g.client().Subscription+"/resourceGroups/"+g.group+"/providers/Microsoft.Resources/deployments/"+nameFlag(cmd), nil, nil, false, nil)
 		}}
 	c.Flags().StringP("name", "n", "", "deployment name (required)")
-	_ = c.MarkFlagRequired("name")
+	must(c.MarkFlagRequired("name"))
 	return c
 }
 
@@ -243,5 +241,3 @@ func printWhatIf(out map[string]any) {
 	}
 	fmt.Printf("\nResource changes: %d to create, %d to modify, %d to delete, %d unchanged.\n", counts["Create"], counts["Modify"], counts["Delete"], counts["NoChange"])
 }
-
-var _ = arm.TypeDeployment

@@ -2,7 +2,6 @@ package main
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -26,10 +25,9 @@ func faultCmd(g *globals) *cobra.Command {
 		}
 		sc.Flags().StringP("name", "n", "", "scale set (required)")
 		sc.Flags().IntVar(&fd, "fault-domain", 0, "fault domain number (0-4)")
-		_ = sc.MarkFlagRequired("name")
-		_ = sc.MarkFlagRequired("fault-domain")
+		must(sc.MarkFlagRequired("name"))
+		must(sc.MarkFlagRequired("fault-domain"))
 		c.AddCommand(sc)
 	}
-	_ = strconv.Itoa
 	return c
 }

@@ -39,7 +39,7 @@ func groupCmd(g *globals) *cobra.Command {
 	del.Flags().BoolVar(&noWait, "no-wait", false, "do not wait")
 	for _, x := range []*cobra.Command{create, show, del} {
 		x.Flags().StringP("name", "n", "", "group name (required)")
-		_ = x.MarkFlagRequired("name")
+		must(x.MarkFlagRequired("name"))
 	}
 	list := &cobra.Command{Use: "list", Short: "List resource groups", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

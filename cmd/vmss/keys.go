@@ -19,12 +19,13 @@ import (
 func invokingHome() (home string, uid, gid int) {
 	if name := os.Getenv("SUDO_USER"); name != "" && name != "root" {
 		if u, err := user.Lookup(name); err == nil {
+			// On Linux, user ids are decimal numbers.
 			uid, _ = strconv.Atoi(u.Uid)
 			gid, _ = strconv.Atoi(u.Gid)
 			return u.HomeDir, uid, gid
 		}
 	}
-	h, _ := os.UserHomeDir()
+	h, _ := os.UserHomeDir() // without $HOME, "": key paths then name the missing directory in their error
 	return h, os.Getuid(), os.Getgid()
 }
 
@@ -87,7 +88,9 @@ func generateRSA(dir string, uid, gid int) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("create %s: %w", dir, err)
 	}
-	_ = os.Chown(dir, uid, gid)
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return "", fmt.Errorf("give %s to uid %d: %w", dir, uid, err)
+	}
 	k, err := rsa.GenerateKey(rand.Reader, 3072)
 	if err != nil {
 		return "", err
@@ -108,7 +111,10 @@ func generateRSA(dir string, uid, gid int) (string, error) {
 	if err := os.WriteFile(priv+".pub", []byte(pub+"\n"), 0o644); err != nil {
 		return "", err
 	}
-	_ = os.Chown(priv, uid, gid)
-	_ = os.Chown(priv+".pub", uid, gid)
+	for _, f := range []string{priv, priv + ".pub"} {
+		if err := os.Chown(f, uid, gid); err != nil {
+			return "", fmt.Errorf("give %s to uid %d (ssh refuses a key its user cannot read): %w", f, uid, err)
+		}
+	}
 	return pub, nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/vmss-emulator/vmss/arm"
-	"github.com/vmss-emulator/vmss/client"
 )
 
 // rid builds a resource id in the current group.
@@ -69,12 +68,12 @@ func (g *globals) send(ctx context.Context, method, path string, body any, out a
 					progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
 			}
 			bar.ChangeMax(t)
-			_ = bar.Set(d)
+			_ = bar.Set(d) // drawing progress on a terminal; a failed draw changes nothing
 		}
 	}
 	err = c.Wait(ctx, op, tick)
 	if bar != nil {
-		_ = bar.Finish()
+		_ = bar.Finish() // drawing progress; a failed draw changes nothing
 	}
 	if err != nil {
 		return err
@@ -152,5 +151,3 @@ func parseSet(sets []string) (map[string]any, error) {
 	}
 	return patch, nil
 }
-
-var _ = client.DefaultSocket

@@ -42,6 +42,6 @@ func restCmd(g *globals) *cobra.Command {
 	c.Flags().StringVarP(&method, "method", "m", "get", "HTTP method")
 	c.Flags().StringVarP(&url, "url", "u", "", "ARM path (required)")
 	c.Flags().StringVarP(&body, "body", "b", "", "request body, or @file")
-	_ = c.MarkFlagRequired("url")
+	must(c.MarkFlagRequired("url"))
 	return c
 }

@@ -118,7 +118,7 @@ func str(v any) string {
 		}
 		return strings.Join(parts, ",")
 	default:
-		b, _ := json.Marshal(x)
+		b, _ := json.Marshal(x) // a value decoded from JSON encodes
 		return string(b)
 	}
 }
@@ -153,6 +153,7 @@ func flatten(v any) any {
 
 // toGeneric round-trips v through JSON.
 func toGeneric(v any) any {
+	// Values here came from JSON (API answers) or are our own maps: they encode.
 	b, _ := json.Marshal(v)
 	var out any
 	_ = json.Unmarshal(b, &out)

@@ -41,7 +41,7 @@ func runCommandCmd(g *globals, vm bool) *cobra.Command {
 		},
 	}
 	inv.Flags().StringP("name", "n", "", "scale set or VM name (required)")
-	_ = inv.MarkFlagRequired("name")
+	must(inv.MarkFlagRequired("name"))
 	if !vm {
 		inv.Flags().StringVar(&instID, "instance-id", "", "instance id (required)")
 	}

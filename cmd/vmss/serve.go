@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -9,6 +10,8 @@ import (
 	"runtime/pprof"
 	"strings"
 	"time"
+
+	"github.com/vmss-emulator/vmss/internal/defaults"
 
 	"github.com/spf13/cobra"
 
@@ -24,9 +27,9 @@ type daemonFlags struct {
 
 func (f *daemonFlags) add(c *cobra.Command) {
 	fl := c.Flags()
-	fl.StringVar(&f.o.StateDir, "state-dir", "/var/lib/vmss", "where the desired state is kept")
-	fl.StringVar(&f.o.RuntimeDir, "runtime-dir", "/run/vmss", "runtime files (namespace mounts, binary copy)")
-	fl.StringVar(&f.o.Prefix, "prefix", "vmss-", "name prefix of every kernel object the emulator makes")
+	fl.StringVar(&f.o.StateDir, "state-dir", defaults.StateDir, "where the desired state is kept")
+	fl.StringVar(&f.o.RuntimeDir, "runtime-dir", defaults.RuntimeDir, "runtime files (namespace mounts, binary copy)")
+	fl.StringVar(&f.o.Prefix, "prefix", defaults.Prefix, "name prefix of every kernel object the emulator makes")
 	fl.StringVar(&f.pipRange, "public-ip-range", "127.77.0.0/16", "host addresses given to public IPs")
 	fl.BoolVar(&f.o.LiftLimits, "lift-limits", false, "ignore Azure's instance limits (100 per placement group, 1000 per scale set)")
 	fl.StringVar(&f.o.MetricsAddr, "metrics-addr", "127.0.0.1:9100", "Prometheus metrics address (loopback only; \"off\" disables)")
@@ -85,8 +88,7 @@ the kernel. Stopping it (Ctrl-C, SIGTERM) stops serving but keeps instances: the
 			select {
 			case <-cmd.Context().Done():
 			case err := <-d.Err():
-				_ = d.Stop()
-				return err
+				return errors.Join(err, d.Stop())
 			}
 			return d.Stop()
 		},
@@ -124,9 +126,9 @@ Running it again does nothing.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&o.Prefix, "prefix", "vmss-", "name prefix of the objects to remove")
-	c.Flags().StringVar(&o.StateDir, "state-dir", "/var/lib/vmss", "state directory")
-	c.Flags().StringVar(&o.RuntimeDir, "runtime-dir", "/run/vmss", "runtime directory")
+	c.Flags().StringVar(&o.Prefix, "prefix", defaults.Prefix, "name prefix of the objects to remove")
+	c.Flags().StringVar(&o.StateDir, "state-dir", defaults.StateDir, "state directory")
+	c.Flags().StringVar(&o.RuntimeDir, "runtime-dir", defaults.RuntimeDir, "runtime directory")
 	c.Flags().BoolVar(&o.KeepState, "keep-state", false, "keep the desired state (the next daemon rebuilds from it)")
 	c.Flags().BoolVar(&force, "force", false, "clean up even though a daemon answers")
 	return c

@@ -44,7 +44,7 @@ func vmCmd(g *globals) *cobra.Command {
 	f.StringSliceVar(&o.keys, "ssh-key-values", nil, "SSH public keys or key files")
 	f.BoolVar(&o.gen, "generate-ssh-keys", false, "create ~/.ssh/id_rsa when no key exists")
 	f.BoolVar(&o.noWait, "no-wait", false, "do not wait")
-	_ = create.MarkFlagRequired("name")
+	must(create.MarkFlagRequired("name"))
 	vm.AddCommand(create)
 
 	var details bool
@@ -99,7 +99,7 @@ func vmCmd(g *globals) *cobra.Command {
 	for _, c := range vm.Commands() {
 		if c.Name() != "create" && c.Name() != "list" && c.Name() != "run-command" {
 			c.Flags().StringP("name", "n", "", "VM name (required)")
-			_ = c.MarkFlagRequired("name")
+			must(c.MarkFlagRequired("name"))
 		}
 	}
 	return vm

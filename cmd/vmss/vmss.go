@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,7 +33,34 @@ type createOpts struct {
 	noWait                                       bool
 }
 
+// addScaleSetCommands adds the az vmss verbs to root.
 func addScaleSetCommands(root *cobra.Command, g *globals) {
+	root.AddCommand(scaleSetCreateCmd(g), scaleSetShowCmd(g), scaleSetListCmd(g), scaleSetDeleteCmd(g), scaleCmd(g),
+		scaleSetUpdateCmd(g), listInstancesCmd(g), instanceViewCmd(g), connectionInfoCmd(g))
+	for _, a := range []struct{ verb, action, short string }{
+		{"delete-instances", "delete", "Delete instances by id; never blocked by scale-in protection"},
+		{"start", "start", "Start instances"},
+		{"stop", "powerOff", "Power off instances (processes stop; address and name are kept)"},
+		{"deallocate", "deallocate", "Deallocate instances"},
+		{"restart", "restart", "Restart instances"},
+		{"reimage", "reimage", "Rebuild instances from the model, keeping id, name and address"},
+		{"update-instances", "manualUpgrade", "Apply the latest model to instances"},
+	} {
+		root.AddCommand(instanceAction(g, a.verb, a.action, a.short))
+	}
+
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "show", "delete", "scale", "update", "list-instances", "get-instance-view", "delete-instances", "start", "stop",
+			"deallocate", "restart", "reimage", "update-instances", "list-instance-connection-info":
+			c.Flags().StringP("name", "n", "", "scale set name (required)")
+			must(c.MarkFlagRequired("name"))
+		}
+	}
+}
+
+// scaleSetCreateCmd is vmss create.
+func scaleSetCreateCmd(g *globals) *cobra.Command {
 	var o createOpts
 	create := &cobra.Command{
 		Use:   "create",
@@ -76,10 +105,13 @@ func addScaleSetCommands(root *cobra.Command, g *globals) {
 	f.IntVar(&o.lbRulePort, "lb-rule-port", 0, "emulator: also add a load-balancing rule for this port (frontend = backend) with a probe")
 	f.StringVar(&o.probePath, "probe-path", "/", "request path of the HTTP probe of --lb-rule-port")
 	f.BoolVar(&o.noWait, "no-wait", false, "do not wait for the instances")
-	_ = create.MarkFlagRequired("name")
-	root.AddCommand(create)
+	must(create.MarkFlagRequired("name"))
+	return create
+}
 
-	root.AddCommand(&cobra.Command{
+// scaleSetShowCmd is vmss show.
+func scaleSetShowCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
 		Use: "show", Short: "Show a scale set (az vmss show)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v, err := g.get(ctxOf(cmd), g.rid(arm.TypeScaleSet, nameFlag(cmd)))
@@ -88,8 +120,12 @@ func addScaleSetCommands(root *cobra.Command, g *globals) {
 			}
 			return g.print(os.Stdout, v, scaleSetColumns)
 		},
-	})
-	root.AddCommand(&cobra.Command{
+	}
+}
+
+// scaleSetListCmd is vmss list.
+func scaleSetListCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
 		Use: "list", Short: "List scale sets (az vmss list; all groups unless -g is given)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path := "/subscriptions/" + g.client().Subscription + "/providers/Microsoft.Compute/virtualMachineScaleSets"
@@ -102,7 +138,11 @@ func addScaleSetCommands(root *cobra.Command, g *globals) {
 			}
 			return g.print(os.Stdout, v, scaleSetColumns)
 		},
-	})
+	}
+}
+
+// scaleSetDeleteCmd is vmss delete.
+func scaleSetDeleteCmd(g *globals) *cobra.Command {
 	var noWait bool
 	del := &cobra.Command{
 		Use: "delete", Short: "Delete a scale set and its instances (az vmss delete)", Args: cobra.NoArgs,
@@ -111,9 +151,13 @@ func addScaleSetCommands(root *cobra.Command, g *globals) {
 		},
 	}
 	del.Flags().BoolVar(&noWait, "no-wait", false, "do not wait")
-	root.AddCommand(del)
+	return del
+}
 
+// scaleCmd is vmss scale.
+func scaleCmd(g *globals) *cobra.Command {
 	var capacity int64
+	var noWait bool
 	scale := &cobra.Command{
 		Use: "scale", Short: "Change the number of instances (az vmss scale)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -131,9 +175,13 @@ func addScaleSetCommands(root *cobra.Command, g *globals) {
 	}
 	scale.Flags().Int64Var(&capacity, "new-capacity", 0, "number of instances")
 	scale.Flags().BoolVar(&noWait, "no-wait", false, "do not wait")
-	root.AddCommand(scale)
+	return scale
+}
 
+// scaleSetUpdateCmd is vmss update.
+func scaleSetUpdateCmd(g *globals) *cobra.Command {
 	var sets []string
+	var noWait bool
 	var instID, protectIn, protectActions string
 	update := &cobra.Command{
 		Use:   "update",
@@ -174,8 +222,11 @@ func addScaleSetCommands(root *cobra.Command, g *globals) {
 	update.Flags().StringVar(&protectIn, "protect-from-scale-in", "", "true or false")
 	update.Flags().StringVar(&protectActions, "protect-from-scale-set-actions", "", "true or false")
 	update.Flags().BoolVar(&noWait, "no-wait", false, "do not wait")
-	root.AddCommand(update)
+	return update
+}
 
+// listInstancesCmd is vmss list-instances.
+func listInstancesCmd(g *globals) *cobra.Command {
 	var expand bool
 	li := &cobra.Command{
 		Use: "list-instances", Short: "List a scale set's instances (az vmss list-instances)", Args: cobra.NoArgs,
@@ -192,8 +243,11 @@ func addScaleSetCommands(root *cobra.Command, g *globals) {
 		},
 	}
 	li.Flags().BoolVar(&expand, "expand-instance-view", false, "include each instance view")
-	root.AddCommand(li)
+	return li
+}
 
+// instanceViewCmd is vmss get-instance-view.
+func instanceViewCmd(g *globals) *cobra.Command {
 	var viewID string
 	giv := &cobra.Command{
 		Use: "get-instance-view", Short: "Show the instance view of a scale set or one instance (az vmss get-instance-view)", Args: cobra.NoArgs,
@@ -210,21 +264,12 @@ func addScaleSetCommands(root *cobra.Command, g *globals) {
 		},
 	}
 	giv.Flags().StringVar(&viewID, "instance-id", "", "instance id")
-	root.AddCommand(giv)
+	return giv
+}
 
-	for _, a := range []struct{ verb, action, short string }{
-		{"delete-instances", "delete", "Delete instances by id; never blocked by scale-in protection"},
-		{"start", "start", "Start instances"},
-		{"stop", "powerOff", "Power off instances (processes stop; address and name are kept)"},
-		{"deallocate", "deallocate", "Deallocate instances"},
-		{"restart", "restart", "Restart instances"},
-		{"reimage", "reimage", "Rebuild instances from the model, keeping id, name and address"},
-		{"update-instances", "manualUpgrade", "Apply the latest model to instances"},
-	} {
-		root.AddCommand(instanceAction(g, a.verb, a.action, a.short))
-	}
-
-	root.AddCommand(&cobra.Command{
+// connectionInfoCmd is vmss list-instance-connection-info.
+func connectionInfoCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
 		Use: "list-instance-connection-info", Short: "Show the address:port that reaches each instance's SSH (az vmss list-instance-connection-info)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			info, err := connectionInfo(ctxOf(cmd), g, nameFlag(cmd))
@@ -233,19 +278,11 @@ func addScaleSetCommands(root *cobra.Command, g *globals) {
 			}
 			return g.print(os.Stdout, info, nil)
 		},
-	})
-	for _, c := range root.Commands() {
-		switch c.Name() {
-		case "show", "delete", "scale", "update", "list-instances", "get-instance-view", "delete-instances", "start", "stop",
-			"deallocate", "restart", "reimage", "update-instances", "list-instance-connection-info":
-			c.Flags().StringP("name", "n", "", "scale set name (required)")
-			_ = c.MarkFlagRequired("name")
-		}
 	}
 }
 
 func nameFlag(cmd *cobra.Command) string {
-	v, _ := cmd.Flags().GetString("name")
+	v, _ := cmd.Flags().GetString("name") // every command that calls it defines --name
 	return v
 }
 
@@ -346,11 +383,9 @@ func connectionInfo(ctx context.Context, g *globals, name string) (map[string]st
 
 // sortedKeys returns a map's keys ordered by instance number.
 func sortedKeys(m map[string]string) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
+	ks := slices.Collect(maps.Keys(m))
 	sort.Slice(ks, func(i, j int) bool {
+		// Keys are "instance N" (connectionInfo makes them).
 		a, _ := strconv.Atoi(strings.TrimPrefix(ks[i], "instance "))
 		b, _ := strconv.Atoi(strings.TrimPrefix(ks[j], "instance "))
 		return a < b

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -279,12 +280,7 @@ func Lookup(m map[string]any, key string) (any, bool) {
 
 // Keys returns m's keys sorted.
 func Keys(m map[string]any) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
+	return slices.Sorted(maps.Keys(m))
 }
 
 // Suggest returns the candidate closest to name (case-insensitive edit
