@@ -13,10 +13,10 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/vmss-emulator/vmss/instance/cgroup"
+	"github.com/vmss-emulator/vmss/nsnet"
 )
 
 // Create makes instance spec.Name: its network namespace (with lo up), its
@@ -249,7 +249,10 @@ func (m *Manager) ensureNsDirs() ([]string, error) {
 	if m.nsDirs != nil {
 		return m.nsDirs, nil
 	}
-	netnsReal, err := ensureMountPoint(netnsDir, "", unix.MS_SHARED|unix.MS_REC)
+	if err := nsnet.EnsureRunDir(); err != nil {
+		return nil, err
+	}
+	netnsReal, err := filepath.EvalSymlinks(netnsDir)
 	if err != nil {
 		return nil, err
 	}
@@ -261,13 +264,9 @@ func (m *Manager) ensureNsDirs() ([]string, error) {
 	return m.nsDirs, nil
 }
 
-func deleteNetns(name string) error {
-	err := netns.DeleteNamed(name)
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
-		return unmountAndRemove(filepath.Join(netnsDir, name)) // a plain file, or gone
-	}
-	return err
-}
+// deleteNetns unmounts (every layer, covered ones included) and removes
+// /run/netns/<name>.
+func deleteNetns(name string) error { return nsnet.Remove(name) }
 
 // Stop kills every process of instance name (its cgroup, and anything that
 // entered its mount namespace some other way) and waits until they are gone
