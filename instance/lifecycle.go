@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vmss-emulator/vmss/instance/cgroup"
+	"github.com/vmss-emulator/vmss/internal/atomicfile"
 	"github.com/vmss-emulator/vmss/nsnet"
 )
 
@@ -228,16 +229,9 @@ func copyFile(src, dst string, mode os.FileMode) error {
 	return err
 }
 
+// writeFileAtomic replaces path durably (see package atomicfile).
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return nil
+	return atomicfile.Write(path, data, mode)
 }
 
 // ensureNsDirs makes RuntimeDir/instances a private tmpfs and /run/netns a
