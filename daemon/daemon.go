@@ -23,6 +23,7 @@ import (
 	"github.com/vmss-emulator/vmss/client"
 	"github.com/vmss-emulator/vmss/dataview"
 	"github.com/vmss-emulator/vmss/deploy"
+	"github.com/vmss-emulator/vmss/internal/lockfile"
 	"github.com/vmss-emulator/vmss/machine"
 	"github.com/vmss-emulator/vmss/model"
 	"github.com/vmss-emulator/vmss/proxy"
@@ -103,10 +104,32 @@ type Daemon struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	errc     chan error
+	// prefixLock keeps a second daemon away from the prefix's kernel objects.
+	prefixLock *lockfile.Lock
+}
+
+// PrefixLockDir holds one lock file per prefix in use, whatever the state
+// and runtime directories: two daemons with the same prefix would delete
+// each other's instances as orphans.
+const PrefixLockDir = "/run/lock/vmss"
+
+// PrefixLockPath is the lock file of a prefix.
+func PrefixLockPath(prefix string) string {
+	return filepath.Join(PrefixLockDir, "prefix-"+prefix+".lock")
+}
+
+// LockPrefix takes the prefix's lock, failing when another daemon (or a
+// cleanup) holds it.
+func LockPrefix(prefix string) (*lockfile.Lock, error) {
+	l, err := lockfile.TryLock(PrefixLockPath(prefix))
+	if errors.Is(err, lockfile.ErrHeld) {
+		return nil, fmt.Errorf("prefix %q is in use by another vmss daemon (or a cleanup): stop it first, or use another --prefix: %w", prefix, err)
+	}
+	return l, err
 }
 
 // Start opens the state, adopts what exists in the kernel and serves the API.
-func Start(ctx context.Context, o Options) (*Daemon, error) {
+func Start(ctx context.Context, o Options) (d *Daemon, err error) {
 	o.defaults()
 	if os.Geteuid() != 0 {
 		return nil, errors.New("vmss needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN): run it with sudo")
@@ -127,10 +150,20 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	if o.Location != "" {
 		cfg.Location = o.Location
 	}
-	store, err := model.Open(o.StateDir, cfg)
+	plock, err := LockPrefix(o.Prefix)
 	if err != nil {
 		return nil, err
 	}
+	store, err := model.Open(o.StateDir, cfg)
+	if err != nil {
+		plock.Close()
+		return nil, err
+	}
+	defer func() {
+		if d == nil {
+			plock.Close()
+		}
+	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h, err := machine.New(machine.Config{
@@ -165,7 +198,7 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d := &Daemon{Options: o, Store: store, Machine: h, Reconciler: rec, API: srv, Metrics: reg, deployer: eng, cancel: cancel, errc: make(chan error, 2)}
+	d = &Daemon{Options: o, Store: store, Machine: h, Reconciler: rec, API: srv, Metrics: reg, deployer: eng, cancel: cancel, errc: make(chan error, 2), prefixLock: plock}
 	d.wg.Add(2)
 	go func() { defer d.wg.Done(); rec.Run(rctx) }()
 	go func() {
@@ -228,7 +261,7 @@ func (d *Daemon) Stop() error {
 	d.wg.Wait()
 	err := d.Machine.Close()
 	_ = os.Remove(d.Options.Socket)
-	return errors.Join(derr, err, d.Store.Close())
+	return errors.Join(derr, err, d.Store.Close(), d.prefixLock.Close())
 }
 
 // Teardown deletes every resource group in the state, waits until the
@@ -313,7 +346,9 @@ type CleanupOptions struct {
 	Prefix, RuntimeDir, StateDir string
 	// KeepState keeps the desired state file (the next daemon rebuilds from it).
 	KeepState bool
-	Logger    *slog.Logger
+	// Force cleans up even while a daemon holds the prefix (its locks stay).
+	Force  bool
+	Logger *slog.Logger
 }
 
 // Cleanup removes everything with the prefix from the kernel and the runtime
@@ -330,8 +365,13 @@ func Cleanup(ctx context.Context, o CleanupOptions) error {
 	if o.StateDir == "" {
 		o.StateDir = "/var/lib/vmss"
 	}
+	plock, err := LockPrefix(o.Prefix)
+	if err != nil && !(o.Force && errors.Is(err, lockfile.ErrHeld)) {
+		return err
+	}
 	h, err := machine.New(machine.Config{Prefix: o.Prefix, RuntimeDir: o.RuntimeDir, StateDir: o.StateDir, Logger: o.Logger})
 	if err != nil {
+		plock.Close()
 		return err
 	}
 	defer h.Close()
@@ -346,12 +386,16 @@ func Cleanup(ctx context.Context, o CleanupOptions) error {
 		errs = append(errs, os.RemoveAll(filepath.Join(o.StateDir, d)))
 	}
 	if !o.KeepState {
-		for _, f := range []string{model.StateFile, "lock"} {
-			if err := os.Remove(filepath.Join(o.StateDir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, err)
-			}
+		if err := os.Remove(filepath.Join(o.StateDir, model.StateFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
 		}
+		// A live daemon's lock stays (cleanup --force): only a free one goes.
+		_, err := lockfile.RemoveIfFree(filepath.Join(o.StateDir, model.LockFile))
+		errs = append(errs, err)
 		_ = os.Remove(o.StateDir) // only when empty
+	}
+	if plock != nil { // held by this cleanup: no daemon uses the prefix
+		errs = append(errs, plock.Remove())
 	}
 	return errors.Join(errs...)
 }

@@ -7,13 +7,16 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 
 	"github.com/vmss-emulator/vmss/internal/atomicfile"
+	"github.com/vmss-emulator/vmss/internal/lockfile"
 )
 
 // StateFile is the file name of the persisted state inside the state directory.
 const StateFile = "state.json"
+
+// LockFile, in the state directory, is locked by the daemon that uses it.
+const LockFile = "lock"
 
 // Store guards a State and persists it after every change. Writes are atomic:
 // the new state goes to a temporary file that is fsynced and renamed over the
@@ -23,7 +26,7 @@ type Store struct {
 	mu       sync.RWMutex
 	st       *State
 	saved    []byte
-	lock     *os.File
+	lock     *lockfile.Lock
 	onChange func()
 }
 
@@ -33,13 +36,12 @@ func Open(dir string, cfg Config) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory %s: %w", dir, err)
 	}
-	lf, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open lock file in %s: %w", dir, err)
+	lf, err := lockfile.TryLock(filepath.Join(dir, LockFile))
+	if errors.Is(err, lockfile.ErrHeld) {
+		return nil, fmt.Errorf("state directory %s is in use by another vmss daemon: stop it first, or use another --state-dir: %w", dir, err)
 	}
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lf.Close()
-		return nil, fmt.Errorf("state directory %s is in use by another vmss daemon (lock held): stop it first, or use another --state-dir: %w", dir, err)
+	if err != nil {
+		return nil, err
 	}
 	st := New(cfg)
 	data, err := os.ReadFile(filepath.Join(dir, StateFile))

@@ -117,6 +117,7 @@ Running it again does nothing.`,
 			}
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 5*time.Minute)
 			defer cancel()
+			o.Force = force
 			if err := daemon.Cleanup(ctx, o); err != nil {
 				return err
 			}
@@ -128,7 +129,7 @@ Running it again does nothing.`,
 	c.Flags().StringVar(&o.StateDir, "state-dir", "/var/lib/vmss", "state directory")
 	c.Flags().StringVar(&o.RuntimeDir, "runtime-dir", "/run/vmss", "runtime directory")
 	c.Flags().BoolVar(&o.KeepState, "keep-state", false, "keep the desired state (the next daemon rebuilds from it)")
-	c.Flags().BoolVar(&force, "force", false, "clean up even though a daemon answers")
+	c.Flags().BoolVar(&force, "force", false, "clean up even though a daemon answers or holds the prefix (its lock files stay)")
 	return c
 }
 
