@@ -56,6 +56,9 @@ type Options struct {
 	Resync       time.Duration
 	// WorkloadGrace: see machine.Config.
 	WorkloadGrace time.Duration
+	// StopTimeout bounds a graceful stop (and the teardown of vmss up) even
+	// when a step keeps failing; default 30s.
+	StopTimeout time.Duration
 	// HealthInterval: see machine.Config.
 	HealthInterval time.Duration
 	Logger         *slog.Logger
@@ -83,6 +86,9 @@ func (o *Options) defaults() {
 	if o.DrainPeriod == 0 {
 		o.DrainPeriod = 5 * time.Second
 	}
+	if o.StopTimeout <= 0 {
+		o.StopTimeout = 30 * time.Second
+	}
 	if len(o.JumpboxPorts) == 0 {
 		o.JumpboxPorts = []uint16{2222, 22222}
 	}
@@ -106,6 +112,8 @@ type Daemon struct {
 	errc     chan error
 	// prefixLock keeps a second daemon away from the prefix's kernel objects.
 	prefixLock *lockfile.Lock
+	stopOnce   sync.Once
+	stopErr    error
 }
 
 // PrefixLockDir holds one lock file per prefix in use, whatever the state
@@ -253,21 +261,63 @@ func (d *Daemon) serveMetrics(ctx context.Context) error {
 // Err reports a server that stopped on its own.
 func (d *Daemon) Err() <-chan error { return d.errc }
 
-// Stop stops serving. Instances, VNETs and the state stay: the next Start
-// adopts them.
-func (d *Daemon) Stop() error {
-	derr := d.deployer.Close() // deployments in flight are recorded as interrupted
-	d.cancel()
-	d.wg.Wait()
-	err := d.Machine.Close()
-	_ = os.Remove(d.Options.Socket)
-	return errors.Join(derr, err, d.Store.Close(), d.prefixLock.Close())
+// Stop stops serving, within Options.StopTimeout. Instances, VNETs and the
+// state stay: the next Start adopts them.
+func (d *Daemon) Stop() error { return d.stopWithin(d.Options.StopTimeout) }
+
+// stopWithin stops serving, giving up after timeout (a kernel step that
+// hangs must not keep the daemon from exiting).
+func (d *Daemon) stopWithin(timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- d.stop() }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("the daemon did not stop within %s (a step hangs); stopping anyway: what runs stays, the next 'vmss serve' adopts it and %s removes it", timeout, d.cleanupHint())
+	}
+}
+
+func (d *Daemon) stop() error {
+	d.stopOnce.Do(func() {
+		derr := d.deployer.Close() // deployments in flight are recorded as interrupted
+		d.cancel()
+		d.wg.Wait()
+		err := d.Machine.Close()
+		_ = os.Remove(d.Options.Socket)
+		d.stopErr = errors.Join(derr, err, d.Store.Close(), d.prefixLock.Close())
+	})
+	return d.stopErr
+}
+
+// cleanupHint is the command that removes what this daemon made.
+func (d *Daemon) cleanupHint() string {
+	cmd := "'sudo vmss cleanup"
+	if d.Options.Prefix != "vmss-" {
+		cmd += " --prefix " + d.Options.Prefix
+	}
+	if d.Options.StateDir != "/var/lib/vmss" {
+		cmd += " --state-dir " + d.Options.StateDir
+	}
+	if d.Options.RuntimeDir != "/run/vmss" {
+		cmd += " --runtime-dir " + d.Options.RuntimeDir
+	}
+	return cmd + "'"
 }
 
 // Teardown deletes every resource group in the state, waits until the
-// reconciler has removed their instances and VNETs, and stops. What is left in
-// the kernel with the prefix is then removed by Cleanup.
+// reconciler has removed their instances and VNETs, stops, and removes what
+// is left in the kernel with the prefix (Cleanup). It ends within
+// Options.StopTimeout (or ctx's deadline, when earlier) even if a step keeps
+// failing; its error then names what is left and the command that removes it.
 func (d *Daemon) Teardown(ctx context.Context) error {
+	start := time.Now()
+	total := d.Options.StopTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		total = min(total, time.Until(dl))
+	}
 	err := d.Store.Update(func(st *model.State) error {
 		for _, g := range st.ResourceGroups {
 			if _, e := st.DeleteGroup(g.Name); e != nil {
@@ -279,27 +329,21 @@ func (d *Daemon) Teardown(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		var left int
-		d.Store.View(func(st *model.State) { left = len(st.ResourceGroups) + len(st.ScaleSets) + len(st.VMs) + len(st.VNets) })
-		if left == 0 {
-			vn, _ := d.Machine.VNets(ctx)
-			inst, _ := d.Machine.Manager().List(ctx)
-			if len(vn) == 0 && len(inst) == 0 {
-				break
-			}
-		}
-		d.Reconciler.Trigger()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	// Most of the time goes to an orderly removal; Cleanup then forces what is left.
+	wctx, cancel := context.WithTimeout(ctx, total*6/10)
+	werr := d.Reconciler.WaitRemoved(wctx)
+	cancel()
+	if werr != nil {
+		d.Options.Logger.Warn("teardown: the reconciler did not remove everything in time; forcing the rest", "err", werr)
 	}
-	stopErr := d.Stop()
-	cerr := Cleanup(context.WithoutCancel(ctx), CleanupOptions{Prefix: d.Options.Prefix, RuntimeDir: d.Options.RuntimeDir, StateDir: d.Options.StateDir})
-	return errors.Join(stopErr, cerr)
+	stopErr := d.stopWithin(max(total*2/10, time.Second))
+	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), start.Add(total).Add(time.Second))
+	defer cancel()
+	cerr := Cleanup(cctx, CleanupOptions{Prefix: d.Options.Prefix, RuntimeDir: d.Options.RuntimeDir, StateDir: d.Options.StateDir, Logger: d.Options.Logger})
+	if cerr != nil {
+		return fmt.Errorf("not everything was removed within %s: %w; run %s to remove the rest", total, errors.Join(werr, stopErr, cerr), d.cleanupHint())
+	}
+	return stopErr
 }
 
 // runtime is the API's view of the running emulator: the reconciler's status,

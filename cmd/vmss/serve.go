@@ -33,6 +33,7 @@ func (f *daemonFlags) add(c *cobra.Command) {
 	fl.Float64Var(&f.o.ProbeIntervalScale, "probe-interval-scale", 1, "multiply the intervals of load-balancer health probes and the Application Health extension (e.g. 0.1 for fast demos and tests)")
 	fl.DurationVar(&f.o.DrainPeriod, "drain-period", 5*time.Second, "default drain period of backend pools that set no drainPeriodInSeconds")
 	fl.IntVar(&f.o.Parallel, "parallel", 16, "instance operations at once")
+	fl.DurationVar(&f.o.StopTimeout, "stop-timeout", 30*time.Second, "how long a graceful stop (and up's teardown) may take before the daemon exits anyway, reporting what it left")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
