@@ -23,6 +23,7 @@ import (
 	"github.com/vmss-emulator/vmss/client"
 	"github.com/vmss-emulator/vmss/dataview"
 	"github.com/vmss-emulator/vmss/deploy"
+	"github.com/vmss-emulator/vmss/internal/lockfile"
 	"github.com/vmss-emulator/vmss/machine"
 	"github.com/vmss-emulator/vmss/model"
 	"github.com/vmss-emulator/vmss/proxy"
@@ -55,6 +56,9 @@ type Options struct {
 	Resync       time.Duration
 	// WorkloadGrace: see machine.Config.
 	WorkloadGrace time.Duration
+	// StopTimeout bounds a graceful stop (and the teardown of vmss up) even
+	// when a step keeps failing; default 30s.
+	StopTimeout time.Duration
 	// HealthInterval: see machine.Config.
 	HealthInterval time.Duration
 	Logger         *slog.Logger
@@ -82,6 +86,9 @@ func (o *Options) defaults() {
 	if o.DrainPeriod == 0 {
 		o.DrainPeriod = 5 * time.Second
 	}
+	if o.StopTimeout <= 0 {
+		o.StopTimeout = 30 * time.Second
+	}
 	if len(o.JumpboxPorts) == 0 {
 		o.JumpboxPorts = []uint16{2222, 22222}
 	}
@@ -103,10 +110,34 @@ type Daemon struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	errc     chan error
+	// prefixLock keeps a second daemon away from the prefix's kernel objects.
+	prefixLock *lockfile.Lock
+	stopOnce   sync.Once
+	stopErr    error
+}
+
+// PrefixLockDir holds one lock file per prefix in use, whatever the state
+// and runtime directories: two daemons with the same prefix would delete
+// each other's instances as orphans.
+const PrefixLockDir = "/run/lock/vmss"
+
+// PrefixLockPath is the lock file of a prefix.
+func PrefixLockPath(prefix string) string {
+	return filepath.Join(PrefixLockDir, "prefix-"+prefix+".lock")
+}
+
+// LockPrefix takes the prefix's lock, failing when another daemon (or a
+// cleanup) holds it.
+func LockPrefix(prefix string) (*lockfile.Lock, error) {
+	l, err := lockfile.TryLock(PrefixLockPath(prefix))
+	if errors.Is(err, lockfile.ErrHeld) {
+		return nil, fmt.Errorf("prefix %q is in use by another vmss daemon (or a cleanup): stop it first, or use another --prefix: %w", prefix, err)
+	}
+	return l, err
 }
 
 // Start opens the state, adopts what exists in the kernel and serves the API.
-func Start(ctx context.Context, o Options) (*Daemon, error) {
+func Start(ctx context.Context, o Options) (d *Daemon, err error) {
 	o.defaults()
 	if os.Geteuid() != 0 {
 		return nil, errors.New("vmss needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN): run it with sudo")
@@ -127,10 +158,20 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	if o.Location != "" {
 		cfg.Location = o.Location
 	}
-	store, err := model.Open(o.StateDir, cfg)
+	plock, err := LockPrefix(o.Prefix)
 	if err != nil {
 		return nil, err
 	}
+	store, err := model.Open(o.StateDir, cfg)
+	if err != nil {
+		plock.Close()
+		return nil, err
+	}
+	defer func() {
+		if d == nil {
+			plock.Close()
+		}
+	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h, err := machine.New(machine.Config{
@@ -165,7 +206,7 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d := &Daemon{Options: o, Store: store, Machine: h, Reconciler: rec, API: srv, Metrics: reg, deployer: eng, cancel: cancel, errc: make(chan error, 2)}
+	d = &Daemon{Options: o, Store: store, Machine: h, Reconciler: rec, API: srv, Metrics: reg, deployer: eng, cancel: cancel, errc: make(chan error, 2), prefixLock: plock}
 	d.wg.Add(2)
 	go func() { defer d.wg.Done(); rec.Run(rctx) }()
 	go func() {
@@ -220,21 +261,63 @@ func (d *Daemon) serveMetrics(ctx context.Context) error {
 // Err reports a server that stopped on its own.
 func (d *Daemon) Err() <-chan error { return d.errc }
 
-// Stop stops serving. Instances, VNETs and the state stay: the next Start
-// adopts them.
-func (d *Daemon) Stop() error {
-	derr := d.deployer.Close() // deployments in flight are recorded as interrupted
-	d.cancel()
-	d.wg.Wait()
-	err := d.Machine.Close()
-	_ = os.Remove(d.Options.Socket) // best effort: the next Start replaces a stale socket
-	return errors.Join(derr, err, d.Store.Close())
+// Stop stops serving, within Options.StopTimeout. Instances, VNETs and the
+// state stay: the next Start adopts them.
+func (d *Daemon) Stop() error { return d.stopWithin(d.Options.StopTimeout) }
+
+// stopWithin stops serving, giving up after timeout (a kernel step that
+// hangs must not keep the daemon from exiting).
+func (d *Daemon) stopWithin(timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- d.stop() }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("the daemon did not stop within %s (a step hangs); stopping anyway: what runs stays, the next 'vmss serve' adopts it and %s removes it", timeout, d.cleanupHint())
+	}
+}
+
+func (d *Daemon) stop() error {
+	d.stopOnce.Do(func() {
+		derr := d.deployer.Close() // deployments in flight are recorded as interrupted
+		d.cancel()
+		d.wg.Wait()
+		err := d.Machine.Close()
+		_ = os.Remove(d.Options.Socket) // best effort: the next Start replaces a stale socket
+		d.stopErr = errors.Join(derr, err, d.Store.Close(), d.prefixLock.Close())
+	})
+	return d.stopErr
+}
+
+// cleanupHint is the command that removes what this daemon made.
+func (d *Daemon) cleanupHint() string {
+	cmd := "'sudo vmss cleanup"
+	if d.Options.Prefix != defaults.Prefix {
+		cmd += " --prefix " + d.Options.Prefix
+	}
+	if d.Options.StateDir != defaults.StateDir {
+		cmd += " --state-dir " + d.Options.StateDir
+	}
+	if d.Options.RuntimeDir != defaults.RuntimeDir {
+		cmd += " --runtime-dir " + d.Options.RuntimeDir
+	}
+	return cmd + "'"
 }
 
 // Teardown deletes every resource group in the state, waits until the
-// reconciler has removed their instances and VNETs, and stops. What is left in
-// the kernel with the prefix is then removed by Cleanup.
+// reconciler has removed their instances and VNETs, stops, and removes what
+// is left in the kernel with the prefix (Cleanup). It ends within
+// Options.StopTimeout (or ctx's deadline, when earlier) even if a step keeps
+// failing; its error then names what is left and the command that removes it.
 func (d *Daemon) Teardown(ctx context.Context) error {
+	start := time.Now()
+	total := d.Options.StopTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		total = min(total, time.Until(dl))
+	}
 	err := d.Store.Update(func(st *model.State) error {
 		for _, g := range st.ResourceGroups {
 			if _, e := st.DeleteGroup(g.Name); e != nil {
@@ -246,27 +329,21 @@ func (d *Daemon) Teardown(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		var left int
-		d.Store.View(func(st *model.State) { left = len(st.ResourceGroups) + len(st.ScaleSets) + len(st.VMs) + len(st.VNets) })
-		if left == 0 {
-			vn, _ := d.Machine.VNets(ctx)
-			inst, _ := d.Machine.Manager().List(ctx)
-			if len(vn) == 0 && len(inst) == 0 {
-				break
-			}
-		}
-		d.Reconciler.Trigger()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	// Most of the time goes to an orderly removal; Cleanup then forces what is left.
+	wctx, cancel := context.WithTimeout(ctx, total*6/10)
+	werr := d.Reconciler.WaitRemoved(wctx)
+	cancel()
+	if werr != nil {
+		d.Options.Logger.Warn("teardown: the reconciler did not remove everything in time; forcing the rest", "err", werr)
 	}
-	stopErr := d.Stop()
-	cerr := Cleanup(context.WithoutCancel(ctx), CleanupOptions{Prefix: d.Options.Prefix, RuntimeDir: d.Options.RuntimeDir, StateDir: d.Options.StateDir})
-	return errors.Join(stopErr, cerr)
+	stopErr := d.stopWithin(max(total*2/10, time.Second))
+	cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), start.Add(total).Add(time.Second))
+	defer cancel()
+	cerr := Cleanup(cctx, CleanupOptions{Prefix: d.Options.Prefix, RuntimeDir: d.Options.RuntimeDir, StateDir: d.Options.StateDir, Logger: d.Options.Logger})
+	if cerr != nil {
+		return fmt.Errorf("not everything was removed within %s: %w; run %s to remove the rest", total, errors.Join(werr, stopErr, cerr), d.cleanupHint())
+	}
+	return stopErr
 }
 
 // runtime is the API's view of the running emulator: the reconciler's status,
@@ -313,7 +390,9 @@ type CleanupOptions struct {
 	Prefix, RuntimeDir, StateDir string
 	// KeepState keeps the desired state file (the next daemon rebuilds from it).
 	KeepState bool
-	Logger    *slog.Logger
+	// Force cleans up even while a daemon holds the prefix (its locks stay).
+	Force  bool
+	Logger *slog.Logger
 }
 
 // Cleanup removes everything with the prefix from the kernel and the runtime
@@ -330,8 +409,13 @@ func Cleanup(ctx context.Context, o CleanupOptions) error {
 	if o.StateDir == "" {
 		o.StateDir = defaults.StateDir
 	}
+	plock, err := LockPrefix(o.Prefix)
+	if err != nil && !(o.Force && errors.Is(err, lockfile.ErrHeld)) {
+		return err
+	}
 	h, err := machine.New(machine.Config{Prefix: o.Prefix, RuntimeDir: o.RuntimeDir, StateDir: o.StateDir, Logger: o.Logger})
 	if err != nil {
+		plock.Close()
 		return err
 	}
 	defer h.Close()
@@ -344,12 +428,16 @@ func Cleanup(ctx context.Context, o CleanupOptions) error {
 	}
 	errs = append(errs, os.RemoveAll(filepath.Join(o.StateDir, "host"))) // the machine's records, host keys and logs
 	if !o.KeepState {
-		for _, f := range []string{model.StateFile, "lock"} {
-			if err := os.Remove(filepath.Join(o.StateDir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, err)
-			}
+		if err := os.Remove(filepath.Join(o.StateDir, model.StateFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
 		}
+		// A live daemon's lock stays (cleanup --force): only a free one goes.
+		_, err := lockfile.RemoveIfFree(filepath.Join(o.StateDir, model.LockFile))
+		errs = append(errs, err)
 		_ = os.Remove(o.StateDir) // only when empty
+	}
+	if plock != nil { // held by this cleanup: no daemon uses the prefix
+		errs = append(errs, plock.Remove())
 	}
 	return errors.Join(errs...)
 }

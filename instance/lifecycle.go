@@ -13,10 +13,11 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/vmss-emulator/vmss/instance/cgroup"
+	"github.com/vmss-emulator/vmss/internal/atomicfile"
+	"github.com/vmss-emulator/vmss/nsnet"
 )
 
 // Create makes instance spec.Name: its network namespace (with lo up), its
@@ -228,16 +229,9 @@ func copyFile(src, dst string, mode os.FileMode) error {
 	return err
 }
 
+// writeFileAtomic replaces path durably (see package atomicfile).
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return nil
+	return atomicfile.Write(path, data, mode)
 }
 
 // ensureNsDirs makes RuntimeDir/instances a private tmpfs and /run/netns a
@@ -249,7 +243,10 @@ func (m *Manager) ensureNsDirs() ([]string, error) {
 	if m.nsDirs != nil {
 		return m.nsDirs, nil
 	}
-	netnsReal, err := ensureMountPoint(netnsDir, "", unix.MS_SHARED|unix.MS_REC)
+	if err := nsnet.EnsureRunDir(); err != nil {
+		return nil, err
+	}
+	netnsReal, err := filepath.EvalSymlinks(netnsDir)
 	if err != nil {
 		return nil, err
 	}
@@ -261,13 +258,9 @@ func (m *Manager) ensureNsDirs() ([]string, error) {
 	return m.nsDirs, nil
 }
 
-func deleteNetns(name string) error {
-	err := netns.DeleteNamed(name)
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
-		return unmountAndRemove(filepath.Join(netnsDir, name)) // a plain file, or gone
-	}
-	return err
-}
+// deleteNetns unmounts (every layer, covered ones included) and removes
+// /run/netns/<name>.
+func deleteNetns(name string) error { return nsnet.Remove(name) }
 
 // Stop kills every process of instance name (its cgroup, and anything that
 // entered its mount namespace some other way) and waits until they are gone

@@ -12,7 +12,8 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/vmss-emulator/vmss/instance/internal/mountinfo"
+	"github.com/vmss-emulator/vmss/internal/mountinfo"
+	"github.com/vmss-emulator/vmss/nsnet"
 )
 
 // Namespace kinds kept as bind mounts under RuntimeDir/instances/<name>/.
@@ -327,23 +328,9 @@ func bindNsFile(src, dst string) error {
 	return nil
 }
 
-// unmountAndRemove detaches every mount stacked on path and removes it. A
-// missing path is fine.
-func unmountAndRemove(path string) error {
-	for i := 0; i < 16; i++ {
-		err := unix.Unmount(path, unix.MNT_DETACH)
-		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
-			break // not (or no longer) a mount point
-		}
-		if err != nil {
-			return fmt.Errorf("unmount %s: %w", path, err)
-		}
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
-}
+// unmountAndRemove detaches every mount on path, stacked or covered, and
+// removes it. A missing path is fine.
+func unmountAndRemove(path string) error { return nsnet.UnmountAndRemove(path) }
 
 // ensureMountPoint makes dir a mount point with the given propagation flags
 // (MS_PRIVATE, or MS_SHARED optionally with MS_REC), and returns its path
@@ -353,11 +340,10 @@ func unmountAndRemove(path string) error {
 // RuntimeDir/instances is a private tmpfs: a mount namespace can only be
 // pinned by a bind mount whose parent mount does not propagate (on systemd
 // hosts / is shared), and the generated /etc files are cheap to write there
-// whatever backs /run. /run/netns is made a shared bind mount, exactly as
-// `ip netns add` does, so that deleting a network namespace also unmounts
-// its copies in mount namespaces that receive propagation from the host
-// (e.g. `ip netns exec` sessions). Both being mount points lets a new
-// instance drop all copies of them at once (see detachNamespaceMounts).
+// whatever backs /run. /run/netns is made a shared bind mount by
+// nsnet.EnsureRunDir, as `ip netns add` does. Both being mount points lets
+// a new instance drop all copies of them at once (see
+// detachNamespaceMounts).
 func ensureMountPoint(dir, fstype string, propagation uintptr) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err

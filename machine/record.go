@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/vmss-emulator/vmss/arm"
+	"github.com/vmss-emulator/vmss/internal/atomicfile"
 )
 
 // record is what the host remembers of an instance across daemon restarts.
@@ -23,7 +24,8 @@ type record struct {
 	Extensions []arm.ExtensionView `json:"extensions,omitempty"`
 }
 
-// records keeps one record per instance under dir, written atomically.
+// records keeps one record per instance under dir, written atomically and
+// durably (package atomicfile).
 type records struct {
 	dir string
 	mu  sync.Mutex // serializes read-modify-write updates
@@ -51,11 +53,10 @@ func (rs *records) write(netns string, r record) error {
 		return fmt.Errorf("instance record: %w", err)
 	}
 	data, _ := json.Marshal(r)
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	if err := atomicfile.Write(p, data, 0o600); err != nil {
 		return fmt.Errorf("instance record: %w", err)
 	}
-	return os.Rename(tmp, p)
+	return nil
 }
 
 func (rs *records) update(netns string, f func(*record)) error {

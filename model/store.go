@@ -7,11 +7,16 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
+
+	"github.com/vmss-emulator/vmss/internal/atomicfile"
+	"github.com/vmss-emulator/vmss/internal/lockfile"
 )
 
 // StateFile is the file name of the persisted state inside the state directory.
 const StateFile = "state.json"
+
+// LockFile, in the state directory, is locked by the daemon that uses it.
+const LockFile = "lock"
 
 // Store guards a State and persists it after every change. Writes are atomic:
 // the new state goes to a temporary file that is fsynced and renamed over the
@@ -21,7 +26,7 @@ type Store struct {
 	mu       sync.RWMutex
 	st       *State
 	saved    []byte
-	lock     *os.File
+	lock     *lockfile.Lock
 	onChange func()
 }
 
@@ -31,13 +36,12 @@ func Open(dir string, cfg Config) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory %s: %w", dir, err)
 	}
-	lf, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open lock file in %s: %w", dir, err)
+	lf, err := lockfile.TryLock(filepath.Join(dir, LockFile))
+	if errors.Is(err, lockfile.ErrHeld) {
+		return nil, fmt.Errorf("state directory %s is in use by another vmss daemon: stop it first, or use another --state-dir: %w", dir, err)
 	}
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lf.Close()
-		return nil, fmt.Errorf("state directory %s is in use by another vmss daemon (lock held): stop it first, or use another --state-dir: %w", dir, err)
+	if err != nil {
+		return nil, err
 	}
 	st := New(cfg)
 	data, err := os.ReadFile(filepath.Join(dir, StateFile))
@@ -121,35 +125,5 @@ func (s *Store) Update(f func(*State) error) error {
 }
 
 func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".state-*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(path, data, 0o600)
 }

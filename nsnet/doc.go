@@ -27,7 +27,10 @@
 // handoff; see BenchmarkDial.
 //
 // Named namespaces live in RunDir (/run/netns) as iproute2's do: Create,
-// Remove, Exists and List manage them.
+// Remove, Exists and List manage them. As `ip netns add` does, RunDir is
+// made a shared mount point of itself (EnsureRunDir) before the first
+// namespace is mounted there; Remove also unmounts a namespace that an
+// older order of mounts left covered under that mount point.
 //
 // Non-goals: resolving host names inside a namespace (dial IP addresses),
 // creating other kinds of namespaces, and configuring links or addresses

@@ -77,15 +77,14 @@ func listIn(dir, prefix string) ([]string, error) {
 // matching os.ErrExist when the name is taken; a stale plain file (left by
 // an interrupted create) is replaced. The calling thread is not affected.
 //
-// Unlike `ip netns add`, Create never changes the propagation of RunDir:
-// turning RunDir into a mount point would hide (and so leak) the namespaces
-// other tools mounted there before.
+// Like `ip netns add`, Create first makes RunDir a shared mount point (see
+// EnsureRunDir).
 func Create(name string) error {
 	if err := ValidName(name); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(RunDir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", RunDir, err)
+	if err := EnsureRunDir(); err != nil {
+		return fmt.Errorf("create network namespace %s: %w", Path(name), err)
 	}
 	path := Path(name)
 	if isNetns(path) {
@@ -122,19 +121,16 @@ func Create(name string) error {
 	return nil
 }
 
-// Remove unmounts and deletes RunDir/name. The namespace itself goes away
-// once nothing else holds it: no process inside, no open socket created in
-// it, no open handle. A missing name is not an error.
+// Remove unmounts and deletes RunDir/name, every mount on it included (see
+// UnmountAndRemove). The namespace itself goes away once nothing else holds
+// it: no process inside, no open socket created in it, no open handle. A
+// missing name is not an error.
 func Remove(name string) error {
 	if err := ValidName(name); err != nil {
 		return err
 	}
-	path := Path(name)
-	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("unmount network namespace %s: %w", path, err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove network namespace file %s: %w", path, err)
+	if err := UnmountAndRemove(Path(name)); err != nil {
+		return fmt.Errorf("remove network namespace %s: %w", Path(name), err)
 	}
 	return nil
 }

@@ -41,7 +41,9 @@ func (k *fakeKernel) EnsureVNet(_ context.Context, v VNetSpec) error {
 }
 
 func (k *fakeKernel) DeleteVNet(_ context.Context, n string) error {
-	k.call("delvnet:" + n)
+	if err := k.call("delvnet:" + n); err != nil {
+		return err
+	}
 	k.mu.Lock()
 	delete(k.vnets, n)
 	k.mu.Unlock()

@@ -25,13 +25,18 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
+	return setupWith(t, Options{Backoff: time.Hour})
+}
+
+func setupWith(t *testing.T, opt Options) *env {
+	t.Helper()
 	st, err := model.Open(t.TempDir(), model.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	k := newFake()
-	e := &env{t: t, store: st, k: k, r: New(st, k, Options{Backoff: time.Hour}), set: arm.MustID(sub0, "rg", arm.TypeScaleSet, "web")}
+	e := &env{t: t, store: st, k: k, r: New(st, k, opt), set: arm.MustID(sub0, "rg", arm.TypeScaleSet, "web")}
 	e.update(func(s *model.State) *arm.Error {
 		_, _, ae := s.PutVNet(arm.MustID(sub0, "rg", arm.TypeVirtualNetwork, "vnet"),
 			[]byte(`{"properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[{"name":"sn","properties":{"addressPrefix":"10.0.0.0/24"}}]}}`))

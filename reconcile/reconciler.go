@@ -16,9 +16,11 @@ import (
 type Options struct {
 	Parallel int           // kernel operations at once; default 16
 	Resync   time.Duration // periodic pass even without changes; default 10s
-	Backoff  time.Duration // first retry delay after a failure; default 1s, doubling to 1 minute
-	Plan     PlanOptions
-	Logger   *slog.Logger
+	Backoff  time.Duration // first retry delay after a failure; default 1s, doubling up to BackoffMax
+	// BackoffMax caps the retry delay; default 1 minute.
+	BackoffMax time.Duration
+	Plan       PlanOptions
+	Logger     *slog.Logger
 }
 
 // Reconciler drives the Kernel toward the Store's desired state.
@@ -30,6 +32,7 @@ type Reconciler struct {
 
 	trigger chan struct{}
 	sem     chan struct{}
+	retry   *retries // pacing and logging of failing steps
 	wg      sync.WaitGroup
 
 	mu       sync.Mutex
@@ -74,6 +77,9 @@ func New(store *model.Store, kernel Kernel, opt Options) *Reconciler {
 	if opt.Backoff <= 0 {
 		opt.Backoff = time.Second
 	}
+	if opt.BackoffMax <= 0 {
+		opt.BackoffMax = time.Minute
+	}
 	if opt.Plan.DefaultDrain <= 0 {
 		opt.Plan.DefaultDrain = 5 * time.Second
 	}
@@ -93,6 +99,7 @@ func New(store *model.Store, kernel Kernel, opt Options) *Reconciler {
 		failed:   map[string]error{},
 		rolled:   map[string]time.Time{},
 		applied:  -1,
+		retry:    newRetries(opt.Backoff, opt.BackoffMax, lg),
 	}
 	store.OnChange(r.Trigger)
 	return r
@@ -158,6 +165,9 @@ func (r *Reconciler) Pass(ctx context.Context) {
 	}
 	// VNETs first: instances attach to them.
 	wantVNet := r.ensureVNets(ctx, snap, kvnets)
+	if ctx.Err() != nil {
+		return
+	}
 	desired := DesiredInstances(snap)
 	r.startInstanceWork(ctx, desired, obs)
 	r.deleteUnwantedVNets(ctx, kvnets, wantVNet, desired, obs)
@@ -181,15 +191,23 @@ func (r *Reconciler) ensureVNets(ctx context.Context, snap *model.State, kvnets 
 		if done && contains(kvnets, v.Netns) {
 			continue
 		}
+		key := "vnet:" + v.Netns
+		if !r.retry.due(key, time.Now()) {
+			continue
+		}
 		err := r.kernel.EnsureVNet(ctx, v)
+		if ctx.Err() != nil {
+			return nil // stopping: the caller ends the pass
+		}
 		r.mu.Lock()
 		if err != nil {
 			r.vnetErr[v.Key] = err
 			delete(r.vnetDone, v.Netns)
-			r.log.Error("VNET", "netns", v.Netns, "err", err)
+			r.retry.failed(key, "VNET "+v.Netns, err, time.Now(), "netns", v.Netns)
 		} else {
 			delete(r.vnetErr, v.Key)
 			r.vnetDone[v.Netns] = fp
+			r.retry.succeeded(key)
 		}
 		r.mu.Unlock()
 	}
@@ -290,13 +308,17 @@ func (r *Reconciler) deleteUnwantedVNets(ctx context.Context, kvnets []string, w
 				}
 			}
 		}
-		if used {
+		key := "delete-vnet:" + n
+		if used || !r.retry.due(key, time.Now()) {
 			continue
 		}
 		if err := r.kernel.DeleteVNet(ctx, n); err != nil {
-			r.log.Error("delete VNET", "netns", n, "err", err)
+			if ctx.Err() == nil {
+				r.retry.failed(key, "delete VNET "+n, err, time.Now(), "netns", n)
+			}
 			continue
 		}
+		r.retry.succeeded(key)
 		r.mu.Lock()
 		delete(r.vnetDone, n)
 		r.mu.Unlock()
@@ -439,18 +461,16 @@ func (r *Reconciler) spawnLocked(ctx context.Context, d *Desired, st *status, ve
 		err := f(ctx, d, st)
 		r.mu.Lock()
 		st.busy = false
+		key := "instance:" + d.Spec.Netns
 		if err != nil && ctx.Err() == nil {
 			st.failures++
 			st.err = err
 			st.prov = "Failed"
-			back := r.opt.Backoff << min(st.failures-1, 6)
-			if back > time.Minute {
-				back = time.Minute
-			}
-			st.retryAt = time.Now().Add(back)
-			r.log.Error("instance", "netns", d.Spec.Netns, "step", verb, "err", err, "retry in", back)
+			now := time.Now()
+			st.retryAt = now.Add(r.retry.failed(key, "instance "+d.Spec.Netns, err, now, "netns", d.Spec.Netns, "step", verb))
 		} else if err == nil {
 			st.err, st.failures = nil, 0
+			r.retry.succeeded(key)
 		}
 		r.mu.Unlock()
 		r.Trigger()

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/vmss-emulator/vmss/internal/atomicfile"
 )
 
 // Host key file names inside the directory given to LoadOrCreateHostKeys,
@@ -197,27 +199,15 @@ func loadOrCreateKey(path string, gen func() (crypto.Signer, error)) (ssh.Signer
 	return signer, nil
 }
 
-// writeNew writes data to path, which must not exist, atomically: readers
-// see the whole file or none (fs.ErrExist when path exists).
+// writeNew writes data to path, which must not exist, atomically and
+// durably: readers see the whole file or none (fs.ErrExist when path
+// exists), and a power loss cannot lose a key once it was used.
 func writeNew(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("sshd: write %s: %w", path, err)
+	err := atomicfile.WriteNew(path, data, mode)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("sshd: %w", err)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	_, err = f.Write(data)
-	err = errors.Join(err, f.Chmod(mode), f.Sync(), f.Close())
-	if err != nil {
-		return fmt.Errorf("sshd: write %s: %w", path, err)
-	}
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		return fmt.Errorf("sshd: write %s: %w", path, err)
-	}
-	return nil
+	return err
 }
 
 // loadKey reads a private key, refusing one that others can read (errors

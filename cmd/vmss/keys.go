@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/vmss-emulator/vmss/internal/atomicfile"
 )
 
 // invokingHome is the home of the user who ran sudo (their keys are the ones
@@ -100,15 +102,15 @@ func generateRSA(dir string, uid, gid int) (string, error) {
 		return "", err
 	}
 	priv := filepath.Join(dir, "id_rsa")
-	if err := os.WriteFile(priv, pem.EncodeToMemory(block), 0o600); err != nil {
-		return "", fmt.Errorf("write %s: %w", priv, err)
+	if err := atomicfile.WriteNew(priv, pem.EncodeToMemory(block), 0o600); err != nil {
+		return "", err
 	}
 	sp, err := ssh.NewPublicKey(&k.PublicKey)
 	if err != nil {
 		return "", err
 	}
 	pub := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sp)))
-	if err := os.WriteFile(priv+".pub", []byte(pub+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(priv+".pub", []byte(pub+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	for _, f := range []string{priv, priv + ".pub"} {

@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
 	err := newRoot().ExecuteContext(ctx)
 	if err != nil {
@@ -27,4 +27,21 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// interruptible returns a context that the first Ctrl-C or SIGTERM cancels
+// (a daemon then stops gracefully, within its --stop-timeout); a second one
+// exits at once.
+func interruptible() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigc := make(chan os.Signal, 2)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigc
+		cancel()
+		s := <-sigc
+		fmt.Fprintf(os.Stderr, "\n%v again: exiting now. What runs stays: 'vmss serve' adopts it, 'vmss cleanup' removes it.\n", s)
+		os.Exit(130)
+	}()
+	return ctx, func() { signal.Stop(sigc); cancel() }
 }

@@ -36,6 +36,7 @@ func (f *daemonFlags) add(c *cobra.Command) {
 	fl.Float64Var(&f.o.ProbeIntervalScale, "probe-interval-scale", 1, "multiply the intervals of load-balancer health probes and the Application Health extension (e.g. 0.1 for fast demos and tests)")
 	fl.DurationVar(&f.o.DrainPeriod, "drain-period", 5*time.Second, "default drain period of backend pools that set no drainPeriodInSeconds")
 	fl.IntVar(&f.o.Parallel, "parallel", 16, "instance operations at once")
+	fl.DurationVar(&f.o.StopTimeout, "stop-timeout", 30*time.Second, "how long a graceful stop (and up's teardown) may take before the daemon exits anyway, reporting what it left")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
@@ -119,6 +120,7 @@ Running it again does nothing.`,
 			}
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 5*time.Minute)
 			defer cancel()
+			o.Force = force
 			if err := daemon.Cleanup(ctx, o); err != nil {
 				return err
 			}
@@ -130,7 +132,7 @@ Running it again does nothing.`,
 	c.Flags().StringVar(&o.StateDir, "state-dir", defaults.StateDir, "state directory")
 	c.Flags().StringVar(&o.RuntimeDir, "runtime-dir", defaults.RuntimeDir, "runtime directory")
 	c.Flags().BoolVar(&o.KeepState, "keep-state", false, "keep the desired state (the next daemon rebuilds from it)")
-	c.Flags().BoolVar(&force, "force", false, "clean up even though a daemon answers")
+	c.Flags().BoolVar(&force, "force", false, "clean up even though a daemon answers or holds the prefix (its lock files stay)")
 	return c
 }
 

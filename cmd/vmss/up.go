@@ -42,10 +42,8 @@ commands to reach them. Ctrl-C or SIGTERM removes everything it made.`,
 			}
 			teardown := func() error {
 				fmt.Fprintln(os.Stderr, "\nRemoving everything...")
-				tctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-				defer cancel()
-				if err := d.Teardown(tctx); err != nil {
-					return fmt.Errorf("teardown: %w (run 'sudo vmss cleanup' to finish)", err)
+				if err := d.Teardown(context.Background()); err != nil {
+					return fmt.Errorf("teardown: %w", err)
 				}
 				fmt.Fprintln(os.Stderr, "Done.")
 				return nil

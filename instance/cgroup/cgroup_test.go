@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmss-emulator/vmss/instance/internal/mountinfo"
+	"github.com/vmss-emulator/vmss/internal/mountinfo"
 )
 
 func mounts(t *testing.T, text string) []mountinfo.Mount {

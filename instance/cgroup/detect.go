@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/vmss-emulator/vmss/instance/internal/mountinfo"
+	"github.com/vmss-emulator/vmss/internal/mountinfo"
 )
 
 // Version is the cgroup filesystem version of a hierarchy.
