@@ -86,6 +86,13 @@ func assertNothingLeft(t testing.TB, m *Manager) {
 			t.Errorf("cgroup %s left behind", h.Path(m.group("")))
 		}
 	}
+	if ents, err := os.ReadDir(m.uidDir()); err == nil {
+		for _, e := range ents {
+			if owner, _ := os.Readlink(filepath.Join(m.uidDir(), e.Name())); strings.HasPrefix(owner, m.Prefix) {
+				t.Errorf("admin uid claim %s of %s left behind", e.Name(), owner)
+			}
+		}
+	}
 	for _, d := range []string{m.RuntimeDir, m.StateDir} {
 		if _, err := os.Stat(d); err == nil {
 			t.Errorf("%s left behind", d)
@@ -98,7 +105,6 @@ func testSpec(m *Manager, suffix string) Spec {
 		Name:         m.Prefix + suffix,
 		Hostname:     "host-" + suffix,
 		AdminUser:    "azureuser",
-		AdminUID:     DefaultAdminUID,
 		SearchDomain: "test.internal.cloudapp.net",
 	}
 }
