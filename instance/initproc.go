@@ -6,13 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
-	"os/signal"
-	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,9 +16,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// initArg is the argument that makes the program (the daemon's executable,
-// see Exe) run as the init process of an instance's PID namespace.
-const initArg = "vmss-instance-init"
+// initScript is the init process of an instance: /bin/sh as pid 1 of the
+// instance's PID namespace, in its mount namespace. It replaces the
+// instance's /proc (a copy of the host's, or that of an earlier init's
+// namespace) with one of its own namespace, tells the daemon it is ready,
+// and then waits, for the instance's life, for a sleep that never ends:
+// the shell's wait reaps any child, and pid 1 is the parent of every orphan
+// of the namespace. Signals from inside are ignored; SIGKILL from the host
+// (Stop, Delete) ends it and, with it, every process of the namespace.
+//
+// A shell and a sleep cost about 0.2 MiB of private memory per instance
+// (their text is shared with every other process running them), a tenth of
+// a Go runtime's.
+const initScript = `trap '' HUP INT QUIT TERM USR1 USR2 PIPE
+while umount -l /proc 2>/dev/null; do :; done
+mount -t proc -o nosuid,nodev,noexec proc /proc || exit 1
+echo ready
+exec </dev/null >/dev/null 2>&1
+cd /
+while :; do sleep 2147483647 & wait; done`
 
 // initReady is what the init process writes on its stdout once the
 // instance's /proc shows its PID namespace.
@@ -31,100 +42,6 @@ const initReady = "ready"
 
 // initTimeout bounds the wait for a new init process to get ready.
 const initTimeout = 30 * time.Second
-
-// The init process is this program, run by startInit as pid 1 of a new PID
-// namespace. The hook runs during package initialization, before main, so
-// any program that links this package (the vmss binary, test binaries) can
-// serve as the init without a change to its main.
-func init() {
-	if len(os.Args) == 2 && os.Args[1] == initArg && os.Getpid() == 1 {
-		os.Exit(runInit())
-	}
-}
-
-// runInit mounts a /proc of the new PID namespace over the instance's /proc
-// (in the instance's mount namespace, which the process already is in), tells
-// the daemon it is ready, and then only reaps the processes that end up as
-// its children (orphans of the namespace), for the instance's life. Signals
-// from inside the namespace cannot reach it (pid 1 has no handler for
-// them); SIGKILL from the host (Stop, Delete) ends it and, with it, every
-// process of the namespace.
-//
-// Memory: one OS thread doing work, a tiny heap, no goroutines besides the
-// runtime's; text pages are shared with every other init and the daemon.
-func runInit() int {
-	runtime.GOMAXPROCS(1)
-	debug.SetGCPercent(10)
-	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE, syscall.SIGUSR1, syscall.SIGUSR2)
-	if err := mountProc(); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", initArg, err)
-		return 1
-	}
-	if _, err := os.Stdout.WriteString(initReady + "\n"); err != nil {
-		return 1
-	}
-	// Let go of the daemon's pipes and terminal.
-	if null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
-		for fd := 0; fd <= 2; fd++ {
-			_ = unix.Dup2(int(null.Fd()), fd)
-		}
-		null.Close()
-	}
-	_ = os.Chdir("/")
-	children := make(chan os.Signal, 1)
-	signal.Notify(children, syscall.SIGCHLD)
-	for {
-		for {
-			var ws unix.WaitStatus
-			pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			if pid <= 0 || err != nil {
-				break
-			}
-		}
-		<-children
-	}
-}
-
-// mountProc replaces the instance's /proc (the host's, copied into its
-// mount namespace, or one of an earlier init) with one of the caller's PID
-// namespace.
-func mountProc() error {
-	var b []byte
-	for tries := 0; ; tries++ {
-		var err error
-		if b, err = os.ReadFile("/proc/self/mountinfo"); err == nil {
-			break
-		}
-		// The /proc of an earlier init's namespace, where this process
-		// has no pid: unmount it.
-		if tries == 8 || !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		if err := unix.Unmount("/proc", unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("unmount an earlier /proc: %w", err)
-		}
-	}
-	layers := 0
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) > 4 && f[4] == "/proc" {
-			layers++
-		}
-	}
-	// Keep the bottom layer (the copy of the host's): unmounting it would
-	// uncover the host's submounts' mount points and gains nothing.
-	for ; layers > 1; layers-- {
-		if err := unix.Unmount("/proc", unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("unmount an earlier /proc: %w", err)
-		}
-	}
-	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return fmt.Errorf("mount /proc of the instance's PID namespace: %w", err)
-	}
-	return nil
-}
 
 // pidNsFile and ipcNsFile are the bind mounts that pin the PID and IPC
 // namespaces of the running init (RuntimeDir/instances/<name>/{pid,ipc});
@@ -187,13 +104,10 @@ func (m *Manager) dropInitPins(name string) error {
 
 // startInit runs the init process of instance name: /bin/sh joins the
 // instance's cgroups as pid 1 of a new PID and IPC namespace, nsenter moves
-// it into the instance's network, UTS and mount namespaces and execs Exe
-// as the init. The namespaces are pinned by bind mounts once it is ready.
+// it into the instance's network, UTS and mount namespaces and execs
+// /bin/sh with initScript. The namespaces are pinned by bind mounts once it
+// is ready.
 func (m *Manager) startInit(ctx context.Context, name string) (int, error) {
-	exe, err := m.Exe()
-	if err != nil {
-		return 0, err
-	}
 	tools, err := m.execTools()
 	if err != nil {
 		return 0, err
@@ -205,9 +119,9 @@ func (m *Manager) startInit(ctx context.Context, name string) (int, error) {
 	args := append([]string{"-c", wrapperScript, "vmss-enter"}, procs...)
 	args = append(args, "--", tools.nsenter, "-F",
 		"--net="+m.NetnsPath(name), "--uts="+m.nsFile(name, "uts"), "--mount="+m.nsFile(name, "mnt"),
-		"--", exe, initArg)
+		"--", tools.sh, "-c", initScript, "vmss-init")
 	cmd := exec.Command(tools.sh, args...)
-	cmd.Env = []string{"GOMAXPROCS=1", "GOGC=10", "PATH=" + defaultPath}
+	cmd.Env = []string{"PATH=" + defaultPath}
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWIPC, Setsid: true}
 	out, err := cmd.StdoutPipe()
@@ -284,5 +198,3 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-
-var _ = filepath.Join

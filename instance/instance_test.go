@@ -156,9 +156,9 @@ func TestInstanceIsolation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The init, nsenter (cmd.Process, the sleep's parent in the
-			// host's PID namespace) and the sleep.
-			if len(pids) == 3 && slices.Contains(pids, cmd.Process.Pid) && slices.Contains(pids, m.initPid(a.Name)) && countSleeps(pids) == 1 {
+			// The init and its sleep, nsenter (cmd.Process, the sleep's
+			// parent in the host's PID namespace) and the sleep.
+			if len(pids) == 4 && slices.Contains(pids, cmd.Process.Pid) && slices.Contains(pids, m.initPid(a.Name)) && countSleeps(pids) == 1 {
 				break
 			}
 			if time.Now().After(deadline) {
