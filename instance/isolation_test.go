@@ -190,3 +190,31 @@ func TestLimits(t *testing.T) {
 		t.Errorf("writing 16 MiB to an 8 MiB /tmp: %v %q", err, out)
 	}
 }
+
+// TestHomesFilesystemCapped: an instance that fills its /home fills the
+// instances' filesystem only; the state directory stays writable.
+func TestHomesFilesystemCapped(t *testing.T) {
+	m := newTestManager(t)
+	m.HomesSize = minHomesSize
+	s := create(t, m, testSpec(m, "home"))
+	if !isMountPoint(m.homesDir()) {
+		t.Fatalf("%s is not a mount point", m.homesDir())
+	}
+	// Positive control: the admin writes to its home.
+	if got := run(t, m, s.Name, sh("head -c 1M /dev/zero > ~/small && stat -c %s ~/small")); got != "1048576" {
+		t.Fatalf("writing 1 MiB to the home: %q", got)
+	}
+	out, err := tryRun(m, s.Name, sh("head -c 200M /dev/zero > ~/big"))
+	if err == nil || !strings.Contains(out, "No space left") {
+		t.Errorf("writing 200 MiB to a %d MiB home: %v %q", minHomesSize>>20, err, out)
+	}
+	if err := os.WriteFile(filepath.Join(m.StateDir, "probe"), make([]byte, 1<<20), 0o600); err != nil {
+		t.Errorf("the state directory is not writable with a full home: %v", err)
+	}
+	_ = os.Remove(filepath.Join(m.StateDir, "probe"))
+	// The recorded spec sits on the instances' filesystem, still readable.
+	m.forget(s.Name)
+	if _, err := m.Lookup(s.Name); err != nil {
+		t.Error(err)
+	}
+}

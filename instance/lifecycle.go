@@ -115,6 +115,9 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 	if err != nil {
 		return fmt.Errorf("create instance %s: %w", s.Name, err)
 	}
+	if err := m.ensureHomes(); err != nil {
+		return fmt.Errorf("create instance %s: %w", s.Name, err)
+	}
 	fresh, recreated, err := m.writeState(s, hostPasswd, hostGroup)
 	if fresh {
 		undo = append(undo, func() error {
@@ -522,7 +525,7 @@ func (m *Manager) removeSharedDirs() error {
 		}))
 		_ = os.Remove(rt) // only when empty
 	}
-	_ = os.Remove(filepath.Join(m.stateDir(), "instances"))
+	errs = append(errs, m.removeHomes())
 	_ = os.Remove(m.stateDir())
 	return errors.Join(errs...)
 }

@@ -61,6 +61,11 @@ type Manager struct {
 	// TmpSize and ShmSize cap the instance's /tmp and /dev/shm tmpfs, in
 	// bytes; zero means DefaultTmpSize and DefaultShmSize.
 	TmpSize, ShmSize int64
+	// HomesSize caps the filesystem that holds the instances' files (their
+	// /home and /root), an image mounted on StateDir/instances (see
+	// DefaultHomesSize); zero means DefaultHomesSize, negative means no
+	// filesystem of their own (they fill the state directory's).
+	HomesSize int64
 	// UIDDir holds the claims of allocated admin uids (see Spec.AdminUID),
 	// shared by every Manager of the host. Zero means /run/vmss-uids; set it
 	// only to isolate tests.
@@ -76,6 +81,8 @@ type Manager struct {
 	locks   map[string]*nameLock // per-instance locks
 	specs   map[string]Spec      // recorded specs, by name
 	nsDirs  []string             // namespace mount points, once set up
+	// homesReady: StateDir/instances is set up (see ensureHomes).
+	homesReady bool
 
 	exeMu sync.Mutex
 	exe   string // copy of the executable, once made
