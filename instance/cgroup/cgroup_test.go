@@ -100,7 +100,7 @@ func TestAll(t *testing.T) {
 	for _, h := range all(mounts(t, hybrid)) {
 		dirs = append(dirs, h.Dir)
 	}
-	want := []string{"/sys/fs/cgroup/freezer", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified"}
+	want := []string{"/sys/fs/cgroup/cpu", "/sys/fs/cgroup/freezer", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified"}
 	if !reflect.DeepEqual(dirs, want) {
 		t.Errorf("all = %v, want %v", dirs, want)
 	}
@@ -326,8 +326,8 @@ func TestSetLimitsV2(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"cgroup.subtree_control=+pids",
-		"vmss/cgroup.subtree_control=+pids +memory",
+		"cgroup.subtree_control=+pids +cpu",
+		"vmss/cgroup.subtree_control=+pids +memory +cpu",
 		"vmss/vmss-a/pids.max=100",
 		"vmss/vmss-a/memory.max=1048576",
 		"vmss/vmss-a/memory.swap.max=0",
@@ -338,7 +338,7 @@ func TestSetLimitsV2(t *testing.T) {
 	// Enabled now (the fake stores what was written; the kernel would list
 	// both): lifting the limits enables nothing more and writes max.
 	for _, f := range []string{"cgroup.subtree_control", "vmss/cgroup.subtree_control"} {
-		if err := os.WriteFile(filepath.Join(k.root, f), []byte("memory pids"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(k.root, f), []byte("cpu memory pids"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -361,7 +361,7 @@ func TestSetLimitsV2(t *testing.T) {
 	for _, l := range limitHierarchies(h2, mounts(t, hybrid+"34 31 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n")) {
 		got = append(got, l.Dir+":"+l.Controller)
 	}
-	if want := []string{k2.root + ":", "/sys/fs/cgroup/pids:pids", "/sys/fs/cgroup/memory:memory"}; !reflect.DeepEqual(got, want) {
+	if want := []string{k2.root + ":", "/sys/fs/cgroup/pids:pids", "/sys/fs/cgroup/memory:memory", "/sys/fs/cgroup/cpu:cpu"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("limitHierarchies = %q, want %q", got, want)
 	}
 }

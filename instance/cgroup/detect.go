@@ -54,8 +54,8 @@ func At(dir string) (Hierarchy, error) {
 }
 
 // All returns every mounted hierarchy this package could use (all cgroup2
-// mounts and the v1 freezer, pids and memory hierarchies), e.g. to find
-// leftovers.
+// mounts and the v1 freezer, pids, memory and cpu hierarchies), e.g. to
+// find leftovers.
 func All() ([]Hierarchy, error) {
 	ms, err := mountinfo.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -148,8 +148,10 @@ func all(ms []mountinfo.Mount) []Hierarchy {
 	var out []Hierarchy
 	for _, m := range cgroupMounts(ms) {
 		h := fromMount(m, m.MountPoint)
-		if h.Version == V1 && h.Controller == "" && m.HasSuperOption("memory") {
-			h.Controller = "memory" // holds groups with memory limits
+		for _, c := range []string{"memory", "cpu"} {
+			if h.Version == V1 && h.Controller == "" && m.HasSuperOption(c) {
+				h.Controller = c // holds groups for the limits
+			}
 		}
 		if h.Version == V2 || h.Controller != "" {
 			out = append(out, h)

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -23,8 +24,12 @@ type Limits struct {
 	Memory int64
 }
 
-// LimitControllers are the controllers SetLimits uses.
-var LimitControllers = []string{"pids", "memory"}
+// LimitControllers are the controllers SetLimits uses. A group in the cpu
+// controller sets no limit: it makes the group one entity for the
+// scheduler, weighted like a single process of its parent, so a thousand
+// busy processes of one group take no more CPU from the rest of the host
+// than one would.
+var LimitControllers = []string{"pids", "memory", "cpu"}
 
 // SetLimits creates group (and missing parents) and applies l to it, in
 // what this hierarchy controls: on v2 both limits, after enabling the pids
@@ -119,7 +124,18 @@ func (h Hierarchy) enableControllers(group string, avail []string) error {
 		if len(add) == 0 {
 			continue
 		}
-		if err := h.writeFile(filepath.Join(d, "cgroup.subtree_control"), strings.Join(add, " ")); err != nil {
+		err = h.writeFile(filepath.Join(d, "cgroup.subtree_control"), strings.Join(add, " "))
+		if err != nil && contains(add, "+cpu") {
+			// Best effort for cpu, which cannot be enabled, e.g., while
+			// realtime processes run outside the root group on kernels with
+			// realtime group scheduling: retry without it.
+			add = slices.DeleteFunc(add, func(c string) bool { return c == "+cpu" })
+			err = nil
+			if len(add) > 0 {
+				err = h.writeFile(filepath.Join(d, "cgroup.subtree_control"), strings.Join(add, " "))
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("enable cgroup v2 controllers %v in %s (the group must have no processes of its "+
 				"own and its parent must enable them; see cgroup.controllers there): %w", add, d, err)
 		}
