@@ -3,8 +3,11 @@ package instance
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -107,4 +110,56 @@ func BenchmarkPlainTrue(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkInitMemory starts the init of 20 instances and reports the
+// memory of one init: RSS (text pages shared with the daemon and the other
+// inits included), PSS (shared pages divided among their users) and the
+// private pages, from /proc/<pid>/smaps_rollup, of the init (a shell) and
+// its sleep.
+func BenchmarkInitMemory(b *testing.B) {
+	m := newTestManager(b)
+	const n = 20
+	for i := 0; i < n; i++ {
+		s := create(b, m, testSpec(m, fmt.Sprintf("m%02d", i)))
+		run(b, m, s.Name, ExecRequest{Argv: []string{"true"}})
+	}
+	var rss, pss, private float64
+	for b.Loop() {
+		rss, pss, private = 0, 0, 0
+		for i := 0; i < n; i++ {
+			pid := m.initPid(fmt.Sprintf("%sm%02d", m.Prefix, i))
+			kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, p := range append([]string{strconv.Itoa(pid)}, strings.Fields(string(kids))...) {
+				q, _ := strconv.Atoi(p)
+				f := smapsRollup(b, q)
+				rss += f["Rss"]
+				pss += f["Pss"]
+				private += f["Private_Clean"] + f["Private_Dirty"]
+			}
+		}
+	}
+	b.ReportMetric(rss/n, "rss-KiB/init")
+	b.ReportMetric(pss/n, "pss-KiB/init")
+	b.ReportMetric(private/n, "private-KiB/init")
+}
+
+// smapsRollup returns the kB fields of /proc/<pid>/smaps_rollup.
+func smapsRollup(b *testing.B, pid int) map[string]float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 3 && f[2] == "kB" {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			out[strings.TrimSuffix(f[0], ":")] = v
+		}
+	}
+	return out
 }

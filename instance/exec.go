@@ -29,13 +29,14 @@ type ExecRequest struct {
 // defaultPath is the PATH of commands run in an instance, Ubuntu's default.
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// wrapperScript joins the instance's cgroup ($0 is its cgroup.procs) and
-// execs the rest of its arguments (nsenter). The shell's $$ is the pid the
-// caller's exec.Cmd sees, and every step execs rather than forks, so the
-// command keeps that pid, the session and the controlling terminal set up
-// through SysProcAttr, and nothing runs outside the cgroup at any time. PWD
-// is the host's working directory of the shell and means nothing inside.
-const wrapperScript = `unset PWD; echo $$ > "$0" || exit 125; exec "$@"`
+// wrapperScript joins the instance's cgroups (its arguments up to "--" are
+// cgroup.procs files, one per hierarchy) and execs the rest of its
+// arguments (nsenter). The shell's $$ is the pid the caller's exec.Cmd
+// sees, and it execs rather than forks, so that process keeps the session
+// and the controlling terminal set up through SysProcAttr, and nothing runs
+// outside the cgroups at any time. PWD is the host's working directory of
+// the shell and means nothing inside.
+const wrapperScript = `unset PWD; while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"`
 
 // cdScript changes to the working directory inside the instance when
 // nsenter lacks --wdns (util-linux before 2.38).
@@ -45,6 +46,7 @@ const cdScript = `cd -- "$0" && exec "$@"`
 type execTools struct {
 	sh      string
 	nsenter string
+	setpriv string
 	wdns    bool // nsenter supports --wdns
 }
 
@@ -62,6 +64,9 @@ func (m *Manager) execTools() (execTools, error) {
 	if t.nsenter, err = exec.LookPath("nsenter"); err != nil {
 		return execTools{}, fmt.Errorf("run commands in instances: %w (install util-linux)", err)
 	}
+	if t.setpriv, err = exec.LookPath("setpriv"); err != nil {
+		return execTools{}, fmt.Errorf("run commands in instances: %w (install util-linux)", err)
+	}
 	out, _ := exec.Command(t.nsenter, "--help").Output()
 	t.wdns = bytes.Contains(out, []byte("--wdns"))
 	m.tools = &t
@@ -69,25 +74,32 @@ func (m *Manager) execTools() (execTools, error) {
 }
 
 // Command returns an unstarted command that runs req in instance name: in
-// its network, UTS and mount namespaces, in its cgroup from the first
-// instruction on, with the credentials of the admin account (or root).
+// its network, UTS, mount, IPC and PID namespaces, in its cgroups from the
+// first instruction on, with the credentials of the admin account (or
+// root). It starts the instance's init (the pid 1 of its PID namespace)
+// when none runs.
 //
 // The returned exec.Cmd behaves like one from exec.CommandContext: the
 // caller may set Stdin, Stdout, Stderr, ExtraFiles, and SysProcAttr.Setsid,
-// Setctty and Ctty (e.g. through creack/pty); cmd.Process.Pid is the pid of
-// the command itself, so signals and the controlling terminal reach it.
-// Do not set cmd.Env wholesale (append to it), cmd.Dir, or
-// SysProcAttr.Credential: the wrapper chain needs root and the host's view
-// until it enters the instance; use ExecRequest instead. When ctx is done
-// the process is killed, as exec.CommandContext does; its children are not
-// (Stop does that).
+// Setctty and Ctty (e.g. through creack/pty). Do not set cmd.Env wholesale
+// (append to it), cmd.Dir, or SysProcAttr.Credential: the wrapper chain
+// needs root and the host's view until it enters the instance; use
+// ExecRequest instead. When ctx is done the process is killed, as
+// exec.CommandContext does, and the program with it; the program's children
+// are not (Stop does that).
 //
-// The chain is /bin/sh (joins the cgroup) → nsenter (enters the namespaces,
-// changes directory, drops to the account's uid and gid with no
-// supplementary groups) → the program, each replacing the previous one.
-// Exit status 125 means the command could not join the instance's cgroup
-// (the instance was deleted meanwhile); 126 and 127 mean the program could
-// not be executed or found, as in a shell.
+// The chain is /bin/sh (joins the cgroups) → nsenter (enters the
+// namespaces; a process cannot move itself into a PID namespace, so
+// nsenter forks there and stays in the host's as the program's parent,
+// passing its exit status or signal on) → in the child: changes
+// directory, drops to the account's uid and gid with no supplementary
+// groups → setpriv (the program is killed when that parent dies) → the
+// program. cmd.Process is the parent: signals sent to its process group
+// (its session, with Setsid) reach the program; a signal sent to it alone
+// ends it, and SIGKILL the program too. Exit status 125 means the command
+// could not join the instance's cgroups (the instance was deleted
+// meanwhile); 126 and 127 mean the program could not be executed or found,
+// as in a shell.
 func (m *Manager) Command(ctx context.Context, name string, req ExecRequest) (*exec.Cmd, error) {
 	if len(req.Argv) == 0 || req.Argv[0] == "" {
 		return nil, fmt.Errorf("run command in instance %s: empty Argv", name)
@@ -102,11 +114,17 @@ func (m *Manager) Command(ctx context.Context, name string, req ExecRequest) (*e
 	if !m.namespacesComplete(name) {
 		return nil, fmt.Errorf("run command in instance %s: its namespaces are missing; call Create to repair it: %w", name, ErrNotFound)
 	}
-	h, err := m.hierarchy()
+	procs, err := m.procsFiles(name)
 	if err != nil {
 		return nil, err
 	}
 	tools, err := m.execTools()
+	if err != nil {
+		return nil, err
+	}
+	unlock := m.lock(name)
+	err = m.ensureInit(ctx, name)
+	unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -118,15 +136,17 @@ func (m *Manager) Command(ctx context.Context, name string, req ExecRequest) (*e
 	if dir == "" {
 		dir = home
 	}
-	args := []string{"-c", wrapperScript, h.ProcsFile(m.group(name)),
-		tools.nsenter, "-F",
-		"--net=" + m.NetnsPath(name), "--uts=" + m.nsFile(name, "uts"), "--mount=" + m.nsFile(name, "mnt"),
-		"-S", strconv.Itoa(uid), "-G", strconv.Itoa(gid)}
+	args := append([]string{"-c", wrapperScript, "vmss-enter"}, procs...)
+	args = append(args, "--", tools.nsenter,
+		"--net="+m.NetnsPath(name), "--uts="+m.nsFile(name, "uts"), "--mount="+m.nsFile(name, "mnt"),
+		"--ipc="+m.ipcNsFile(name), "--pid="+m.pidNsFile(name),
+		"-S", strconv.Itoa(uid), "-G", strconv.Itoa(gid))
 	if tools.wdns {
 		args = append(args, "--wdns="+dir, "--")
 	} else {
 		args = append(args, "--", tools.sh, "-c", cdScript, dir)
 	}
+	args = append(args, tools.setpriv, "--pdeathsig", "KILL", "--")
 	args = append(args, req.Argv...)
 	cmd := exec.CommandContext(ctx, tools.sh, args...)
 	cmd.Env = append([]string{"HOME=" + home, "USER=" + user, "LOGNAME=" + user, "SHELL=" + s.Shell,

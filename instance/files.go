@@ -107,7 +107,7 @@ func checkHostIDs(s Spec, hostPasswd, hostGroup []byte) error {
 	}
 	if n, ok := hostOwner(hostPasswd, s.AdminUID); ok {
 		return fmt.Errorf("admin uid %d of instance %s belongs to host user %q: choose another AdminUID "+
-			"(default %d) or set AllowHostUID to share the host account", s.AdminUID, s.Name, n, DefaultAdminUID)
+			"(or leave it zero to have one allocated) or set AllowHostUID to share the host account", s.AdminUID, s.Name, n)
 	}
 	if n, ok := hostOwner(hostGroup, s.AdminGID); ok {
 		return fmt.Errorf("admin gid %d of instance %s belongs to host group %q: choose another AdminGID "+

@@ -86,6 +86,13 @@ func assertNothingLeft(t testing.TB, m *Manager) {
 			t.Errorf("cgroup %s left behind", h.Path(m.group("")))
 		}
 	}
+	if ents, err := os.ReadDir(m.uidDir()); err == nil {
+		for _, e := range ents {
+			if owner, _ := os.Readlink(filepath.Join(m.uidDir(), e.Name())); strings.HasPrefix(owner, m.Prefix) {
+				t.Errorf("admin uid claim %s of %s left behind", e.Name(), owner)
+			}
+		}
+	}
 	for _, d := range []string{m.RuntimeDir, m.StateDir} {
 		if _, err := os.Stat(d); err == nil {
 			t.Errorf("%s left behind", d)
@@ -98,7 +105,6 @@ func testSpec(m *Manager, suffix string) Spec {
 		Name:         m.Prefix + suffix,
 		Hostname:     "host-" + suffix,
 		AdminUser:    "azureuser",
-		AdminUID:     DefaultAdminUID,
 		SearchDomain: "test.internal.cloudapp.net",
 	}
 }
@@ -194,7 +200,8 @@ func startTree(t testing.TB, m *Manager, name string) (*exec.Cmd, []int) {
 func countSleeps(pids []int) int {
 	n := 0
 	for _, pid := range pids {
-		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); err == nil && strings.TrimSpace(string(b)) == "sleep" {
+		// (The init's own sleep does not count.)
+		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil && strings.HasPrefix(string(b), "sleep\x00") && string(b) != "sleep\x002147483647\x00" {
 			n++
 		}
 	}

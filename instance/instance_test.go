@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,13 +61,15 @@ func TestInstanceIsolation(t *testing.T) {
 		if !strings.Contains(hosts, "127.0.1.1\thost-a") {
 			t.Errorf("/etc/hosts = %q, want the instance's host name", hosts)
 		}
-		if got := run(t, m, a.Name, ExecRequest{Argv: []string{"getent", "passwd", "azureuser"}}); !strings.HasPrefix(got, "azureuser:x:50000:50000::/home/azureuser:") {
+		uid := strconv.Itoa(a.AdminUID)
+		if got := run(t, m, a.Name, ExecRequest{Argv: []string{"getent", "passwd", "azureuser"}}); !strings.HasPrefix(got, "azureuser:x:"+uid+":"+uid+"::/home/azureuser:") {
 			t.Errorf("getent passwd azureuser = %q", got)
 		}
 	})
 	t.Run("admin account", func(t *testing.T) {
 		got := run(t, m, a.Name, sh(`id -un; id -u; id -g; id -G; pwd; ls -ld ~ | awk '{print $1, $3, $4}'; echo "$HOME $USER $LOGNAME $SHELL"`))
-		want := "azureuser\n50000\n50000\n50000\n/home/azureuser\ndrwx------ azureuser azureuser\n/home/azureuser azureuser azureuser " + a.Shell
+		uid := strconv.Itoa(a.AdminUID)
+		want := "azureuser\n" + uid + "\n" + uid + "\n" + uid + "\n/home/azureuser\ndrwx------ azureuser azureuser\n/home/azureuser azureuser azureuser " + a.Shell
 		if got != want {
 			t.Errorf("account view:\n got %q\nwant %q", got, want)
 		}
@@ -92,7 +95,7 @@ func TestInstanceIsolation(t *testing.T) {
 			t.Fatal(err)
 		}
 		old := &Manager{RuntimeDir: m.RuntimeDir, StateDir: m.StateDir, Prefix: m.Prefix}
-		old.tools = &execTools{sh: tools.sh, nsenter: tools.nsenter}
+		old.tools = &execTools{sh: tools.sh, nsenter: tools.nsenter, setpriv: tools.setpriv}
 		if got := run(t, old, a.Name, inTmp); got != "/tmp\ntmpfs\nazureuser" {
 			t.Errorf("with Dir /tmp, without --wdns: %q", got)
 		}
@@ -153,11 +156,13 @@ func TestInstanceIsolation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(pids) == 1 && pids[0] == cmd.Process.Pid && countSleeps(pids) == 1 {
+			// The init and its sleep, nsenter (cmd.Process, the sleep's
+			// parent in the host's PID namespace) and the sleep.
+			if len(pids) == 4 && slices.Contains(pids, cmd.Process.Pid) && slices.Contains(pids, m.initPid(a.Name)) && countSleeps(pids) == 1 {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("Processes = %v, want [%d] (the sleep itself)", pids, cmd.Process.Pid)
+				t.Fatalf("Processes = %v, want the init %d, nsenter %d and the sleep", pids, m.initPid(a.Name), cmd.Process.Pid)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -221,8 +226,10 @@ func TestCommandPTY(t *testing.T) {
 	if l := next(); !strings.HasPrefix(l, "/dev/pts/") {
 		t.Errorf("tty = %q, want a /dev/pts device", l)
 	}
-	if l := next(); l != "pid="+strconv.Itoa(cmd.Process.Pid) {
-		t.Errorf("%q: the command should keep the pid of cmd.Process (%d)", l, cmd.Process.Pid)
+	// The program runs in the instance's PID namespace as the only child
+	// of cmd.Process (nsenter, in the host's).
+	if l, want := next(), "pid="+nsPidOfChild(t, cmd.Process.Pid); l != want {
+		t.Errorf("%q: want %s, the program as the child of cmd.Process (%d)", l, want, cmd.Process.Pid)
 	}
 	if _, err := ptmx.Write([]byte("hello\n")); err != nil {
 		t.Fatal(err)
@@ -488,7 +495,8 @@ func TestCleanupWithoutState(t *testing.T) {
 	a := create(t, m, testSpec(m, "a"))
 	create(t, m, testSpec(m, "b"))
 	_, pids := startTree(t, m, a.Name)
-	if err := os.RemoveAll(m.StateDir); err != nil {
+	// (The instances' filesystem stays mounted: its mount point is busy.)
+	if err := os.RemoveAll(m.StateDir); err != nil && !errors.Is(err, unix.EBUSY) {
 		t.Fatal(err)
 	}
 	fresh := &Manager{RuntimeDir: m.RuntimeDir, StateDir: m.StateDir, Prefix: m.Prefix, Logger: m.Logger}
@@ -600,4 +608,29 @@ func TestConcurrentCreate(t *testing.T) {
 			t.Errorf("%s: hostname and /etc/hostname = %q", n, got)
 		}
 	}
+}
+
+// nsPidOfChild returns the pid, in its own PID namespace, of the only child
+// of host pid parent.
+func nsPidOfChild(t *testing.T, parent int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", parent, parent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kids := strings.Fields(string(b))
+	if len(kids) != 1 {
+		t.Fatalf("children of %d = %q, want one", parent, kids)
+	}
+	st, err := os.ReadFile("/proc/" + kids[0] + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(st), "\n") {
+		if f := strings.Fields(l); len(f) > 2 && f[0] == "NSpid:" {
+			return f[len(f)-1]
+		}
+	}
+	t.Fatalf("no nested NSpid for pid %s: %s", kids[0], st)
+	return ""
 }

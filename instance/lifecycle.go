@@ -51,9 +51,6 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 	if err != nil {
 		return fmt.Errorf("create instance %s: %w", s.Name, err)
 	}
-	if err := checkHostIDs(s, hostPasswd, hostGroup); err != nil {
-		return err
-	}
 	h, err := m.hierarchy()
 	if err != nil {
 		return fmt.Errorf("create instance %s: %w", s.Name, err)
@@ -65,6 +62,39 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 	defer unlock()
 
 	old, oldErr := m.Lookup(s.Name)
+	if s.AdminUID == 0 {
+		// Allocated: the recorded one for an existing instance (claimed
+		// again after a reboot), else a new one.
+		// (An instance recorded with an id outside the range, from before
+		// uids were allocated, keeps it until it is deleted or reimaged.)
+		uid := 0
+		if oldErr == nil {
+			uid = old.AdminUID
+		}
+		if uid == 0 || uid >= AdminUIDBase && uid < AdminUIDBase+adminUIDCount {
+			if uid, err = m.claimUID(s.Name, uid); err != nil {
+				return fmt.Errorf("create instance %s: %w", s.Name, err)
+			}
+		}
+		s.AdminUID = uid
+		if spec.AdminGID == 0 {
+			s.AdminGID = uid
+			if oldErr == nil {
+				s.AdminGID = old.AdminGID
+			}
+		}
+		if oldErr != nil {
+			// A new instance: give the uid back when Create fails.
+			defer func() {
+				if err != nil {
+					_ = m.releaseUID(s.Name)
+				}
+			}()
+		}
+	}
+	if err := checkHostIDs(s, hostPasswd, hostGroup); err != nil {
+		return err
+	}
 	if oldErr == nil && !sameIdentity(old, s) {
 		return fmt.Errorf("create instance %s: it exists with admin %s (uid %d, gid %d); Delete it first to use %s (uid %d, gid %d)",
 			s.Name, old.AdminUser, old.AdminUID, old.AdminGID, s.AdminUser, s.AdminUID, s.AdminGID)
@@ -86,6 +116,9 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 	if err != nil {
 		return fmt.Errorf("create instance %s: %w", s.Name, err)
 	}
+	if err := m.ensureHomes(); err != nil {
+		return fmt.Errorf("create instance %s: %w", s.Name, err)
+	}
 	fresh, recreated, err := m.writeState(s, hostPasswd, hostGroup)
 	if fresh {
 		undo = append(undo, func() error {
@@ -97,11 +130,22 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 	}
 	group := m.group(s.Name)
 	cgroupExisted := h.Exists(group)
-	if !cgroupExisted {
-		if err := h.Create(group); err != nil {
+	hs, err := m.groupHierarchies()
+	if err != nil {
+		return fmt.Errorf("create instance %s: %w", s.Name, err)
+	}
+	for _, gh := range hs {
+		if !gh.Exists(group) {
+			undo = append(undo, func() error { return gh.Remove(context.WithoutCancel(ctx), group) })
+		}
+		if err := gh.Create(group); err != nil {
 			return fmt.Errorf("create instance %s: %w", s.Name, err)
 		}
-		undo = append(undo, func() error { return h.Remove(context.WithoutCancel(ctx), group) })
+		if gh.Version == cgroup.V2 || gh.Controller == "pids" || gh.Controller == "memory" {
+			if err := gh.SetLimits(group, m.limits()); err != nil {
+				return fmt.Errorf("create instance %s: %w", s.Name, err)
+			}
+		}
 	}
 
 	netPath, mntPath, utsPath := m.NetnsPath(s.Name), m.nsFile(s.Name, "mnt"), m.nsFile(s.Name, "uts")
@@ -125,12 +169,13 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 			return fmt.Errorf("repair instance %s: %w", s.Name, err)
 		}
 	}
-	for _, p := range []string{mntPath, utsPath} {
+	for _, p := range []string{mntPath, utsPath, m.initFile(s.Name), m.pidNsFile(s.Name), m.ipcNsFile(s.Name)} {
 		if err := unmountAndRemove(p); err != nil {
 			return fmt.Errorf("repair instance %s: %w", s.Name, err)
 		}
 	}
-	plan := nsPlan{name: s.Name, netns: netPath, hostname: s.Hostname, tmpfs: []string{"/tmp", "/dev/shm"}, nsDirs: nsDirs}
+	plan := nsPlan{name: s.Name, netns: netPath, hostname: s.Hostname, nsDirs: nsDirs,
+		tmpfs: []tmpfsMount{{"/tmp", orDefault(m.TmpSize, DefaultTmpSize)}, {"/dev/shm", orDefault(m.ShmSize, DefaultShmSize)}}}
 	if !netOK {
 		if err := unmountAndRemove(netPath); err != nil { // a stale file
 			return fmt.Errorf("create instance %s: %w", s.Name, err)
@@ -276,6 +321,12 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 	if err := m.killAll(ctx, name, false); err != nil {
 		return fmt.Errorf("stop instance %s: %w", name, err)
 	}
+	// The init was killed with the rest; its PID and IPC namespaces go
+	// (shared memory of a powered-off VM does not survive), the next
+	// command starts a new init.
+	if err := m.dropInitPins(name); err != nil {
+		return fmt.Errorf("stop instance %s: %w", name, err)
+	}
 	return nil
 }
 
@@ -353,13 +404,13 @@ func (m *Manager) removeSwept(ctx context.Context, name string, hs []cgroup.Hier
 	for _, h := range hs {
 		errs = append(errs, h.Remove(ctx, m.group(name)))
 	}
-	for _, p := range []string{m.nsFile(name, "mnt"), m.nsFile(name, "uts")} {
+	for _, p := range []string{m.nsFile(name, "mnt"), m.nsFile(name, "uts"), m.pidNsFile(name), m.ipcNsFile(name)} {
 		errs = append(errs, unmountAndRemove(p))
 	}
 	if err := os.RemoveAll(m.runDir(name)); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, deleteNetns(name), os.RemoveAll(m.instDir(name)))
+	errs = append(errs, deleteNetns(name), os.RemoveAll(m.instDir(name)), m.releaseUID(name))
 	m.forget(name)
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -418,7 +469,7 @@ func (m *Manager) Cleanup(ctx context.Context) error {
 		_, err := h.RemoveIfEmpty(m.group(""))
 		errs = append(errs, err)
 	}
-	errs = append(errs, m.removeSharedDirs())
+	errs = append(errs, m.releasePrefixUIDs(), m.removeSharedDirs())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("clean up prefix %q: %w", m.prefix(), err)
 	}
@@ -467,7 +518,7 @@ func (m *Manager) removeSharedDirs() error {
 		}))
 		_ = os.Remove(rt) // only when empty
 	}
-	_ = os.Remove(filepath.Join(m.stateDir(), "instances"))
+	errs = append(errs, m.removeHomes())
 	_ = os.Remove(m.stateDir())
 	return errors.Join(errs...)
 }

@@ -51,22 +51,108 @@ type Manager struct {
 	// which the Prefix group is created, e.g. /sys/fs/cgroup/unified or a
 	// delegated subtree. Zero means detect (see package cgroup).
 	CgroupRoot string
+	// PidsMax caps the processes and threads of each instance (its cgroup's
+	// pids.max), so a fork bomb ends at the cap; zero means DefaultPidsMax,
+	// negative means no cap.
+	PidsMax int64
+	// MemoryMax caps each instance's memory in bytes (its tmpfs files
+	// included); at the cap the kernel's OOM killer kills a process of that
+	// instance only. Zero means DefaultMemoryMax, negative means no cap.
+	MemoryMax int64
+	// TmpSize and ShmSize cap the instance's /tmp and /dev/shm tmpfs, in
+	// bytes; zero means DefaultTmpSize and DefaultShmSize.
+	TmpSize, ShmSize int64
+	// HomesSize caps the filesystem that holds the instances' files (their
+	// /home and /root), an image mounted on StateDir/instances (see
+	// DefaultHomesSize); zero means DefaultHomesSize, negative means no
+	// filesystem of their own (they fill the state directory's).
+	HomesSize int64
+	// UIDDir holds the claims of allocated admin uids (see Spec.AdminUID),
+	// shared by every Manager of the host. Zero means /run/vmss-uids; set it
+	// only to isolate tests.
+	UIDDir string
 	// Logger receives progress and repair messages; nil discards them.
 	Logger *slog.Logger
 
 	mu      sync.Mutex
 	hier    *cgroup.Hierarchy    // resolved cgroup hierarchy
+	limHier []cgroup.Hierarchy   // hierarchies that enforce limits (hier on v2)
 	allHier []cgroup.Hierarchy   // hier first, then every other mounted one
 	tools   *execTools           // resolved sh and nsenter
 	locks   map[string]*nameLock // per-instance locks
 	specs   map[string]Spec      // recorded specs, by name
 	nsDirs  []string             // namespace mount points, once set up
+	// homesReady: StateDir/instances is set up (see ensureHomes).
+	homesReady bool
 
 	exeMu sync.Mutex
 	exe   string // copy of the executable, once made
 }
 
 type nameLock struct{ sync.Mutex }
+
+// Default resource limits of an instance (see Manager). An Azure
+// Standard_B1s VM has 1 GiB of memory; a Docker container's /dev/shm is 64
+// MiB.
+const (
+	DefaultPidsMax   = 1024
+	DefaultMemoryMax = 1 << 30
+	DefaultTmpSize   = 256 << 20
+	DefaultShmSize   = 64 << 20
+)
+
+func orDefault(v, def int64) int64 {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+func (m *Manager) limits() cgroup.Limits {
+	return cgroup.Limits{Pids: orDefault(m.PidsMax, DefaultPidsMax), Memory: orDefault(m.MemoryMax, DefaultMemoryMax)}
+}
+
+// groupHierarchies returns the hierarchies in which each instance has a
+// group: the kill hierarchy first, then those that enforce limits.
+func (m *Manager) groupHierarchies() ([]cgroup.Hierarchy, error) {
+	h, err := m.hierarchy()
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.limHier == nil {
+		lh, err := cgroup.LimitHierarchies(h)
+		if err != nil {
+			return nil, err
+		}
+		m.limHier = lh
+	}
+	out := []cgroup.Hierarchy{h}
+	for _, l := range m.limHier {
+		if l.Dir != h.Dir {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// procsFiles returns the cgroup.procs files a process of instance name
+// joins, one per hierarchy.
+func (m *Manager) procsFiles(name string) ([]string, error) {
+	hs, err := m.groupHierarchies()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, h := range hs {
+		out = append(out, h.ProcsFile(m.group(name)))
+	}
+	return out, nil
+}
 
 const (
 	defaultRuntimeDir = defaults.RuntimeDir

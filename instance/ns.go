@@ -31,6 +31,13 @@ var netnsSysctls = []struct{ key, value string }{
 	{"net/ipv4/ping_group_range", "0 2147483647"},
 }
 
+// tmpfsMount is a private tmpfs of an instance, capped at size bytes (0:
+// the kernel's default, half of the RAM).
+type tmpfsMount struct {
+	dir  string
+	size int64
+}
+
 // bindMount makes host path src (a state file or directory) appear at dst
 // inside the instance.
 type bindMount struct{ src, dst string }
@@ -41,7 +48,7 @@ type nsPlan struct {
 	netns    string // existing network namespace to join; "" creates /run/netns/<name>
 	hostname string
 	binds    []bindMount
-	tmpfs    []string // private world-writable directories (mode 1777)
+	tmpfs    []tmpfsMount // private world-writable directories (mode 1777)
 	// nsDirs are mount points holding namespace bind mounts (/run/netns,
 	// RuntimeDir/instances); each is detached from the new mount namespace at once.
 	nsDirs []string
@@ -182,9 +189,13 @@ func setupThread(plan nsPlan) (createdNet bool, err error) {
 	if err := detachNamespaceMounts(plan.nsDirs); err != nil {
 		return createdNet, err
 	}
-	for _, dir := range plan.tmpfs {
-		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
-			return createdNet, fmt.Errorf("mount tmpfs on %s: %w", dir, err)
+	for _, t := range plan.tmpfs {
+		opts := "mode=1777"
+		if t.size > 0 {
+			opts += ",size=" + strconv.FormatInt(t.size, 10)
+		}
+		if err := unix.Mount("tmpfs", t.dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+			return createdNet, fmt.Errorf("mount tmpfs on %s: %w", t.dir, err)
 		}
 	}
 	// A fresh sysfs shows the network devices of the thread's network

@@ -13,12 +13,6 @@ import (
 
 // Defaults applied to a zero Spec field.
 const (
-	// DefaultAdminUID is the host uid of the admin account when Spec.AdminUID
-	// is zero. It is a dedicated high uid that normal hosts do not allocate
-	// (adduser counts up from 1000), so instance processes cannot act on
-	// files or processes of a real host user. Create refuses it, like any
-	// uid, when it belongs to a host account (see Spec.AllowHostUID).
-	DefaultAdminUID = 50000
 	// DefaultDNSServer is Azure's platform DNS address (the wireserver).
 	DefaultDNSServer = "168.63.129.16"
 	// DefaultPrefix is the name prefix of everything a zero Manager creates.
@@ -38,11 +32,12 @@ type Spec struct {
 	// and '-', at most 32 bytes, not "root"). Required.
 	AdminUser string
 	// AdminUID and AdminGID are the account's host uid and gid: there is no
-	// user namespace, so these are real host ids. Zero AdminUID means
-	// DefaultAdminUID; zero AdminGID means AdminGID = AdminUID. All instances
-	// created with the default share one uid (as Azure VMs all use uid 1000):
-	// the admin of one instance can signal the admin processes of another.
-	// Give each instance its own uid to avoid that.
+	// user namespace, so these are real host ids. Zero AdminUID means one
+	// allocated for the instance from AdminUIDBase on, that no other
+	// instance of the host has (see Manager.UIDDir); it is recorded and kept
+	// for the instance's life. Zero AdminGID means AdminGID = AdminUID. An
+	// explicit AdminUID is the caller's to keep unique: instances sharing a
+	// uid can signal each other's admin processes.
 	AdminUID, AdminGID int
 	// AllowHostUID permits an AdminUID or AdminGID that a host account or
 	// group already has (the host account then gets the instance's admin
@@ -114,9 +109,6 @@ func normalize(s Spec, prefix string, fileExists func(string) bool) (Spec, error
 	if s.AdminUser == "" || len(s.AdminUser) > 32 || !userRE.MatchString(s.AdminUser) || s.AdminUser == "root" {
 		errs = append(errs, fmt.Errorf("invalid admin user %q: use 1-32 lower case letters, digits, '_' or '-', starting with a letter or '_', not root", s.AdminUser))
 	}
-	if s.AdminUID == 0 {
-		s.AdminUID = DefaultAdminUID
-	}
 	if s.AdminGID == 0 {
 		s.AdminGID = s.AdminUID
 	}
@@ -124,6 +116,9 @@ func normalize(s Spec, prefix string, fileExists func(string) bool) (Spec, error
 		what string
 		v    int
 	}{{"admin uid", s.AdminUID}, {"admin gid", s.AdminGID}} {
+		if id.v == 0 {
+			continue // allocated by Create
+		}
 		if id.v < 1 || id.v >= 1<<31-1 || id.v == 65534 {
 			errs = append(errs, fmt.Errorf("invalid %s %d: use 1 to 2147483646, not 65534 (nobody)", id.what, id.v))
 		}

@@ -18,7 +18,7 @@ func TestNormalize(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", in: base, exists: bash, check: func(s Spec) bool {
-			return s.AdminUID == DefaultAdminUID && s.AdminGID == DefaultAdminUID && s.Shell == "/bin/bash" &&
+			return s.AdminUID == 0 && s.AdminGID == 0 && s.Shell == "/bin/bash" &&
 				s.DNSServer.String() == DefaultDNSServer && s.Home() == "/home/azureuser"
 		}},
 		{name: "sh without bash", in: base, exists: func(string) bool { return false },

@@ -3,6 +3,7 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -645,5 +646,73 @@ func TestKeyOnlyProfileIgnoresPassword(t *testing.T) {
 	p.AdminPassword = "Passw0rd!x"
 	if e := validateOSProfile("osProfile", p); e != nil || !PasswordAuth(p) {
 		t.Errorf("password profile: err %v, PasswordAuth %v; want accepted and enabled", e, PasswordAuth(p))
+	}
+}
+
+// TestStoreSealsProtectedSettings: protected settings are not in the state
+// file in clear, come back on reopen, and need the key.
+func TestStoreSealsProtectedSettings(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	st, err := Open(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "echo s3cr3t-in-state"
+	var body map[string]any
+	if err := json.Unmarshal(setBody(t, 1, nil), &body); err != nil {
+		t.Fatal(err)
+	}
+	body["properties"].(map[string]any)["virtualMachineProfile"].(map[string]any)["extensionProfile"] = map[string]any{
+		"extensions": []any{map[string]any{"name": "cse", "properties": map[string]any{
+			"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript", "typeHandlerVersion": "2.1",
+			"settings":          map[string]any{"fileUris": []any{"/srv/app.sh"}},
+			"protectedSettings": map[string]any{"commandToExecute": secret, "big": json.Number("12345678901234567890")}}}}}
+	b, _ := json.Marshal(body)
+	sid := id(t, arm.TypeScaleSet, "web")
+	err = st.Update(func(s *State) error {
+		fx := fixture(t, "10.0.0.0/24")
+		*s = *fx
+		s.SetConfig(cfg)
+		_, _, e := s.PutScaleSet(sid, b, false)
+		if e != nil {
+			return e
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), "s3cr3t") {
+		t.Error("the state file has the protected command in clear")
+	}
+	// Positive controls: the public settings are there, the protected ones sealed.
+	if !strings.Contains(string(data), "/srv/app.sh") || !strings.Contains(string(data), `"vmssSealed"`) {
+		t.Errorf("state file lacks the public settings or the sealed value: %.300s", data)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, KeyFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file: %v %v, want mode 0600", fi, err)
+	}
+	st.Close()
+	st2, err := Open(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2.View(func(s *State) {
+		ps := string(s.ScaleSets[sid.Key()].Model.Properties.VirtualMachineProfile.ExtensionProfile.Extensions[0].Properties.ProtectedSettings)
+		if !strings.Contains(ps, secret) || !strings.Contains(ps, "12345678901234567890") {
+			t.Errorf("protected settings after reopen = %s", ps)
+		}
+	})
+	st2.Close()
+	if err := os.Remove(filepath.Join(dir, KeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, cfg); err == nil || !strings.Contains(err.Error(), KeyFile) {
+		t.Errorf("open without the key: %v, want an error naming %s", err, KeyFile)
 	}
 }

@@ -28,6 +28,7 @@ type Store struct {
 	saved    []byte
 	lock     *lockfile.Lock
 	onChange func()
+	seal     *sealer // seals protected settings in the state file
 }
 
 // Open loads the state in dir (creating dir and an empty state when there is
@@ -45,6 +46,13 @@ func Open(dir string, cfg Config) (*Store, error) {
 	}
 	st := New(cfg)
 	data, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if err == nil {
+		data, err = unsealState(dir, data)
+		if err != nil {
+			lf.Close()
+			return nil, fmt.Errorf("state file %s: %w", filepath.Join(dir, StateFile), err)
+		}
+	}
 	switch {
 	case err == nil:
 		var loaded State
@@ -59,8 +67,13 @@ func Open(dir string, cfg Config) (*Store, error) {
 		lf.Close()
 		return nil, fmt.Errorf("read state file: %w", err)
 	}
+	seal, err := loadSealer(dir, true)
+	if err != nil {
+		lf.Close()
+		return nil, err
+	}
 	saved, _ := json.Marshal(st) // encoding our own types (no channels, funcs or cyclic values) cannot fail
-	return &Store{dir: dir, st: st, saved: saved, lock: lf}, nil
+	return &Store{dir: dir, st: st, saved: saved, lock: lf, seal: seal}, nil
 }
 
 // OnChange registers a function called (without locks held) after every
@@ -104,7 +117,10 @@ func (s *Store) Update(f func(*State) error) error {
 	}
 	data, merr := json.Marshal(s.st)
 	if merr == nil {
-		merr = writeAtomic(filepath.Join(s.dir, StateFile), data)
+		var sealed []byte
+		if sealed, merr = s.seal.seal(data); merr == nil {
+			merr = writeAtomic(filepath.Join(s.dir, StateFile), sealed)
+		}
 	}
 	if merr != nil {
 		var prev State

@@ -100,7 +100,7 @@ func TestAll(t *testing.T) {
 	for _, h := range all(mounts(t, hybrid)) {
 		dirs = append(dirs, h.Dir)
 	}
-	want := []string{"/sys/fs/cgroup/freezer", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified"}
+	want := []string{"/sys/fs/cgroup/cpu", "/sys/fs/cgroup/freezer", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified"}
 	if !reflect.DeepEqual(dirs, want) {
 		t.Errorf("all = %v, want %v", dirs, want)
 	}
@@ -304,5 +304,84 @@ func TestMissingGroup(t *testing.T) {
 	}
 	if c, err := h.Children(""); err != nil || !slices.Equal(c, []string{"other"}) {
 		t.Errorf("Children = %v, %v", c, err)
+	}
+}
+
+// TestSetLimitsV2 checks the files SetLimits writes on cgroup v2: the
+// controllers are enabled top down in Dir and in the groups above the
+// instance (only those not enabled yet, only those available), then the
+// limits are written; lifting writes "max".
+func TestSetLimitsV2(t *testing.T) {
+	k := newFake(t, map[string]string{
+		"cgroup.controllers":                 "cpuset cpu io memory pids",
+		"cgroup.subtree_control":             "memory",
+		"vmss/cgroup.subtree_control":        "",
+		"vmss/vmss-a/memory.max":             "max",
+		"vmss/vmss-a/pids.max":               "max",
+		"vmss/vmss-a/memory.swap.max":        "max",
+		"vmss/vmss-a/cgroup.subtree_control": "",
+	})
+	h := k.hierarchy(V2, "")
+	if err := h.SetLimits("vmss/vmss-a", Limits{Pids: 100, Memory: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"cgroup.subtree_control=+pids +cpu",
+		"vmss/cgroup.subtree_control=+pids +memory +cpu",
+		"vmss/vmss-a/pids.max=100",
+		"vmss/vmss-a/memory.max=1048576",
+		"vmss/vmss-a/memory.swap.max=0",
+	}
+	if !reflect.DeepEqual(k.writes, want) {
+		t.Errorf("writes = %q\nwant %q", k.writes, want)
+	}
+	// Enabled now (the fake stores what was written; the kernel would list
+	// both): lifting the limits enables nothing more and writes max.
+	for _, f := range []string{"cgroup.subtree_control", "vmss/cgroup.subtree_control"} {
+		if err := os.WriteFile(filepath.Join(k.root, f), []byte("cpu memory pids"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k.writes = nil
+	if err := h.SetLimits("vmss/vmss-a", Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"vmss/vmss-a/pids.max=max", "vmss/vmss-a/memory.max=max"}
+	if !reflect.DeepEqual(k.writes, want) {
+		t.Errorf("writes = %q\nwant %q", k.writes, want)
+	}
+	// A hybrid host's unified hierarchy has no controllers: nothing to
+	// write there, and LimitHierarchies picks the v1 ones.
+	k2 := newFake(t, map[string]string{"cgroup.controllers": "", "cgroup.subtree_control": ""})
+	h2 := k2.hierarchy(V2, "")
+	if err := h2.SetLimits("vmss/vmss-a", Limits{Pids: 1, Memory: 1}); err != nil || len(k2.writes) != 0 {
+		t.Errorf("SetLimits without controllers: %v, writes %q", err, k2.writes)
+	}
+	var got []string
+	for _, l := range limitHierarchies(h2, mounts(t, hybrid+"34 31 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n")) {
+		got = append(got, l.Dir+":"+l.Controller)
+	}
+	if want := []string{k2.root + ":", "/sys/fs/cgroup/pids:pids", "/sys/fs/cgroup/memory:memory", "/sys/fs/cgroup/cpu:cpu"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("limitHierarchies = %q, want %q", got, want)
+	}
+}
+
+// TestSetLimitsV1 checks the files written in the v1 pids and memory
+// hierarchies.
+func TestSetLimitsV1(t *testing.T) {
+	k := newFake(t, map[string]string{"g/pids.max": "max", "g/memory.limit_in_bytes": "", "g/memory.memsw.limit_in_bytes": ""})
+	if err := k.hierarchy(V1, "pids").SetLimits("g", Limits{Pids: 7, Memory: 9}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.hierarchy(V1, "memory").SetLimits("g", Limits{Pids: 7, Memory: 9}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.hierarchy(V1, "memory").SetLimits("g", Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"g/pids.max=7", "g/memory.limit_in_bytes=9", "g/memory.memsw.limit_in_bytes=9",
+		"g/memory.memsw.limit_in_bytes=-1", "g/memory.limit_in_bytes=-1"}
+	if !reflect.DeepEqual(k.writes, want) {
+		t.Errorf("writes = %q\nwant %q", k.writes, want)
 	}
 }

@@ -54,7 +54,8 @@ func At(dir string) (Hierarchy, error) {
 }
 
 // All returns every mounted hierarchy this package could use (all cgroup2
-// mounts and the v1 freezer and pids hierarchies), e.g. to find leftovers.
+// mounts and the v1 freezer, pids, memory and cpu hierarchies), e.g. to
+// find leftovers.
 func All() ([]Hierarchy, error) {
 	ms, err := mountinfo.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -147,6 +148,11 @@ func all(ms []mountinfo.Mount) []Hierarchy {
 	var out []Hierarchy
 	for _, m := range cgroupMounts(ms) {
 		h := fromMount(m, m.MountPoint)
+		for _, c := range []string{"memory", "cpu"} {
+			if h.Version == V1 && h.Controller == "" && m.HasSuperOption(c) {
+				h.Controller = c // holds groups for the limits
+			}
+		}
 		if h.Version == V2 || h.Controller != "" {
 			out = append(out, h)
 		}

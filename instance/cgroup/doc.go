@@ -1,9 +1,10 @@
 // Package cgroup tracks and kills groups of processes with Linux control
 // groups, on both cgroup v2 (the unified hierarchy) and cgroup v1.
 //
-// The package uses cgroups only to know which processes belong together and
-// to kill all of them reliably; it sets no resource limits. The hierarchy is
-// detected at runtime:
+// The package uses cgroups to know which processes belong together, to kill
+// all of them reliably, and to cap their processes and memory (SetLimits,
+// on v2 or in the v1 pids and memory hierarchies, see LimitHierarchies).
+// The hierarchy is detected at runtime:
 //
 //   - cgroup v2 mounted at /sys/fs/cgroup: processes are killed with
 //     cgroup.kill (Linux 5.14+), which also catches processes forked during
@@ -24,6 +25,6 @@
 //	pids, err := h.Procs("vmss/vmss-web-0")
 //	err = h.Remove(ctx, "vmss/vmss-web-0") // kill everything, then rmdir
 //
-// Non-goals: resource limits (CPU, memory, I/O), systemd integration
+// Non-goals: CPU and I/O limits, systemd integration
 // (delegation through D-Bus), cgroup namespaces.
 package cgroup

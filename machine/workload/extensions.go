@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/instance"
 	"github.com/vmss-emulator/vmss/reconcile"
@@ -32,7 +34,7 @@ func (w *Runner) RunExtensions(ctx context.Context, in reconcile.InstanceSpec) (
 		return nil, err
 	}
 	if script := customDataScript(in.CustomData); script != "" {
-		if _, err := w.runCommand(ctx, in, "customData", "/root", []string{"/bin/sh", "-c", script}, nil); err != nil {
+		if _, err := w.runScript(ctx, in, "customData", "/root", script); err != nil {
 			return nil, fmt.Errorf("customData script of %s: %w", in.VMName, err)
 		}
 	}
@@ -96,13 +98,12 @@ func (w *Runner) runExtension(ctx context.Context, in reconcile.InstanceSpec, e 
 			view.Statuses = []arm.InstanceViewStatus{status("ProvisioningState/failed/1", "Error", err.Error())}
 			return view, err
 		}
-		argv := []string{"/bin/sh", "-c", cmdline}
-		if script != "" {
-			argv = []string{"/bin/sh", "-c", script}
+		if script == "" {
+			script = cmdline
 		}
 		// As on Azure, the command runs in the download directory, beside
 		// its fileUris.
-		out, err := w.runCommand(ctx, in, e.Name, downloadDir, argv, nil)
+		out, err := w.runScript(ctx, in, e.Name, downloadDir, script)
 		if err != nil {
 			view.Statuses = []arm.InstanceViewStatus{status("ProvisioningState/failed/1", "Error", "Enable failed: "+err.Error()+"\n"+out)}
 			return view, err
@@ -136,33 +137,117 @@ func firstNonEmpty(v ...string) string {
 	return ""
 }
 
+// MaxFileURISize caps each CustomScript fileUris file.
+const MaxFileURISize = 64 << 20
+
 // download copies fileUris (local paths or file:// URLs; the host has no
-// internet) into the instance's download directory.
+// internet) into the instance's download directory. Only regular files are
+// copied: symbolic links are not followed (a link anywhere in the path is
+// refused), and devices (/dev/zero), FIFOs and files larger than
+// MaxFileURISize are refused before anything is read, so none of them can
+// hang or exhaust the daemon.
 func (w *Runner) download(ctx context.Context, in reconcile.InstanceSpec, uris []string) error {
-	if _, err := w.runCommand(ctx, in, "", "/", []string{"mkdir", "-p", downloadDir}, nil); err != nil {
+	if _, err := w.runCommand(ctx, in, "", "/root", []string{"mkdir", "-p", strings.TrimPrefix(downloadDir, "/root/")}, nil, ""); err != nil {
 		return err
 	}
 	for _, u := range uris {
-		path := strings.TrimPrefix(u, "file://")
-		if strings.Contains(path, "://") {
-			return fmt.Errorf("fileUris %s: only local files (a path or file://) can be fetched here, the emulator has no internet", u)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("fileUris %s: %w", u, err)
-		}
-		dst := downloadDir + "/" + filepath.Base(path)
-		if _, err := w.runCommand(ctx, in, "", "/", []string{"/bin/sh", "-c", `cat > "$0" && chmod 755 "$0"`, dst}, bytes.NewReader(data)); err != nil {
-			return fmt.Errorf("copy %s into %s: %w", u, in.VMName, err)
+		if err := w.copyFileURI(ctx, in, u); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// runCommand runs argv as root in the instance, in directory dir. Output goes to the
+func (w *Runner) copyFileURI(ctx context.Context, in reconcile.InstanceSpec, u string) error {
+	path := strings.TrimPrefix(u, "file://")
+	if strings.Contains(path, "://") {
+		return fmt.Errorf("fileUris %s: only local files (a path or file://) can be fetched here, the emulator has no internet", u)
+	}
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("fileUris %s: give an absolute path (or a file:// URL)", u)
+	}
+	f, err := openRegular(path, MaxFileURISize)
+	if err != nil {
+		return fmt.Errorf("fileUris %s: %w", u, err)
+	}
+	defer f.Close()
+	name := filepath.Base(path)
+	if _, err := w.runCommand(ctx, in, "", downloadDir, []string{"/bin/sh", "-c", `cat > "$0" && chmod 755 "$0"`, name},
+		io.LimitReader(f, MaxFileURISize), ""); err != nil {
+		return fmt.Errorf("copy %s into %s: %w", u, in.VMName, err)
+	}
+	return nil
+}
+
+// openRegular opens path for reading without following symbolic links
+// (openat2 RESOLVE_NO_SYMLINKS; O_NOFOLLOW on the last component on kernels
+// before 5.6) and without blocking (a FIFO with no writer), and refuses
+// anything but a regular file of at most max bytes.
+func openRegular(path string, max int64) (*os.File, error) {
+	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC | unix.O_NOCTTY
+	fd, err := unix.Openat2(unix.AT_FDCWD, path, &unix.OpenHow{Flags: uint64(flags), Resolve: unix.RESOLVE_NO_SYMLINKS})
+	if errors.Is(err, unix.ENOSYS) {
+		fd, err = unix.Open(path, flags, 0)
+	}
+	if errors.Is(err, unix.ELOOP) {
+		return nil, errors.New("a symbolic link is not followed: give the path of the file itself")
+	}
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s is not a regular file (%s): only regular files are copied", path, fileKind(st.Mode))
+	}
+	if st.Size > max {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s is %d bytes, more than the %d MiB a fileUris file may have", path, st.Size, max>>20)
+	}
+	// Reads of a regular file never block; back to blocking mode for io.Copy.
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+func fileKind(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return "a directory"
+	case unix.S_IFCHR:
+		return "a character device"
+	case unix.S_IFBLK:
+		return "a block device"
+	case unix.S_IFIFO:
+		return "a FIFO"
+	case unix.S_IFSOCK:
+		return "a socket"
+	}
+	return "not a regular file"
+}
+
+// scriptFD is where a script reaches the shell that runs it: a pipe passed
+// as file descriptor 3, so its text (protected settings, customData) is in
+// no process's argv or environment (`ps` shows /bin/sh /proc/self/fd/3),
+// in no file, and in no error message.
+const scriptFD = "/proc/self/fd/3"
+
+// runScript runs a shell script as root in the instance; see runCommand.
+func (w *Runner) runScript(ctx context.Context, in reconcile.InstanceSpec, logName, dir, script string) (string, error) {
+	return w.runCommand(ctx, in, logName, dir, []string{"/bin/sh", scriptFD}, nil, script)
+}
+
+// runCommand runs argv as root in the instance, in directory dir, with
+// script (when not empty) readable on file descriptor 3. Output goes to the
 // instance's log (named by logName) and the last lines are returned. A command
 // still running after WorkloadGrace keeps running as the workload.
-func (w *Runner) runCommand(ctx context.Context, in reconcile.InstanceSpec, logName, dir string, argv []string, stdin io.Reader) (string, error) {
+func (w *Runner) runCommand(ctx context.Context, in reconcile.InstanceSpec, logName, dir string, argv []string, stdin io.Reader, script string) (string, error) {
 	exe, err := w.inst.Exe()
 	if err != nil {
 		return "", err
@@ -175,22 +260,48 @@ func (w *Runner) runCommand(ctx context.Context, in reconcile.InstanceSpec, logN
 	if err != nil {
 		return "", err
 	}
+	what := strings.Join(argv, " ")
+	var scriptR, scriptW *os.File
+	if script != "" {
+		what = "the script"
+		if scriptR, scriptW, err = os.Pipe(); err != nil {
+			return "", err
+		}
+		cmd.ExtraFiles = []*os.File{scriptR}
+	}
+	closeScript := func() {
+		if scriptR != nil {
+			scriptR.Close()
+			scriptW.Close()
+		}
+	}
 	var tail tailBuffer
 	var out io.Writer = &tail
 	var logf *os.File
 	if logName != "" {
 		logf, err = os.OpenFile(filepath.Join(w.LogDir(in.Netns), logName+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
+			closeScript()
 			return "", err
 		}
 		out = io.MultiWriter(&tail, logf)
 	}
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = out, out, stdin
 	if err := cmd.Start(); err != nil {
+		closeScript()
 		if logf != nil {
 			logf.Close()
 		}
 		return "", err
+	}
+	if scriptR != nil {
+		scriptR.Close()
+		go func() {
+			// A script larger than the pipe's buffer is written as the
+			// shell reads it; the write ends when the shell exits.
+			_, _ = io.WriteString(scriptW, script)
+			scriptW.Close()
+		}()
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -206,7 +317,7 @@ func (w *Runner) runCommand(ctx context.Context, in reconcile.InstanceSpec, logN
 	select {
 	case err := <-done:
 		if err != nil {
-			return tail.String(), fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
+			return tail.String(), fmt.Errorf("%s: %w", what, err)
 		}
 		return tail.String(), nil
 	case <-time.After(grace):

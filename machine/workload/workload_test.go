@@ -5,12 +5,15 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -135,4 +138,139 @@ func waitHealth(t *testing.T, w *workload.Runner, netns, want string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestProtectedSettingsStayOutOfArgvErrorsAndViews: a protected
+// commandToExecute runs, but its text is in no process's argv (ps), no
+// error, no view and no log line.
+func TestProtectedSettingsStayOutOfArgvErrorsAndViews(t *testing.T) {
+	root := t.TempDir()
+	var logBuf strings.Builder
+	w := workload.New(workload.Config{
+		Instances: &machinetest.Instances{Root: root}, LogDir: filepath.Join(root, "logs"),
+		WorkloadGrace: 300 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	t.Cleanup(w.Close)
+	const secret = "s3cr3t-protected-token"
+	ext := func(protected string) []arm.Extension {
+		return []arm.Extension{{Name: "cse", Properties: arm.ExtensionP{Publisher: "Microsoft.Azure.Extensions", Type: "CustomScript",
+			Settings: json.RawMessage(`{}`), ProtectedSettings: json.RawMessage(protected)}}}
+	}
+	in := reconcile.InstanceSpec{Netns: "web_0", VMName: "web_0", InstanceID: "0"}
+
+	// Long-running: while it runs, no argv on the host carries the secret.
+	in.Extensions = ext(`{"commandToExecute":"echo started; sleep 30 # ` + secret + `"}`)
+	views, err := w.RunExtensions(context.Background(), in)
+	if err != nil || !strings.Contains(views[0].Statuses[0].Message, "started") {
+		t.Fatalf("protected command did not run: %+v %v", views, err)
+	}
+	pid := workloadPid(t, views[0].Statuses[0].Message)
+	t.Cleanup(func() {
+		kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+		for _, k := range append(strings.Fields(string(kids)), strconv.Itoa(pid)) {
+			if p, err := strconv.Atoi(k); err == nil {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+	})
+	// Positive control: the scan finds the workload's own argv.
+	if !strings.Contains(cmdline(pid), "/bin/sh") {
+		t.Fatalf("argv of the workload %d = %q, want /bin/sh", pid, cmdline(pid))
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if p, err := strconv.Atoi(e.Name()); err == nil && strings.Contains(cmdline(p), secret) {
+			t.Errorf("process %d has the protected command in its argv: %q", p, cmdline(p))
+		}
+	}
+	// Failing: the error, the view and the log name the extension, not the command.
+	in.Extensions = ext(`{"commandToExecute":"echo failing; exit 3 # ` + secret + `"}`)
+	views, err = w.RunExtensions(context.Background(), in)
+	if err == nil || !strings.Contains(views[0].Statuses[0].Message, "failing") {
+		t.Fatalf("failing protected command: %+v %v", views, err)
+	}
+	b, _ := json.Marshal(views)
+	for what, text := range map[string]string{"error": err.Error(), "views": string(b), "log": logBuf.String()} {
+		if strings.Contains(text, secret) {
+			t.Errorf("the %s carries the protected command: %s", what, text)
+		}
+	}
+}
+
+func workloadPid(t *testing.T, msg string) int {
+	t.Helper()
+	_, after, ok := strings.Cut(msg, "workload, pid ")
+	pid, err := strconv.Atoi(strings.TrimSuffix(after, ")"))
+	if !ok || err != nil {
+		t.Fatalf("no workload pid in %q", msg)
+	}
+	return pid
+}
+
+func cmdline(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return strings.ReplaceAll(string(b), "\x00", " ")
+}
+
+// TestFileURIsRegularFilesOnly: a regular file is copied; /dev/zero, a FIFO
+// with no writer, a symbolic link (last component or a directory on the
+// way) and a file over the size cap are refused at once, without reading.
+func TestFileURIsRegularFilesOnly(t *testing.T) {
+	w, root := newRunner(t)
+	src := t.TempDir()
+	file := filepath.Join(src, "app.sh")
+	if err := os.WriteFile(file, []byte("echo app\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(src, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(src, "link.sh")
+	if err := os.Symlink(file, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(src, filepath.Join(src, "dirlink")); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(src, "big")
+	if err := os.Truncate(createEmpty(t, big), workload.MaxFileURISize+1); err != nil {
+		t.Fatal(err)
+	}
+	cse := func(uri string) reconcile.InstanceSpec {
+		return reconcile.InstanceSpec{Netns: "web_0", VMName: "web_0", InstanceID: "0",
+			Extensions: []arm.Extension{{Name: "cse", Properties: arm.ExtensionP{Publisher: "Microsoft.Azure.Extensions", Type: "CustomScript",
+				Settings: json.RawMessage(fmt.Sprintf(`{"fileUris":[%q],"commandToExecute":"sh ./app.sh"}`, uri))}}}}
+	}
+	// Positive control.
+	views, err := w.RunExtensions(context.Background(), cse("file://"+file))
+	if err != nil || !strings.Contains(views[0].Statuses[0].Message, "app") {
+		t.Fatalf("regular file: %+v %v", views, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "web_0", "root", "custom-script", "download", "0", "app.sh")); err != nil {
+		t.Fatalf("app.sh not in the download directory: %v", err)
+	}
+	for _, tc := range []struct{ uri, want string }{
+		{"/dev/zero", "not a regular file (a character device)"},
+		{fifo, "not a regular file (a FIFO)"},
+		{link, "symbolic link is not followed"},
+		{filepath.Join(src, "dirlink", "app.sh"), "symbolic link is not followed"},
+		{big, "more than the 64 MiB"},
+		{"relative/app.sh", "absolute path"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := w.RunExtensions(ctx, cse(tc.uri))
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("fileUris %s: %v, want an error saying %q", tc.uri, err, tc.want)
+		}
+	}
+}
+
+func createEmpty(t *testing.T, path string) string {
+	t.Helper()
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -1,0 +1,201 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/vmss-emulator/vmss/internal/mountinfo"
+)
+
+// Limits are the resource limits of a group. A zero field sets no limit.
+type Limits struct {
+	// Pids caps the number of processes and threads (pids.max).
+	Pids int64
+	// Memory caps the group's memory, page cache and tmpfs pages included,
+	// in bytes (v2 memory.max, with memory.swap.max 0; v1
+	// memory.limit_in_bytes and memory.memsw.limit_in_bytes). At the cap the
+	// kernel reclaims, then the OOM killer kills a process of the group.
+	Memory int64
+}
+
+// LimitControllers are the controllers SetLimits uses. A group in the cpu
+// controller sets no limit: it makes the group one entity for the
+// scheduler, weighted like a single process of its parent, so a thousand
+// busy processes of one group take no more CPU from the rest of the host
+// than one would.
+var LimitControllers = []string{"pids", "memory", "cpu"}
+
+// SetLimits creates group (and missing parents) and applies l to it, in
+// what this hierarchy controls: on v2 both limits, after enabling the pids
+// and memory controllers in the cgroup.subtree_control of Dir and of every
+// group between Dir and group; on v1 the limit of Controller ("pids" or
+// "memory"; other controllers set nothing).
+func (h Hierarchy) SetLimits(group string, l Limits) error {
+	if err := h.Create(group); err != nil {
+		return err
+	}
+	dir := h.Path(group)
+	var errs []error
+	// v > 0 is a limit, 0 none ("max"; -1 for v1 memory files), -2 a
+	// literal 0.
+	set := func(file string, v int64, optional bool) {
+		value := "max"
+		switch {
+		case v > 0:
+			value = strconv.FormatInt(v, 10)
+		case v == -2:
+			value = "0"
+		case h.Version == V1 && file != "pids.max":
+			value = "-1"
+		}
+		err := h.writeFile(filepath.Join(dir, file), value)
+		if optional && errors.Is(err, fs.ErrNotExist) {
+			return // e.g. no swap accounting
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	switch {
+	case h.Version == V2:
+		avail := h.v2Controllers()
+		if err := h.enableControllers(group, avail); err != nil {
+			return err
+		}
+		if contains(avail, "pids") {
+			set("pids.max", l.Pids, false)
+		}
+		if contains(avail, "memory") {
+			set("memory.max", l.Memory, false)
+			if l.Memory > 0 {
+				set("memory.swap.max", -2, true)
+			}
+		}
+	case h.Controller == "pids":
+		set("pids.max", l.Pids, false)
+	case h.Controller == "memory":
+		// memsw (memory+swap) must stay >= memory: lower memory first when
+		// setting, raise memsw first when lifting.
+		if l.Memory > 0 {
+			set("memory.limit_in_bytes", l.Memory, false)
+			set("memory.memsw.limit_in_bytes", l.Memory, true)
+		} else {
+			set("memory.memsw.limit_in_bytes", 0, true)
+			set("memory.limit_in_bytes", 0, false)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("set limits of %s group %s: %w", h.Version, dir, err)
+	}
+	return nil
+}
+
+// enableControllers writes "+pids +memory" to the cgroup.subtree_control of
+// Dir and of each group above group, top down, when not enabled yet. (v2
+// forbids processes in a group that delegates controllers, except in the
+// root: Dir must hold no processes unless it is the root.)
+func (h Hierarchy) enableControllers(group string, avail []string) error {
+	if len(avail) == 0 {
+		return nil
+	}
+	dirs := []string{h.Dir}
+	parts := strings.Split(filepath.Clean(group), "/")
+	for i := 1; i < len(parts); i++ {
+		dirs = append(dirs, h.Path(filepath.Join(parts[:i]...)))
+	}
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "cgroup.subtree_control"))
+		if err != nil {
+			return fmt.Errorf("enable cgroup v2 controllers in %s: %w", d, err)
+		}
+		have := strings.Fields(string(b))
+		var add []string
+		for _, c := range avail {
+			if !contains(have, c) {
+				add = append(add, "+"+c)
+			}
+		}
+		if len(add) == 0 {
+			continue
+		}
+		err = h.writeFile(filepath.Join(d, "cgroup.subtree_control"), strings.Join(add, " "))
+		if err != nil && contains(add, "+cpu") {
+			// Best effort for cpu, which cannot be enabled, e.g., while
+			// realtime processes run outside the root group on kernels with
+			// realtime group scheduling: retry without it.
+			add = slices.DeleteFunc(add, func(c string) bool { return c == "+cpu" })
+			err = nil
+			if len(add) > 0 {
+				err = h.writeFile(filepath.Join(d, "cgroup.subtree_control"), strings.Join(add, " "))
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("enable cgroup v2 controllers %v in %s (the group must have no processes of its "+
+				"own and its parent must enable them; see cgroup.controllers there): %w", add, d, err)
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// v2Controllers returns the LimitControllers available in Dir (listed in
+// its cgroup.controllers; on a hybrid host they are bound to v1 instead).
+func (h Hierarchy) v2Controllers() []string {
+	b, _ := os.ReadFile(filepath.Join(h.Dir, "cgroup.controllers"))
+	have := strings.Fields(string(b))
+	var out []string
+	for _, c := range LimitControllers {
+		if contains(have, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// LimitHierarchies returns the hierarchies that enforce Limits next to h:
+// on v2, h itself for the controllers it has, and the v1 hierarchies of
+// the others (a hybrid host); on v1 the mounted pids and memory
+// hierarchies (as Hierarchy values whose Controller is "pids" or
+// "memory"), which can be h.
+func LimitHierarchies(h Hierarchy) ([]Hierarchy, error) {
+	ms, err := mountinfo.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("list cgroup hierarchies: %w", err)
+	}
+	return limitHierarchies(h, ms), nil
+}
+
+func limitHierarchies(h Hierarchy, ms []mountinfo.Mount) []Hierarchy {
+	var out []Hierarchy
+	var have []string
+	if h.Version == V2 {
+		out = append(out, h)
+		have = h.v2Controllers()
+	}
+	for _, c := range LimitControllers {
+		if contains(have, c) {
+			continue
+		}
+		for _, m := range cgroupMounts(ms) {
+			if m.FSType == "cgroup" && m.HasSuperOption(c) {
+				out = append(out, Hierarchy{Dir: m.MountPoint, Version: V1, Controller: c})
+				break
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,220 @@
+package instance
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmss-emulator/vmss/instance/cgroup"
+)
+
+// TestPIDAndIPCNamespaces: each instance has its own PID namespace (its
+// /proc and ps show its processes only; pid 1 is its init) and IPC
+// namespace, and its own admin uid; the admin of one instance cannot see or
+// signal the processes of another or of the host.
+func TestPIDAndIPCNamespaces(t *testing.T) {
+	m := newTestManager(t)
+	a := create(t, m, testSpec(m, "pa"))
+	b := create(t, m, testSpec(m, "pb"))
+	if a.AdminUID == b.AdminUID || a.AdminUID < AdminUIDBase || b.AdminUID < AdminUIDBase {
+		t.Fatalf("admin uids %d and %d: want distinct allocated uids", a.AdminUID, b.AdminUID)
+	}
+	// A process in b, and one on the host, both as b's admin uid would be
+	// the worst case: the same uid as a's processes would make it
+	// signalable; use b's own uid for b's process.
+	bcmd, err := m.Command(context.Background(), b.Name, ExecRequest{Argv: []string{"sleep", "1000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bcmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bcmd.Process.Kill(); _ = bcmd.Wait() })
+	bSleep := hostChild(t, bcmd.Process.Pid)
+
+	// Positive controls: inside a, the admin sees and signals its own
+	// processes, and the init is pid 1.
+	got := run(t, m, a.Name, sh(`sleep 1000 & p=$!; ps -e -o pid=,comm= | awk '{print $2}' | sort | tr '\n' ' '; echo; cat /proc/1/comm; kill $p && wait $p; echo killed=$?`))
+	lines := strings.Split(got, "\n")
+	if len(lines) < 3 {
+		t.Fatalf("output %q", got)
+	}
+	lines[2] = lines[len(lines)-1] // after the shell's "Terminated"
+	// ps -e shows the init, the shell, the sleep, ps and its pipeline, nothing of b or the host.
+	for _, want := range []string{"sleep", "sh", "ps"} {
+		if !strings.Contains(" "+lines[0], " "+want+" ") {
+			t.Errorf("ps -e in a = %q, want %s among them", lines[0], want)
+		}
+	}
+	if n := len(strings.Fields(lines[0])); n > 10 {
+		t.Errorf("ps -e in a lists %d processes: %q", n, lines[0])
+	}
+	if lines[1] != "sh" {
+		t.Errorf("/proc/1/comm = %q, want the init (sh)", lines[1])
+	}
+	if lines[2] != "killed=143" {
+		t.Errorf("killing its own sleep: %q, want killed=143 (SIGTERM)", lines[2])
+	}
+	// Negative: b's sleep and the host's processes do not exist in a.
+	for _, pid := range []int{bSleep, os.Getpid(), 1 /* host init: in a, pid 1 is a's init */} {
+		out, _ := tryRun(m, a.Name, sh("cat /proc/"+strconv.Itoa(pid)+"/cmdline 2>/dev/null | tr '\\0' ' '"))
+		if strings.Contains(out, "sleep 1000") && pid == bSleep || pid == os.Getpid() && strings.Contains(out, os.Args[0]) {
+			t.Errorf("a reads /proc/%d/cmdline of another instance or the host: %q", pid, out)
+		}
+	}
+	if out, err := tryRun(m, a.Name, sh("kill -0 "+strconv.Itoa(bSleep))); err == nil {
+		t.Errorf("kill -0 %d (b's sleep) from a succeeded: %q", bSleep, out)
+	}
+	if !alive(bSleep) {
+		t.Error("b's sleep died")
+	}
+	// IPC: a System V message queue made in a is not in b; a sees its own.
+	run(t, m, a.Name, sh("ipcmk -Q >/dev/null"))
+	if got := run(t, m, a.Name, sh("ipcs -q | grep -c '^0x' || true")); got != "1" {
+		t.Errorf("a sees %s of its own queues, want 1", got)
+	}
+	if got := run(t, m, b.Name, sh("ipcs -q | grep -c '^0x' || true")); got != "0" {
+		t.Errorf("b sees %s queues of a", got)
+	}
+}
+
+// hostChild returns the host pid of the only child of parent.
+func hostChild(t *testing.T, parent int) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(parent) + "/task/" + strconv.Itoa(parent) + "/children")
+		if f := strings.Fields(string(b)); len(f) == 1 {
+			pid, _ := strconv.Atoi(f[0])
+			if comm, _ := os.ReadFile("/proc/" + f[0] + "/comm"); strings.TrimSpace(string(comm)) == "sleep" {
+				return pid
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no child of %d", parent)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestInitReapsOrphans: processes whose parent died end up as children of
+// the instance's init, which reaps them (no zombies pile up against the
+// pids limit).
+func TestInitReapsOrphans(t *testing.T) {
+	m := newTestManager(t)
+	s := create(t, m, testSpec(m, "reap"))
+	run(t, m, s.Name, sh("for i in 1 2 3 4 5; do (sleep 0.1 &); done; (true &)"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := run(t, m, s.Name, sh("ps -e -o stat=,ppid=,comm= | grep -c '^Z' || true"))
+		if got == "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s zombies left in the instance:\n%s", got, run(t, m, s.Name, sh("ps -e -o pid,ppid,stat,comm")))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Positive control: the orphans were the init's children (ppid 1)
+	// while they ran.
+	if got := run(t, m, s.Name, sh("(sleep 5 &); sleep 0.2; ps -e -o ppid=,args= | grep 'sleep 5' | grep -v grep | awk '{print $1}'")); got != "1" {
+		t.Errorf("parent of an orphan = %q, want 1 (the init)", got)
+	}
+}
+
+// TestInitAdoptedAndRestarted: a second Manager (a restarted daemon) uses
+// the init it finds; Stop ends it (and the PID namespace), the next command
+// starts a new one; files persist.
+func TestInitAdoptedAndRestarted(t *testing.T) {
+	m := newTestManager(t)
+	s := create(t, m, testSpec(m, "init"))
+	run(t, m, s.Name, sh("echo kept > ~/f; sleep 1000 >/dev/null 2>&1 &"))
+	first := m.initPid(s.Name)
+	if first == 0 {
+		t.Fatal("no init after a command")
+	}
+	m2 := &Manager{RuntimeDir: m.RuntimeDir, StateDir: m.StateDir, Prefix: m.Prefix, UIDDir: m.UIDDir}
+	if got := run(t, m2, s.Name, sh("pgrep -c -f -x 'sleep 1000'")); got != "1" {
+		t.Errorf("the restarted Manager's command sees %s sleeps, want the one left running", got)
+	}
+	if got := m2.initPid(s.Name); got != first {
+		t.Errorf("init %d after restart, want the adopted %d", got, first)
+	}
+	if err := m2.Stop(context.Background(), s.Name); err != nil {
+		t.Fatal(err)
+	}
+	if alive(first) {
+		t.Error("init alive after Stop")
+	}
+	if got := run(t, m2, s.Name, sh("cat ~/f; pgrep -c -f -x 'sleep 1000' || true; cat /proc/1/comm")); got != "kept\n0\nsh" {
+		t.Errorf("after Stop and a new command: %q", got)
+	}
+	if second := m2.initPid(s.Name); second == 0 || second == first {
+		t.Errorf("init after restart = %d (first %d)", second, first)
+	}
+}
+
+// TestLimits: the instance's cgroups carry the pids and memory limits, and
+// its tmpfs mounts the size caps.
+func TestLimits(t *testing.T) {
+	m := newTestManager(t)
+	m.PidsMax, m.MemoryMax, m.TmpSize, m.ShmSize = 64, 128<<20, 8<<20, 4<<20
+	s := create(t, m, testSpec(m, "lim"))
+	hs, err := m.groupHierarchies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]string{}
+	for _, h := range hs {
+		for _, f := range []string{"pids.max", "memory.max", "memory.limit_in_bytes"} {
+			if b, err := os.ReadFile(filepath.Join(h.Path(m.group(s.Name)), f)); err == nil && (h.Version == cgroup.V2 || strings.HasPrefix(f, h.Controller)) {
+				found[f] = strings.TrimSpace(string(b))
+			}
+		}
+	}
+	if found["pids.max"] != "64" {
+		t.Errorf("pids.max = %q, want 64", found["pids.max"])
+	}
+	if mem := cmpOr(found["memory.max"], found["memory.limit_in_bytes"]); mem != strconv.Itoa(128<<20) {
+		t.Errorf("memory limit = %q, want %d", mem, 128<<20)
+	}
+	if got := run(t, m, s.Name, sh("df -B1 --output=size /tmp /dev/shm | tail -n 2 | tr -d ' '")); got != strconv.Itoa(8<<20)+"\n"+strconv.Itoa(4<<20) {
+		t.Errorf("tmpfs sizes = %q", got)
+	}
+	// The cap holds: writing past it fails inside, nothing else.
+	if out, err := tryRun(m, s.Name, sh("head -c 16M /dev/zero > /tmp/big")); err == nil || !strings.Contains(out, "No space left") {
+		t.Errorf("writing 16 MiB to an 8 MiB /tmp: %v %q", err, out)
+	}
+}
+
+// TestHomesFilesystemCapped: an instance that fills its /home fills the
+// instances' filesystem only; the state directory stays writable.
+func TestHomesFilesystemCapped(t *testing.T) {
+	m := newTestManager(t)
+	m.HomesSize = minHomesSize
+	s := create(t, m, testSpec(m, "home"))
+	if !isMountPoint(m.homesDir()) {
+		t.Fatalf("%s is not a mount point", m.homesDir())
+	}
+	// Positive control: the admin writes to its home.
+	if got := run(t, m, s.Name, sh("head -c 1M /dev/zero > ~/small && stat -c %s ~/small")); got != "1048576" {
+		t.Fatalf("writing 1 MiB to the home: %q", got)
+	}
+	out, err := tryRun(m, s.Name, sh("head -c 200M /dev/zero > ~/big"))
+	if err == nil || !strings.Contains(out, "No space left") {
+		t.Errorf("writing 200 MiB to a %d MiB home: %v %q", minHomesSize>>20, err, out)
+	}
+	if err := os.WriteFile(filepath.Join(m.StateDir, "probe"), make([]byte, 1<<20), 0o600); err != nil {
+		t.Errorf("the state directory is not writable with a full home: %v", err)
+	}
+	_ = os.Remove(filepath.Join(m.StateDir, "probe"))
+	// The recorded spec sits on the instances' filesystem, still readable.
+	m.forget(s.Name)
+	if _, err := m.Lookup(s.Name); err != nil {
+		t.Error(err)
+	}
+}
