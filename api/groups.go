@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"maps"
 	"net/http"
 	"slices"
@@ -50,37 +49,18 @@ func (s *Server) opStatus(req *request) {
 	opID := req.r.PathValue("op")
 	v, ok := s.ops.Load(opID)
 	if !ok {
-		writeErr(req.w, arm.Errorf(404, "OperationNotFound", opID, "No operation %s (operations are kept while the daemon runs).", opID))
+		writeErr(req.w, arm.Errorf(404, "OperationNotFound", opID, "No operation %s (operations are kept while the daemon runs, for an hour after they finish).", opID))
 		return
 	}
 	op := v.(*operation)
-	status, errBody := "InProgress", (*arm.Error)(nil)
-	if s.Runtime.Applied() >= op.Seq {
-		pending, err := s.pending(op.Key)
-		if !pending {
-			status = "Succeeded"
-			if err != nil {
-				status = "Failed"
-				errBody = &arm.Error{Code: "OperationFailed", Message: err.Error(), Target: op.Key}
-				var ae *arm.Error
-				if errors.As(err, &ae) {
-					errBody = ae
-				}
-			}
-		}
-	}
+	status, errBody, ended := s.opResult(op)
 	body := map[string]any{
 		"name":      op.ID,
 		"status":    status,
 		"startTime": op.Started.UTC().Format(time.RFC3339Nano),
 	}
 	if status != "InProgress" {
-		op.mu.Lock()
-		if op.ended.IsZero() {
-			op.ended = time.Now()
-		}
-		body["endTime"] = op.ended.UTC().Format(time.RFC3339Nano)
-		op.mu.Unlock()
+		body["endTime"] = ended.UTC().Format(time.RFC3339Nano)
 	}
 	if errBody != nil {
 		body["error"] = errBody

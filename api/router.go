@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/vmss-emulator/vmss/arm"
 )
@@ -176,6 +177,8 @@ func newRequest(w http.ResponseWriter, r *http.Request) (*request, *arm.Error) {
 		if err != nil {
 			return nil, arm.Errorf(400, "InvalidRequestContent", "", "Could not read the request body: %v.", err)
 		}
+		// Read in time (see Server.BodyTimeout): the handler is not bounded.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 		if len(b) > MaxBody {
 			return nil, arm.Errorf(413, "RequestEntityTooLarge", "", "The request body is larger than %d bytes.", MaxBody)
 		}

@@ -33,6 +33,13 @@ type Deployer interface {
 	Pending(key string) (bool, error)
 }
 
+// Timeouts of the API's connections (defaults of the Server fields).
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultBodyTimeout       = time.Minute
+	DefaultIdleTimeout       = 2 * time.Minute
+)
+
 // Server is the API server. Store and Runtime are required.
 type Server struct {
 	Store    *model.Store
@@ -40,7 +47,22 @@ type Server struct {
 	Deployer Deployer
 	Logger   *slog.Logger
 
+	// ReadHeaderTimeout bounds reading a request's headers. Zero:
+	// DefaultReadHeaderTimeout.
+	ReadHeaderTimeout time.Duration
+	// BodyTimeout bounds reading a request's body (at most MaxBody bytes),
+	// from the end of the headers. It does not bound the handler: a long
+	// run command or a slow answer is not cut. Zero: DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection that sends no new request.
+	// Zero: DefaultIdleTimeout.
+	IdleTimeout time.Duration
+
 	ops        sync.Map // operation id -> *operation
+	opsMu      sync.Mutex
+	opsN       int       // entries in ops
+	lastSweep  time.Time // of ops (see addOp)
+	clock      func() time.Time
 	routerOnce sync.Once
 	router     *router
 }
@@ -53,6 +75,8 @@ type operation struct {
 	Started time.Time
 	mu      sync.Mutex
 	ended   time.Time
+	status  string     // final status once reported (Succeeded, Failed), "" before
+	err     *arm.Error // with Failed
 }
 
 func (s *Server) log() *slog.Logger {
@@ -88,7 +112,16 @@ func ListenUnix(path string) (net.Listener, error) {
 
 // Serve answers requests on ln until ctx ends.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	// No ReadTimeout or WriteTimeout: they would also bound handlers
+	// (net/http cancels a request's context when its connection's read
+	// deadline passes). The body's deadline is set per request (serve).
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: orDefault(s.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		IdleTimeout:       orDefault(s.IdleTimeout, DefaultIdleTimeout),
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -122,12 +155,33 @@ type statusWriter struct {
 	status int
 }
 
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// hasBody reports whether the API reads r's body (see newRequest).
+func hasBody(r *http.Request) bool {
+	return r.Body != nil && r.Body != http.NoBody &&
+		(r.Method == http.MethodPut || r.Method == http.MethodPatch || r.Method == http.MethodPost)
+}
+
 func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if hasBody(r) {
+		// The body must arrive within BodyTimeout; newRequest lifts the
+		// deadline once it has read it, before the handler runs.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(orDefault(s.BodyTimeout, DefaultBodyTimeout)))
+	}
 	parts := splitPath(r.URL.Path)
 	if len(parts) < 2 || !strings.EqualFold(parts[0], "subscriptions") {
 		writeErr(w, arm.Errorf(404, "InvalidRequestUri", r.URL.Path, "The request URI %s is not an ARM path; paths start with /subscriptions/{subscriptionId}.", r.URL.Path))
@@ -193,8 +247,8 @@ func (s *Server) put(req *request, key string, apply func(st *model.State) (bool
 
 // startOp records a long-running operation and sets its headers.
 func (s *Server) startOp(req *request, key string, seq int64, del bool) {
-	op := &operation{ID: newOpID(), Key: key, Seq: seq, Delete: del, Started: time.Now()}
-	s.ops.Store(op.ID, op)
+	op := &operation{ID: newOpID(), Key: key, Seq: seq, Delete: del, Started: s.now()}
+	s.addOp(op)
 	loc := s.config().Location
 	u := fmt.Sprintf("http://%s/subscriptions/%s/providers/Microsoft.Compute/locations/%s/operations/%s?api-version=2024-03-01",
 		hostOf(req.r), req.sub, loc, op.ID)

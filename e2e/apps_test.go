@@ -96,7 +96,7 @@ func TestAppsCustomScript(t *testing.T) {
 	// Listed out of order on purpose: web waits for prep, health for web.
 	appSetModel(e, "app", 2,
 		appExt(t, "health", "Microsoft.ManagedServices", "ApplicationHealthLinux", "1.0",
-			map[string]any{"protocol": "http", "port": 80, "requestPath": "/health", "intervalInSeconds": 4}, "web"),
+			map[string]any{"protocol": "http", "port": 80, "requestPath": "/health", "intervalInSeconds": 5}, "web"),
 		appExt(t, "web", "Microsoft.Azure.Extensions", "CustomScript", "2.1",
 			map[string]any{"fileUris": []string{marker}, "commandToExecute": "cat marker.txt && echo web >> /root/order && exec vmss webapp --addr :80"}, "prep"),
 		appExt(t, "prep", "Microsoft.OSTCExtensions", "CustomScriptForLinux", "1.5",
@@ -176,7 +176,7 @@ func TestAppsHealthExtensionModes(t *testing.T) {
 		appSetModel(e, set, 1,
 			appExt(t, "app", "Microsoft.Azure.Extensions", "CustomScript", "2.1", map[string]any{"commandToExecute": lbAppCommand(80)}),
 			appExt(t, "health", "Microsoft.ManagedServices", "ApplicationHealthLinux", "1.0",
-				map[string]any{"protocol": "http", "port": 80, "requestPath": path, "intervalInSeconds": 4, "numberOfProbes": 1}, "app"))
+				map[string]any{"protocol": "http", "port": 80, "requestPath": path, "intervalInSeconds": 5, "numberOfProbes": 1}, "app"))
 	}
 	want := func(set, code string) {
 		t.Helper()

@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"math/big"
 	"net/netip"
+	"strings"
 
 	"github.com/vmss-emulator/vmss/arm"
 )
@@ -50,6 +51,75 @@ func UsableCount(p netip.Prefix) int {
 		return 0
 	}
 	return int(size - 5)
+}
+
+// Allocator hands out the private addresses of one request. It starts from
+// every address the state holds (scale-set instances, NICs, internal load
+// balancer frontends) and remembers each address the request takes, so two
+// addresses of one request — two frontends, the ip configurations of a NIC,
+// the instances of a scale-out — never collide. Every private address is
+// allocated through an Allocator.
+type Allocator struct {
+	s    *State
+	used map[string]map[netip.Addr]bool // by lower-case subnet id
+}
+
+// Allocator returns a fresh allocator over the current state.
+func (s *State) Allocator() *Allocator {
+	return &Allocator{s: s, used: map[string]map[netip.Addr]bool{}}
+}
+
+func (a *Allocator) subnet(subnetID string) map[netip.Addr]bool {
+	k := strings.ToLower(subnetID)
+	u, ok := a.used[k]
+	if !ok {
+		u = a.s.UsedIPs(subnetID)
+		a.used[k] = u
+	}
+	return u
+}
+
+// Release gives back an address the request's resource held before (a
+// frontend or ip configuration being replaced), so the same request may
+// take it again. Addresses not in use are ignored.
+func (a *Allocator) Release(subnetID, addr string) {
+	if ip, err := netip.ParseAddr(addr); err == nil {
+		delete(a.subnet(subnetID), ip)
+	}
+}
+
+// Take marks an address as used by the request (one it keeps).
+func (a *Allocator) Take(subnetID, addr string) {
+	if ip, err := netip.ParseAddr(addr); err == nil {
+		a.subnet(subnetID)[ip] = true
+	}
+}
+
+// InUse reports whether addr is taken in the subnet, by the state or by
+// this request.
+func (a *Allocator) InUse(subnetID string, addr netip.Addr) bool {
+	return a.subnet(subnetID)[addr]
+}
+
+// Dynamic allocates the lowest free address of the subnet (see AllocateIP)
+// and marks it taken.
+func (a *Allocator) Dynamic(ref SubnetRef) (netip.Addr, *arm.Error) {
+	ip, e := AllocateIP(ref.Subnet.ID, ref.Prefix, a.subnet(ref.Subnet.ID))
+	if e != nil {
+		return netip.Addr{}, e
+	}
+	a.subnet(ref.Subnet.ID)[ip] = true
+	return ip, nil
+}
+
+// Static checks a requested address (see CheckStaticIP) and marks it taken.
+func (a *Allocator) Static(target string, ref SubnetRef, addr string) (netip.Addr, *arm.Error) {
+	ip, e := CheckStaticIP(target, ref.Prefix, addr, a.subnet(ref.Subnet.ID))
+	if e != nil {
+		return netip.Addr{}, e
+	}
+	a.subnet(ref.Subnet.ID)[ip] = true
+	return ip, nil
 }
 
 // AllocateIP returns the lowest address of p from .4 upward, below the

@@ -44,6 +44,7 @@ func (s *State) PutLoadBalancer(id arm.ID, body []byte) (*arm.LoadBalancer, bool
 			oldPriv[strings.ToLower(f.Name)] = f.Properties.PrivateIPAddress
 		}
 	}
+	refs := make([]SubnetRef, len(p.FrontendIPConfigurations))
 	for i := range p.FrontendIPConfigurations {
 		f := &p.FrontendIPConfigurations[i]
 		if e := uniq("frontendIPConfigurations", f.Name); e != nil {
@@ -70,30 +71,61 @@ func (s *State) PutLoadBalancer(id arm.ID, body []byte) (*arm.LoadBalancer, bool
 			if !ok {
 				return nil, false, invalidRef(fp.Subnet.ID, f.ID)
 			}
-			used := s.UsedIPs(fp.Subnet.ID)
-			if prev := oldPriv[strings.ToLower(f.Name)]; prev != "" {
-				if a, err := netip.ParseAddr(prev); err == nil {
-					delete(used, a)
-				}
-			}
-			if fp.PrivateIPAddress != "" && !strings.EqualFold(fp.PrivateIPAllocationMethod, "Dynamic") {
-				a, e := CheckStaticIP(f.ID, ref.Prefix, fp.PrivateIPAddress, used)
-				if e != nil {
-					return nil, false, e
-				}
-				fp.PrivateIPAddress, fp.PrivateIPAllocationMethod = a.String(), "Static"
-			} else if prev := oldPriv[strings.ToLower(f.Name)]; prev != "" {
-				fp.PrivateIPAddress, fp.PrivateIPAllocationMethod = prev, "Dynamic"
-			} else {
-				a, e := AllocateIP(fp.Subnet.ID, ref.Prefix, used)
-				if e != nil {
-					return nil, false, e
-				}
-				fp.PrivateIPAddress, fp.PrivateIPAllocationMethod = a.String(), "Dynamic"
-			}
+			fp.Subnet.ID = ref.Subnet.ID
+			refs[i] = ref
 		default:
 			return nil, false, arm.BadRequest(f.ID, "Frontend %s needs properties.publicIPAddress (public) or properties.subnet (internal).", f.Name)
 		}
+	}
+	// Private frontend addresses, from one allocator: the old frontends'
+	// addresses are free for this request; static addresses first, then
+	// dynamic frontends keep their address when it is still free, then new
+	// dynamic frontends get the lowest free ones.
+	alloc := s.Allocator()
+	if exists {
+		for _, f := range old.Properties.FrontendIPConfigurations {
+			if f.Properties.Subnet != nil {
+				alloc.Release(f.Properties.Subnet.ID, f.Properties.PrivateIPAddress)
+			}
+		}
+	}
+	var keep, dynamic []int
+	for i := range p.FrontendIPConfigurations {
+		f := &p.FrontendIPConfigurations[i]
+		fp := &f.Properties
+		if fp.Subnet == nil {
+			continue
+		}
+		if fp.PrivateIPAddress != "" && !strings.EqualFold(fp.PrivateIPAllocationMethod, "Dynamic") {
+			a, e := alloc.Static(f.ID, refs[i], fp.PrivateIPAddress)
+			if e != nil {
+				if e.Code == "PrivateIPAddressInUse" {
+					e.Message = "Frontend " + f.Name + ": " + e.Message
+				}
+				return nil, false, e
+			}
+			fp.PrivateIPAddress, fp.PrivateIPAllocationMethod = a.String(), "Static"
+			continue
+		}
+		keep = append(keep, i)
+	}
+	for _, i := range keep {
+		fp := &p.FrontendIPConfigurations[i].Properties
+		prev, err := netip.ParseAddr(oldPriv[strings.ToLower(p.FrontendIPConfigurations[i].Name)])
+		if err == nil && refs[i].Prefix.Contains(prev) && !alloc.InUse(fp.Subnet.ID, prev) {
+			alloc.Take(fp.Subnet.ID, prev.String())
+			fp.PrivateIPAddress, fp.PrivateIPAllocationMethod = prev.String(), "Dynamic"
+			continue
+		}
+		dynamic = append(dynamic, i)
+	}
+	for _, i := range dynamic {
+		fp := &p.FrontendIPConfigurations[i].Properties
+		a, e := alloc.Dynamic(refs[i])
+		if e != nil {
+			return nil, false, e
+		}
+		fp.PrivateIPAddress, fp.PrivateIPAllocationMethod = a.String(), "Dynamic"
 	}
 	// At most one private frontend may use each address.
 	for i := range p.FrontendIPConfigurations {

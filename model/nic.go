@@ -28,15 +28,9 @@ func (s *State) PutNIC(id arm.ID, body []byte) (*arm.NetworkInterface, bool, *ar
 	if len(nic.Properties.IPConfigurations) == 0 {
 		return nil, false, arm.BadRequest("properties.ipConfigurations", "Network interface %s needs at least one ip configuration.", id.Name())
 	}
-	oldIP := map[string]string{}
-	if exists {
-		for _, c := range old.Properties.IPConfigurations {
-			oldIP[strings.ToLower(c.Name)] = c.Properties.PrivateIPAddress
-		}
-	}
 	var vnet string
 	seen := map[string]bool{}
-	taken := map[netip.Addr]bool{}
+	refs := make([]SubnetRef, len(nic.Properties.IPConfigurations))
 	for i := range nic.Properties.IPConfigurations {
 		c := &nic.Properties.IPConfigurations[i]
 		if c.Name == "" {
@@ -61,37 +55,7 @@ func (s *State) PutNIC(id arm.ID, body []byte) (*arm.NetworkInterface, bool, *ar
 		}
 		vnet = ref.VNet.ID
 		cp.Subnet.ID = ref.Subnet.ID
-		used := s.UsedIPs(ref.Subnet.ID)
-		for a := range taken {
-			used[a] = true
-		}
-		if exists {
-			for _, oc := range old.Properties.IPConfigurations {
-				if a, err := netip.ParseAddr(oc.Properties.PrivateIPAddress); err == nil && !taken[a] {
-					delete(used, a)
-				}
-			}
-		}
-		prev := oldIP[strings.ToLower(c.Name)]
-		switch {
-		case strings.EqualFold(cp.PrivateIPAllocationMethod, "Static") || (cp.PrivateIPAddress != "" && !strings.EqualFold(cp.PrivateIPAllocationMethod, "Dynamic")):
-			a, e := CheckStaticIP(c.ID, ref.Prefix, cp.PrivateIPAddress, used)
-			if e != nil {
-				return nil, false, e
-			}
-			cp.PrivateIPAddress, cp.PrivateIPAllocationMethod = a.String(), "Static"
-		case prev != "":
-			cp.PrivateIPAddress, cp.PrivateIPAllocationMethod = prev, "Dynamic"
-		default:
-			a, e := AllocateIP(ref.Subnet.ID, ref.Prefix, used)
-			if e != nil {
-				return nil, false, e
-			}
-			cp.PrivateIPAddress, cp.PrivateIPAllocationMethod = a.String(), "Dynamic"
-		}
-		if a, err := netip.ParseAddr(cp.PrivateIPAddress); err == nil {
-			taken[a] = true
-		}
+		refs[i] = ref
 		if cp.PublicIPAddress != nil {
 			if _, ok := s.PublicIPs[arm.KeyOf(cp.PublicIPAddress.ID)]; !ok {
 				return nil, false, invalidRef(cp.PublicIPAddress.ID, c.ID)
@@ -115,6 +79,9 @@ func (s *State) PutNIC(id arm.ID, body []byte) (*arm.NetworkInterface, bool, *ar
 			cp.Primary = arm.BoolPtr(true)
 		}
 		cp.ProvisioningState = "Succeeded"
+	}
+	if e := s.allocateNICAddresses(&nic, old, refs); e != nil {
+		return nil, false, e
 	}
 	if nic.Properties.NetworkSecurityGroup != nil {
 		if _, ok := s.Generic[arm.KeyOf(nic.Properties.NetworkSecurityGroup.ID)]; !ok {
@@ -177,4 +144,55 @@ func (s *State) NICOwner(nicID string) string {
 		}
 	}
 	return ""
+}
+
+// allocateNICAddresses gives every ip configuration of nic its private
+// address from one allocator: the old NIC's addresses are free for this
+// request; static addresses first, then dynamic configurations keep their
+// address when it is still free, then new dynamic ones get the lowest free
+// ones. old is nil for a new NIC.
+func (s *State) allocateNICAddresses(nic, old *arm.NetworkInterface, refs []SubnetRef) *arm.Error {
+	alloc := s.Allocator()
+	oldIP := map[string]string{}
+	if old != nil {
+		for _, c := range old.Properties.IPConfigurations {
+			oldIP[strings.ToLower(c.Name)] = c.Properties.PrivateIPAddress
+			if c.Properties.Subnet != nil {
+				alloc.Release(c.Properties.Subnet.ID, c.Properties.PrivateIPAddress)
+			}
+		}
+	}
+	cs := nic.Properties.IPConfigurations
+	var keep, dynamic []int
+	for i := range cs {
+		cp := &cs[i].Properties
+		if strings.EqualFold(cp.PrivateIPAllocationMethod, "Static") || (cp.PrivateIPAddress != "" && !strings.EqualFold(cp.PrivateIPAllocationMethod, "Dynamic")) {
+			a, e := alloc.Static(cs[i].ID, refs[i], cp.PrivateIPAddress)
+			if e != nil {
+				return e
+			}
+			cp.PrivateIPAddress, cp.PrivateIPAllocationMethod = a.String(), "Static"
+			continue
+		}
+		keep = append(keep, i)
+	}
+	for _, i := range keep {
+		cp := &cs[i].Properties
+		prev, err := netip.ParseAddr(oldIP[strings.ToLower(cs[i].Name)])
+		if err == nil && refs[i].Prefix.Contains(prev) && !alloc.InUse(refs[i].Subnet.ID, prev) {
+			alloc.Take(refs[i].Subnet.ID, prev.String())
+			cp.PrivateIPAddress, cp.PrivateIPAllocationMethod = prev.String(), "Dynamic"
+			continue
+		}
+		dynamic = append(dynamic, i)
+	}
+	for _, i := range dynamic {
+		cp := &cs[i].Properties
+		a, e := alloc.Dynamic(refs[i])
+		if e != nil {
+			return e
+		}
+		cp.PrivateIPAddress, cp.PrivateIPAllocationMethod = a.String(), "Dynamic"
+	}
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -366,11 +365,11 @@ func (s *State) scaleOut(ss *ScaleSet, k int) *arm.Error {
 	if !ok {
 		return invalidRef(ic.Properties.Subnet.ID, ss.Model.ID)
 	}
-	used := s.UsedIPs(ref.Subnet.ID)
+	alloc := s.Allocator()
 	// Instances of this set in the working copy may hold addresses the stored state does not.
 	for _, in := range ss.Instances {
-		if a, err := netip.ParseAddr(in.PrivateIP); err == nil && arm.EqualIDs(in.Subnet, ref.Subnet.ID) {
-			used[a] = true
+		if arm.EqualIDs(in.Subnet, ref.Subnet.ID) {
+			alloc.Take(ref.Subnet.ID, in.PrivateIP)
 		}
 	}
 	extras := 0
@@ -379,7 +378,7 @@ func (s *State) scaleOut(ss *ScaleSet, k int) *arm.Error {
 	}
 	var added []*Instance
 	for i := 0; i < k+extras; i++ {
-		ip, e := AllocateIP(ref.Subnet.ID, ref.Prefix, used)
+		ip, e := alloc.Dynamic(ref)
 		if e != nil {
 			if i < k {
 				e.Message = "Scaling out by " + strconv.Itoa(k) + " does not fit: " + e.Message
@@ -387,7 +386,6 @@ func (s *State) scaleOut(ss *ScaleSet, k int) *arm.Error {
 			}
 			break // extras are best effort
 		}
-		used[ip] = true
 		n := ss.NextID
 		ss.NextID++
 		in := &Instance{

@@ -14,20 +14,31 @@ type fakeKernel struct {
 	inst    map[string]*Observed
 	specs   map[string]InstanceSpec
 	calls   []string
-	fail    map[string]error // "create:<netns>" -> error
+	fail    map[string]error         // "create:<netns>" -> error
+	panics  map[string]any           // "start:<netns>" or "plan" -> panic value
+	block   map[string]chan struct{} // "drain:<netns>" -> the call waits for it to close
 	plan    *Plan
 	drained []string
 }
 
 func newFake() *fakeKernel {
-	return &fakeKernel{vnets: map[string]VNetSpec{}, inst: map[string]*Observed{}, specs: map[string]InstanceSpec{}, fail: map[string]error{}}
+	return &fakeKernel{vnets: map[string]VNetSpec{}, inst: map[string]*Observed{}, specs: map[string]InstanceSpec{}, fail: map[string]error{}, panics: map[string]any{}, block: map[string]chan struct{}{}}
 }
 
 func (k *fakeKernel) call(s string) error {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	k.calls = append(k.calls, s)
-	return k.fail[s]
+	p, panics := k.panics[s]
+	err := k.fail[s]
+	wait := k.block[s]
+	k.mu.Unlock()
+	if wait != nil {
+		<-wait
+	}
+	if panics {
+		panic(p)
+	}
+	return err
 }
 
 func (k *fakeKernel) EnsureVNet(_ context.Context, v VNetSpec) error {
@@ -132,6 +143,7 @@ func (k *fakeKernel) Drain(_ context.Context, n string) error {
 }
 
 func (k *fakeKernel) ApplyPlan(_ context.Context, p *Plan) map[string]error {
+	k.call("plan")
 	k.mu.Lock()
 	k.plan = p
 	k.mu.Unlock()

@@ -296,3 +296,113 @@ func TestDeleteScaleSetAndVNet(t *testing.T) {
 		t.Error("vnet delete still pending")
 	}
 }
+
+// TestPanicFailsTheInstanceNotTheDaemon: a flow that panics (as a bad
+// health interval once made time.NewTicker do) marks its instance Failed
+// with backoff; the other instances converge; a panicking data plane is
+// reported and retried; the cause gone, the instance recovers.
+func TestPanicFailsTheInstanceNotTheDaemon(t *testing.T) {
+	e := setup(t)
+	e.putSet(2, false)
+	var bad, good string
+	e.store.View(func(s *model.State) {
+		bad, good = s.ScaleSets[e.set.Key()].Instances["0"].Netns, s.ScaleSets[e.set.Key()].Instances["1"].Netns
+	})
+	e.k.mu.Lock()
+	e.k.panics["start:"+bad] = "non-positive interval for NewTicker"
+	e.k.mu.Unlock()
+	e.converge()
+	st := e.r.Instance(bad)
+	if st.ProvisioningState != "Failed" || !strings.Contains(st.Error, "non-positive interval for NewTicker") {
+		t.Fatalf("instance whose flow panicked: %+v; want Failed naming the panic", st)
+	}
+	if st := e.r.Instance(good); st.ProvisioningState != "Succeeded" || st.PowerState != "running" {
+		t.Fatalf("the other instance: %+v; want Succeeded and running", st)
+	}
+	// Backoff (an hour here) holds retries back.
+	n := e.k.count("start:" + bad)
+	e.r.Pass(context.Background())
+	e.r.Wait()
+	if e.k.count("start:"+bad) != n {
+		t.Error("retried a panicking flow before the backoff")
+	}
+	// The data plane panics: the loop lives on.
+	e.k.mu.Lock()
+	e.k.panics["plan"] = "plan bug"
+	e.k.mu.Unlock()
+	plans := e.k.count("plan")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.r.Run(ctx); close(done) }()
+	if !waitUntil(func() bool { return e.k.count("plan") > plans }) {
+		t.Fatal("Run made no pass")
+	}
+	e.r.Trigger()
+	if !waitUntil(func() bool { return e.k.count("plan") > plans+1 }) {
+		t.Fatal("Run stopped passing after the data plane panicked")
+	}
+	cancel()
+	<-done
+	// The cause gone, the instance recovers.
+	e.k.mu.Lock()
+	delete(e.k.panics, "start:"+bad)
+	delete(e.k.panics, "plan")
+	e.k.mu.Unlock()
+	e.r.mu.Lock()
+	e.r.inst[bad].retryAt = time.Time{}
+	e.r.mu.Unlock()
+	e.converge()
+	if st := e.r.Instance(bad); st.ProvisioningState != "Succeeded" || st.PowerState != "running" {
+		t.Fatalf("after the cause went away: %+v", st)
+	}
+}
+
+func waitUntil(cond func() bool) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return cond()
+}
+
+// TestPassWhileAFlowRuns: passes keep observing while a flow is in the
+// middle of its steps; the flow works from what was observed when it
+// started (run with -race: it once read the status passes rewrite).
+func TestPassWhileAFlowRuns(t *testing.T) {
+	e := setup(t)
+	e.putSet(1, false)
+	e.converge()
+	var netns string
+	e.store.View(func(s *model.State) { netns = s.ScaleSets[e.set.Key()].Instances["0"].Netns })
+	release := make(chan struct{})
+	e.k.mu.Lock()
+	e.k.block["drain:"+netns] = release
+	e.k.mu.Unlock()
+	e.update(func(s *model.State) *arm.Error { _, ae := s.Reimage(e.set, []string{"0"}); return ae })
+	ctx := context.Background()
+	e.r.Pass(ctx) // starts the rebuild, which waits in Drain
+	if !waitUntil(func() bool { return e.k.count("drain:"+netns) == 1 }) {
+		t.Fatal("the rebuild did not start")
+	}
+	// Passes keep observing, concurrently with the flow's next steps.
+	passes := make(chan struct{})
+	go func() {
+		defer close(passes)
+		for i := 0; i < 20; i++ {
+			e.r.Pass(ctx)
+		}
+	}()
+	close(release)
+	<-passes
+	e.r.Wait()
+	e.converge()
+	if n := e.k.count("delete:" + netns); n != 1 {
+		t.Errorf("old build removed %d times; want 1", n)
+	}
+	if st := e.r.Instance(netns); st.ProvisioningState != "Succeeded" || st.PowerState != "running" {
+		t.Errorf("after the rebuild: %+v", st)
+	}
+}

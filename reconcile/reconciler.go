@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -128,7 +130,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 		}
 		// Let a burst of changes coalesce into one pass.
 		time.Sleep(2 * time.Millisecond)
-		r.Pass(ctx)
+		_ = r.guard("reconciling", func() error { r.Pass(ctx); return nil })
 	}
 }
 
@@ -195,7 +197,7 @@ func (r *Reconciler) ensureVNets(ctx context.Context, snap *model.State, kvnets 
 		if !r.retry.due(key, time.Now()) {
 			continue
 		}
-		err := r.kernel.EnsureVNet(ctx, v)
+		err := r.guard("ensuring VNET "+v.Netns, func() error { return r.kernel.EnsureVNet(ctx, v) })
 		if ctx.Err() != nil {
 			return nil // stopping: the caller ends the pass
 		}
@@ -343,7 +345,19 @@ func (r *Reconciler) applyDataPlane(ctx context.Context, snap *model.State, desi
 		serving[d.Spec.Netns] = o.Started && d.Run() && !st.leaving && !st.busy
 	}
 	r.mu.Unlock()
-	return r.kernel.ApplyPlan(ctx, BuildPlan(snap, serving, exists, r.opt.Plan))
+	var planErr map[string]error
+	if err := r.guard("applying the data plane", func() error {
+		planErr = r.kernel.ApplyPlan(ctx, BuildPlan(snap, serving, exists, r.opt.Plan))
+		return nil
+	}); err != nil {
+		// Every resource of the plan is reported failed; the next pass
+		// tries again.
+		planErr = map[string]error{}
+		for k := range snap.LoadBalancers {
+			planErr[k] = err
+		}
+	}
+	return planErr
 }
 
 // recordProgress records pending work and failures per resource, for the API.
@@ -449,16 +463,22 @@ func powerOf(d *Desired, started bool) string {
 	return "stopped"
 }
 
-type flow func(ctx context.Context, d *Desired, st *status) error
+// flow brings one instance towards d. o is what was observed when the
+// flow started: a flow must not read st.obs, which passes rewrite under
+// r.mu while it runs.
+type flow func(ctx context.Context, d *Desired, st *status, o Observed) error
 
-// spawnLocked starts a flow for an instance in its own goroutine.
+// spawnLocked starts a flow for an instance in its own goroutine. A flow
+// that panics fails like one that returns an error: the instance is marked
+// Failed and retried with backoff, and the daemon lives on.
 func (r *Reconciler) spawnLocked(ctx context.Context, d *Desired, st *status, verb string, f flow) {
 	st.busy = true
 	st.prov = verb
+	o := st.obs
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		err := f(ctx, d, st)
+		err := r.guard(verb+" "+d.Spec.Netns, func() error { return f(ctx, d, st, o) })
 		r.mu.Lock()
 		st.busy = false
 		key := "instance:" + d.Spec.Netns
@@ -475,6 +495,18 @@ func (r *Reconciler) spawnLocked(ctx context.Context, d *Desired, st *status, ve
 		r.mu.Unlock()
 		r.Trigger()
 	}()
+}
+
+// guard runs f and turns a panic into an error, logging the stack, so that
+// a bug hit by one resource fails that resource instead of the daemon.
+func (r *Reconciler) guard(what string, f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("internal error recovered", "in", what, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("internal error while %s: %v", strings.ToLower(what), p)
+		}
+	}()
+	return f()
 }
 
 func (r *Reconciler) acquire(ctx context.Context) error {
@@ -495,8 +527,8 @@ func (r *Reconciler) setPower(st *status, p string, leaving bool) {
 }
 
 // buildFlow (re)builds an instance and starts it when it should run.
-func (r *Reconciler) buildFlow(ctx context.Context, d *Desired, st *status) error {
-	if st.obs.Started {
+func (r *Reconciler) buildFlow(ctx context.Context, d *Desired, st *status, o Observed) error {
+	if o.Started {
 		r.setPower(st, "stopping", true)
 		if err := r.kernel.Drain(ctx, d.Spec.Netns); err != nil {
 			return fmt.Errorf("drain before rebuild: %w", err)
@@ -505,7 +537,7 @@ func (r *Reconciler) buildFlow(ctx context.Context, d *Desired, st *status) erro
 	if err := r.acquire(ctx); err != nil {
 		return err
 	}
-	if st.obs.BuildGen != d.Spec.BuildGen && (st.obs.Complete || st.obs.Started) {
+	if o.BuildGen != d.Spec.BuildGen && (o.Complete || o.Started) {
 		if err := r.kernel.DeleteInstance(ctx, d.Spec.Netns); err != nil {
 			r.release()
 			return fmt.Errorf("remove old build: %w", err)
@@ -528,7 +560,7 @@ func (r *Reconciler) buildFlow(ctx context.Context, d *Desired, st *status) erro
 	return nil
 }
 
-func (r *Reconciler) startFlow(ctx context.Context, d *Desired, st *status) error {
+func (r *Reconciler) startFlow(ctx context.Context, d *Desired, st *status, _ Observed) error {
 	r.setPower(st, "starting", false)
 	if err := r.kernel.StartInstance(ctx, d.Spec, false); err != nil {
 		return err
@@ -537,7 +569,7 @@ func (r *Reconciler) startFlow(ctx context.Context, d *Desired, st *status) erro
 	return nil
 }
 
-func (r *Reconciler) restartFlow(ctx context.Context, d *Desired, st *status) error {
+func (r *Reconciler) restartFlow(ctx context.Context, d *Desired, st *status, _ Observed) error {
 	r.setPower(st, "stopping", true)
 	if err := r.kernel.Drain(ctx, d.Spec.Netns); err != nil {
 		return fmt.Errorf("drain: %w", err)
@@ -553,7 +585,7 @@ func (r *Reconciler) restartFlow(ctx context.Context, d *Desired, st *status) er
 	return nil
 }
 
-func (r *Reconciler) stopFlow(ctx context.Context, d *Desired, st *status) error {
+func (r *Reconciler) stopFlow(ctx context.Context, d *Desired, st *status, _ Observed) error {
 	r.setPower(st, "stopping", true)
 	if err := r.kernel.Drain(ctx, d.Spec.Netns); err != nil {
 		return fmt.Errorf("drain: %w", err)
@@ -565,9 +597,9 @@ func (r *Reconciler) stopFlow(ctx context.Context, d *Desired, st *status) error
 	return nil
 }
 
-func (r *Reconciler) deleteFlow(ctx context.Context, d *Desired, st *status) error {
+func (r *Reconciler) deleteFlow(ctx context.Context, d *Desired, st *status, o Observed) error {
 	r.setPower(st, "stopping", true)
-	if st.obs.Started {
+	if o.Started {
 		if err := r.kernel.Drain(ctx, d.Spec.Netns); err != nil {
 			return fmt.Errorf("drain: %w", err)
 		}

@@ -56,6 +56,8 @@ func TestRollingUpgradeGoesInBatches(t *testing.T) {
 		inflight := 0
 		done := 0
 		e.store.View(func(s *model.State) {
+			e.k.mu.Lock() // flows of the last pass still run
+			defer e.k.mu.Unlock()
 			for _, in := range s.ScaleSets[e.set.Key()].Live() {
 				if in.ModelGen == gen {
 					if o := e.k.inst[in.Netns]; o != nil && o.ModelGen == gen && o.Started {

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -90,11 +91,10 @@ const (
 )
 
 // sshConfig builds the ssh.ServerConfig for one connection from the current
-// host keys (nil when there are none) and the auth snapshot a. The x/crypto server calls the callbacks
-// of one connection one at a time, so failures needs no lock.
-func (s *Server) sshConfig(ctx context.Context, a *authState) *ssh.ServerConfig {
+// host keys (nil when there are none) and the auth snapshot a, counting
+// failures in att.
+func (s *Server) sshConfig(ctx context.Context, a *authState, att *attempts) *ssh.ServerConfig {
 	log := s.log
-	failures := 0
 	conf := &ssh.ServerConfig{
 		MaxAuthTries:  s.cfg.MaxAuthTries,
 		ServerVersion: s.cfg.ServerVersion,
@@ -106,6 +106,7 @@ func (s *Server) sshConfig(ctx context.Context, a *authState) *ssh.ServerConfig 
 			// Offered keys cannot be guessed, so a rejection is not delayed:
 			// clients with several keys in their agent stay fast. Rejections
 			// still count towards MaxAuthTries.
+			att.keys++
 			log.Info("ssh authentication failed", "remote", cm.RemoteAddr().String(),
 				"user", cm.User(), "method", "publickey", "key", fp)
 			return nil, errDenied
@@ -113,13 +114,19 @@ func (s *Server) sshConfig(ctx context.Context, a *authState) *ssh.ServerConfig 
 	}
 	if a.password {
 		conf.PasswordCallback = func(cm ssh.ConnMetadata, password []byte) (*ssh.Permissions, error) {
+			// A source that spent its failure budget (on this or a
+			// parallel connection) gets no more guesses.
+			if s.cfg.Limiter.refused(att.src) {
+				return nil, errDenied
+			}
 			if a.checkPassword(cm.User(), password) {
 				return &ssh.Permissions{Extensions: map[string]string{extMethod: "password"}}, nil
 			}
-			failures++
+			att.passwords++
+			s.cfg.Limiter.fail(att.src, log)
 			log.Info("ssh authentication failed", "remote", cm.RemoteAddr().String(),
-				"user", cm.User(), "method", "password", "failures", failures)
-			sleepCtx(ctx, failDelay(s.cfg.FailDelay, failures))
+				"user", cm.User(), "method", "password", "failures", att.passwords)
+			sleepCtx(ctx, failDelay(s.cfg.FailDelay, att.passwords))
 			return nil, errDenied
 		}
 	}
@@ -135,6 +142,15 @@ func (s *Server) sshConfig(ctx context.Context, a *authState) *ssh.ServerConfig 
 		conf.AddHostKey(k)
 	}
 	return conf
+}
+
+// attempts counts one connection's failed authentications. The x/crypto
+// server calls the callbacks of one connection one at a time, so it needs no
+// lock.
+type attempts struct {
+	src       netip.Addr // the client, for the per-source budget
+	keys      int        // rejected public keys
+	passwords int        // wrong passwords
 }
 
 // logLogin records a successful authentication.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os/exec"
 	"path"
 	"strings"
@@ -150,6 +151,25 @@ type Config struct {
 	// Negative: unlimited.
 	MaxAuthTries int
 
+	// Limiter enforces MaxStartups and the per-source failure budget (see
+	// Limits). Share one Limiter between servers to make its limits hold
+	// for all of them together. Zero: a Limiter with the default Limits,
+	// for this server alone.
+	Limiter *Limiter
+	// ClientAddr returns the address a connection comes from, for the
+	// per-source failure budget and the logs. A proxy in front of the
+	// server uses it to name the real client. Zero (or an invalid result):
+	// the connection's peer address.
+	ClientAddr func(net.Conn) netip.Addr
+	// MaxSessions caps the session channels (shells, commands, SFTP) open
+	// at once on one connection; more are refused. Zero: 10 (OpenSSH's
+	// MaxSessions). Negative: no limit.
+	MaxSessions int
+	// MaxChannels caps the channels of every type (sessions and TCP
+	// forwards) open at once on one connection. Zero: 64. Negative: no
+	// limit.
+	MaxChannels int
+
 	// ClientAliveInterval, when positive, makes the server send a keepalive
 	// request on a connection every interval; a connection that leaves
 	// ClientAliveCountMax requests in a row unanswered is closed. Zero: off.
@@ -175,6 +195,8 @@ const (
 	maxFailDelay         = 5 * time.Second
 	defaultMaxAuthTries  = 6
 	defaultAliveCountMax = 3
+	defaultMaxSessions   = 10
+	defaultMaxChannels   = 64
 	defaultServerVersion = "SSH-2.0-vmss"
 )
 
@@ -210,6 +232,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxAuthTries == 0 {
 		c.MaxAuthTries = defaultMaxAuthTries
+	}
+	if c.Limiter == nil {
+		c.Limiter = NewLimiter(Limits{})
+	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = defaultMaxSessions
+	}
+	if c.MaxChannels == 0 {
+		c.MaxChannels = defaultMaxChannels
 	}
 	if c.ClientAliveCountMax <= 0 {
 		c.ClientAliveCountMax = defaultAliveCountMax

@@ -39,6 +39,15 @@
 // authenticated. Each connection is handled on its own goroutine, so a stalled
 // client never delays another one.
 //
+// Limits (see Limits and Config): a cap on concurrent unauthenticated
+// connections with OpenSSH's MaxStartups semantics (random early drop, then
+// a hard cap); a per-source failure budget (a source with too many failed
+// authentications in a window is refused for a while; Config.ClientAddr
+// names the real client when a proxy stands in front); and per-connection
+// caps on open sessions (Config.MaxSessions) and channels of any type
+// (Config.MaxChannels), answered with a resource-shortage refusal. A
+// Limiter can be shared by many servers so its limits hold for all of them.
+//
 // Session lifetime follows OpenSSH: without a PTY the channel closes once
 // the program has exited and its stdout and stderr are at EOF (a background
 // job that keeps them open keeps the session open); with a PTY it closes

@@ -144,17 +144,34 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	context.AfterFunc(ctx, func() { nc.Close() })
 
 	remote := nc.RemoteAddr().String()
+	src := peerAddr(nc)
+	if s.cfg.ClientAddr != nil {
+		if a := s.cfg.ClientAddr(nc); a.IsValid() && a.Unmap() != src {
+			src = a.Unmap()
+			remote = src.String() + " via " + remote
+		}
+	}
+	done, ok := s.cfg.Limiter.admit(src, s.log)
+	if !ok {
+		return
+	}
+	defer done()
 	if s.cfg.AuthTimeout > 0 {
 		_ = nc.SetDeadline(time.Now().Add(s.cfg.AuthTimeout))
 	}
 	a := s.auth.Load()
-	conf := s.sshConfig(ctx, a)
+	att := &attempts{src: src}
+	conf := s.sshConfig(ctx, a, att)
 	if conf == nil {
 		s.log.Error("ssh connection refused: Config.HostKeys returned no keys", "remote", remote)
 		return
 	}
 	sc, chans, reqs, err := ssh.NewServerConn(nc, conf)
+	done()
 	if err != nil {
+		if att.passwords == 0 && att.keys > 0 {
+			s.cfg.Limiter.fail(src, s.log)
+		}
 		s.logHandshakeError(remote, err)
 		return
 	}
@@ -185,22 +202,41 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 			clientAlive(ctx, sc, s.cfg.ClientAliveInterval, s.cfg.ClientAliveCountMax, ci.log, &wg)
 		}()
 	}
+	var sessions, channels atomic.Int32
 	for nch := range chans {
-		switch nch.ChannelType() {
+		typ := nch.ChannelType()
+		if typ != "session" && typ != "direct-tcpip" {
+			_ = nch.Reject(ssh.UnknownChannelType, "channel type "+typ+" is not supported")
+			continue
+		}
+		if n := s.cfg.MaxChannels; n > 0 && int(channels.Load()) >= n {
+			ci.log.Info("ssh channel refused: too many channels on the connection", "type", typ, "max_channels", n)
+			_ = nch.Reject(ssh.ResourceShortage, fmt.Sprintf("too many channels open on this connection (at most %d)", n))
+			continue
+		}
+		if n := s.cfg.MaxSessions; typ == "session" && n > 0 && int(sessions.Load()) >= n {
+			ci.log.Info("ssh session refused: too many sessions on the connection", "max_sessions", n)
+			_ = nch.Reject(ssh.ResourceShortage, fmt.Sprintf("too many sessions open on this connection (at most %d)", n))
+			continue
+		}
+		channels.Add(1)
+		switch typ {
 		case "session":
+			sessions.Add(1)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				defer channels.Add(-1)
+				defer sessions.Add(-1)
 				s.serveSession(ctx, ci, nch)
 			}()
 		case "direct-tcpip":
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				defer channels.Add(-1)
 				s.serveDirectTCPIP(ctx, ci, nch)
 			}()
-		default:
-			_ = nch.Reject(ssh.UnknownChannelType, "channel type "+nch.ChannelType()+" is not supported")
 		}
 	}
 	ci.log.Debug("ssh connection closed")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -146,6 +147,10 @@ type Deployment struct {
 	loops     map[string][]*Resource
 
 	evaluated atomic.Int64 // expressions evaluated, for benchmarks
+
+	sizeMu sync.Mutex
+	sizes  map[string]int // size of each evaluated top-level value
+	total  int            // their sum
 }
 
 // Prepare resolves parameters and variables, expands copy loops and nested
@@ -229,7 +234,7 @@ func (d *Deployment) variable(ctx context.Context, name string) (any, error) {
 		return nil, fmt.Errorf("variable '%s' refers to itself", name)
 	}
 	d.varState[key] = 1
-	env := &env{d: d, kind: kindVariable}
+	env := &env{d: d, kind: kindVariable, spent: new(int)}
 	var v any
 	var err error
 	if cs != nil {
@@ -239,6 +244,9 @@ func (d *Deployment) variable(ctx context.Context, name string) (any, error) {
 	}
 	if err == nil {
 		err = checkValue(joinPath("variables", key), v)
+	}
+	if err == nil {
+		err = d.record("variables:"+key, joinPath("variables", key), v)
 	}
 	if err != nil {
 		delete(d.varState, key)
@@ -298,7 +306,7 @@ func (d *Deployment) evaluate(ctx context.Context, r *Resource, whatIf bool) (ma
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	env := &env{d: d, kind: kindResource, loops: r.loops, res: r, whatIf: whatIf}
+	env := &env{d: d, kind: kindResource, loops: r.loops, res: r, whatIf: whatIf, spent: new(int)}
 	out := map[string]any{}
 	for _, k := range expr.Keys(r.raw.body) {
 		switch strings.ToLower(k) {
@@ -323,6 +331,9 @@ func (d *Deployment) evaluate(ctx context.Context, r *Resource, whatIf bool) (ma
 	if err := checkValue(r.Path, out); err != nil {
 		return nil, nil, d.red.public(err)
 	}
+	if err := d.record(fmt.Sprintf("resource %p", r), r.Path, out); err != nil {
+		return nil, nil, d.red.public(err)
+	}
 	return expr.Clone(out).(map[string]any), *env.unresolvedPtr(), nil
 }
 
@@ -343,7 +354,7 @@ func (d *Deployment) Outputs(ctx context.Context) (map[string]Output, error) {
 	for _, name := range expr.Keys(anyMap(d.tpl.outputs)) {
 		o := d.tpl.outputs[name]
 		path := joinPath("outputs", name)
-		env := &env{d: d, kind: kindOutput}
+		env := &env{d: d, kind: kindOutput, spent: new(int)}
 		if c, ok := expr.Lookup(o, "condition"); ok {
 			cv, err := d.evalValue(ctx, env, c, joinPath(path, "condition"))
 			if err != nil {
@@ -373,6 +384,10 @@ func (d *Deployment) Outputs(ctx context.Context) (map[string]Output, error) {
 			continue
 		}
 		if err := checkValue(path, v); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := d.record(path, path, v); err != nil {
 			errs = append(errs, err)
 			continue
 		}

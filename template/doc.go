@@ -33,6 +33,13 @@
 // securestring and secureObject parameters never appear in messages or in
 // ParamValue.String: they are replaced by ***.
 //
+// Evaluation has a budget, so a small template cannot make the evaluator
+// exhaust memory: at most 800 resources and copies of 800; a function
+// result of at most 4 MiB (package expr); each evaluated variable, resource
+// body and output at most 16 MiB, enforced while it is built; and all of
+// them together at most 64 MiB. Passing one fails with an error naming the
+// place.
+//
 // Non-goals: deploying, Bicep, template specs, linked and nested
 // deployments (refused with a clear error), user-defined functions,
 // symbolic-name (languageVersion 2.0) templates.

@@ -51,6 +51,9 @@ type env struct {
 	res        *Resource
 	whatIf     bool
 	unresolved *[]string
+	// spent counts the bytes of the top-level value being evaluated (see
+	// charge); nil: not counted.
+	spent *int
 }
 
 func (e *env) with(p loopPos) *env {

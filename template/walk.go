@@ -15,14 +15,55 @@ const (
 	// maxResources is ARM's limit on resources of a template, copies included.
 	maxResources = 800
 	// maxValue bounds the size of one evaluated variable, body or output
-	// (copies and repeated references make values grow past the template's size).
+	// (copies and repeated references make values grow past the template's
+	// size). It is enforced while the value is built, so evaluation stops
+	// as soon as it is passed.
 	maxValue = 16 << 20
+	// maxTotal bounds the evaluated template: every variable, resource
+	// body and output together.
+	maxTotal = 64 << 20
 )
 
 // checkValue refuses a value larger than maxValue.
 func checkValue(path string, v any) error {
 	if expr.SizeOf(v, maxValue) > maxValue {
-		return atPath(path, fmt.Errorf("the evaluated value is larger than the limit of %d bytes", maxValue))
+		return atPath(path, errTooLarge)
+	}
+	return nil
+}
+
+var errTooLarge = fmt.Errorf("the evaluated value is larger than the limit of %d bytes (%d MiB): lower copy counts or repeat less data", maxValue, maxValue>>20)
+
+// charge counts v, just evaluated at path, against the budget of the value
+// being built (env.spent) and fails once that passes maxValue.
+func (e *env) charge(path string, v any) error {
+	if e.spent == nil {
+		return nil
+	}
+	*e.spent += expr.SizeOf(v, maxValue-*e.spent+1)
+	if *e.spent > maxValue {
+		return atPath(path, errTooLarge)
+	}
+	return nil
+}
+
+// record notes the size of one finished top-level value (key names it) and
+// fails when the template's values together pass maxTotal. A value
+// evaluated again replaces its earlier size.
+func (d *Deployment) record(key, path string, v any) error {
+	n := expr.SizeOf(v, maxValue+1)
+	d.sizeMu.Lock()
+	defer d.sizeMu.Unlock()
+	if d.sizes == nil {
+		d.sizes = map[string]int{}
+	}
+	d.total += n - d.sizes[key]
+	d.sizes[key] = n
+	if d.total > maxTotal {
+		total := d.total
+		d.total -= n
+		delete(d.sizes, key)
+		return atPath(path, fmt.Errorf("the evaluated template (variables, resource bodies and outputs together) is larger than the limit of %d bytes (%d MiB), at %d bytes: lower copy counts or repeat less data", maxTotal, maxTotal>>20, total))
 	}
 	return nil
 }
@@ -47,6 +88,9 @@ func (d *Deployment) evalValue(ctx context.Context, env *env, v any, path string
 				return x, nil
 			}
 			return nil, atPath(path, err)
+		}
+		if err := env.charge(path, val); err != nil {
+			return nil, err
 		}
 		return val, nil
 	case []any:
