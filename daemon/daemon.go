@@ -178,7 +178,7 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	var gw *gateway.Gateway
 	if o.HTTPSAddr != "off" {
-		gw, err = gateway.Listen(gateway.Config{Addr: o.HTTPSAddr, StateDir: o.StateDir, TenantID: TenantID, API: srv, Logger: o.Logger})
+		gw, err = gateway.Listen(gateway.Config{Addr: o.HTTPSAddr, StateDir: o.StateDir, PublicDir: gateway.PublicDir(o.RuntimeDir), TenantID: TenantID, API: srv, Logger: o.Logger})
 		if err != nil {
 			ln.Close()
 			h.Close()

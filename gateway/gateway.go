@@ -34,6 +34,9 @@ type Config struct {
 	StateDir string
 	// TenantID is the tenant of the service principal and the subscription.
 	TenantID string
+	// PublicDir receives, readable by everyone, what clients need to find
+	// and trust the listener (see Endpoint); empty writes nothing.
+	PublicDir string
 	// API serves ARM requests that carry a valid token.
 	API    http.Handler
 	Logger *slog.Logger
@@ -112,6 +115,12 @@ func Listen(cfg Config) (*Gateway, error) {
 	if err != nil {
 		ln.Close()
 		return nil, err
+	}
+	if cfg.PublicDir != "" {
+		if err := writePublic(cfg.PublicDir, ap, certs); err != nil {
+			ln.Close()
+			return nil, err
+		}
 	}
 	return &Gateway{Addr: ap, Certs: certs, Authority: auth, logger: cfg.Logger, api: cfg.API, ln: ln}, nil
 }

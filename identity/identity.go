@@ -283,3 +283,21 @@ func writeFile(path string, data []byte) error {
 	}
 	return nil
 }
+
+// ReadCredentials reads the service principal's credentials from dir
+// without creating any.
+func ReadCredentials(dir string) (Credentials, error) {
+	var c Credentials
+	path := filepath.Join(dir, CredentialsFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return c, fmt.Errorf("no service principal in %s: start the daemon once (sudo vmss serve) with the HTTPS API on, and give the same --state-dir", dir)
+	}
+	if err != nil {
+		return c, fmt.Errorf("read credentials (run as root: sudo): %w", err)
+	}
+	if err := json.Unmarshal(data, &c); err != nil || c.ClientID == "" {
+		return c, fmt.Errorf("%s is not valid service principal credentials: remove it and restart the daemon to make new ones", path)
+	}
+	return c, nil
+}
