@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/identity"
 )
 
@@ -51,32 +52,10 @@ func (g *Gateway) metadata(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
-// aliases are the Linux image aliases of az's alias document. Instances run
-// the host's kernel whatever the image; Windows images are not offered.
-var aliases = map[string][3]string{
-	"CentOS85Gen2":         {"OpenLogic", "CentOS", "8_5-gen2"},
-	"Debian11":             {"Debian", "debian-11", "11-backports-gen2"},
-	"FlatcarLinuxFreeGen2": {"kinvolk", "flatcar-container-linux-free", "stable-gen2"},
-	"OpenSuseLeap154Gen2":  {"SUSE", "opensuse-leap-15-4", "gen2"},
-	"RHELRaw8LVMGen2":      {"RedHat", "RHEL", "8-lvm-gen2"},
-	"SuseSles15SP3":        {"SUSE", "sles-15-sp3", "gen2"},
-	"Ubuntu2204":           {"Canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-gen2"},
-	"UbuntuLTS":            {"Canonical", "UbuntuServer", "18.04-LTS"},
-}
-
-// Aliases returns publisher, offer and sku of each image alias.
-func Aliases() map[string][3]string {
-	out := make(map[string][3]string, len(aliases))
-	for k, v := range aliases {
-		out[k] = v
-	}
-	return out
-}
-
 func serveAliasDoc(w http.ResponseWriter, r *http.Request) {
 	linux := map[string]any{}
-	for name, a := range aliases {
-		linux[name] = map[string]string{"publisher": a[0], "offer": a[1], "sku": a[2], "version": "latest", "architecture": "x64"}
+	for _, im := range arm.Images {
+		linux[im.Alias] = map[string]string{"publisher": im.Publisher, "offer": im.Offer, "sku": im.SKU, "version": "latest", "architecture": "x64"}
 	}
 	writeJSON(w, 200, map[string]any{
 		"$schema":        "http://schema.management.azure.com/schemas/2015-01-01/deploymentTemplate.json",
