@@ -14,6 +14,7 @@ import (
 func azConfigCmd() *cobra.Command {
 	var stateDir, runtimeDir string
 	var undo bool
+	var profile string
 	c := &cobra.Command{
 		Use:   "az-config",
 		Short: "Print the shell lines that point the az CLI at the emulator: eval \"$(sudo vmss az-config)\"",
@@ -44,12 +45,13 @@ with the HTTPS API on (the default).`,
 			if err != nil {
 				return err
 			}
-			printAzConfig(cmd.OutOrStdout(), ep, cr)
+			printAzConfig(cmd.OutOrStdout(), ep, cr, profile)
 			return nil
 		},
 	}
 	c.Flags().StringVar(&stateDir, "state-dir", "/var/lib/vmss", "the daemon's state directory (holds the service principal)")
 	c.Flags().StringVar(&runtimeDir, "runtime-dir", "/run/vmss", "the daemon's runtime directory (holds the endpoint and CA files)")
+	c.Flags().StringVar(&profile, "profile", "2020-09-01-hybrid", "az API profile of the cloud (Azure Stack Hub's profile works with Debian's azure-cli; 'latest' needs az from Microsoft's packages)")
 	c.Flags().BoolVar(&undo, "undo", false, "print the lines that return az to Azure instead")
 	return c
 }
@@ -57,8 +59,8 @@ with the HTTPS API on (the default).`,
 // shq quotes s for a POSIX shell.
 func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-func printAzConfig(w io.Writer, ep gateway.Endpoint, cr identity.Credentials) {
-	reg := fmt.Sprintf("--endpoint-resource-manager %s --endpoint-vm-image-alias-doc %s", shq(ep.ResourceManager), shq(ep.VMImageAliasDoc))
+func printAzConfig(w io.Writer, ep gateway.Endpoint, cr identity.Credentials, profile string) {
+	reg := fmt.Sprintf("--endpoint-resource-manager %s --endpoint-vm-image-alias-doc %s --profile %s", shq(ep.ResourceManager), shq(ep.VMImageAliasDoc), shq(profile))
 	fmt.Fprintf(w, `# az CLI -> vmss emulator at %s (Azure Stack-style cloud %q, AD FS authority %s)
 # Undo: eval "$(vmss az-config --undo)"
 # Azure SDKs: endpoint %s, authority host %s (tenant "adfs"), audience %s,
