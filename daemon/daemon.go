@@ -357,6 +357,8 @@ func Cleanup(ctx context.Context, o CleanupOptions) error {
 	}
 	defer h.Close()
 	var errs []error
+	// The HTTPS endpoint and CA files for clients; a daemon writes them again.
+	errs = append(errs, os.RemoveAll(gateway.PublicDir(o.RuntimeDir)))
 	errs = append(errs, h.Manager().Cleanup(ctx))
 	vnets, err := h.VNets(ctx)
 	errs = append(errs, err)
@@ -372,6 +374,9 @@ func Cleanup(ctx context.Context, o CleanupOptions) error {
 				errs = append(errs, err)
 			}
 		}
+		// The CA and the service principal go with the state: the next
+		// daemon makes new ones (run `vmss az-config` again).
+		errs = append(errs, os.RemoveAll(gateway.TLSDir(o.StateDir)), os.RemoveAll(gateway.IdentityDir(o.StateDir)))
 		_ = os.Remove(o.StateDir) // only when empty
 	}
 	return errors.Join(errs...)
