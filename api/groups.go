@@ -15,33 +15,7 @@ import (
 
 // getSubscription serves GET /subscriptions/{sub}.
 func (s *Server) getSubscription(req *request) {
-	cfg := s.config()
-	writeJSON(req.w, 200, map[string]any{
-		"id":             "/subscriptions/" + cfg.Subscription,
-		"subscriptionId": cfg.Subscription,
-		"displayName":    "vmss emulator",
-		"state":          "Enabled",
-		"tenantId":       "00000000-0000-0000-0000-000000000000",
-	})
-}
-
-// listProviders serves GET /subscriptions/{sub}/providers.
-func (s *Server) listProviders(req *request) {
-	var out []map[string]any
-	for ns, types := range map[string][]string{
-		"Microsoft.Compute":   {"virtualMachineScaleSets", "virtualMachines", "availabilitySets"},
-		"Microsoft.Network":   {"virtualNetworks", "publicIPAddresses", "loadBalancers", "networkInterfaces", "networkSecurityGroups"},
-		"Microsoft.Storage":   {"storageAccounts"},
-		"Microsoft.Insights":  {"autoscaleSettings"},
-		"Microsoft.Resources": {"deployments", "resourceGroups"},
-	} {
-		var rts []map[string]any
-		for _, t := range types {
-			rts = append(rts, map[string]any{"resourceType": t, "apiVersions": []string{"2024-03-01", "2023-09-01", "2016-03-30"}})
-		}
-		out = append(out, map[string]any{"namespace": ns, "registrationState": "Registered", "resourceTypes": rts})
-	}
-	writeJSON(req.w, 200, map[string]any{"value": out})
+	writeJSON(req.w, 200, s.subscriptionBody())
 }
 
 // opStatus serves GET .../providers/{ns}/locations/{loc}/operations/{op}.
@@ -64,6 +38,10 @@ func (s *Server) opStatus(req *request) {
 	}
 	if errBody != nil {
 		body["error"] = errBody
+	}
+	if status == "InProgress" {
+		// Pollers wait this long before asking again; without it az waits 30 s.
+		req.w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(req.w, 200, body)
 }

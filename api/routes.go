@@ -24,9 +24,24 @@ func (s *Server) routes() *router {
 	)
 	r := newRouter()
 
+	// Above subscriptions: what az and the SDKs ask after signing in (tenant.go).
+	r.handle("GET /subscriptions", s.listSubscriptions)
+	r.handle("GET /tenants", s.listTenants)
+	r.handle("GET /providers", s.listProviders)
+	r.handle("GET /providers/{ns}", s.getProvider)
+
 	// Subscription, providers, long-running operations.
 	r.handle("GET "+sub, s.getSubscription)
 	r.handle("GET "+sub+"/providers", s.listProviders)
+	r.handle("GET "+sub+"/providers/{ns}", s.getProvider)
+	r.handle("GET "+sub+"/locations", s.listLocations)
+	const images = sub + "/providers/Microsoft.Compute/locations/{loc}/publishers"
+	const offers = images + "/{pub}/artifacttypes/{artifact}/offers"
+	r.handle("GET "+images, s.listImagePublishers)
+	r.handle("GET "+offers, s.listImageOffers)
+	r.handle("GET "+offers+"/{offer}/skus", s.listImageSKUs)
+	r.handle("GET "+offers+"/{offer}/skus/{sku}/versions", s.listImageVersions)
+	r.handle("GET "+offers+"/{offer}/skus/{sku}/versions/{version}", s.getImageVersion)
 	r.handle("GET "+sub+"/providers/{ns}/{type}", s.listType)
 	r.handle("GET "+sub+"/providers/{ns}/locations/{loc}/operations/{op}", s.opStatus)
 	r.handle("GET "+sub+"/providers/{ns}/locations/{loc}/operationResults/{op}", s.opStatus)

@@ -183,6 +183,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(orDefault(s.BodyTimeout, DefaultBodyTimeout)))
 	}
 	parts := splitPath(r.URL.Path)
+	if tenantLevel(parts) {
+		if r.URL.Query().Get("api-version") == "" {
+			writeErr(w, arm.Errorf(400, "MissingApiVersionParameter", "api-version",
+				"The api-version query parameter (?api-version=) is required for all requests."))
+			return
+		}
+		s.routerOnce.Do(func() { s.router = s.routes() })
+		s.router.ServeHTTP(w, r)
+		return
+	}
 	if len(parts) < 2 || !strings.EqualFold(parts[0], "subscriptions") {
 		writeErr(w, arm.Errorf(404, "InvalidRequestUri", r.URL.Path, "The request URI %s is not an ARM path; paths start with /subscriptions/{subscriptionId}.", r.URL.Path))
 		return
@@ -199,6 +209,21 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.routerOnce.Do(func() { s.router = s.routes() })
 	s.router.ServeHTTP(w, r)
+}
+
+// tenantLevel reports whether a path is above subscriptions: the
+// subscription and tenant lists and the tenant's providers.
+func tenantLevel(parts []string) bool {
+	if len(parts) == 0 {
+		return false
+	}
+	switch strings.ToLower(parts[0]) {
+	case "subscriptions", "tenants":
+		return len(parts) == 1
+	case "providers":
+		return true
+	}
+	return false
 }
 
 func (s *Server) config() model.Config {
@@ -250,11 +275,20 @@ func (s *Server) startOp(req *request, key string, seq int64, del bool) {
 	op := &operation{ID: newOpID(), Key: key, Seq: seq, Delete: del, Started: s.now()}
 	s.addOp(op)
 	loc := s.config().Location
-	u := fmt.Sprintf("http://%s/subscriptions/%s/providers/Microsoft.Compute/locations/%s/operations/%s?api-version=2024-03-01",
-		hostOf(req.r), req.sub, loc, op.ID)
+	u := fmt.Sprintf("%s://%s/subscriptions/%s/providers/Microsoft.Compute/locations/%s/operations/%s?api-version=2024-03-01",
+		scheme(req.r), hostOf(req.r), req.sub, loc, op.ID)
 	req.w.Header().Set("Azure-AsyncOperation", u)
 	req.w.Header().Set("Location", u+"&monitor=true")
 	req.w.Header().Set("Retry-After", "1")
+}
+
+// scheme is how the client reached the API: https through the HTTPS
+// listener, http on the unix socket.
+func scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
 }
 
 func hostOf(r *http.Request) string {

@@ -23,12 +23,16 @@ import (
 	"github.com/vmss-emulator/vmss/client"
 	"github.com/vmss-emulator/vmss/dataview"
 	"github.com/vmss-emulator/vmss/deploy"
+	"github.com/vmss-emulator/vmss/gateway"
 	"github.com/vmss-emulator/vmss/internal/lockfile"
 	"github.com/vmss-emulator/vmss/machine"
 	"github.com/vmss-emulator/vmss/model"
 	"github.com/vmss-emulator/vmss/proxy"
 	"github.com/vmss-emulator/vmss/reconcile"
 )
+
+// TenantID is the tenant of the emulator's subscription and service principal.
+const TenantID = "00000000-0000-0000-0000-000000000000"
 
 // Options configure a daemon. Zero values take the defaults given.
 type Options struct {
@@ -41,6 +45,10 @@ type Options struct {
 	Subscription  string
 	Location      string
 	LiftLimits    bool
+	// HTTPSAddr serves the ARM API over HTTPS to az and the Azure SDKs (with
+	// tokens from the emulator's authority); it must be a loopback address.
+	// Default gateway.DefaultAddr; "off" disables it.
+	HTTPSAddr string
 	// MetricsAddr serves Prometheus metrics; it must be a loopback address.
 	// Default 127.0.0.1:9100; "off" disables metrics.
 	MetricsAddr string
@@ -80,6 +88,9 @@ func (o *Options) defaults() {
 	if !o.PublicIPRange.IsValid() {
 		o.PublicIPRange = netip.MustParsePrefix("127.77.0.0/16")
 	}
+	if o.HTTPSAddr == "" {
+		o.HTTPSAddr = gateway.DefaultAddr
+	}
 	if o.MetricsAddr == "" {
 		o.MetricsAddr = "127.0.0.1:9100"
 	}
@@ -104,7 +115,9 @@ type Daemon struct {
 	Machine    *machine.Machine
 	Reconciler *reconcile.Reconciler
 	API        *api.Server
-	Metrics    *prometheus.Registry
+	// Gateway is the HTTPS listener; nil when it is off.
+	Gateway *gateway.Gateway
+	Metrics *prometheus.Registry
 
 	deployer *deploy.Engine
 	cancel   context.CancelFunc
@@ -205,8 +218,28 @@ func Start(ctx context.Context, o Options) (d *Daemon, err error) {
 		store.Close()
 		return nil, err
 	}
+	var gw *gateway.Gateway
+	if o.HTTPSAddr != "off" {
+		gw, err = gateway.Listen(gateway.Config{Addr: o.HTTPSAddr, StateDir: o.StateDir, PublicDir: gateway.PublicDir(o.RuntimeDir), TenantID: TenantID, API: srv, Logger: o.Logger})
+		if err != nil {
+			ln.Close()
+			h.Close()
+			store.Close()
+			return nil, err
+		}
+	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d = &Daemon{Options: o, Store: store, Machine: h, Reconciler: rec, API: srv, Metrics: reg, deployer: eng, cancel: cancel, errc: make(chan error, 2), prefixLock: plock}
+	d = &Daemon{Options: o, Store: store, Machine: h, Reconciler: rec, API: srv, Gateway: gw, Metrics: reg, deployer: eng, cancel: cancel, errc: make(chan error, 3), prefixLock: plock}
+	if gw != nil {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			if err := gw.Serve(rctx); err != nil {
+				d.errc <- fmt.Errorf("HTTPS API server: %w", err)
+			}
+		}()
+		o.Logger.Info("ARM over HTTPS", "url", gw.URL(), "ca", gw.Certs.CAPath())
+	}
 	d.wg.Add(2)
 	go func() { defer d.wg.Done(); rec.Run(rctx) }()
 	go func() {
@@ -420,6 +453,8 @@ func Cleanup(ctx context.Context, o CleanupOptions) error {
 	}
 	defer h.Close()
 	var errs []error
+	// The HTTPS endpoint and CA files for clients; a daemon writes them again.
+	errs = append(errs, os.RemoveAll(gateway.PublicDir(o.RuntimeDir)))
 	errs = append(errs, h.Manager().Cleanup(ctx))
 	vnets, err := h.VNets(ctx)
 	errs = append(errs, err)
@@ -434,6 +469,9 @@ func Cleanup(ctx context.Context, o CleanupOptions) error {
 		// A live daemon's lock stays (cleanup --force): only a free one goes.
 		_, err := lockfile.RemoveIfFree(filepath.Join(o.StateDir, model.LockFile))
 		errs = append(errs, err)
+		// The CA and the service principal go with the state: the next
+		// daemon makes new ones (run `vmss az-config` again).
+		errs = append(errs, os.RemoveAll(gateway.TLSDir(o.StateDir)), os.RemoveAll(gateway.IdentityDir(o.StateDir)))
 		_ = os.Remove(o.StateDir) // only when empty
 	}
 	if plock != nil { // held by this cleanup: no daemon uses the prefix

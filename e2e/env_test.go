@@ -133,7 +133,7 @@ func Start(t testing.TB, o Options) *Env {
 func (e *Env) Serve() {
 	e.T.Helper()
 	args := append([]string{"serve", "--socket", e.Socket, "--state-dir", filepath.Join(e.StateDir, "state"),
-		"--runtime-dir", e.RuntimeDir, "--prefix", e.Prefix, "--public-ip-range", e.PIPRange, "--metrics-addr", "off",
+		"--runtime-dir", e.RuntimeDir, "--prefix", e.Prefix, "--public-ip-range", e.PIPRange, "--metrics-addr", "off", "--https-addr", "off",
 		"--log-level", "debug"}, e.Flags...)
 	e.log = &testutil.SyncBuffer{}
 	e.cmd = exec.Command(vmssBin, args...)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/template/expr"
 )
 
@@ -402,14 +403,27 @@ func (e *env) providers(args []any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	typeInfo := func(rt string) map[string]any {
+		versions := []any{}
+		for _, v := range arm.APIVersions(ns, rt) {
+			versions = append(versions, v)
+		}
+		return map[string]any{"resourceType": rt, "locations": []any{e.d.scope.Location}, "apiVersions": versions}
+	}
 	if len(args) == 1 {
-		return map[string]any{"namespace": ns, "resourceTypes": []any{}}, nil
+		types := []any{}
+		if canon, ok := arm.CanonicalNamespace(ns); ok {
+			for _, rt := range arm.ResourceTypes(canon) {
+				types = append(types, typeInfo(rt))
+			}
+		}
+		return map[string]any{"namespace": ns, "resourceTypes": types}, nil
 	}
 	rt, err := stringArg(args, 1, "the resource type")
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"resourceType": rt, "locations": []any{e.d.scope.Location}, "apiVersions": []any{}}, nil
+	return typeInfo(rt), nil
 }
 
 // target resolves the first argument of reference()/list*(): a template

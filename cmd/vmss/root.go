@@ -43,7 +43,7 @@ az-style verbs below. Every verb talks to the daemon's ARM API on its unix socke
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "json", "output format: json, table, tsv or none")
 	root.PersistentFlags().StringVarP(&g.group, "resource-group", "g", envOr("VMSS_RESOURCE_GROUP", "default"), "resource group")
 	root.AddCommand(
-		serveCmd(g), upCmd(g), cleanupCmd(g),
+		serveCmd(g), upCmd(g), cleanupCmd(g), azConfigCmd(),
 	)
 	addScaleSetCommands(root, g)
 	root.AddCommand(runCommandCmd(g, false), vmCmd(g), networkCmd(g), lbShortCmd(g), deploymentCmd(g), groupCmd(g), faultCmd(g), restCmd(g))
