@@ -614,3 +614,36 @@ func TestReplaceInstances(t *testing.T) {
 		t.Error("replaced instance not deleted")
 	}
 }
+
+// Quickstart templates pass one adminPasswordOrKey parameter to
+// osProfile.adminPassword and disable password authentication when it is an
+// SSH key: Azure accepts this and ignores the password.
+func TestKeyOnlyProfileIgnoresPassword(t *testing.T) {
+	key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl azureuser"
+	keyOnly := func(pw string) *arm.OSProfile {
+		tr := arm.Bool(true)
+		return &arm.OSProfile{ComputerNamePrefix: "web", AdminUsername: "azureuser", AdminPassword: pw,
+			LinuxConfiguration: &arm.LinuxConfiguration{DisablePasswordAuthentication: &tr,
+				SSH: &arm.SSHConfiguration{PublicKeys: []arm.SSHPublicKey{{Path: "/home/azureuser/.ssh/authorized_keys", KeyData: key}}}}}
+	}
+	for _, pw := range []string{"", key, "x"} {
+		p := keyOnly(pw)
+		if e := validateOSProfile("osProfile", p); e != nil {
+			t.Errorf("adminPassword %q with key-only Linux: %v, want accepted", pw, e)
+		}
+		if PasswordAuth(p) {
+			t.Errorf("adminPassword %q with key-only Linux: password logins enabled, want disabled", pw)
+		}
+	}
+	// Positive control: with password authentication on, the password is
+	// still checked and used.
+	p := keyOnly("x")
+	p.LinuxConfiguration.DisablePasswordAuthentication = nil
+	if e := validateOSProfile("osProfile", p); e == nil {
+		t.Error("weak password with password authentication enabled was accepted")
+	}
+	p.AdminPassword = "Passw0rd!x"
+	if e := validateOSProfile("osProfile", p); e != nil || !PasswordAuth(p) {
+		t.Errorf("password profile: err %v, PasswordAuth %v; want accepted and enabled", e, PasswordAuth(p))
+	}
+}

@@ -43,14 +43,14 @@ func validateOSProfile(base string, p *arm.OSProfile) *arm.Error {
 	case disablePw && len(keys) == 0:
 		return arm.BadRequest(base+".linuxConfiguration.ssh.publicKeys",
 			"Password authentication is disabled and no SSH public key is given: add linuxConfiguration.ssh.publicKeys, or enable password authentication.")
-	case disablePw && p.AdminPassword != "":
-		return arm.BadRequest(base+".adminPassword",
-			"An admin password is given but disablePasswordAuthentication is true; drop the password or enable password authentication.")
 	case !disablePw && p.AdminPassword == "" && len(keys) == 0:
 		return arm.BadRequest(base+".adminPassword",
 			"Give an admin password or an SSH public key (linuxConfiguration.ssh.publicKeys).")
 	}
-	if p.AdminPassword != "" {
+	// With password authentication disabled Azure ignores adminPassword
+	// entirely: quickstart templates pass one adminPasswordOrKey parameter
+	// (an SSH public key when authenticationType is sshPublicKey) to it.
+	if p.AdminPassword != "" && !disablePw {
 		if e := ValidatePassword(base+".adminPassword", p.AdminPassword); e != nil {
 			return e
 		}
