@@ -83,7 +83,7 @@ func deployDefault(ctx context.Context, g *globals, count int, pin string) error
 	}); err != nil {
 		return err
 	}
-	jb, err := createVM(ctx, g, vmOpts{name: "jumpbox", vnet: "webVNET", subnet: "webSubnet", pip: "jumpboxPublicIP", pipPin: pin, user: "azureuser", gen: true})
+	jb, err := createVM(ctx, g, vmOpts{name: "jumpbox", vnet: "webVNET", subnet: "webSubnet", pip: "jumpboxPublicIP", pipSet: true, pipPin: pin, user: "azureuser", gen: true})
 	if err != nil {
 		return err
 	}

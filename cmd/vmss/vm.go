@@ -16,11 +16,14 @@ func vmCmd(g *globals) *cobra.Command {
 	vm := &cobra.Command{Use: "vm", Short: "Standalone virtual machines such as jumpboxes (az vm)"}
 	var o vmOpts
 	create := &cobra.Command{
-		Use:     "create",
-		Short:   "Create a VM in an existing VNET, with a public IP for SSH (az vm create)",
-		Example: `  sudo vmss vm create -n jumpbox --vnet-name webVNET --subnet webSubnet --public-ip-address jbpip --admin-username azureuser --generate-ssh-keys`,
-		Args:    cobra.NoArgs,
+		Use:   "create",
+		Short: "Create a VM with az's defaults: a VNET, public IP and NSG allowing SSH unless given (az vm create)",
+		Example: `  sudo vmss vm create -n jumpbox --vnet-name webVNET --subnet webSubnet --admin-username azureuser --generate-ssh-keys
+  sudo vmss vm create -n inner --vnet-name webVNET --subnet webSubnet --public-ip-address "" --nsg ""`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.pipSet = cmd.Flags().Changed("public-ip-address")
+			o.nsgSet = cmd.Flags().Changed("nsg")
 			d, err := createVM(ctxOf(cmd), g, o)
 			if err != nil || d == nil {
 				return err
@@ -30,9 +33,10 @@ func vmCmd(g *globals) *cobra.Command {
 	}
 	f := create.Flags()
 	f.StringVarP(&o.name, "name", "n", "", "VM name (required)")
-	f.StringVar(&o.vnet, "vnet-name", "", "existing VNET")
-	f.StringVar(&o.subnet, "subnet", "", "existing subnet")
-	f.StringVar(&o.pip, "public-ip-address", "", "public IP to create for the VM (\"\" for none)")
+	f.StringVar(&o.vnet, "vnet-name", "", "VNET (default: the group's first VNET with a subnet, else a new {name}VNET)")
+	f.StringVar(&o.subnet, "subnet", "", "subnet of --vnet-name (created in a new VNET as {name}Subnet)")
+	f.StringVar(&o.pip, "public-ip-address", "", "public IP, created when missing (default {name}PublicIP; \"\" for none)")
+	f.StringVar(&o.nsg, "nsg", "", "network security group, created allowing SSH when missing (default {name}NSG; \"\" for none)")
 	f.StringVar(&o.pipPin, "public-ip-address-pin", "", "emulator: host address for the public IP (e.g. 0.0.0.0)")
 	f.StringVar(&o.user, "admin-username", "azureuser", "admin account")
 	f.StringVar(&o.password, "admin-password", "", "admin password")
@@ -102,42 +106,61 @@ func vmCmd(g *globals) *cobra.Command {
 }
 
 type vmOpts struct {
-	name, vnet, subnet, pip, pipPin, user, password, auth string
-	keys                                                  []string
-	gen, noWait                                           bool
+	name, vnet, subnet, pip, pipPin, nsg, user, password, auth string
+	keys                                                       []string
+	gen, noWait                                                bool
+	// pipSet and nsgSet say that --public-ip-address and --nsg were given
+	// (an empty value then means none); unset, az's defaults apply.
+	pipSet, nsgSet bool
 }
 
-// createVM does what az vm create does in an existing VNET: a public IP (when
-// asked), a NIC, the VM. It answers the VM's details (vm show -d).
+// emptyFlag reports whether a flag value means "none" (az takes "" and
+// users often type it quoted once too many).
+func emptyFlag(v string) bool { return v == "" || v == `""` || v == "''" }
+
+// createVM does what az vm create does: it finds or creates the VNET and
+// subnet, creates the public IP and NSG (az's defaults {name}PublicIP and
+// {name}NSG with SSH allowed, unless given "" or existing ones), a NIC and
+// the VM. It answers the VM's details (vm show -d).
 func createVM(ctx context.Context, g *globals, o vmOpts) (map[string]any, error) {
-	if o.vnet == "" || o.subnet == "" {
-		return nil, fmt.Errorf("--vnet-name and --subnet are required (the VM joins an existing VNET, such as a scale set's)")
-	}
-	subnetID := g.rid(arm.TypeSubnet, o.vnet, o.subnet)
-	if ok, err := g.exists(ctx, subnetID); err != nil {
+	subnetID, err := vmSubnet(ctx, g, &o)
+	if err != nil {
 		return nil, err
-	} else if !ok {
-		return nil, fmt.Errorf("subnet %s of VNET %s does not exist in group %s: create it first (vmss network vnet create / vmss create)", o.subnet, o.vnet, g.group)
 	}
 	osProfile := map[string]any{"computerName": o.name, "adminUsername": o.user}
 	if err := addCredentials(osProfile, o.user, o.password, o.auth, o.keys, o.gen); err != nil {
 		return nil, err
 	}
 	ipc := map[string]any{"subnet": map[string]any{"id": subnetID}, "privateIPAllocationMethod": "Dynamic"}
-	if o.pip != "" && o.pip != `""` {
+	if !o.pipSet {
+		o.pip = o.name + "PublicIP"
+	}
+	if !emptyFlag(o.pip) {
 		pipPath := g.rid(arm.TypePublicIP, o.pip)
-		props := map[string]any{"publicIPAllocationMethod": "Static"}
-		if o.pipPin != "" {
-			props["ipAddress"] = o.pipPin
-		}
-		if err := g.send(ctx, http.MethodPut, pipPath, map[string]any{"properties": props}, nil, false, nil); err != nil {
+		if err := vmEnsure(ctx, g, pipPath, func() map[string]any {
+			props := map[string]any{"publicIPAllocationMethod": "Static"}
+			if o.pipPin != "" {
+				props["ipAddress"] = o.pipPin
+			}
+			return map[string]any{"properties": props}
+		}); err != nil {
 			return nil, fmt.Errorf("create public IP %s: %w", o.pip, err)
 		}
 		ipc["publicIPAddress"] = map[string]any{"id": pipPath}
 	}
+	nicProps := map[string]any{"ipConfigurations": []any{map[string]any{"name": "ipconfig" + o.name, "properties": ipc}}}
+	if !o.nsgSet {
+		o.nsg = o.name + "NSG"
+	}
+	if !emptyFlag(o.nsg) {
+		nsgPath := g.rid(arm.TypeNSG, o.nsg)
+		if err := vmEnsure(ctx, g, nsgPath, sshNSG); err != nil {
+			return nil, fmt.Errorf("create network security group %s: %w", o.nsg, err)
+		}
+		nicProps["networkSecurityGroup"] = map[string]any{"id": nsgPath}
+	}
 	nicPath := g.rid(arm.TypeNIC, o.name+"VMNic")
-	if err := g.send(ctx, http.MethodPut, nicPath, map[string]any{"properties": map[string]any{
-		"ipConfigurations": []any{map[string]any{"name": "ipconfig" + o.name, "properties": ipc}}}}, nil, false, nil); err != nil {
+	if err := g.send(ctx, http.MethodPut, nicPath, map[string]any{"properties": nicProps}, nil, false, nil); err != nil {
 		return nil, fmt.Errorf("create NIC: %w", err)
 	}
 	body := map[string]any{"properties": map[string]any{
@@ -153,6 +176,77 @@ func createVM(ctx context.Context, g *globals, o vmOpts) (map[string]any, error)
 		return nil, nil
 	}
 	return vmDetails(ctx, g, o.name)
+}
+
+// vmSubnet resolves the VM's subnet as az vm create does: --vnet-name and
+// --subnet name an existing subnet, or a new VNET's; neither picks the
+// group's first VNET with a subnet, else a new {name}VNET 10.0.0.0/16 with
+// {name}Subnet 10.0.0.0/24. It returns the subnet's id.
+func vmSubnet(ctx context.Context, g *globals, o *vmOpts) (string, error) {
+	switch {
+	case o.vnet == "" && o.subnet != "":
+		return "", fmt.Errorf("--subnet %s needs --vnet-name: incorrect usage: --subnet NAME --vnet-name NAME", o.subnet)
+	case o.vnet == "" && o.subnet == "":
+		vnets, err := g.list(ctx, "/subscriptions/"+g.client().Subscription+"/resourceGroups/"+g.group+"/providers/Microsoft.Network/virtualNetworks")
+		if err != nil {
+			return "", err
+		}
+		for _, v := range vnets {
+			vm, _ := v.(map[string]any)
+			props, _ := vm["properties"].(map[string]any)
+			subnets, _ := props["subnets"].([]any)
+			for _, sn := range subnets {
+				name, _ := sn.(map[string]any)["name"].(string)
+				if name != "" && !strings.EqualFold(name, "GatewaySubnet") {
+					o.vnet, o.subnet = fmt.Sprint(vm["name"]), name
+					return g.rid(arm.TypeSubnet, o.vnet, o.subnet), nil
+				}
+			}
+		}
+		o.vnet = o.name + "VNET"
+	}
+	if o.subnet == "" {
+		o.subnet = o.name + "Subnet"
+	}
+	subnetID := g.rid(arm.TypeSubnet, o.vnet, o.subnet)
+	if ok, err := g.exists(ctx, subnetID); err != nil || ok {
+		return subnetID, err
+	}
+	vnetPath := g.rid(arm.TypeVirtualNetwork, o.vnet)
+	if ok, err := g.exists(ctx, vnetPath); err != nil {
+		return "", err
+	} else if ok {
+		return "", fmt.Errorf("subnet %s of VNET %s does not exist in group %s: create it first (vmss network vnet subnet create) or name an existing one", o.subnet, o.vnet, g.group)
+	}
+	body := map[string]any{"properties": map[string]any{
+		"addressSpace": map[string]any{"addressPrefixes": []any{"10.0.0.0/16"}},
+		"subnets":      []any{map[string]any{"name": o.subnet, "properties": map[string]any{"addressPrefix": "10.0.0.0/24"}}},
+	}}
+	if err := g.send(ctx, http.MethodPut, vnetPath, body, nil, false, nil); err != nil {
+		return "", fmt.Errorf("create VNET %s: %w", o.vnet, err)
+	}
+	return subnetID, nil
+}
+
+// vmEnsure creates the resource at path with body() unless it exists.
+func vmEnsure(ctx context.Context, g *globals, path string, body func() map[string]any) error {
+	ok, err := g.exists(ctx, path)
+	if err != nil || ok {
+		return err
+	}
+	return g.send(ctx, http.MethodPut, path, body(), nil, false, nil)
+}
+
+// sshNSG is the network security group az vm create makes for a Linux VM:
+// SSH allowed from anywhere, before Azure's default rules.
+func sshNSG() map[string]any {
+	return map[string]any{"properties": map[string]any{"securityRules": []any{map[string]any{
+		"name": "default-allow-ssh",
+		"properties": map[string]any{
+			"priority": 1000, "protocol": "Tcp", "access": "Allow", "direction": "Inbound",
+			"sourceAddressPrefix": "*", "sourcePortRange": "*", "destinationAddressPrefix": "*", "destinationPortRange": "22",
+		},
+	}}}}
 }
 
 var vmColumns = []column{
