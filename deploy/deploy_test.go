@@ -273,6 +273,20 @@ func TestBadTemplatesDeployNothing(t *testing.T) {
 			{"type":"Microsoft.Storage/storageAccounts","apiVersion":"2015-06-15","name":"bbb","dependsOn":["aaa"],"properties":{}}]}`,
 			"InvalidTemplate", nil, []string{"cycle", "aaa", "bbb"}},
 		{"not an object", `[1, 2]`, "InvalidTemplate", nil, nil},
+		{"undefined variable", strings.Replace(nat, `"name": "[variables('lbName')]"`, `"name": "[variables('lbNmae')]"`, 1), "InvalidTemplate",
+			natParams(2), []string{"resources[3].name", "variables('lbNmae')", "did you mean 'lbName'"}},
+		{"parameter of the wrong type", nat, "InvalidTemplate", map[string]any{"setName": "x", "instanceCount": "two", "adminPassword": password},
+			[]string{"instanceCount", "int", "string"}},
+		{"value not allowed", nat, "InvalidTemplate", map[string]any{"setName": "x", "instanceCount": 2, "adminPassword": password, "osVersion": "14.04.5-LTS"},
+			[]string{"osVersion", "14.04.5-LTS", "22.04-LTS"}},
+		{"unknown function", strings.Replace(nat, `"[toLower(substring(`, `"[toLowr(substring(`, 1), "InvalidTemplate",
+			natParams(2), []string{"variables.infix", "toLowr", "toLower"}},
+		{"wrong argument count", strings.Replace(nat, `"[concat(variables('infix'), 'vnet')]"`, `"[substring(variables('infix'))]"`, 1), "InvalidTemplate",
+			natParams(2), []string{"variables.vnetName", "substring"}},
+		{"undeclared parameter given", nat, "InvalidTemplate", map[string]any{"setName": "x", "instanceCount": 2, "adminPassword": password, "instanceCnt": 3},
+			[]string{"instanceCnt"}},
+		{"linked template", strings.Replace(nat, `"resources": [`, `"resources": [ {"type": "Microsoft.Resources/deployments", "apiVersion": "2021-04-01", "name": "linked", "properties": {"mode": "Incremental", "templateLink": {"uri": "https://example.invalid/t.json"}}},`, 1), "InvalidTemplate",
+			natParams(2), []string{"resources[0].properties.templateLink", "not supported", "inline"}},
 	}
 	f := newFixture(t, nil)
 	for _, tc := range cases {
