@@ -49,6 +49,11 @@ type Reader interface {
 // a directory of fake files.
 type Kernel struct {
 	Root string
+	// Net answers the byte counters of a host-side interface (received and
+	// transmitted by that interface), ok false when it does not exist; nil
+	// reads /sys/class/net (the interfaces of the caller's network
+	// namespace).
+	Net func(iface string) (rx, tx uint64, ok bool)
 }
 
 func (k Kernel) path(p string) string {
@@ -68,7 +73,12 @@ func (k Kernel) Read(t Target) (Counters, error) {
 		c.CPU, c.HasCPU = d, ok
 		errs = append(errs, err)
 	}
-	if t.HostIface != "" {
+	if t.HostIface != "" && k.Net != nil {
+		// the host-side peer transmits what the instance receives
+		if rx, tx, ok := k.Net(t.HostIface); ok {
+			c.RxBytes, c.TxBytes, c.HasNet = tx, rx, true
+		}
+	} else if t.HostIface != "" {
 		dir := k.path(filepath.Join("/sys/class/net", t.HostIface, "statistics"))
 		// the host-side peer transmits what the instance receives
 		rx, err1 := readUint(filepath.Join(dir, "tx_bytes"))
