@@ -1,0 +1,270 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/vmss-emulator/vmss/autoscale"
+)
+
+// Request is a parsed GET {resourceId}/providers/Microsoft.Insights/metrics.
+type Request struct {
+	ResourceID   string
+	Names        []string
+	Start, End   time.Time
+	Interval     time.Duration
+	Aggregations []string // canonical names; empty means each metric's primary
+}
+
+// ParseRequest reads the query of a metrics request: metricnames (comma
+// separated; default Percentage CPU), timespan ("start/end", "start/PT1H" or
+// "PT1H" ending now; default the last hour), interval (an ISO 8601 duration;
+// default PT1M; FULL for the whole timespan) and aggregation (comma
+// separated). Every problem is reported at once.
+func ParseRequest(resourceID string, q url.Values, now time.Time) (Request, error) {
+	r := Request{ResourceID: resourceID, End: now, Start: now.Add(-time.Hour), Interval: time.Minute}
+	var errs []error
+	names := q.Get("metricnames")
+	if names == "" {
+		names = PercentageCPU
+	}
+	for _, n := range strings.Split(names, ",") {
+		d, err := Lookup(n)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r.Names = append(r.Names, d.Name)
+	}
+	if ts := q.Get("timespan"); ts != "" {
+		start, end, err := parseTimespan(ts, now)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			r.Start, r.End = start, end
+		}
+	}
+	if iv := q.Get("interval"); iv != "" {
+		if strings.EqualFold(iv, "FULL") {
+			r.Interval = 0
+		} else if d, err := autoscale.ParseDuration(iv); err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("interval %q is not an ISO 8601 duration such as PT1M, PT5M, PT1H or FULL", iv))
+		} else {
+			r.Interval = d
+		}
+	}
+	if r.Interval == 0 {
+		r.Interval = r.End.Sub(r.Start)
+	}
+	if a := q.Get("aggregation"); a != "" {
+		for _, x := range strings.Split(a, ",") {
+			c, ok := canonicalAggregation(x)
+			if !ok {
+				errs = append(errs, fmt.Errorf("aggregation %q is not one of %s", x, strings.Join(Aggregations, ", ")))
+				continue
+			}
+			r.Aggregations = append(r.Aggregations, c)
+		}
+	}
+	if !r.End.After(r.Start) {
+		errs = append(errs, fmt.Errorf("timespan: the end %s is not after the start %s", r.End.Format(time.RFC3339), r.Start.Format(time.RFC3339)))
+	} else if r.Interval > 0 && r.End.Sub(r.Start)/r.Interval > 10000 {
+		errs = append(errs, fmt.Errorf("interval %s over timespan %s gives more than 10000 points; use a longer interval", autoscale.FormatDuration(r.Interval), r.End.Sub(r.Start)))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Request{}, err
+	}
+	return r, nil
+}
+
+func parseTimespan(ts string, now time.Time) (time.Time, time.Time, error) {
+	bad := fmt.Errorf("timespan %q is not start/end (2026-01-02T10:00:00Z/2026-01-02T11:00:00Z), start/duration or a duration (PT1H)", ts)
+	parts := strings.Split(ts, "/")
+	switch len(parts) {
+	case 1:
+		d, err := autoscale.ParseDuration(parts[0])
+		if err != nil {
+			return time.Time{}, time.Time{}, bad
+		}
+		return now.Add(-d), now, nil
+	case 2:
+		start, err := time.Parse(time.RFC3339Nano, parts[0])
+		if err != nil {
+			return time.Time{}, time.Time{}, bad
+		}
+		if end, err := time.Parse(time.RFC3339Nano, parts[1]); err == nil {
+			return start, end, nil
+		}
+		d, err := autoscale.ParseDuration(parts[1])
+		if err != nil {
+			return time.Time{}, time.Time{}, bad
+		}
+		return start, start.Add(d), nil
+	}
+	return time.Time{}, time.Time{}, bad
+}
+
+// Response is Azure Monitor's answer to a metrics request.
+type Response struct {
+	Cost           int      `json:"cost"`
+	Timespan       string   `json:"timespan"`
+	Interval       string   `json:"interval"`
+	Namespace      string   `json:"namespace"`
+	ResourceRegion string   `json:"resourceregion"`
+	Value          []Metric `json:"value"`
+}
+
+// Metric is one metric's series in a Response.
+type Metric struct {
+	ID                 string          `json:"id"`
+	Type               string          `json:"type"`
+	Name               LocalizableName `json:"name"`
+	DisplayDescription string          `json:"displayDescription"`
+	Unit               string          `json:"unit"`
+	Timeseries         []TimeSeries    `json:"timeseries"`
+	ErrorCode          string          `json:"errorCode"`
+}
+
+// LocalizableName is Azure's {value, localizedValue}.
+type LocalizableName struct {
+	Value          string `json:"value"`
+	LocalizedValue string `json:"localizedValue"`
+}
+
+// TimeSeries is one series of a metric.
+type TimeSeries struct {
+	MetadataValues []any       `json:"metadatavalues"`
+	Data           []DataPoint `json:"data"`
+}
+
+// DataPoint is one time grain; only the requested aggregations are set.
+type DataPoint struct {
+	TimeStamp string   `json:"timeStamp"`
+	Average   *float64 `json:"average,omitempty"`
+	Minimum   *float64 `json:"minimum,omitempty"`
+	Maximum   *float64 `json:"maximum,omitempty"`
+	Total     *float64 `json:"total,omitempty"`
+	Count     *float64 `json:"count,omitempty"`
+}
+
+// Response answers r from the store. region is the resource's location.
+func (s *Store) Response(r Request, region string) (Response, error) {
+	out := Response{
+		Timespan:       r.Start.UTC().Format(time.RFC3339) + "/" + r.End.UTC().Format(time.RFC3339),
+		Interval:       autoscale.FormatDuration(r.Interval),
+		Namespace:      Namespace,
+		ResourceRegion: region,
+		Value:          []Metric{},
+	}
+	for _, name := range r.Names {
+		def, err := Lookup(name)
+		if err != nil {
+			return Response{}, err
+		}
+		aggs := r.Aggregations
+		if len(aggs) == 0 {
+			aggs = []string{def.Primary}
+		}
+		var data []DataPoint
+		for _, agg := range aggs {
+			pts, err := s.Series(r.ResourceID, def.Name, r.Interval, agg, r.Start, r.End)
+			if err != nil {
+				return Response{}, err
+			}
+			if data == nil {
+				data = make([]DataPoint, len(pts))
+				for i, p := range pts {
+					data[i].TimeStamp = p.Time.UTC().Format(time.RFC3339)
+				}
+			}
+			for i, p := range pts {
+				if p.Count == 0 && agg != "Count" {
+					continue // Azure leaves a grain without data empty
+				}
+				v := p.Value
+				switch agg {
+				case "Average":
+					data[i].Average = &v
+				case "Minimum":
+					data[i].Minimum = &v
+				case "Maximum":
+					data[i].Maximum = &v
+				case "Total":
+					data[i].Total = &v
+				case "Count":
+					data[i].Count = &v
+				}
+			}
+		}
+		if data == nil {
+			data = []DataPoint{}
+		}
+		out.Value = append(out.Value, Metric{
+			ID:                 strings.TrimRight(r.ResourceID, "/") + "/providers/Microsoft.Insights/metrics/" + def.Name,
+			Type:               "Microsoft.Insights/metrics",
+			Name:               LocalizableName{def.Name, def.DisplayName},
+			DisplayDescription: def.Description,
+			Unit:               def.Unit,
+			Timeseries:         []TimeSeries{{MetadataValues: []any{}, Data: data}},
+			ErrorCode:          "Success",
+		})
+	}
+	return out, nil
+}
+
+// DefinitionsResponse is Azure Monitor's answer to a metricDefinitions
+// request.
+type DefinitionsResponse struct {
+	Value []MetricDefinition `json:"value"`
+}
+
+// MetricDefinition is one entry of a DefinitionsResponse.
+type MetricDefinition struct {
+	ID                        string               `json:"id"`
+	ResourceID                string               `json:"resourceId"`
+	Namespace                 string               `json:"namespace"`
+	Name                      LocalizableName      `json:"name"`
+	DisplayDescription        string               `json:"displayDescription"`
+	IsDimensionRequired       bool                 `json:"isDimensionRequired"`
+	Unit                      string               `json:"unit"`
+	PrimaryAggregationType    string               `json:"primaryAggregationType"`
+	SupportedAggregationTypes []string             `json:"supportedAggregationTypes"`
+	MetricAvailabilities      []MetricAvailability `json:"metricAvailabilities"`
+	Dimensions                []LocalizableName    `json:"dimensions"`
+}
+
+// MetricAvailability is a time grain and how long it is kept.
+type MetricAvailability struct {
+	TimeGrain string `json:"timeGrain"`
+	Retention string `json:"retention"`
+}
+
+var grains = []string{"PT1M", "PT5M", "PT15M", "PT30M", "PT1H", "PT6H", "PT12H", "P1D"}
+
+// DefinitionsFor answers the metric definitions of resourceID. retention is how
+// long samples are kept (the Store's capacity times the sampling interval).
+func DefinitionsFor(resourceID string, retention time.Duration) DefinitionsResponse {
+	rid := strings.TrimRight(resourceID, "/")
+	out := DefinitionsResponse{Value: []MetricDefinition{}}
+	for _, d := range Definitions() {
+		md := MetricDefinition{
+			ID:                        rid + "/providers/microsoft.insights/metricdefinitions/" + d.Name,
+			ResourceID:                rid,
+			Namespace:                 Namespace,
+			Name:                      LocalizableName{d.Name, d.DisplayName},
+			DisplayDescription:        d.Description,
+			Unit:                      d.Unit,
+			PrimaryAggregationType:    d.Primary,
+			SupportedAggregationTypes: append([]string{"None"}, Aggregations...),
+			Dimensions:                []LocalizableName{},
+		}
+		for _, g := range grains {
+			md.MetricAvailabilities = append(md.MetricAvailabilities, MetricAvailability{TimeGrain: g, Retention: autoscale.FormatDuration(retention)})
+		}
+		out.Value = append(out.Value, md)
+	}
+	return out
+}

@@ -1,0 +1,20 @@
+// Package monitor runs Azure Monitor for the emulator: it samples every
+// scale-set instance's metrics from the kernel into a metrics.Store, evaluates
+// the enabled Microsoft.Insights/autoscaleSettings with the autoscale engine,
+// changes a scale set's capacity through the model's Scale (the path of a
+// user's `az vmss scale`, so scale-in policy, draining and the load balancer
+// behave as for a manual scale), and keeps an activity log of every
+// evaluation and scale action.
+//
+// Typical usage (the daemon does this):
+//
+//	m := monitor.New(monitor.Options{Store: store, Sampler: &monitor.KernelSampler{...}, TimeScale: 0.02})
+//	go m.Run(ctx)
+//	resp, err := m.Metrics(resourceID, query)   // GET …/providers/Microsoft.Insights/metrics
+//	events := m.Activity(filter)               // the activity log
+//
+// Pace: samples every SampleInterval (default 15 s × TimeScale, at least
+// 100 ms), evaluations every EvalInterval (default 60 s × TimeScale, at least
+// 200 ms). The activity log and the cooldown clocks live in memory: a daemon
+// restart starts them afresh.
+package monitor
