@@ -49,7 +49,8 @@
 //	err = m.Cleanup(ctx)              // remove everything with the prefix, state or not
 //
 // Requirements: root, Linux with cgroup v1 (freezer or pids; pids and
-// memory for the limits) or v2, nsenter and setpriv from util-linux, and the
+// memory for the limits) or v2, nsenter and setpriv from util-linux, mount
+// and umount, mkfs.ext4 (the instances' filesystem, see HomesSize), and the
 // daemon running in the host's mount namespace (no systemd PrivateTmp or
 // ProtectSystem), so `ip netns` and the namespace bind mounts it makes are
 // the host's. Like `ip netns add`, the first Create makes
