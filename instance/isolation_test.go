@@ -128,11 +128,11 @@ func TestInitReapsOrphans(t *testing.T) {
 
 // TestInitAdoptedAndRestarted: a second Manager (a restarted daemon) uses
 // the init it finds; Stop ends it (and the PID namespace), the next command
-// starts a new one; files persist.
+// starts a new one; files persist, /tmp and /dev/shm (RAM) are emptied.
 func TestInitAdoptedAndRestarted(t *testing.T) {
 	m := newTestManager(t)
 	s := create(t, m, testSpec(m, "init"))
-	run(t, m, s.Name, sh("echo kept > ~/f; sleep 1000 >/dev/null 2>&1 &"))
+	run(t, m, s.Name, sh("echo kept > ~/f; echo ram > /tmp/f; echo ram > /dev/shm/f; sleep 1000 >/dev/null 2>&1 &"))
 	first := m.initPid(s.Name)
 	if first == 0 {
 		t.Fatal("no init after a command")
@@ -150,7 +150,7 @@ func TestInitAdoptedAndRestarted(t *testing.T) {
 	if alive(first) {
 		t.Error("init alive after Stop")
 	}
-	if got := run(t, m2, s.Name, sh("cat ~/f; pgrep -c -f -x 'sleep 1000' || true; cat /proc/1/comm")); got != "kept\n0\nsh" {
+	if got := run(t, m2, s.Name, sh("cat ~/f; pgrep -c -f -x 'sleep 1000' || true; cat /proc/1/comm; ls /tmp /dev/shm; df -B1 --output=size /tmp | tail -n 1")); got != "kept\n0\nsh\n/dev/shm:\n\n/tmp:\n"+strconv.Itoa(DefaultTmpSize) {
 		t.Errorf("after Stop and a new command: %q", got)
 	}
 	if second := m2.initPid(s.Name); second == 0 || second == first {

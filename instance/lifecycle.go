@@ -174,7 +174,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 		}
 	}
 	plan := nsPlan{name: s.Name, netns: netPath, hostname: s.Hostname, nsDirs: nsDirs,
-		tmpfs: []tmpfsMount{{"/tmp", orDefault(m.TmpSize, DefaultTmpSize)}, {"/dev/shm", orDefault(m.ShmSize, DefaultShmSize)}}}
+		tmpfs: m.tmpfsMounts()}
 	if !netOK {
 		if err := unmountAndRemove(netPath); err != nil { // a stale file
 			return fmt.Errorf("create instance %s: %w", s.Name, err)
@@ -317,7 +317,8 @@ func deleteNetns(name string) error {
 // Stop kills every process of instance name (its cgroup, and anything that
 // entered its mount namespace some other way) and waits until they are gone
 // or ctx is done; namespaces and files stay, as the disks and NIC of a
-// powered-off Azure VM do. Stopping an instance with no processes, or one
+// powered-off Azure VM do, while what lives in RAM goes: the PID and IPC
+// namespaces (with the init) and the contents of /tmp and /dev/shm. Stopping an instance with no processes, or one
 // that does not exist, does nothing.
 func (m *Manager) Stop(ctx context.Context, name string) error {
 	if err := m.checkName(name); err != nil {
@@ -330,8 +331,8 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 	}
 	// The init was killed with the rest; its PID and IPC namespaces go
 	// (shared memory of a powered-off VM does not survive), the next
-	// command starts a new init.
-	if err := m.dropInitPins(name); err != nil {
+	// command starts a new init. /tmp and /dev/shm are RAM: emptied too.
+	if err := errors.Join(m.dropInitPins(name), m.resetTmpfs(name)); err != nil {
 		return fmt.Errorf("stop instance %s: %w", name, err)
 	}
 	return nil
