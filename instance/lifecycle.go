@@ -318,8 +318,9 @@ func deleteNetns(name string) error {
 // entered its mount namespace some other way) and waits until they are gone
 // or ctx is done; namespaces and files stay, as the disks and NIC of a
 // powered-off Azure VM do, while what lives in RAM goes: the PID and IPC
-// namespaces (with the init) and the contents of /tmp and /dev/shm. Stopping an instance with no processes, or one
-// that does not exist, does nothing.
+// namespaces (with the init) and the contents of /tmp and /dev/shm.
+// Stopping an instance with no processes, or one that does not exist, does
+// nothing.
 func (m *Manager) Stop(ctx context.Context, name string) error {
 	if err := m.checkName(name); err != nil {
 		return err
