@@ -1,11 +1,16 @@
 package instance
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -217,4 +222,76 @@ func TestHomesFilesystemCapped(t *testing.T) {
 	if _, err := m.Lookup(s.Name); err != nil {
 		t.Error(err)
 	}
+}
+
+// TestTerminalSignalsReachTheProgram: SIGINT sent to the command's process
+// group (as a terminal's Ctrl-C or an SSH session does) is the program's
+// to handle: a program that traps it goes on and exits as it chooses, the
+// nsenter parent (cmd.Process) does not die of it; a program that does not
+// trap it dies of it.
+func TestTerminalSignalsReachTheProgram(t *testing.T) {
+	m := newTestManager(t)
+	s := create(t, m, testSpec(m, "sig"))
+	start := func(script string) (*exec.Cmd, *lockedBuffer) {
+		cmd, err := m.Command(context.Background(), s.Name, sh(script))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := &lockedBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(out.String(), "ready") {
+			if time.Now().After(deadline) {
+				t.Fatalf("not ready: %q", out.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return cmd, out
+	}
+	cmd, out := start(`trap 'echo caught; exit 7' INT; echo ready; while :; do sleep 0.05; done`)
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 || !strings.Contains(out.String(), "caught") {
+		t.Errorf("trapped SIGINT: %v, output %q; want the trap's exit status 7", err, out.String())
+	}
+	// Positive control: without a trap, SIGINT ends the program.
+	cmd, _ = start(`echo ready; exec sleep 1000`)
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("sleep interrupted by SIGINT exited 0")
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("SIGINT did not end the program")
+	}
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
