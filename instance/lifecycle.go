@@ -185,7 +185,8 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 		plan.binds = append(plan.binds, bindMount{filepath.Join(m.etcDir(s.Name), f), "/etc/" + f})
 	}
 	dir := m.instDir(s.Name)
-	plan.binds = append(plan.binds, bindMount{filepath.Join(dir, "home"), "/home"}, bindMount{filepath.Join(dir, "root"), "/root"})
+	plan.binds = append(plan.binds, bindMount{filepath.Join(dir, "home"), "/home"}, bindMount{filepath.Join(dir, "root"), "/root"},
+		bindMount{filepath.Join(dir, "vartmp"), "/var/tmp"})
 	createdNet, err := m.buildNamespaces(plan)
 	if createdNet {
 		undo = append(undo, func() error { return deleteNetns(s.Name) })
@@ -222,6 +223,17 @@ func (m *Manager) writeState(s Spec, hostPasswd, hostGroup []byte) (fresh, recre
 			recreated = true
 		}
 		if err := os.MkdirAll(d.path, d.mode); err != nil {
+			return fresh, recreated, err
+		}
+	}
+	// The instance's own /var/tmp (world-writable and sticky, on disk as on
+	// a VM; the host's would let instances pass files to one another). An
+	// instance made before it existed keeps the host's until it is rebuilt.
+	if vt := filepath.Join(dir, "vartmp"); !fileExists(vt) {
+		if err := os.Mkdir(vt, 0o700); err != nil {
+			return fresh, recreated, err
+		}
+		if err := os.Chmod(vt, 0o777|os.ModeSticky); err != nil {
 			return fresh, recreated, err
 		}
 	}
