@@ -22,7 +22,9 @@ import (
 // namespace) with one of its own namespace, tells the daemon it is ready,
 // and then waits, for the instance's life, for a sleep that never ends:
 // the shell's wait reaps any child, and pid 1 is the parent of every orphan
-// of the namespace. Signals from inside are ignored; SIGKILL from the host
+// of the namespace. Signals from inside are ignored, and the OOM killer
+// spares it where the host allows lowering oom_score_adj (its sleep
+// inherits that, a few KiB); SIGKILL from the host
 // (Stop, Delete) ends it and, with it, every process of the namespace.
 //
 // A shell and a sleep cost about 0.2 MiB of private memory per instance
@@ -31,6 +33,7 @@ import (
 const initScript = `trap '' HUP INT QUIT TERM USR1 USR2 PIPE
 while umount -l /proc 2>/dev/null; do :; done
 mount -t proc -o nosuid,nodev,noexec proc /proc || exit 1
+echo -1000 2>/dev/null > /proc/self/oom_score_adj
 echo ready
 exec </dev/null >/dev/null 2>&1
 cd /

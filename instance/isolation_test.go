@@ -124,6 +124,13 @@ func TestInitReapsOrphans(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The OOM killer spares the init (it would take the whole instance
+	// down), where the host lets root lower oom_score_adj.
+	if exec.Command("sh", "-c", "echo -1 > /proc/self/oom_score_adj").Run() != nil {
+		t.Log("this host refuses to lower oom_score_adj: the init's is not checked")
+	} else if got := run(t, m, s.Name, sh("cat /proc/1/oom_score_adj /proc/self/oom_score_adj")); got != "-1000\n0" {
+		t.Errorf("oom_score_adj of the init and of a command = %q, want -1000 and 0", got)
+	}
 	// Positive control: the orphans were the init's children (ppid 1)
 	// while they ran.
 	if got := run(t, m, s.Name, sh("(sleep 5 &); sleep 0.2; ps -e -o ppid=,args= | grep 'sleep 5' | grep -v grep | awk '{print $1}'")); got != "1" {
