@@ -53,6 +53,10 @@ func (m *Manager) pidNsFile(name string) string { return m.nsFile(name, "pid") }
 func (m *Manager) ipcNsFile(name string) string { return m.nsFile(name, "ipc") }
 func (m *Manager) initFile(name string) string  { return m.nsFile(name, "init") }
 
+// stoppedFile marks an instance stopped since its init last ran: the next
+// init starts with empty /tmp and /dev/shm.
+func (m *Manager) stoppedFile(name string) string { return m.nsFile(name, "stopped") }
+
 // initPid returns the host pid of the running init of instance name, or 0
 // when none runs (never started, stopped, killed). It needs no memory of
 // the process that started it: a restarted daemon adopts the init it finds.
@@ -86,6 +90,15 @@ func (m *Manager) ensureInit(ctx context.Context, name string) error {
 	}
 	if err := m.dropInitPins(name); err != nil {
 		return err
+	}
+	if fileExists(m.stoppedFile(name)) {
+		// Powered on after a stop: its RAM is empty.
+		if err := m.resetTmpfs(name); err != nil {
+			return err
+		}
+		if err := os.Remove(m.stoppedFile(name)); err != nil {
+			return err
+		}
 	}
 	pid, err := m.startInit(ctx, name)
 	if err != nil {

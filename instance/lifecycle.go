@@ -344,9 +344,15 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 	}
 	// The init was killed with the rest; its PID and IPC namespaces go
 	// (shared memory of a powered-off VM does not survive), the next
-	// command starts a new init. /tmp and /dev/shm are RAM: emptied too.
-	if err := errors.Join(m.dropInitPins(name), m.resetTmpfs(name)); err != nil {
+	// command starts a new init. /tmp and /dev/shm are RAM: the next start
+	// empties them (not now: a Stop is often followed by Delete).
+	if err := m.dropInitPins(name); err != nil {
 		return fmt.Errorf("stop instance %s: %w", name, err)
+	}
+	if isNsfs(m.nsFile(name, "mnt")) {
+		if err := os.WriteFile(m.stoppedFile(name), nil, 0o600); err != nil {
+			return fmt.Errorf("stop instance %s: %w", name, err)
+		}
 	}
 	return nil
 }
