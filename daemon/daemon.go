@@ -69,7 +69,9 @@ type Options struct {
 	StopTimeout time.Duration
 	// HealthInterval: see machine.Config.
 	HealthInterval time.Duration
-	Logger         *slog.Logger
+	// InstancePids, InstanceMemory, InstancesDisk: see machine.Config.
+	InstancePids, InstanceMemory, InstancesDisk int64
+	Logger                                      *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -190,6 +192,7 @@ func Start(ctx context.Context, o Options) (d *Daemon, err error) {
 	h, err := machine.New(machine.Config{
 		Prefix: o.Prefix, RuntimeDir: o.RuntimeDir, StateDir: o.StateDir, Registerer: reg,
 		WorkloadGrace: o.WorkloadGrace, HealthInterval: o.HealthInterval, HealthIntervalScale: o.ProbeIntervalScale, Logger: o.Logger,
+		InstancePids: o.InstancePids, InstanceMemory: o.InstanceMemory, InstancesDisk: o.InstancesDisk,
 	})
 	if err != nil {
 		store.Close()

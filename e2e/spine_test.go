@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -299,9 +300,19 @@ func TestCleanupWithoutDaemonOrState(t *testing.T) {
 	e.MustCLI("create", "-n", "c", "--instance-count", "3", "--disable-overprovision", "--admin-password", password, "-o", "none")
 	e.MustCLI("vm", "create", "-n", "jb", "--vnet-name", "cVNET", "--subnet", "cSubnet", "--public-ip-address", "jbip", "--admin-password", password, "-o", "none")
 	// A process started in an instance must die with cleanup.
-	pidStr := e.runIn("c", "0", "sleep 1000 >/dev/null 2>&1 & echo $!")
+	// ($! is its pid in the instance's PID namespace; find the host's.)
+	e.runIn("c", "0", "sleep 1007 >/dev/null 2>&1 & echo $!")
+	var pidStr string
+	Eventually(t, 10*time.Second, "the sleep on the host", func() error {
+		if p := hostPidsWithArgs("sleep 1007"); len(p) == 1 {
+			pidStr = strconv.Itoa(p[0])
+			return nil
+		}
+		return fmt.Errorf("no single sleep 1007 on the host")
+	})
 	e.Kill()
-	if err := os.RemoveAll(filepath.Join(e.StateDir, "state")); err != nil {
+	// (The mount point of the instances' filesystem stays: it is busy.)
+	if err := os.RemoveAll(filepath.Join(e.StateDir, "state")); err != nil && !errors.Is(err, syscall.EBUSY) {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(vmssBin, "cleanup", "--prefix", e.Prefix, "--state-dir", filepath.Join(e.StateDir, "state"), "--runtime-dir", e.RuntimeDir, "--socket", e.Socket).CombinedOutput()

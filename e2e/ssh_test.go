@@ -38,6 +38,7 @@ func TestSSHNATPortsAndFiles(t *testing.T) {
 		t.Fatalf("connection info %v, want 3 instances", info)
 	}
 	var addr string
+	uids := map[int]bool{}
 	for _, in := range insts {
 		ep := info[in.InstanceID]
 		host, port := splitEP(t, ep)
@@ -53,10 +54,15 @@ func TestSSHNATPortsAndFiles(t *testing.T) {
 		if !netip.MustParsePrefix(e.PIPRange).Contains(netip.MustParseAddr(host)) {
 			t.Errorf("public address %s is outside --public-ip-range %s", host, e.PIPRange)
 		}
-		got := c.mustSSH(ep, "hostname; id -un; id -u; echo $HOME; pwd")
-		want := strings.Join([]string{in.OSProfile.ComputerName, sshUser, "50000", "/home/" + sshUser, "/home/" + sshUser}, "\n")
-		if got != want {
-			t.Errorf("instance %s via %s:\n got %q\nwant %q", in.InstanceID, ep, got, want)
+		got := c.mustSSH(ep, "hostname; id -un; echo $HOME; pwd; id -u")
+		want := strings.Join([]string{in.OSProfile.ComputerName, sshUser, "/home/" + sshUser, "/home/" + sshUser}, "\n")
+		i := strings.LastIndex(got, "\n")
+		if i < 0 || got[:i] != want {
+			t.Errorf("instance %s via %s:\n got %q\nwant %q and the uid", in.InstanceID, ep, got, want)
+		} else if uid, err := strconv.Atoi(got[i+1:]); err != nil || uid < 1900000000 || uids[uid] {
+			t.Errorf("instance %s: admin uid %q, want one of its own (allocated from 1900000000)", in.InstanceID, got[i+1:])
+		} else {
+			uids[uid] = true
 		}
 	}
 	ep0, ep1, ep2 := info["0"], info["1"], info["2"]

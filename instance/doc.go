@@ -7,7 +7,7 @@
 //   - a UTS namespace whose host name is the Azure computer name;
 //   - a mount namespace with a private /tmp and /dev/shm (tmpfs, mode 1777,
 //     size-capped), its own /home (holding /home/<admin>, mode 0700, owned
-//     by the admin) and /root, its own /etc/hostname, /etc/hosts,
+//     by the admin), /root and /var/tmp, its own /etc/hostname, /etc/hosts,
 //     /etc/resolv.conf, /etc/passwd and /etc/group (the host's accounts plus
 //     the admin), a /sys that shows the instance's network devices and a
 //     /proc of its PID namespace; the rest of the file system is the host's;
@@ -49,7 +49,8 @@
 //	err = m.Cleanup(ctx)              // remove everything with the prefix, state or not
 //
 // Requirements: root, Linux with cgroup v1 (freezer or pids; pids and
-// memory for the limits) or v2, nsenter and setpriv from util-linux, and the
+// memory for the limits) or v2, nsenter and setpriv from util-linux, mount
+// and umount, mkfs.ext4 (the instances' filesystem, see HomesSize), and the
 // daemon running in the host's mount namespace (no systemd PrivateTmp or
 // ProtectSystem), so `ip netns` and the namespace bind mounts it makes are
 // the host's. Like `ip netns add`, the first Create makes

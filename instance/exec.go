@@ -38,6 +38,17 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // the shell and means nothing inside.
 const wrapperScript = `unset PWD; while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"`
 
+// relaySignals are the signals a terminal or a closing session sends to the
+// whole foreground process group, which the nsenter parent (cmd.Process)
+// ignores so that only the program decides what they do (Ctrl-C in a REPL
+// run by `ssh -t host python3` must not end the session); the program gets
+// their default handling back from env(1). A TERM or KILL sent to
+// cmd.Process still ends the program.
+const relaySignals = "HUP,INT,QUIT"
+
+// ignoreScript is wrapperScript ignoring relaySignals.
+const ignoreScript = `trap '' HUP INT QUIT; ` + wrapperScript
+
 // cdScript changes to the working directory inside the instance when
 // nsenter lacks --wdns (util-linux before 2.38).
 const cdScript = `cd -- "$0" && exec "$@"`
@@ -47,7 +58,8 @@ type execTools struct {
 	sh      string
 	nsenter string
 	setpriv string
-	wdns    bool // nsenter supports --wdns
+	env     string // env(1) supporting --default-signal (coreutils 8.31), or ""
+	wdns    bool   // nsenter supports --wdns
 }
 
 func (m *Manager) execTools() (execTools, error) {
@@ -66,6 +78,9 @@ func (m *Manager) execTools() (execTools, error) {
 	}
 	if t.setpriv, err = exec.LookPath("setpriv"); err != nil {
 		return execTools{}, fmt.Errorf("run commands in instances: %w (install util-linux)", err)
+	}
+	if env, err := exec.LookPath("env"); err == nil && exec.Command(env, "--default-signal="+relaySignals, "true").Run() == nil {
+		t.env = env
 	}
 	out, _ := exec.Command(t.nsenter, "--help").Output()
 	t.wdns = bytes.Contains(out, []byte("--wdns"))
@@ -93,10 +108,12 @@ func (m *Manager) execTools() (execTools, error) {
 // nsenter forks there and stays in the host's as the program's parent,
 // passing its exit status or signal on) → in the child: changes
 // directory, drops to the account's uid and gid with no supplementary
-// groups → setpriv (the program is killed when that parent dies) → the
-// program. cmd.Process is the parent: signals sent to its process group
-// (its session, with Setsid) reach the program; a signal sent to it alone
-// ends it, and SIGKILL the program too. Exit status 125 means the command
+// groups → setpriv (the program is killed when that parent dies) → env
+// (restores the default handling of relaySignals) → the program.
+// cmd.Process is the parent: signals sent to its process group (its
+// session, with Setsid) reach the program, and the parent ignores
+// relaySignals; another signal sent to it ends it, and the program with it.
+// A program killed by one of relaySignals is reported as exit status 1. Exit status 125 means the command
 // could not join the instance's cgroups (the instance was deleted
 // meanwhile); 126 and 127 mean the program could not be executed or found,
 // as in a shell.
@@ -136,7 +153,11 @@ func (m *Manager) Command(ctx context.Context, name string, req ExecRequest) (*e
 	if dir == "" {
 		dir = home
 	}
-	args := append([]string{"-c", wrapperScript, "vmss-enter"}, procs...)
+	script := wrapperScript
+	if tools.env != "" {
+		script = ignoreScript
+	}
+	args := append([]string{"-c", script, "vmss-enter"}, procs...)
 	args = append(args, "--", tools.nsenter,
 		"--net="+m.NetnsPath(name), "--uts="+m.nsFile(name, "uts"), "--mount="+m.nsFile(name, "mnt"),
 		"--ipc="+m.ipcNsFile(name), "--pid="+m.pidNsFile(name),
@@ -147,6 +168,9 @@ func (m *Manager) Command(ctx context.Context, name string, req ExecRequest) (*e
 		args = append(args, "--", tools.sh, "-c", cdScript, dir)
 	}
 	args = append(args, tools.setpriv, "--pdeathsig", "KILL", "--")
+	if tools.env != "" {
+		args = append(args, tools.env, "--default-signal="+relaySignals, "--")
+	}
 	args = append(args, req.Argv...)
 	cmd := exec.CommandContext(ctx, tools.sh, args...)
 	cmd.Env = append([]string{"HOME=" + home, "USER=" + user, "LOGNAME=" + user, "SHELL=" + s.Shell,

@@ -22,7 +22,9 @@ import (
 // namespace) with one of its own namespace, tells the daemon it is ready,
 // and then waits, for the instance's life, for a sleep that never ends:
 // the shell's wait reaps any child, and pid 1 is the parent of every orphan
-// of the namespace. Signals from inside are ignored; SIGKILL from the host
+// of the namespace. Signals from inside are ignored, and the OOM killer
+// spares it where the host allows lowering oom_score_adj (its sleep
+// inherits that, a few KiB); SIGKILL from the host
 // (Stop, Delete) ends it and, with it, every process of the namespace.
 //
 // A shell and a sleep cost about 0.2 MiB of private memory per instance
@@ -31,6 +33,7 @@ import (
 const initScript = `trap '' HUP INT QUIT TERM USR1 USR2 PIPE
 while umount -l /proc 2>/dev/null; do :; done
 mount -t proc -o nosuid,nodev,noexec proc /proc || exit 1
+echo -1000 2>/dev/null > /proc/self/oom_score_adj
 echo ready
 exec </dev/null >/dev/null 2>&1
 cd /
@@ -49,6 +52,10 @@ const initTimeout = 30 * time.Second
 func (m *Manager) pidNsFile(name string) string { return m.nsFile(name, "pid") }
 func (m *Manager) ipcNsFile(name string) string { return m.nsFile(name, "ipc") }
 func (m *Manager) initFile(name string) string  { return m.nsFile(name, "init") }
+
+// stoppedFile marks an instance stopped since its init last ran: the next
+// init starts with empty /tmp and /dev/shm.
+func (m *Manager) stoppedFile(name string) string { return m.nsFile(name, "stopped") }
 
 // initPid returns the host pid of the running init of instance name, or 0
 // when none runs (never started, stopped, killed). It needs no memory of
@@ -83,6 +90,15 @@ func (m *Manager) ensureInit(ctx context.Context, name string) error {
 	}
 	if err := m.dropInitPins(name); err != nil {
 		return err
+	}
+	if fileExists(m.stoppedFile(name)) {
+		// Powered on after a stop: its RAM is empty.
+		if err := m.resetTmpfs(name); err != nil {
+			return err
+		}
+		if err := os.Remove(m.stoppedFile(name)); err != nil {
+			return err
+		}
 	}
 	pid, err := m.startInit(ctx, name)
 	if err != nil {

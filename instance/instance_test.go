@@ -105,21 +105,21 @@ func TestInstanceIsolation(t *testing.T) {
 	})
 	t.Run("private tmp and home", func(t *testing.T) {
 		marker := "vmss-test-" + strconv.Itoa(os.Getpid())
-		run(t, m, a.Name, sh("echo a > /tmp/"+marker+" && echo a > ~/"+marker+" && echo a > /dev/shm/"+marker))
-		for _, p := range []string{"/tmp/" + marker, "/dev/shm/" + marker, "/home/azureuser/" + marker} {
+		run(t, m, a.Name, sh("echo a > /tmp/"+marker+" && echo a > ~/"+marker+" && echo a > /dev/shm/"+marker+" && echo a > /var/tmp/"+marker))
+		for _, p := range []string{"/tmp/" + marker, "/dev/shm/" + marker, "/home/azureuser/" + marker, "/var/tmp/" + marker} {
 			if _, err := os.Stat(p); err == nil {
 				t.Errorf("%s written in instance a is visible on the host", p)
 			}
 		}
-		got := run(t, m, b.Name, sh("ls /tmp/"+marker+" ~/"+marker+" /dev/shm/"+marker+" 2>/dev/null | wc -l"))
+		got := run(t, m, b.Name, sh("ls /tmp/"+marker+" ~/"+marker+" /dev/shm/"+marker+" /var/tmp/"+marker+" 2>/dev/null | wc -l"))
 		if got != "0" {
 			t.Errorf("instance b sees %s files of instance a", got)
 		}
 		if got := run(t, m, a.Name, sh("cat /tmp/"+marker+" ~/"+marker)); got != "a\na" {
 			t.Errorf("instance a reads %q back", got)
 		}
-		if got := run(t, m, a.Name, sh("stat -c %a /tmp /dev/shm")); got != "1777\n1777" {
-			t.Errorf("modes of /tmp and /dev/shm = %q", got)
+		if got := run(t, m, a.Name, sh("stat -c %a /tmp /dev/shm /var/tmp")); got != "1777\n1777\n1777" {
+			t.Errorf("modes of /tmp, /dev/shm and /var/tmp = %q", got)
 		}
 	})
 	t.Run("network namespace", func(t *testing.T) {

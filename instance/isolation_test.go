@@ -1,11 +1,16 @@
 package instance
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -119,6 +124,13 @@ func TestInitReapsOrphans(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The OOM killer spares the init (it would take the whole instance
+	// down), where the host lets root lower oom_score_adj.
+	if exec.Command("sh", "-c", "echo -1 > /proc/self/oom_score_adj").Run() != nil {
+		t.Log("this host refuses to lower oom_score_adj: the init's is not checked")
+	} else if got := run(t, m, s.Name, sh("cat /proc/1/oom_score_adj /proc/self/oom_score_adj")); got != "-1000\n0" {
+		t.Errorf("oom_score_adj of the init and of a command = %q, want -1000 and 0", got)
+	}
 	// Positive control: the orphans were the init's children (ppid 1)
 	// while they ran.
 	if got := run(t, m, s.Name, sh("(sleep 5 &); sleep 0.2; ps -e -o ppid=,args= | grep 'sleep 5' | grep -v grep | awk '{print $1}'")); got != "1" {
@@ -128,11 +140,11 @@ func TestInitReapsOrphans(t *testing.T) {
 
 // TestInitAdoptedAndRestarted: a second Manager (a restarted daemon) uses
 // the init it finds; Stop ends it (and the PID namespace), the next command
-// starts a new one; files persist.
+// starts a new one; files persist, /tmp and /dev/shm (RAM) are emptied.
 func TestInitAdoptedAndRestarted(t *testing.T) {
 	m := newTestManager(t)
 	s := create(t, m, testSpec(m, "init"))
-	run(t, m, s.Name, sh("echo kept > ~/f; sleep 1000 >/dev/null 2>&1 &"))
+	run(t, m, s.Name, sh("echo kept > ~/f; echo ram > /tmp/f; echo ram > /dev/shm/f; sleep 1000 >/dev/null 2>&1 &"))
 	first := m.initPid(s.Name)
 	if first == 0 {
 		t.Fatal("no init after a command")
@@ -150,7 +162,7 @@ func TestInitAdoptedAndRestarted(t *testing.T) {
 	if alive(first) {
 		t.Error("init alive after Stop")
 	}
-	if got := run(t, m2, s.Name, sh("cat ~/f; pgrep -c -f -x 'sleep 1000' || true; cat /proc/1/comm")); got != "kept\n0\nsh" {
+	if got := run(t, m2, s.Name, sh("cat ~/f; pgrep -c -f -x 'sleep 1000' || true; cat /proc/1/comm; ls /tmp /dev/shm; df -B1 --output=size /tmp | tail -n 1")); got != "kept\n0\nsh\n/dev/shm:\n\n/tmp:\n"+strconv.Itoa(DefaultTmpSize) {
 		t.Errorf("after Stop and a new command: %q", got)
 	}
 	if second := m2.initPid(s.Name); second == 0 || second == first {
@@ -217,4 +229,76 @@ func TestHomesFilesystemCapped(t *testing.T) {
 	if _, err := m.Lookup(s.Name); err != nil {
 		t.Error(err)
 	}
+}
+
+// TestTerminalSignalsReachTheProgram: SIGINT sent to the command's process
+// group (as a terminal's Ctrl-C or an SSH session does) is the program's
+// to handle: a program that traps it goes on and exits as it chooses, the
+// nsenter parent (cmd.Process) does not die of it; a program that does not
+// trap it dies of it.
+func TestTerminalSignalsReachTheProgram(t *testing.T) {
+	m := newTestManager(t)
+	s := create(t, m, testSpec(m, "sig"))
+	start := func(script string) (*exec.Cmd, *lockedBuffer) {
+		cmd, err := m.Command(context.Background(), s.Name, sh(script))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := &lockedBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(out.String(), "ready") {
+			if time.Now().After(deadline) {
+				t.Fatalf("not ready: %q", out.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return cmd, out
+	}
+	cmd, out := start(`trap 'echo caught; exit 7' INT; echo ready; while :; do sleep 0.05; done`)
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 || !strings.Contains(out.String(), "caught") {
+		t.Errorf("trapped SIGINT: %v, output %q; want the trap's exit status 7", err, out.String())
+	}
+	// Positive control: without a trap, SIGINT ends the program.
+	cmd, _ = start(`echo ready; exec sleep 1000`)
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("sleep interrupted by SIGINT exited 0")
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("SIGINT did not end the program")
+	}
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -175,7 +175,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 		}
 	}
 	plan := nsPlan{name: s.Name, netns: netPath, hostname: s.Hostname, nsDirs: nsDirs,
-		tmpfs: []tmpfsMount{{"/tmp", orDefault(m.TmpSize, DefaultTmpSize)}, {"/dev/shm", orDefault(m.ShmSize, DefaultShmSize)}}}
+		tmpfs: m.tmpfsMounts()}
 	if !netOK {
 		if err := unmountAndRemove(netPath); err != nil { // a stale file
 			return fmt.Errorf("create instance %s: %w", s.Name, err)
@@ -186,7 +186,8 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 		plan.binds = append(plan.binds, bindMount{filepath.Join(m.etcDir(s.Name), f), "/etc/" + f})
 	}
 	dir := m.instDir(s.Name)
-	plan.binds = append(plan.binds, bindMount{filepath.Join(dir, "home"), "/home"}, bindMount{filepath.Join(dir, "root"), "/root"})
+	plan.binds = append(plan.binds, bindMount{filepath.Join(dir, "home"), "/home"}, bindMount{filepath.Join(dir, "root"), "/root"},
+		bindMount{filepath.Join(dir, "vartmp"), "/var/tmp"})
 	createdNet, err := m.buildNamespaces(plan)
 	if createdNet {
 		undo = append(undo, func() error { return deleteNetns(s.Name) })
@@ -223,6 +224,17 @@ func (m *Manager) writeState(s Spec, hostPasswd, hostGroup []byte) (fresh, recre
 			recreated = true
 		}
 		if err := os.MkdirAll(d.path, d.mode); err != nil {
+			return fresh, recreated, err
+		}
+	}
+	// The instance's own /var/tmp (world-writable and sticky, on disk as on
+	// a VM; the host's would let instances pass files to one another). An
+	// instance made before it existed keeps the host's until it is rebuilt.
+	if vt := filepath.Join(dir, "vartmp"); !fileExists(vt) {
+		if err := os.Mkdir(vt, 0o700); err != nil {
+			return fresh, recreated, err
+		}
+		if err := os.Chmod(vt, 0o777|os.ModeSticky); err != nil {
 			return fresh, recreated, err
 		}
 	}
@@ -310,8 +322,10 @@ func deleteNetns(name string) error { return nsnet.Remove(name) }
 // Stop kills every process of instance name (its cgroup, and anything that
 // entered its mount namespace some other way) and waits until they are gone
 // or ctx is done; namespaces and files stay, as the disks and NIC of a
-// powered-off Azure VM do. Stopping an instance with no processes, or one
-// that does not exist, does nothing.
+// powered-off Azure VM do, while what lives in RAM goes: the PID and IPC
+// namespaces (with the init) and the contents of /tmp and /dev/shm.
+// Stopping an instance with no processes, or one that does not exist, does
+// nothing.
 func (m *Manager) Stop(ctx context.Context, name string) error {
 	if err := m.checkName(name); err != nil {
 		return err
@@ -323,9 +337,15 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 	}
 	// The init was killed with the rest; its PID and IPC namespaces go
 	// (shared memory of a powered-off VM does not survive), the next
-	// command starts a new init.
+	// command starts a new init. /tmp and /dev/shm are RAM: the next start
+	// empties them (not now: a Stop is often followed by Delete).
 	if err := m.dropInitPins(name); err != nil {
 		return fmt.Errorf("stop instance %s: %w", name, err)
+	}
+	if isNsfs(m.nsFile(name, "mnt")) {
+		if err := os.WriteFile(m.stoppedFile(name), nil, 0o600); err != nil {
+			return fmt.Errorf("stop instance %s: %w", name, err)
+		}
 	}
 	return nil
 }

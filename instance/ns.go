@@ -190,12 +190,8 @@ func setupThread(plan nsPlan) (createdNet bool, err error) {
 		return createdNet, err
 	}
 	for _, t := range plan.tmpfs {
-		opts := "mode=1777"
-		if t.size > 0 {
-			opts += ",size=" + strconv.FormatInt(t.size, 10)
-		}
-		if err := unix.Mount("tmpfs", t.dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-			return createdNet, fmt.Errorf("mount tmpfs on %s: %w", t.dir, err)
+		if err := mountTmpfs(t); err != nil {
+			return createdNet, err
 		}
 	}
 	// A fresh sysfs shows the network devices of the thread's network

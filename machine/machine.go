@@ -37,7 +37,11 @@ type Config struct {
 	// HealthIntervalScale multiplies the extension's interval (like the load
 	// balancer's --probe-interval-scale); zero or negative means 1.
 	HealthIntervalScale float64
-	Logger              *slog.Logger
+	// Limits of each instance, as instance.Manager's PidsMax, MemoryMax
+	// (bytes) and HomesSize (bytes, the filesystem of all instances'
+	// homes): zero takes the defaults, negative means no cap.
+	InstancePids, InstanceMemory, InstancesDisk int64
+	Logger                                      *slog.Logger
 }
 
 // Machine implements reconcile.Kernel. It builds VNETs and instances itself
@@ -75,7 +79,8 @@ func New(cfg Config) (*Machine, error) {
 	m := &Machine{
 		cfg: cfg, log: lg,
 		vnets: &vnet.Manager{Logger: lg},
-		inst:  &instance.Manager{Prefix: cfg.Prefix, RuntimeDir: cfg.RuntimeDir, StateDir: cfg.StateDir, Logger: lg},
+		inst: &instance.Manager{Prefix: cfg.Prefix, RuntimeDir: cfg.RuntimeDir, StateDir: cfg.StateDir, Logger: lg,
+			PidsMax: cfg.InstancePids, MemoryMax: cfg.InstanceMemory, HomesSize: cfg.InstancesDisk},
 	}
 	m.records = records{dir: filepath.Join(m.dir(), "records")}
 	m.spaces = dataplane.NewNamespaces(m.vnets)

@@ -687,8 +687,8 @@ func TestStoreSealsProtectedSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(data), "s3cr3t") {
-		t.Error("the state file has the protected command in clear")
+	if strings.Contains(string(data), "s3cr3t") || strings.Contains(string(data), "Passw0rd!x") {
+		t.Error("the state file has the protected command or the admin password in clear")
 	}
 	// Positive controls: the public settings are there, the protected ones sealed.
 	if !strings.Contains(string(data), "/srv/app.sh") || !strings.Contains(string(data), `"vmssSealed"`) {
@@ -706,6 +706,9 @@ func TestStoreSealsProtectedSettings(t *testing.T) {
 		ps := string(s.ScaleSets[sid.Key()].Model.Properties.VirtualMachineProfile.ExtensionProfile.Extensions[0].Properties.ProtectedSettings)
 		if !strings.Contains(ps, secret) || !strings.Contains(ps, "12345678901234567890") {
 			t.Errorf("protected settings after reopen = %s", ps)
+		}
+		if pw := s.ScaleSets[sid.Key()].Model.Properties.VirtualMachineProfile.OSProfile.AdminPassword; pw != "Passw0rd!x" {
+			t.Errorf("admin password after reopen = %q", pw)
 		}
 	})
 	st2.Close()

@@ -12,14 +12,16 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // KeyFile is the file name, inside the state directory, of the key that
 // seals protected settings in the state file.
 const KeyFile = "state.key"
 
-// Protected settings of extensions (CustomScript commands, secrets) are
-// sealed in the state file: every "protectedSettings" value is replaced by
+// Protected settings of extensions (CustomScript commands, secrets), admin
+// passwords and custom data are sealed in the state file: the value of
+// every such key (see sealedKeys) is replaced by
 // {"vmssSealed": base64(nonce | AES-256-GCM ciphertext)}, with a key kept in
 // KeyFile (0600, like the state file, in the 0700 state directory). The
 // state file alone (a backup, a copy attached to a bug report, a grep of the
@@ -29,7 +31,20 @@ const KeyFile = "state.key"
 // change is still persisted atomically with the rest of the model.
 const sealedKey = "vmssSealed"
 
-var protectedKey = []byte(`"protectedSettings"`)
+// sealedKeys are the write-only values sealed wherever they appear as a
+// JSON key (models, deployments' templates and parameters): extensions'
+// protected settings, and with them the admin password and custom data,
+// which Azure never returns either.
+var sealedKeys = []string{"protectedSettings", "adminPassword", "customData"}
+
+func hasSealedKey(data []byte) bool {
+	for _, k := range sealedKeys {
+		if bytes.Contains(data, []byte(`"`+k+`"`)) {
+			return true
+		}
+	}
+	return false
+}
 
 // sealer seals and unseals protected settings in a marshalled state.
 type sealer struct {
@@ -68,9 +83,9 @@ func loadSealer(dir string, create bool) (*sealer, error) {
 	return &sealer{aead: aead}, nil
 }
 
-// seal returns data with every protectedSettings value sealed.
+// seal returns data with the value of every key of sealedKeys sealed.
 func (s *sealer) seal(data []byte) ([]byte, error) {
-	if !bytes.Contains(data, protectedKey) {
+	if !hasSealedKey(data) {
 		return data, nil
 	}
 	return s.transform(data, func(v any) (any, error) {
@@ -85,7 +100,7 @@ func (s *sealer) seal(data []byte) ([]byte, error) {
 		if _, err := rand.Read(nonce); err != nil {
 			return nil, err
 		}
-		box := s.aead.Seal(nonce, nonce, clear, []byte("protectedSettings"))
+		box := s.aead.Seal(nonce, nonce, clear, []byte(sealedKey))
 		return map[string]any{sealedKey: base64.StdEncoding.EncodeToString(box)}, nil
 	})
 }
@@ -106,11 +121,11 @@ func (s *sealer) unseal(data []byte) ([]byte, error) {
 		}
 		box, err := base64.StdEncoding.DecodeString(b64)
 		if err != nil || len(box) < s.aead.NonceSize() {
-			return nil, errors.New("a sealed protectedSettings value is damaged")
+			return nil, errors.New("a sealed value is damaged")
 		}
-		clear, err := s.aead.Open(nil, box[:s.aead.NonceSize()], box[s.aead.NonceSize():], []byte("protectedSettings"))
+		clear, err := s.aead.Open(nil, box[:s.aead.NonceSize()], box[s.aead.NonceSize():], []byte(sealedKey))
 		if err != nil {
-			return nil, fmt.Errorf("unseal protectedSettings (is %s the key this state was written with?): %w", KeyFile, err)
+			return nil, fmt.Errorf("unseal a protected value (is %s the key this state was written with?): %w", KeyFile, err)
 		}
 		var out any
 		d := json.NewDecoder(bytes.NewReader(clear))
@@ -119,8 +134,8 @@ func (s *sealer) unseal(data []byte) ([]byte, error) {
 	})
 }
 
-// transform applies f to the value of every "protectedSettings" key in
-// the JSON document data.
+// transform applies f to the value of every key of sealedKeys in the JSON
+// document data.
 func (s *sealer) transform(data []byte, f func(any) (any, error)) ([]byte, error) {
 	var doc any
 	d := json.NewDecoder(bytes.NewReader(data))
@@ -133,7 +148,7 @@ func (s *sealer) transform(data []byte, f func(any) (any, error)) ([]byte, error
 		switch x := v.(type) {
 		case map[string]any:
 			for k, c := range x {
-				if k == "protectedSettings" {
+				if slices.Contains(sealedKeys, k) {
 					nv, err := f(c)
 					if err != nil {
 						return err

@@ -23,6 +23,8 @@ type daemonFlags struct {
 	o        daemon.Options
 	pipRange string
 	logLevel string
+	// Instance limits in MiB (memory) and GiB (disk), as given.
+	memMiB, diskGiB int64
 }
 
 func (f *daemonFlags) add(c *cobra.Command) {
@@ -39,11 +41,32 @@ func (f *daemonFlags) add(c *cobra.Command) {
 	fl.IntVar(&f.o.Parallel, "parallel", 16, "instance operations at once")
 	fl.DurationVar(&f.o.StopTimeout, "stop-timeout", 30*time.Second, "how long a graceful stop (and up's teardown) may take before the daemon exits anyway, reporting what it left")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.Int64Var(&f.o.InstancePids, "instance-max-processes", 1024, "processes and threads each instance may have (-1: no cap)")
+	fl.Int64Var(&f.memMiB, "instance-memory-mib", 1024, "memory of each instance in MiB, its /tmp and /dev/shm included (-1: no cap)")
+	fl.Int64Var(&f.diskGiB, "instances-disk-gib", 8, "size in GiB of the filesystem of all instances' /home and /root, made on first use in --state-dir (at most a quarter of the free space there; -1: none, they fill the state directory's filesystem)")
 }
 
 func (f *daemonFlags) options(g *globals) (daemon.Options, error) {
 	o := f.o
 	o.Socket = g.socket
+	for _, v := range []struct {
+		flag string
+		n    int64
+		unit int64
+		dst  *int64
+	}{{"instance-memory-mib", f.memMiB, 1 << 20, &o.InstanceMemory}, {"instances-disk-gib", f.diskGiB, 1 << 30, &o.InstancesDisk}} {
+		switch {
+		case v.n < 0:
+			*v.dst = -1
+		case v.n == 0:
+			return o, fmt.Errorf("--%s 0: give a size, or -1 for no cap", v.flag)
+		default:
+			*v.dst = v.n * v.unit
+		}
+	}
+	if o.InstancePids == 0 {
+		return o, fmt.Errorf("--instance-max-processes 0: give a number, or -1 for no cap")
+	}
 	p, err := netip.ParsePrefix(f.pipRange)
 	if err != nil {
 		return o, fmt.Errorf("--public-ip-range %q: %w", f.pipRange, err)

@@ -7,6 +7,12 @@
 // workload and counts as succeeded; its output goes to the instance's log
 // directory.
 //
+// Scripts (customData, CustomScript commands, run-command) reach their shell
+// on a pipe (file descriptor 3), never on a command line, so protected
+// settings show in no `ps`, error or log line. fileUris are regular files
+// only, opened without following symbolic links and without blocking, and
+// capped at MaxFileURISize.
+//
 // The runner reaches instances only through the Instances interface
 // (commands and dials inside one); the instance manager implements it, and
 // machinetest.Instances is a fake that runs commands as ordinary processes

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -90,13 +92,29 @@ func (w *Runner) Close() {
 // RunCommand runs a shell script as root inside an instance and waits for it
 // (az vmss run-command invoke). Output is capped at 4 MiB per stream.
 func (w *Runner) RunCommand(ctx context.Context, netns, script string) (string, string, int, error) {
-	cmd, err := w.inst.Command(ctx, netns, instance.ExecRequest{Argv: []string{"/bin/sh", "-c", script}, AsRoot: true})
+	// The script reaches the shell on a pipe, as extension scripts do (see
+	// scriptFD): it may carry secrets, and argv is public.
+	cmd, err := w.inst.Command(ctx, netns, instance.ExecRequest{Argv: []string{"/bin/sh", scriptFD}, AsRoot: true})
+	if err != nil {
+		return "", "", 0, err
+	}
+	r, pw, err := os.Pipe()
 	if err != nil {
 		return "", "", 0, err
 	}
 	var out, errb limitedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err = cmd.Run()
+	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = &out, &errb, []*os.File{r}
+	err = cmd.Start()
+	r.Close()
+	if err != nil {
+		pw.Close()
+		return "", "", 0, err
+	}
+	go func() {
+		_, _ = io.WriteString(pw, script)
+		pw.Close()
+	}()
+	err = cmd.Wait()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		return out.String(), errb.String(), ee.ExitCode(), nil
