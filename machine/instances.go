@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/vmss-emulator/vmss/instance"
+	"github.com/vmss-emulator/vmss/machine/workload"
 	"github.com/vmss-emulator/vmss/reconcile"
 	"github.com/vmss-emulator/vmss/vnet"
 )
@@ -70,15 +71,24 @@ func (m *Machine) StartInstance(ctx context.Context, in reconcile.InstanceSpec, 
 	}
 	key := fmt.Sprintf("%d/%d/%d", in.BuildGen, in.RestartGen, in.ModelGen)
 	r, _ := m.records.read(in.Netns) // no record: the workload never ran
-	if rerun || r.WorkKey != key {
-		if rerun {
-			// A restart or an upgrade ends the old workload first.
+	// Adopting a started instance (after a daemon restart): its workload
+	// kept running, unless something ended it; then it runs again.
+	gone := !rerun && r.WorkKey == key && len(r.Workloads) > 0 && !anyAlive(r.Workloads)
+	if gone {
+		m.log.Info("the instance's workload is gone: running its extensions again", "instance", in.VMName, "processes", r.Workloads)
+	}
+	workloads := r.Workloads
+	if rerun || gone || r.WorkKey != key {
+		if rerun || gone {
+			// A restart or an upgrade ends the old workload first (and
+			// whatever a gone one left).
 			if err := m.inst.Stop(ctx, in.Netns); err != nil {
 				return err
 			}
 		}
 		views, err := m.work.RunExtensions(ctx, in)
-		if rerr := m.records.update(in.Netns, func(r *record) { r.Extensions = views }); rerr != nil {
+		workloads = m.work.Workloads(in.Netns)
+		if rerr := m.records.update(in.Netns, func(r *record) { r.Extensions, r.Workloads = views, workloads }); rerr != nil {
 			m.log.Warn("instance record: extension results not kept", "instance", in.VMName, "err", rerr)
 		}
 		if err != nil {
@@ -87,7 +97,7 @@ func (m *Machine) StartInstance(ctx context.Context, in reconcile.InstanceSpec, 
 	}
 	m.work.StartHealth(in)
 	return m.records.update(in.Netns, func(r *record) {
-		r.RestartGen, r.ModelGen, r.WorkKey = in.RestartGen, in.ModelGen, key
+		r.RestartGen, r.ModelGen, r.WorkKey, r.Workloads = in.RestartGen, in.ModelGen, key, workloads
 	})
 }
 
@@ -99,7 +109,7 @@ func (m *Machine) StopInstance(ctx context.Context, netns string) error {
 		return err
 	}
 	if _, ok := m.records.read(netns); ok {
-		return m.records.update(netns, func(r *record) { r.WorkKey = "" })
+		return m.records.update(netns, func(r *record) { r.WorkKey, r.Workloads = "", nil })
 	}
 	return nil
 }
@@ -131,6 +141,16 @@ func (m *Machine) DeleteInstance(ctx context.Context, netns string) error {
 		}
 	}
 	return m.records.remove(netns)
+}
+
+// anyAlive reports whether one of the processes still runs.
+func anyAlive(ps []workload.Proc) bool {
+	for _, p := range ps {
+		if p.Alive() {
+			return true
+		}
+	}
+	return false
 }
 
 func parseMAC(s string) ([]byte, error) {

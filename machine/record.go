@@ -11,6 +11,7 @@ import (
 
 	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/internal/atomicfile"
+	"github.com/vmss-emulator/vmss/machine/workload"
 )
 
 // record is what the host remembers of an instance across daemon restarts.
@@ -22,6 +23,9 @@ type record struct {
 	WorkKey    string              `json:"workloadKey,omitempty"` // extensions ran for this key; cleared by stop
 	VNetNetns  string              `json:"vnetNetns,omitempty"`   // where its NIC is attached
 	Extensions []arm.ExtensionView `json:"extensions,omitempty"`
+	// Workloads are the processes the extensions left running; a restarted
+	// daemon runs the extensions again when all of them are gone.
+	Workloads []workload.Proc `json:"workloads,omitempty"`
 }
 
 // records keeps one record per instance under dir, written atomically and

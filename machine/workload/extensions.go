@@ -33,6 +33,9 @@ func (w *Runner) RunExtensions(ctx context.Context, in reconcile.InstanceSpec) (
 	if err := os.MkdirAll(w.LogDir(in.Netns), 0o700); err != nil {
 		return nil, err
 	}
+	w.mu.Lock()
+	delete(w.workloads, in.Netns)
+	w.mu.Unlock()
 	if script := customDataScript(in.CustomData); script != "" {
 		if _, err := w.runScript(ctx, in, "customData", "/root", script); err != nil {
 			return nil, fmt.Errorf("customData script of %s: %w", in.VMName, err)
@@ -243,10 +246,21 @@ func (w *Runner) runScript(ctx context.Context, in reconcile.InstanceSpec, logNa
 	return w.runCommand(ctx, in, logName, dir, []string{"/bin/sh", scriptFD}, nil, script)
 }
 
+// waitDelay bounds how long Wait waits for a command's output pipes after
+// the command exited (a child it left behind may hold them).
+const waitDelay = 2 * time.Second
+
 // runCommand runs argv as root in the instance, in directory dir, with
 // script (when not empty) readable on file descriptor 3. Output goes to the
 // instance's log (named by logName) and the last lines are returned. A command
 // still running after WorkloadGrace keeps running as the workload.
+//
+// An extension command (logName set) may become the instance's workload,
+// which outlives this daemon as a VM's processes outlive a hypervisor's
+// management plane: it is tied to no context of the daemon, and writes to
+// its log file directly, through no pipe that would break when the daemon
+// exits. Its process is remembered (see Workloads) so that a restarted
+// daemon can tell whether it still runs.
 func (w *Runner) runCommand(ctx context.Context, in reconcile.InstanceSpec, logName, dir string, argv []string, stdin io.Reader, script string) (string, error) {
 	exe, err := w.inst.Exe()
 	if err != nil {
@@ -256,10 +270,15 @@ func (w *Runner) runCommand(ctx context.Context, in reconcile.InstanceSpec, logN
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:" + filepath.Dir(exe),
 		"VMSS_INSTANCE_ID=" + in.InstanceID, "VMSS_VM_NAME=" + in.VMName,
 	}
-	cmd, err := w.inst.Command(w.base, in.Netns, instance.ExecRequest{Argv: argv, AsRoot: true, Dir: dir, Env: env})
+	cctx := ctx
+	if logName != "" {
+		cctx = context.WithoutCancel(ctx)
+	}
+	cmd, err := w.inst.Command(cctx, in.Netns, instance.ExecRequest{Argv: argv, AsRoot: true, Dir: dir, Env: env})
 	if err != nil {
 		return "", err
 	}
+	cmd.WaitDelay = waitDelay
 	what := strings.Join(argv, " ")
 	var scriptR, scriptW *os.File
 	if script != "" {
@@ -276,22 +295,29 @@ func (w *Runner) runCommand(ctx context.Context, in reconcile.InstanceSpec, logN
 		}
 	}
 	var tail tailBuffer
-	var out io.Writer = &tail
-	var logf *os.File
+	output := tail.String
 	if logName != "" {
-		logf, err = os.OpenFile(filepath.Join(w.LogDir(in.Netns), logName+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		logPath := filepath.Join(w.LogDir(in.Netns), logName+".log")
+		logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			closeScript()
 			return "", err
 		}
-		out = io.MultiWriter(&tail, logf)
+		defer logf.Close() // the command has its own copy
+		fi, err := logf.Stat()
+		if err != nil {
+			closeScript()
+			return "", err
+		}
+		from := fi.Size()
+		output = func() string { return logTail(logPath, from) }
+		cmd.Stdout, cmd.Stderr = logf, logf
+	} else {
+		cmd.Stdout, cmd.Stderr = &tail, &tail
 	}
-	cmd.Stdout, cmd.Stderr, cmd.Stdin = out, out, stdin
+	cmd.Stdin = stdin
 	if err := cmd.Start(); err != nil {
 		closeScript()
-		if logf != nil {
-			logf.Close()
-		}
 		return "", err
 	}
 	if scriptR != nil {
@@ -303,30 +329,98 @@ func (w *Runner) runCommand(ctx context.Context, in reconcile.InstanceSpec, logN
 			scriptW.Close()
 		}()
 	}
+	proc := procOf(cmd.Process.Pid)
 	done := make(chan error, 1)
-	go func() {
-		done <- cmd.Wait()
-		if logf != nil {
-			logf.Close()
-		}
-	}()
+	go func() { done <- cmd.Wait() }()
 	grace := w.cfg.WorkloadGrace
 	if logName == "" {
 		grace = time.Minute // internal steps (mkdir, copies) must finish
 	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
 	select {
 	case err := <-done:
 		if err != nil {
-			return tail.String(), fmt.Errorf("%s: %w", what, err)
+			return output(), fmt.Errorf("%s: %w", what, err)
 		}
-		return tail.String(), nil
-	case <-time.After(grace):
-		w.wg.Add(1)
-		go func() { defer w.wg.Done(); <-done }()
-		return tail.String() + fmt.Sprintf("(still running as the instance's workload, pid %d)", cmd.Process.Pid), nil
+		return output(), nil
+	case <-t.C:
+		// The workload: reaped by the goroutine above when it ends, or
+		// adopted by init when this daemon exits first.
+		w.mu.Lock()
+		w.workloads[in.Netns] = append(w.workloads[in.Netns], proc)
+		w.mu.Unlock()
+		return output() + fmt.Sprintf("(still running as the instance's workload, pid %d)", cmd.Process.Pid), nil
 	case <-ctx.Done():
-		return tail.String(), ctx.Err()
+		_ = cmd.Process.Kill()
+		return output(), ctx.Err()
 	}
+}
+
+// logTail returns the last 4 KiB of the log at path written after offset from.
+func logTail(path string, from int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	from = max(from, fi.Size()-4096)
+	b := make([]byte, max(fi.Size()-from, 0))
+	n, _ := f.ReadAt(b, from)
+	return string(b[:n])
+}
+
+// Proc identifies a process across pid reuse: its pid and its start time
+// (in clock ticks after boot, /proc/<pid>/stat field 22).
+type Proc struct {
+	Pid   int    `json:"pid"`
+	Start uint64 `json:"start"`
+}
+
+func procOf(pid int) Proc { return Proc{Pid: pid, Start: startTime(pid)} }
+
+// Alive reports whether the process still runs (not a zombie).
+func (p Proc) Alive() bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid))
+	if err != nil {
+		return false
+	}
+	f := statFields(b)
+	return len(f) > 19 && f[0] != "Z" && f[0] != "X" && f[19] == fmt.Sprint(p.Start)
+}
+
+// statFields returns the fields of /proc/<pid>/stat after the command name
+// (state first, start time at index 19).
+func statFields(b []byte) []string {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(b[i+1:]))
+}
+
+func startTime(pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	var v uint64
+	if f := statFields(b); len(f) > 19 {
+		fmt.Sscan(f[19], &v)
+	}
+	return v
+}
+
+// Workloads returns the processes that the last RunExtensions of an
+// instance left running as its workload.
+func (w *Runner) Workloads(netns string) []Proc {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]Proc(nil), w.workloads[netns]...)
 }
 
 // tailBuffer keeps the last 4 KiB written.

@@ -57,12 +57,13 @@ type Runner struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
-	mu     sync.Mutex
-	health map[string]*healthProbe // instance netns -> app health
+	mu        sync.Mutex
+	health    map[string]*healthProbe // instance netns -> app health
+	workloads map[string][]Proc       // instance netns -> workload processes started
 }
 
-// New returns a Runner. Close stops its probers and waits for the workload
-// commands it still watches (it does not kill them: stopping an instance does).
+// New returns a Runner. Close stops its probers and internal steps; it
+// neither kills nor waits for workloads (stopping an instance kills them).
 func New(cfg Config) *Runner {
 	if cfg.WorkloadGrace == 0 {
 		cfg.WorkloadGrace = time.Second
@@ -72,13 +73,15 @@ func New(cfg Config) *Runner {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Runner{cfg: cfg, inst: cfg.Instances, log: lg, base: ctx, stop: cancel, health: map[string]*healthProbe{}}
+	return &Runner{cfg: cfg, inst: cfg.Instances, log: lg, base: ctx, stop: cancel, health: map[string]*healthProbe{}, workloads: map[string][]Proc{}}
 }
 
 // LogDir is where an instance's extension logs are written.
 func (w *Runner) LogDir(netns string) string { return filepath.Join(w.cfg.LogDir, netns) }
 
-// Close stops every prober and waits for the goroutines the runner started.
+// Close stops every prober and waits for the goroutines the runner started,
+// except those that watch workloads: workloads keep running (a restarted
+// daemon adopts them).
 func (w *Runner) Close() {
 	w.mu.Lock()
 	for _, hp := range w.health {

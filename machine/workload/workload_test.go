@@ -274,3 +274,56 @@ func createEmpty(t *testing.T, path string) string {
 	}
 	return path
 }
+
+// TestWorkloadOutlivesCloseWithoutHangingIt: stopping the daemon (Close)
+// leaves the workload running, also one whose child holds its output, and
+// does not wait for it; the workload's process is known and checkable.
+func TestWorkloadOutlivesCloseWithoutHangingIt(t *testing.T) {
+	root := t.TempDir()
+	w := workload.New(workload.Config{
+		Instances: &machinetest.Instances{Root: root}, LogDir: filepath.Join(root, "logs"),
+		WorkloadGrace: 300 * time.Millisecond,
+	})
+	in := reconcile.InstanceSpec{Netns: "web_0", VMName: "web_0", InstanceID: "0",
+		Extensions: []arm.Extension{{Name: "cse", Properties: arm.ExtensionP{Publisher: "Microsoft.Azure.Extensions", Type: "CustomScript",
+			Settings: json.RawMessage(`{"commandToExecute":"sleep 60 & echo $! > bg.pid; echo serving; exec sleep 60"}`)}}}}
+	views, err := w.RunExtensions(context.Background(), in)
+	if err != nil || !strings.Contains(views[0].Statuses[0].Message, "serving") {
+		t.Fatalf("long-running CustomScript: %+v, %v", views, err)
+	}
+	procs := w.Workloads("web_0")
+	if len(procs) != 1 || !procs[0].Alive() {
+		t.Fatalf("workloads %+v, want one live process", procs)
+	}
+	bgData, _ := os.ReadFile(filepath.Join(root, "web_0", "root", "custom-script", "download", "0", "bg.pid"))
+	bg, _ := strconv.Atoi(strings.TrimSpace(string(bgData)))
+	t.Cleanup(func() {
+		_ = syscall.Kill(procs[0].Pid, syscall.SIGKILL)
+		if bg > 0 {
+			_ = syscall.Kill(bg, syscall.SIGKILL)
+		}
+	})
+	closed := make(chan struct{})
+	go func() { w.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close still waiting for the workload after 20s")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if !procs[0].Alive() {
+		t.Fatal("the workload died with Close")
+	}
+	// Positive control: a killed workload is reported gone.
+	_ = syscall.Kill(procs[0].Pid, syscall.SIGKILL)
+	deadline := time.Now().Add(10 * time.Second)
+	for procs[0].Alive() {
+		if time.Now().After(deadline) {
+			t.Fatal("a killed workload still reported alive")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if (workload.Proc{Pid: procs[0].Pid, Start: procs[0].Start + 1}).Alive() {
+		t.Error("a process with another start time (a reused pid) counts as the workload")
+	}
+}
