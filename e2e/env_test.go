@@ -36,7 +36,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	vmssBin = filepath.Join(dir, "vmss")
-	build := exec.Command("go", "build", "-o", vmssBin, "../cmd/vmss")
+	args := []string{"build", "-o", vmssBin}
+	if raceEnabled { // the daemon under test gets the race detector too
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../cmd/vmss")...)
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Println("e2e: build vmss:", err)
@@ -148,6 +152,11 @@ func (e *Env) Close() {
 		case <-time.After(15 * time.Second):
 			_ = e.cmd.Process.Kill()
 			<-done
+		}
+		// Built with -race, the daemon prints what it finds to its log.
+		if log := e.log.String(); raceEnabled && strings.Contains(log, "WARNING: DATA RACE") {
+			i := strings.Index(log, "WARNING: DATA RACE")
+			e.T.Errorf("the daemon reported a data race:\n%s", log[max(0, i-200):min(len(log), i+6000)])
 		}
 	}
 	if e.T.Failed() && e.log != nil {

@@ -6,6 +6,10 @@
 #
 #   sudo scripts/test.sh              # everything
 #   sudo scripts/test.sh ./model/...  # some packages
+#   sudo RACE= scripts/test.sh        # without the race detector
+#
+# Tests run with the race detector (-race), the daemon the end-to-end tests
+# start included.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "needs root: sudo $0" >&2; exit 1; }
 cd "$(dirname "$0")/.."
@@ -14,4 +18,5 @@ GO=$(scripts/go.sh)
 export GOFLAGS="${GOFLAGS:-} -count=1"
 pkgs=("$@"); [ ${#pkgs[@]} -gt 0 ] || pkgs=(./...)
 "$GO" vet "${pkgs[@]}"
-"$GO" test -timeout 15m "${pkgs[@]}"
+RACE=${RACE--race}
+"$GO" test $RACE -timeout 15m "${pkgs[@]}"
