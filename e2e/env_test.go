@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ type Env struct {
 	Client     *client.Client
 	Flags      []string // extra flags for serve
 	cmd        *exec.Cmd
-	log        *bytes.Buffer
+	log        *lockedBuffer
 }
 
 // Options tune an Env.
@@ -113,7 +114,7 @@ func (e *Env) Serve() {
 	args := append([]string{"serve", "--socket", e.Socket, "--state-dir", filepath.Join(e.StateDir, "state"),
 		"--runtime-dir", e.RuntimeDir, "--prefix", e.Prefix, "--public-ip-range", e.PIPRange, "--metrics-addr", "off",
 		"--log-level", "debug"}, e.Flags...)
-	e.log = &bytes.Buffer{}
+	e.log = &lockedBuffer{}
 	e.cmd = exec.Command(vmssBin, args...)
 	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -292,4 +293,22 @@ func Eventually(t testing.TB, timeout time.Duration, what string, f func() error
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
+}
+
+// lockedBuffer collects a process's output while tests read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -157,11 +157,11 @@ func (c *sshClient) jump(jumpEP, target string, args ...string) sshResult {
 
 // start starts an OpenSSH program in the background; the test's cleanup
 // kills it.
-func (c *sshClient) start(prog string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+func (c *sshClient) start(prog string, args ...string) (*exec.Cmd, *lockedBuffer) {
 	c.t.Helper()
 	cmd := c.command(context.Background(), prog, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func (c *sshClient) start(prog string, args ...string) (*exec.Cmd, *bytes.Buffer
 			_ = cmd.Wait()
 		}
 	})
-	return cmd, &out
+	return cmd, out
 }
 
 // waitExit waits for a command started with start to end.
