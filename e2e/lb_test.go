@@ -651,7 +651,7 @@ func lbHasStatus(view, code string) bool {
 // below that and cannot be raised (no CAP_SYS_RESOURCE), as many connections
 // as it allows are opened instead.
 func TestLBTenThousandConnections(t *testing.T) {
-	if raceEnabled {
+	if raceDaemon {
 		t.Skip("a capacity test: built with -race the daemon measures the race detector's overhead; scripts/test.sh runs it again without -race")
 	}
 	n := 10000

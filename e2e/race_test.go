@@ -2,6 +2,5 @@
 
 package e2e
 
-// raceEnabled: the tests run with -race, so the vmss binary is built with
-// it too.
+// raceEnabled: the tests run with -race (see raceDaemon).
 const raceEnabled = true
