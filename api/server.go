@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -146,6 +147,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		// A bug hit by one request answers 500 (when nothing was written
+		// yet) and is logged; the daemon serves on.
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log().Error("internal error", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if rw.status == 0 {
+				writeErr(rw, arm.Errorf(500, "InternalServerError", "", "Internal error: %v.", p))
+			}
+		}
+	}()
 	s.serve(rw, r)
 	s.log().Debug("api", "method", r.Method, "path", r.URL.Path, "status", rw.status, "took", time.Since(start))
 }
@@ -243,6 +257,12 @@ func (s *Server) update(req *request, f func(st *model.State) *arm.Error) (int64
 		return nil
 	})
 	if err != nil {
+		var pe *model.PanicError
+		if errors.As(err, &pe) {
+			s.log().Error("internal error", "method", req.r.Method, "path", req.r.URL.Path, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+			writeErr(req.w, arm.Errorf(500, "InternalServerError", "", "%v", err))
+			return 0, false
+		}
 		writeErr(req.w, arm.AsError(err))
 		return 0, false
 	}

@@ -47,7 +47,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	vmssBin = filepath.Join(dir, "vmss")
-	build := exec.Command("go", "build", "-o", vmssBin, "../cmd/vmss")
+	args := []string{"build", "-o", vmssBin}
+	if raceDaemon {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../cmd/vmss")...)
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Println("e2e: build vmss:", err)
@@ -57,6 +61,11 @@ func TestMain(m *testing.M) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// raceDaemon: the daemon under test is built with the race detector too,
+// when the tests run with -race and VMSS_E2E_RACE_DAEMON=1. It is off by
+// default: a race-built daemon makes the package about 5 times slower.
+var raceDaemon = raceEnabled && os.Getenv("VMSS_E2E_RACE_DAEMON") == "1"
 
 // Env is one emulator for one test.
 type Env struct {
@@ -174,6 +183,11 @@ func (e *Env) Close() {
 		case <-time.After(15 * time.Second):
 			_ = e.cmd.Process.Kill()
 			<-done
+		}
+		// Built with -race, the daemon prints what it finds to its log.
+		if log := e.log.String(); raceDaemon && strings.Contains(log, "WARNING: DATA RACE") {
+			i := strings.Index(log, "WARNING: DATA RACE")
+			e.T.Errorf("the daemon reported a data race:\n%s", log[max(0, i-200):min(len(log), i+6000)])
 		}
 	}
 	if e.T.Failed() && e.log != nil {

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vmss-emulator/vmss/internal/testutil"
 	"net"
 	"net/netip"
 	"os"
@@ -157,11 +158,11 @@ func (c *sshClient) jump(jumpEP, target string, args ...string) sshResult {
 
 // start starts an OpenSSH program in the background; the test's cleanup
 // kills it.
-func (c *sshClient) start(prog string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+func (c *sshClient) start(prog string, args ...string) (*exec.Cmd, *testutil.SyncBuffer) {
 	c.t.Helper()
 	cmd := c.command(context.Background(), prog, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &testutil.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
@@ -171,7 +172,7 @@ func (c *sshClient) start(prog string, args ...string) (*exec.Cmd, *bytes.Buffer
 			_ = cmd.Wait()
 		}
 	})
-	return cmd, &out
+	return cmd, out
 }
 
 // waitExit waits for a command started with start to end.

@@ -28,7 +28,7 @@ func (s *State) PutGeneric(id arm.ID, body []byte) (*arm.GenericResource, bool, 
 	g.Location = s.location(g.Location)
 	props := map[string]any{}
 	if len(g.Properties) > 0 {
-		if err := json.Unmarshal(g.Properties, &props); err != nil {
+		if err := json.Unmarshal(g.Properties, &props); err != nil || props == nil { // "properties": null
 			props = map[string]any{}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 
 	"github.com/vmss-emulator/vmss/internal/atomicfile"
@@ -107,10 +108,14 @@ func (s *Store) View(f func(*State)) {
 // they change). When f changed the state (its Seq moved), the new state is
 // persisted before Update returns; if that fails, the change is undone and the
 // error returned.
+//
+// A panic in f is an error too: the state goes back to the last saved
+// version, and the lock is released, so one bad request cannot wedge every
+// later one.
 func (s *Store) Update(f func(*State) error) error {
 	s.mu.Lock()
 	before := s.st.Seq
-	err := f(s.st)
+	err := s.run(f)
 	if err != nil || s.st.Seq == before {
 		s.mu.Unlock()
 		return err
@@ -123,11 +128,7 @@ func (s *Store) Update(f func(*State) error) error {
 		}
 	}
 	if merr != nil {
-		var prev State
-		if json.Unmarshal(s.saved, &prev) == nil {
-			prev.SetConfig(s.st.cfg)
-			s.st = &prev
-		}
+		s.restore()
 		s.mu.Unlock()
 		return fmt.Errorf("persist state to %s (change undone): %w", s.dir, merr)
 	}
@@ -138,6 +139,38 @@ func (s *Store) Update(f func(*State) error) error {
 		cb()
 	}
 	return nil
+}
+
+// PanicError is the error of an Update whose function panicked (a bug):
+// the change was undone.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("internal error while changing the state (change undone): %v", e.Value)
+}
+
+// run calls f, turning a panic into an error after restoring the saved
+// state. s.mu is held.
+func (s *Store) run(f func(*State) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.restore()
+			err = &PanicError{Value: p, Stack: debug.Stack()}
+		}
+	}()
+	return f(s.st)
+}
+
+// restore puts back the last saved state. s.mu is held.
+func (s *Store) restore() {
+	var prev State
+	if json.Unmarshal(s.saved, &prev) == nil {
+		prev.SetConfig(s.st.cfg)
+		s.st = &prev
+	}
 }
 
 func writeAtomic(path string, data []byte) error {

@@ -2,12 +2,13 @@
 # Installs what vmss needs at run time and in its tests on Debian or Ubuntu:
 # iproute2, util-linux (nsenter, setpriv, ipcs), mount (mount, umount),
 # e2fsprogs (mkfs.ext4 for the instances' filesystem), OpenSSH's client (ssh,
-# scp, sftp), curl, dig, procps, python3, nftables (network security groups)
-# and the az CLI (Debian's azure-cli, for the tests that drive the HTTPS API
-# with it). Go 1.26 or later must already be installed.
+# scp, sftp), curl, dig, procps, python3, nftables (network security groups),
+# the az CLI (Debian's azure-cli, for the tests that drive the HTTPS API with
+# it), and gcc and libc6-dev for the tests' race detector (go test -race needs
+# cgo). Go 1.26 or later must already be installed.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "needs root: sudo $0" >&2; exit 1; }
-pkgs=(iproute2 util-linux mount e2fsprogs openssh-client curl dnsutils procps python3 jq ca-certificates nftables azure-cli)
+pkgs=(iproute2 util-linux mount e2fsprogs openssh-client curl dnsutils procps python3 jq ca-certificates nftables azure-cli gcc libc6-dev)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -69,13 +69,16 @@ func TestEvaluationBudget(t *testing.T) {
 		{"repeated references", `{VARS, "resources": [{"type": "A.B/c", "apiVersion": "1", "name": "x", "properties": {
 		    "a": "[variables('s')]", "b": "[variables('s')]", "c": "[variables('s')]", "d": "[variables('s')]", "e": "[variables('s')]"}}]}`,
 			"resources[0].properties.e: the evaluated value is larger than the limit"},
+		{"literal in a copy", `{"resources": [], "outputs": {"o": {"type": "array", "copy": {"count": 800, "input": "LITERAL"}}}}`,
+			"outputs.o.copy.input: the evaluated value is larger than the limit"},
 		{"output copy", `{VARS, "resources": [], "outputs": {"o": {"type": "array", "copy": {"count": 800, "input": "[concat(variables('s'), copyIndex())]"}}}}`,
 			"outputs.o.copy.input: the evaluated value is larger than the limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tpl := strings.ReplaceAll(strings.ReplaceAll(tt.tpl, "VARS", vars(big)), "SIZE", big)
-			if len(tpl) > 1024 {
+			tpl = strings.ReplaceAll(tpl, "LITERAL", strings.Repeat("y", 1<<20))
+			if len(tpl) > 1024 && !strings.Contains(tt.tpl, "LITERAL") {
 				t.Fatalf("the template is %d bytes; the point is a small one", len(tpl))
 			}
 			var before, after runtime.MemStats
@@ -89,6 +92,7 @@ func TestEvaluationBudget(t *testing.T) {
 				t.Errorf("evaluation allocated %d MiB before failing; want it bounded by the limits", alloc>>20)
 			}
 			small := strings.ReplaceAll(strings.ReplaceAll(tt.tpl, "VARS", vars("1")), "SIZE", "1")
+			small = strings.ReplaceAll(small, "LITERAL", "y")
 			if err := evaluateAll(t, small); err != nil {
 				t.Fatalf("the same template with a 256-byte string: %v", err)
 			}

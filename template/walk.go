@@ -78,6 +78,10 @@ func (d *Deployment) evalValue(ctx context.Context, env *env, v any, path string
 			return nil, atPath(path, err)
 		}
 		if e.Root == nil {
+			// A literal costs too: copies repeat it.
+			if err := env.charge(path, e.Literal); err != nil {
+				return nil, err
+			}
 			return e.Literal, nil
 		}
 		d.evaluated.Add(1)
