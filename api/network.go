@@ -359,6 +359,10 @@ func (s *Server) putGeneric(req *request) {
 	if !ok {
 		return
 	}
+	if e := validateGeneric(id, req.body); e != nil {
+		writeErr(req.w, e)
+		return
+	}
 	s.put(req, id.Key(), func(st *model.State) (bool, *arm.Error) {
 		_, c, e := st.PutGeneric(id, req.body)
 		return c, e

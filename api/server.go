@@ -38,6 +38,7 @@ type Server struct {
 	Store    *model.Store
 	Runtime  Runtime
 	Deployer Deployer
+	Monitor  Monitor // nil: no metrics or activity log
 	Logger   *slog.Logger
 
 	ops        sync.Map // operation id -> *operation

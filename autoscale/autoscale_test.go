@@ -442,3 +442,35 @@ func TestDurations(t *testing.T) {
 		}
 	}
 }
+
+func TestParseCondition(t *testing.T) {
+	c, err := ParseCondition("Percentage CPU > 70 avg 5m")
+	if err != nil || c != (Condition{"Percentage CPU", "GreaterThan", 70, "Average", 5 * time.Minute}) {
+		t.Fatalf("%+v %v", c, err)
+	}
+	c, err = ParseCondition(`\Processor\PercentProcessorTime <= 25.5 max PT10M`)
+	if err != nil || c.MetricName != `\Processor\PercentProcessorTime` || c.Operator != "LessThanOrEqual" || c.TimeWindow != 10*time.Minute || c.TimeAggregation != "Maximum" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	for _, s := range []string{"Percentage CPU > 70", "Percentage CPU >> 70 avg 5m", "Percentage CPU > lots avg 5m", "Percentage CPU > 70 mean 5m", "Percentage CPU > 70 avg 5x"} {
+		if _, err := ParseCondition(s); err == nil {
+			t.Errorf("%q accepted", s)
+		}
+	}
+	for _, tc := range []struct {
+		in   string
+		want ScaleAction
+	}{
+		{"out 2", ScaleAction{Direction: "Increase", Type: "ChangeCount", Value: 2}},
+		{"in 1", ScaleAction{Direction: "Decrease", Type: "ChangeCount", Value: 1}},
+		{"to 5", ScaleAction{Direction: "Increase", Type: "ExactCount", Value: 5}},
+		{"in 50%", ScaleAction{Direction: "Decrease", Type: "PercentChangeCount", Value: 50}},
+	} {
+		if a, err := ParseScale(strings.Fields(tc.in)); err != nil || a != tc.want {
+			t.Errorf("%s: %+v %v", tc.in, a, err)
+		}
+	}
+	if _, err := ParseScale([]string{"up", "1"}); err == nil {
+		t.Error("up accepted")
+	}
+}

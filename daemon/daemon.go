@@ -25,6 +25,7 @@ import (
 	"github.com/vmss-emulator/vmss/deploy"
 	"github.com/vmss-emulator/vmss/machine"
 	"github.com/vmss-emulator/vmss/model"
+	"github.com/vmss-emulator/vmss/monitor"
 	"github.com/vmss-emulator/vmss/proxy"
 	"github.com/vmss-emulator/vmss/reconcile"
 )
@@ -57,7 +58,11 @@ type Options struct {
 	WorkloadGrace time.Duration
 	// HealthInterval: see machine.Config.
 	HealthInterval time.Duration
-	Logger         *slog.Logger
+	// TimeScale multiplies every autoscale duration (time grain, time window,
+	// cooldown, evaluation interval) and the metric sampling interval; zero
+	// means 1. Metrics keep wall-clock timestamps.
+	TimeScale float64
+	Logger    *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -150,7 +155,9 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 		Parallel: o.Parallel, Resync: o.Resync, Logger: o.Logger,
 		Plan: reconcile.PlanOptions{ProbeIntervalScale: o.ProbeIntervalScale, DefaultDrain: o.DrainPeriod, JumpboxFallbackPorts: o.JumpboxPorts},
 	})
-	srv := &api.Server{Store: store, Runtime: runtime{rec, h}, Logger: o.Logger}
+	mon := monitor.New(monitor.Options{Store: store, TimeScale: o.TimeScale, Logger: o.Logger,
+		Sampler: &monitor.KernelSampler{Prefix: o.Prefix, Processes: h.Manager().Processes, Logger: o.Logger}})
+	srv := &api.Server{Store: store, Runtime: runtime{rec, h}, Monitor: monitorAPI{mon}, Logger: o.Logger}
 	eng, err := newDeployer(store, srv, o.Logger)
 	if err != nil {
 		h.Close()
@@ -166,8 +173,9 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d := &Daemon{Options: o, Store: store, Machine: h, Reconciler: rec, API: srv, Metrics: reg, deployer: eng, cancel: cancel, errc: make(chan error, 2)}
-	d.wg.Add(2)
+	d.wg.Add(3)
 	go func() { defer d.wg.Done(); rec.Run(rctx) }()
+	go func() { defer d.wg.Done(); mon.Run(rctx) }()
 	go func() {
 		defer d.wg.Done()
 		if err := srv.Serve(rctx, ln); err != nil {
