@@ -135,11 +135,9 @@ func (k *KernelSampler) Sample(ctx context.Context, ins []Instance) (map[string]
 	return out, errors.Join(errs...)
 }
 
-// join moves pids into the accounting group dir (made when missing).
+// join moves pids into the accounting group dir, made when missing (also
+// for an instance with no process: its CPU time is then zero, not unknown).
 func (k *KernelSampler) join(name, dir string, pids []int) {
-	if len(pids) == 0 {
-		return
-	}
 	if !exists(dir) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return

@@ -31,6 +31,7 @@ func (f *daemonFlags) add(c *cobra.Command) {
 	fl.BoolVar(&f.o.LiftLimits, "lift-limits", false, "ignore Azure's instance limits (100 per placement group, 1000 per scale set)")
 	fl.StringVar(&f.o.MetricsAddr, "metrics-addr", "127.0.0.1:9100", "Prometheus metrics address (loopback only; \"off\" disables)")
 	fl.Float64Var(&f.o.ProbeIntervalScale, "probe-interval-scale", 1, "multiply the intervals of load-balancer health probes and the Application Health extension (e.g. 0.1 for fast demos and tests)")
+	fl.Float64Var(&f.o.TimeScale, "time-scale", 1, "multiply every autoscale duration (time grain, window, cooldown, evaluation interval) and the metric sampling interval, e.g. 0.02 turns 5 minutes into 6 s; metrics keep wall-clock times")
 	fl.DurationVar(&f.o.DrainPeriod, "drain-period", 5*time.Second, "default drain period of backend pools that set no drainPeriodInSeconds")
 	fl.IntVar(&f.o.Parallel, "parallel", 16, "instance operations at once")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
