@@ -155,7 +155,7 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 		Parallel: o.Parallel, Resync: o.Resync, Logger: o.Logger,
 		Plan: reconcile.PlanOptions{ProbeIntervalScale: o.ProbeIntervalScale, DefaultDrain: o.DrainPeriod, JumpboxFallbackPorts: o.JumpboxPorts},
 	})
-	mon := monitor.New(monitor.Options{Store: store, TimeScale: o.TimeScale, Logger: o.Logger,
+	mon := monitor.New(monitor.Options{Store: store, TimeScale: o.TimeScale, Logger: o.Logger, Registerer: reg,
 		Sampler: &monitor.KernelSampler{Prefix: o.Prefix, Processes: h.Manager().Processes, Logger: o.Logger}})
 	srv := &api.Server{Store: store, Runtime: runtime{rec, h}, Monitor: monitorAPI{mon}, Logger: o.Logger}
 	eng, err := newDeployer(store, srv, o.Logger)

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/autoscale"
 	"github.com/vmss-emulator/vmss/metrics"
@@ -48,17 +50,21 @@ type Options struct {
 	Logger  *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Registerer, when not nil, gets the instances' latest measurements and
+	// the autoscale counters as Prometheus metrics.
+	Registerer prometheus.Registerer
 }
 
 // Monitor samples metrics and runs autoscale. Create it with New.
 type Monitor struct {
-	o       Options
-	store   *metrics.Store
-	engine  autoscale.Engine
-	log     *activityLog
-	mu      sync.Mutex
-	last    map[string]time.Time // setting key → last scale action
-	invalid map[string]string    // setting key → the parse error last logged
+	o        Options
+	store    *metrics.Store
+	engine   autoscale.Engine
+	log      *activityLog
+	mu       sync.Mutex
+	last     map[string]time.Time // setting key → last scale action
+	invalid  map[string]string    // setting key → the parse error last logged
+	outcomes map[string]float64   // evaluations by outcome, for Prometheus
 }
 
 // New returns a Monitor; Run starts it.
@@ -81,8 +87,12 @@ func New(o Options) *Monitor {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Monitor{o: o, store: &metrics.Store{}, engine: autoscale.Engine{TimeScale: o.TimeScale},
-		log: &activityLog{max: o.History}, last: map[string]time.Time{}, invalid: map[string]string{}}
+	m := &Monitor{o: o, store: &metrics.Store{}, engine: autoscale.Engine{TimeScale: o.TimeScale},
+		log: &activityLog{max: o.History}, last: map[string]time.Time{}, invalid: map[string]string{}, outcomes: map[string]float64{}}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(collector{m})
+	}
+	return m
 }
 
 // Retention is how long samples are kept.
@@ -278,6 +288,13 @@ func (m *Monitor) evaluate(ctx context.Context, s setting) error {
 		}
 	}
 	m.log.add(s.key, event(s.id.String(), s.group, s.id.Subscription, d, status, msg))
+	outcome := d.Action
+	if msg != "" {
+		outcome = "Failed"
+	}
+	m.mu.Lock()
+	m.outcomes[outcome]++
+	m.mu.Unlock()
 	if msg != "" {
 		return fmt.Errorf("autoscale setting %s: scale %s to %d: %s", s.id.Name(), target.Name(), d.New, msg)
 	}

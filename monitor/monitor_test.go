@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/metrics"
 	"github.com/vmss-emulator/vmss/model"
@@ -222,5 +224,30 @@ func TestMetricsAnswer(t *testing.T) {
 	avg := resp.Value[0].Timeseries[0].Data[0].Average
 	if avg == nil || *avg < 24.9 || *avg > 25.1 {
 		t.Fatalf("average %v, want 25", avg)
+	}
+}
+
+func TestPrometheusGauges(t *testing.T) {
+	f := newFixture(t, true)
+	reg := prometheus.NewRegistry()
+	f.mon = New(Options{Store: f.store, Sampler: f.sampler, TimeScale: 0.01, Now: func() time.Time { return f.clock }, Registerer: reg})
+	f.sampler.busy = 0.25
+	f.run(t, 2*time.Second)
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, fam := range fams {
+		for _, m := range fam.GetMetric() {
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			got[fam.GetName()] += v
+		}
+	}
+	if cpu := got["vmss_instance_cpu_percent"]; cpu < 24.9 || cpu > 25.1 {
+		t.Errorf("cpu gauge %v, want 25", cpu)
+	}
+	if got["vmss_autoscale_evaluations_total"] < 1 || got["vmss_instance_available_memory_bytes"] != 1<<29 {
+		t.Errorf("gathered %v", got)
 	}
 }
