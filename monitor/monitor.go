@@ -287,7 +287,13 @@ func (m *Monitor) evaluate(ctx context.Context, s setting) error {
 			m.o.Logger.Info("autoscale", "setting", s.id.Name(), "target", target.Name(), "from", d.Current, "to", d.New, "reason", d.Reason)
 		}
 	}
-	m.log.add(s.key, event(s.id.String(), s.group, s.id.Subscription, d, status, msg))
+	ev := event(s.id.String(), s.group, s.id.Subscription, d, status, msg)
+	if d.Changed() && msg == "" {
+		if n := m.notify(ctx, s, as, d); n != "" {
+			ev.Properties["Notifications"] = n
+		}
+	}
+	m.log.add(s.key, ev)
 	outcome := d.Action
 	if msg != "" {
 		outcome = "Failed"

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -249,5 +251,47 @@ func TestPrometheusGauges(t *testing.T) {
 	}
 	if got["vmss_autoscale_evaluations_total"] < 1 || got["vmss_instance_available_memory_bytes"] != 1<<29 {
 		t.Errorf("gathered %v", got)
+	}
+}
+
+// A scale action posts Azure's webhook payload to a loopback webhook; a
+// webhook elsewhere is not called and e-mail is recorded only.
+func TestWebhookNotification(t *testing.T) {
+	got := make(chan webhookPayload, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p webhookPayload
+		_ = json.NewDecoder(r.Body).Decode(&p)
+		got <- p
+	}))
+	defer srv.Close()
+	f := newFixture(t, true)
+	var body map[string]any
+	json.Unmarshal([]byte(fmt.Sprintf(autoscaleBody, true, f.set, f.set, f.set)), &body)
+	body["properties"].(map[string]any)["notifications"] = []any{map[string]any{"operation": "Scale",
+		"email":    map[string]any{"customEmails": []string{"ops@example.com"}},
+		"webhooks": []any{map[string]any{"serviceUri": srv.URL + "/hook"}, map[string]any{"serviceUri": "http://203.0.113.9/hook"}}}}
+	b, _ := json.Marshal(body)
+	if err := f.store.Update(func(s *model.State) error {
+		if _, _, e := s.PutGeneric(f.setting, b); e != nil {
+			return e
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.sampler.busy = 0.9
+	f.run(t, 5*time.Second)
+	select {
+	case p := <-got:
+		if p.Operation != "Scale Out" || p.Context.OldCapacity != "1" || p.Context.NewCapacity != "2" || p.Context.ResourceID != f.set.String() {
+			t.Fatalf("payload %+v", p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the webhook was not called")
+	}
+	ev := f.mon.Activity(Filter{ScaleOnly: true})
+	note := ev[len(ev)-1].Properties["Notifications"]
+	if !strings.Contains(note, "203.0.113.9/hook not called") || !strings.Contains(note, "ops@example.com recorded, not sent") {
+		t.Fatalf("notifications note %q", note)
 	}
 }
