@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -184,5 +185,87 @@ func TestAutoscaleFromTemplate(t *testing.T) {
 		if h["operation"] != "Autoscale evaluation" || h["oldCount"] != h["newCount"] {
 			t.Fatalf("idle set changed: %v", h)
 		}
+	}
+}
+
+// TestAutoscaleBehindLoadBalancer: autoscale's capacity changes go through
+// the path of a manual scale, so instances join the load balancer when they
+// are up and leave it drained: no request through the frontend fails while
+// load scales the set out to 3 and back in to 1.
+func TestAutoscaleBehindLoadBalancer(t *testing.T) {
+	e := Start(t, Options{ProbeScale: "0.05", Drain: "2s", Extra: []string{"--time-scale", "0.02"}})
+	url := lbCreate(e, "web", 1, webapp)
+	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
+	e.MustCLI("monitor", "autoscale", "create", "--resource", "web", "-n", "web-as", "--min-count", "1", "--max-count", "3", "-o", "none")
+	e.MustCLI("monitor", "autoscale", "rule", "create", "--autoscale-name", "web-as", "--condition", "Percentage CPU > 15 avg 5m", "--scale", "out", "1", "--cooldown", "1", "-o", "none")
+	e.MustCLI("monitor", "autoscale", "rule", "create", "--autoscale-name", "web-as", "--condition", "Percentage CPU < 5 avg 5m", "--scale", "in", "1", "--cooldown", "1", "-o", "none")
+	w := watchCapacity(e, "web")
+	defer w.close()
+
+	// a paced request stream (20 per second, a new connection each)
+	var mu sync.Mutex
+	var rs []lbResult
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			start := time.Now()
+			id, err := lbHit(url, netip.Addr{})
+			mu.Lock()
+			rs = append(rs, lbResult{start: start, instance: id, err: err})
+			mu.Unlock()
+		}
+	})
+	stopLoad := func() []lbResult { close(stop); wg.Wait(); return rs }
+
+	loaded := map[string]bool{}
+	Eventually(t, 3*time.Minute, "scale-out to 3 with every backend up", func() error {
+		for _, in := range e.Instances("web") {
+			if !loaded[in.InstanceID] && in.PowerState == "running" {
+				e.runIn("web", in.InstanceID, "nohup nice -n 10 yes >/dev/null 2>&1 & echo $! > /tmp/busy.pid")
+				loaded[in.InstanceID] = true
+			}
+		}
+		if _, _, last := w.get(); last != 3 {
+			return fmt.Errorf("capacity %d", last)
+		}
+		if st, err := lbStates(e, "webLB", ""); err != nil || len(st) != 3 {
+			return fmt.Errorf("backends %v %v", st, err)
+		}
+		return nil
+	})
+	lbWaitAllUp(e, "webLB", "", "web", time.Minute)
+	for _, in := range e.Instances("web") {
+		if loaded[in.InstanceID] {
+			e.runIn("web", in.InstanceID, "kill $(cat /tmp/busy.pid)")
+		}
+	}
+	Eventually(t, 2*time.Minute, "scale-in to 1", func() error {
+		if n := len(e.Instances("web")); n != 1 {
+			return fmt.Errorf("%d instances", n)
+		}
+		if st, err := lbStates(e, "webLB", ""); err != nil || len(st) != 1 {
+			return fmt.Errorf("backends %v %v", st, err)
+		}
+		return nil
+	})
+	time.Sleep(time.Second)
+	per, errs, nerr := lbSummary(stopLoad())
+	t.Logf("%d requests through 1 → 3 → 1: %v", len(rs), per)
+	if nerr != 0 {
+		t.Fatalf("%d of %d requests failed while autoscale changed the capacity: %v", nerr, len(rs), errs)
+	}
+	if len(per) < 3 {
+		t.Errorf("only instances %v answered; the added ones never joined", per)
+	}
+	if lo, hi, _ := w.get(); lo < 1 || hi > 3 {
+		t.Errorf("capacity left [1, 3]: %d..%d", lo, hi)
 	}
 }
