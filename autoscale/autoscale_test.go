@@ -158,14 +158,18 @@ func TestOutBeatsIn(t *testing.T) {
 }
 
 // The documented flapping example: scale out by 1 when CPU ≥ 80 %, scale in by
-// 1 when CPU ≤ 60 %. With 3 instances at 50 %, scaling in to 2 gives an
-// estimated 75 % (< 80): scale in. With 2 instances at 50 %, scaling in to 1
-// gives 100 % (≥ 80): skip.
+// 1 when CPU ≤ 60 %. With 3 instances at 60 %, scaling in to 2 gives an
+// estimated 60 × 3 / 2 = 90 % (≥ 80): skip. At 50 %, 50 × 3 / 2 = 75 % (< 80):
+// scale in. With 2 instances at 50 %, scaling in to 1 gives 100 %: skip.
 func TestFlapping(t *testing.T) {
 	s := setting(t, 1, 10, 1,
 		rule("Percentage CPU", "GreaterThanOrEqual", 80, "Increase", "ChangeCount", 1, "PT5M"),
 		rule("Percentage CPU", "LessThanOrEqual", 60, "Decrease", "ChangeCount", 1, "PT5M"))
-	d := eval(t, s, State{Capacity: 3}, cpu(50))
+	d := eval(t, s, State{Capacity: 3}, cpu(60))
+	if d.Changed() || !strings.Contains(d.Reason, "flapping") || !strings.Contains(d.Reason, "estimated at 90") {
+		t.Fatalf("3 instances at 60%%: %+v", d)
+	}
+	d = eval(t, s, State{Capacity: 3}, cpu(50))
 	if d.New != 2 || d.Action != ActionScaleIn {
 		t.Fatalf("3 instances at 50%%: %+v", d)
 	}
