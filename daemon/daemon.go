@@ -173,15 +173,16 @@ func Start(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d := &Daemon{Options: o, Store: store, Machine: h, Reconciler: rec, API: srv, Metrics: reg, deployer: eng, cancel: cancel, errc: make(chan error, 2)}
-	d.wg.Add(3)
+	d.wg.Add(2)
 	go func() { defer d.wg.Done(); rec.Run(rctx) }()
-	go func() { defer d.wg.Done(); mon.Run(rctx) }()
 	go func() {
 		defer d.wg.Done()
 		if err := srv.Serve(rctx, ln); err != nil {
 			d.errc <- fmt.Errorf("API server: %w", err)
 		}
 	}()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); mon.Run(rctx) }() // metrics and autoscale
 	if err := d.serveMetrics(rctx); err != nil {
 		o.Logger.Warn("metrics are off", "err", err)
 	}
