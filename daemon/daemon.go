@@ -47,6 +47,10 @@ type Options struct {
 	// ProbeIntervalScale multiplies probe intervals, of load balancers and of
 	// the Application Health extension (tests use e.g. 0.02).
 	ProbeIntervalScale float64
+	// TimeScale multiplies every autoscale duration (time grain, time window,
+	// cooldown, evaluation interval) and the metric sampling interval; zero
+	// means 1. Metrics keep wall-clock timestamps.
+	TimeScale float64
 	// DrainPeriod is the default drain period of backend pools; default 5s.
 	DrainPeriod time.Duration
 	// JumpboxPorts are tried, in order, when port 22 of a VM's public IP is
@@ -58,11 +62,7 @@ type Options struct {
 	WorkloadGrace time.Duration
 	// HealthInterval: see machine.Config.
 	HealthInterval time.Duration
-	// TimeScale multiplies every autoscale duration (time grain, time window,
-	// cooldown, evaluation interval) and the metric sampling interval; zero
-	// means 1. Metrics keep wall-clock timestamps.
-	TimeScale float64
-	Logger    *slog.Logger
+	Logger         *slog.Logger
 }
 
 func (o *Options) defaults() {
