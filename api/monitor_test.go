@@ -56,11 +56,23 @@ func startMonitored(t *testing.T, mon Monitor) *client.Client {
 	return client.New(filepath.Join(dir, "vmss.sock"))
 }
 
+// monPut PUTs body and waits for the operation.
+func monPut(t *testing.T, c *client.Client, path, body string) {
+	t.Helper()
+	op, err := c.Do(context.Background(), "PUT", path, []byte(body), nil)
+	if err == nil {
+		err = c.Wait(context.Background(), op, nil)
+	}
+	if err != nil {
+		t.Fatalf("PUT %s: %v", path, err)
+	}
+}
+
 func TestMetricsRoutes(t *testing.T) {
 	mon := &fakeMonitor{}
 	c := startMonitored(t, mon)
-	network(t, c)
-	put(t, c, rg+"/Microsoft.Compute/virtualMachineScaleSets/Web", scaleSetBody(1), nil)
+	monPut(t, c, rg+"/Microsoft.Network/virtualNetworks/vnet", `{"properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[{"name":"sn","properties":{"addressPrefix":"10.0.0.0/24"}}]}}`)
+	monPut(t, c, rg+"/Microsoft.Compute/virtualMachineScaleSets/Web", scaleSetBody(1))
 	ctx := context.Background()
 	var out map[string]any
 	// any spelling of the path; the monitor gets the canonical id and the location
@@ -101,5 +113,5 @@ func TestAutoscaleSettingValidatedAtPut(t *testing.T) {
 	if _, err := c.Do(context.Background(), "GET", path, nil, nil); !errors.As(err, &ae) || ae.Status != 404 {
 		t.Fatalf("a refused setting was stored: %v", err)
 	}
-	put(t, c, path, body(""), nil) // positive control
+	monPut(t, c, path, body("")) // positive control
 }
