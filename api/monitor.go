@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/http"
 	"net/url"
 
 	"github.com/vmss-emulator/vmss/arm"
@@ -94,4 +95,22 @@ func validateGeneric(id arm.ID, body []byte) *arm.Error {
 		return arm.Errorf(400, "BadRequest", id.String(), "%v", err)
 	}
 	return nil
+}
+
+// deleteNow deletes a resource Azure deletes synchronously (autoscale
+// settings: 200, or 204 when there was none; az fails on 202).
+func (s *Server) deleteNow(req *request, id arm.ID) {
+	var found bool
+	if _, ok := s.update(req, func(st *model.State) *arm.Error {
+		f, e := st.Delete(id)
+		found = f
+		return e
+	}); !ok {
+		return
+	}
+	if !found {
+		req.w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	req.w.WriteHeader(http.StatusOK)
 }

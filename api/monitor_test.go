@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -114,4 +115,22 @@ func TestAutoscaleSettingValidatedAtPut(t *testing.T) {
 		t.Fatalf("a refused setting was stored: %v", err)
 	}
 	monPut(t, c, path, body("")) // positive control
+	// deleted synchronously, as Azure does (az fails on 202)
+	resp, err := c.HTTP.Do(mustRequest(t, "DELETE", "http://vmss"+path+"?api-version=2022-10-01"))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("DELETE: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if _, err := c.Do(context.Background(), "GET", path, nil, nil); !errors.As(err, &ae) || ae.Status != 404 {
+		t.Fatalf("after DELETE: %v", err)
+	}
+}
+
+func mustRequest(t *testing.T, method, url string) *http.Request {
+	t.Helper()
+	r, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -371,7 +371,11 @@ func (s *Server) putGeneric(req *request) {
 
 // deleteGeneric serves DELETE .../providers/{ns}/{type}/{name} of genericTypes.
 func (s *Server) deleteGeneric(req *request) {
-	if _, ok := genericID(req); ok {
+	if id, ok := genericID(req); ok {
+		if id.IsType(arm.TypeAutoscale) {
+			s.deleteNow(req, id)
+			return
+		}
 		s.deleteResource(req)
 	}
 }

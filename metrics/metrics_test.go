@@ -249,7 +249,12 @@ func TestParseRequestRejects(t *testing.T) {
 			t.Errorf("%v: err %v", tc.q, err)
 		}
 	}
-	r, err := ParseRequest(setID, url.Values{"timespan": {"PT10M"}, "interval": {"FULL"}}, t0)
+	// az sends naive UTC times and encodes the timespan twice
+	r, err := ParseRequest(setID, url.Values{"timespan": {"2026-03-02T09%3A00%3A00.5%2F2026-03-02T10%3A00%3A00.5"}}, t0)
+	if err != nil || !r.Start.Equal(t0.Add(-time.Hour+500*time.Millisecond)) || !r.End.Equal(t0.Add(500*time.Millisecond)) {
+		t.Fatalf("az's timespan: %+v %v", r, err)
+	}
+	r, err = ParseRequest(setID, url.Values{"timespan": {"PT10M"}, "interval": {"FULL"}}, t0)
 	if err != nil || r.Interval != 10*time.Minute || !r.End.Equal(t0) || r.Names[0] != PercentageCPU {
 		t.Fatalf("%+v %v", r, err)
 	}

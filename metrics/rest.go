@@ -82,6 +82,11 @@ func ParseRequest(resourceID string, q url.Values, now time.Time) (Request, erro
 
 func parseTimespan(ts string, now time.Time) (time.Time, time.Time, error) {
 	bad := fmt.Errorf("timespan %q is not start/end (2026-01-02T10:00:00Z/2026-01-02T11:00:00Z), start/duration or a duration (PT1H)", ts)
+	if strings.Contains(ts, "%") { // az sends the timespan encoded twice
+		if u, err := url.QueryUnescape(ts); err == nil {
+			ts = u
+		}
+	}
 	parts := strings.Split(ts, "/")
 	switch len(parts) {
 	case 1:
@@ -91,11 +96,11 @@ func parseTimespan(ts string, now time.Time) (time.Time, time.Time, error) {
 		}
 		return now.Add(-d), now, nil
 	case 2:
-		start, err := time.Parse(time.RFC3339Nano, parts[0])
+		start, err := parseInstant(parts[0])
 		if err != nil {
 			return time.Time{}, time.Time{}, bad
 		}
-		if end, err := time.Parse(time.RFC3339Nano, parts[1]); err == nil {
+		if end, err := parseInstant(parts[1]); err == nil {
 			return start, end, nil
 		}
 		d, err := autoscale.ParseDuration(parts[1])
@@ -105,6 +110,22 @@ func parseTimespan(ts string, now time.Time) (time.Time, time.Time, error) {
 		return start, start.Add(d), nil
 	}
 	return time.Time{}, time.Time{}, bad
+}
+
+// parseInstant reads an ISO 8601 time; without a zone it is UTC (az sends
+// such times).
+func parseInstant(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	var err error
+	for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02T15:04", "2006-01-02"} {
+		var t time.Time
+		if t, err = time.ParseInLocation(layout, s, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, err
 }
 
 // Response is Azure Monitor's answer to a metrics request.
