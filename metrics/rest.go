@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +19,18 @@ type Request struct {
 	Start, End   time.Time
 	Interval     time.Duration
 	Aggregations []string // canonical names; empty means each metric's primary
+	// VMNames filters by the VMName dimension ("web_0"); SplitByVM answers
+	// one series per instance ($filter VMName eq '*').
+	VMNames   []string
+	SplitByVM bool
+}
+
+var vmNameTerm = regexp.MustCompile(`(?i)\bvmname\s+eq\s+'([^']*)'`)
+
+// InstanceOf answers the instance id of a scale-set VM name ("web_3" → "3");
+// a bare id is answered as it is.
+func InstanceOf(vmName string) string {
+	return vmName[strings.LastIndex(vmName, "_")+1:]
 }
 
 // ParseRequest reads the query of a metrics request: metricnames (comma
@@ -58,6 +72,19 @@ func ParseRequest(resourceID string, q url.Values, now time.Time) (Request, erro
 	}
 	if r.Interval == 0 {
 		r.Interval = r.End.Sub(r.Start)
+	}
+	if f := q.Get("$filter"); f != "" {
+		ms := vmNameTerm.FindAllStringSubmatch(f, -1)
+		if len(ms) == 0 {
+			errs = append(errs, fmt.Errorf("$filter %q: the dimension is VMName (VMName eq 'web_0' or VMName eq '*')", f))
+		}
+		for _, m := range ms {
+			if m[1] == "*" {
+				r.SplitByVM = true
+			} else {
+				r.VMNames = append(r.VMNames, m[1])
+			}
+		}
 	}
 	if a := q.Get("aggregation"); a != "" {
 		for _, x := range strings.Split(a, ",") {
@@ -189,51 +216,82 @@ func (s *Store) Response(r Request, region string) (Response, error) {
 		if len(aggs) == 0 {
 			aggs = []string{def.Primary}
 		}
-		var data []DataPoint
-		for _, agg := range aggs {
-			pts, err := s.Series(r.ResourceID, def.Name, r.Interval, agg, r.Start, r.End)
-			if err != nil {
-				return Response{}, err
-			}
-			if data == nil {
-				data = make([]DataPoint, len(pts))
-				for i, p := range pts {
-					data[i].TimeStamp = p.Time.UTC().Format(time.RFC3339)
-				}
-			}
-			for i, p := range pts {
-				if p.Count == 0 && agg != "Count" {
-					continue // Azure leaves a grain without data empty
-				}
-				v := p.Value
-				switch agg {
-				case "Average":
-					data[i].Average = &v
-				case "Minimum":
-					data[i].Minimum = &v
-				case "Maximum":
-					data[i].Maximum = &v
-				case "Total":
-					data[i].Total = &v
-				case "Count":
-					data[i].Count = &v
-				}
-			}
-		}
-		if data == nil {
-			data = []DataPoint{}
-		}
-		out.Value = append(out.Value, Metric{
+		metric := Metric{
 			ID:                 strings.TrimRight(r.ResourceID, "/") + "/providers/Microsoft.Insights/metrics/" + def.Name,
 			Type:               "Microsoft.Insights/metrics",
 			Name:               LocalizableName{def.Name, def.DisplayName},
 			DisplayDescription: def.Description,
 			Unit:               def.Unit,
-			Timeseries:         []TimeSeries{{MetadataValues: []any{}, Data: data}},
+			Timeseries:         []TimeSeries{},
 			ErrorCode:          "Success",
-		})
+		}
+		var only []string
+		for _, n := range r.VMNames {
+			only = append(only, InstanceOf(n))
+		}
+		if !r.SplitByVM {
+			data, err := s.data(r, def.Name, aggs, only)
+			if err != nil {
+				return Response{}, err
+			}
+			metric.Timeseries = append(metric.Timeseries, TimeSeries{MetadataValues: []any{}, Data: data})
+		} else {
+			set := r.ResourceID[strings.LastIndex(strings.TrimRight(r.ResourceID, "/"), "/")+1:]
+			for _, id := range s.Instances(r.ResourceID) {
+				if len(only) > 0 && !slices.Contains(only, id) {
+					continue
+				}
+				data, err := s.data(r, def.Name, aggs, []string{id})
+				if err != nil {
+					return Response{}, err
+				}
+				metric.Timeseries = append(metric.Timeseries, TimeSeries{
+					MetadataValues: []any{map[string]any{"name": LocalizableName{"vmname", "vmname"}, "value": set + "_" + id}},
+					Data:           data})
+			}
+		}
+		out.Value = append(out.Value, metric)
 	}
 	return out, nil
+}
+
+// data answers one series' points with the aggregations asked for.
+func (s *Store) data(r Request, name string, aggs, instances []string) ([]DataPoint, error) {
+	var data []DataPoint
+	for _, agg := range aggs {
+		pts, err := s.Series(r.ResourceID, name, r.Interval, agg, r.Start, r.End, instances...)
+		if err != nil {
+			return nil, err
+		}
+		if data == nil {
+			data = make([]DataPoint, len(pts))
+			for i, p := range pts {
+				data[i].TimeStamp = p.Time.UTC().Format(time.RFC3339)
+			}
+		}
+		for i, p := range pts {
+			if p.Count == 0 && agg != "Count" {
+				continue // Azure leaves a grain without data empty
+			}
+			v := p.Value
+			switch agg {
+			case "Average":
+				data[i].Average = &v
+			case "Minimum":
+				data[i].Minimum = &v
+			case "Maximum":
+				data[i].Maximum = &v
+			case "Total":
+				data[i].Total = &v
+			case "Count":
+				data[i].Count = &v
+			}
+		}
+	}
+	if data == nil {
+		data = []DataPoint{}
+	}
+	return data, nil
 }
 
 // DefinitionsResponse is Azure Monitor's answer to a metricDefinitions
@@ -280,7 +338,7 @@ func DefinitionsFor(resourceID string, retention time.Duration) DefinitionsRespo
 			Unit:                      d.Unit,
 			PrimaryAggregationType:    d.Primary,
 			SupportedAggregationTypes: append([]string{"None"}, Aggregations...),
-			Dimensions:                []LocalizableName{},
+			Dimensions:                []LocalizableName{{"VMName", "VMName"}},
 		}
 		for _, g := range grains {
 			md.MetricAvailabilities = append(md.MetricAvailabilities, MetricAvailability{TimeGrain: g, Retention: autoscale.FormatDuration(retention)})

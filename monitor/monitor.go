@@ -187,7 +187,14 @@ func (m *Monitor) SampleOnce(ctx context.Context) error {
 type source struct{ s *metrics.Store }
 
 func (s source) Series(_ context.Context, q autoscale.Query) ([]autoscale.Point, error) {
-	pts, err := s.s.Series(q.ResourceURI, q.Name, q.Grain, q.Statistic, q.Start, q.End)
+	instances, err := s.instances(q)
+	if err != nil {
+		return nil, err
+	}
+	if instances != nil && len(instances) == 0 {
+		return nil, nil // the dimensions exclude every instance
+	}
+	pts, err := s.s.Series(q.ResourceURI, q.Name, q.Grain, q.Statistic, q.Start, q.End, instances...)
 	if err != nil {
 		return nil, err
 	}
@@ -195,6 +202,46 @@ func (s source) Series(_ context.Context, q autoscale.Query) ([]autoscale.Point,
 	for _, p := range pts {
 		if p.Count > 0 {
 			out = append(out, autoscale.Point{Time: p.Time, Value: p.Value})
+		}
+	}
+	return out, nil
+}
+
+// instances applies a rule's dimensions (VMName Equals / NotEquals) to the
+// target's instances; nil means every instance.
+func (s source) instances(q autoscale.Query) ([]string, error) {
+	if len(q.Dimensions) == 0 {
+		return nil, nil
+	}
+	all := s.s.Instances(q.ResourceURI)
+	keep := map[string]bool{}
+	for _, id := range all {
+		keep[id] = true
+	}
+	for _, d := range q.Dimensions {
+		if !strings.EqualFold(d.Name, "VMName") {
+			return nil, fmt.Errorf("dimension %q is not measured; scale-set metrics have the dimension VMName", d.Name)
+		}
+		named := map[string]bool{}
+		star := false
+		for _, v := range d.Values {
+			star = star || v == "*"
+			named[metrics.InstanceOf(v)] = true
+		}
+		for _, id := range all {
+			in := star || named[id]
+			if strings.EqualFold(d.Operator, "NotEquals") {
+				in = !in
+			}
+			if !in {
+				delete(keep, id)
+			}
+		}
+	}
+	out := []string{}
+	for _, id := range all {
+		if keep[id] {
+			out = append(out, id)
 		}
 	}
 	return out, nil

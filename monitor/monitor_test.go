@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vmss-emulator/vmss/arm"
+	"github.com/vmss-emulator/vmss/autoscale"
 	"github.com/vmss-emulator/vmss/metrics"
 	"github.com/vmss-emulator/vmss/model"
 )
@@ -293,5 +294,41 @@ func TestWebhookNotification(t *testing.T) {
 	note := ev[len(ev)-1].Properties["Notifications"]
 	if !strings.Contains(note, "203.0.113.9/hook not called") || !strings.Contains(note, "ops@example.com recorded, not sent") {
 		t.Fatalf("notifications note %q", note)
+	}
+}
+
+// A rule's VMName dimension selects the instances whose metric it reads.
+func TestRuleDimensions(t *testing.T) {
+	st := &metrics.Store{}
+	const set = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachineScaleSets/web"
+	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	for k := 0; k <= 10; k++ {
+		for id, busy := range map[string]time.Duration{"0": 100 * time.Millisecond, "1": 900 * time.Millisecond} {
+			st.Add(metrics.Target{ResourceID: set, Instance: id}, metrics.Counters{CPU: time.Duration(k) * busy, HasCPU: true}, t0.Add(time.Duration(k)*time.Second))
+		}
+	}
+	src := source{st}
+	avg := func(dims ...autoscale.Dimension) (float64, error) {
+		pts, err := src.Series(context.Background(), autoscale.Query{ResourceURI: set, Name: "Percentage CPU", Grain: time.Minute, Statistic: "Average", Start: t0, End: t0.Add(time.Minute), Dimensions: dims})
+		if err != nil || len(pts) == 0 {
+			return 0, err
+		}
+		return pts[0].Value, nil
+	}
+	for _, tc := range []struct {
+		dims []autoscale.Dimension
+		want float64
+	}{
+		{nil, 50},
+		{[]autoscale.Dimension{{Name: "VMName", Operator: "Equals", Values: []string{"web_1"}}}, 90},
+		{[]autoscale.Dimension{{Name: "VMName", Operator: "NotEquals", Values: []string{"web_1"}}}, 10},
+		{[]autoscale.Dimension{{Name: "VMName", Operator: "Equals", Values: []string{"*"}}}, 50},
+	} {
+		if got, err := avg(tc.dims...); err != nil || got < tc.want-1e-6 || got > tc.want+1e-6 {
+			t.Errorf("%+v: %v %v, want %v", tc.dims, got, err, tc.want)
+		}
+	}
+	if _, err := avg(autoscale.Dimension{Name: "Region", Operator: "Equals", Values: []string{"x"}}); err == nil {
+		t.Error("an unknown dimension was accepted")
 	}
 }

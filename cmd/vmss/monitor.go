@@ -219,7 +219,7 @@ func autoscaleRuleCmd(g *globals) *cobra.Command {
 
 func metricsCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "metrics", Short: "Metrics of scale sets (az monitor metrics)"}
-	var resource, interval, aggregation, start, end string
+	var resource, interval, aggregation, start, end, filter string
 	var names []string
 	var offset time.Duration
 	list := &cobra.Command{Use: "list", Short: "List a scale set's metric values", Args: cobra.NoArgs,
@@ -228,6 +228,9 @@ func metricsCmd(g *globals) *cobra.Command {
 			q := url.Values{"metricnames": {strings.Join(names, ",")}, "interval": {interval}}
 			if aggregation != "" {
 				q.Set("aggregation", aggregation)
+			}
+			if filter != "" {
+				q.Set("$filter", filter)
 			}
 			now := time.Now().UTC()
 			switch {
@@ -251,7 +254,7 @@ func metricsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if g.output == "table" || g.output == "tsv" {
-				return g.print(os.Stdout, metricRows(out), []column{col("Timestamp", "timeStamp"), col("Name", "name"),
+				return g.print(os.Stdout, metricRows(out), []column{col("Timestamp", "timeStamp"), col("Name", "name"), col("VMName", "vmName"),
 					col("Average", "average"), col("Minimum", "minimum"), col("Maximum", "maximum"), col("Total", "total"), col("Count", "count")})
 			}
 			return g.print(os.Stdout, out, nil)
@@ -264,6 +267,7 @@ func metricsCmd(g *globals) *cobra.Command {
 	f.StringVar(&start, "start-time", "", "start (RFC 3339)")
 	f.StringVar(&end, "end-time", "", "end (RFC 3339; default now)")
 	f.DurationVar(&offset, "offset", time.Hour, "length of the time range when no --start-time is given")
+	f.StringVar(&filter, "filter", "", `dimension filter: "VMName eq '*'" (a series per instance) or "VMName eq 'web_0'"`)
 	_ = list.MarkFlagRequired("resource")
 	def := &cobra.Command{Use: "list-definitions", Short: "List the metrics a scale set has", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -288,10 +292,14 @@ func metricRows(out map[string]any) []any {
 		name := str(dig(m, "name.value"))
 		ts, _ := m["timeseries"].([]any)
 		for _, s := range ts {
+			vm := ""
+			if md, _ := dig(s, "metadatavalues").([]any); len(md) > 0 {
+				vm = str(dig(md[0], "value"))
+			}
 			data, _ := dig(s, "data").([]any)
 			for _, d := range data {
 				dm, _ := d.(map[string]any)
-				row := map[string]any{"name": name}
+				row := map[string]any{"name": name, "vmName": vm}
 				for k, x := range dm {
 					row[k] = x
 				}
