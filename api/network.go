@@ -359,6 +359,10 @@ func (s *Server) putGeneric(req *request) {
 	if !ok {
 		return
 	}
+	if e := validateGeneric(id, req.body); e != nil {
+		writeErr(req.w, e)
+		return
+	}
 	s.put(req, id.Key(), func(st *model.State) (bool, *arm.Error) {
 		_, c, e := st.PutGeneric(id, req.body)
 		return c, e
@@ -367,7 +371,11 @@ func (s *Server) putGeneric(req *request) {
 
 // deleteGeneric serves DELETE .../providers/{ns}/{type}/{name} of genericTypes.
 func (s *Server) deleteGeneric(req *request) {
-	if _, ok := genericID(req); ok {
+	if id, ok := genericID(req); ok {
+		if id.IsType(arm.TypeAutoscale) {
+			s.deleteNow(req, id)
+			return
+		}
 		s.deleteResource(req)
 	}
 }

@@ -125,6 +125,11 @@ func splitPath(p string) []string {
 // from the start, and after "providers" come the namespace, then types and
 // names alternating, then an optional action.
 func fixedSegment(segs []string, i int) bool {
+	// the namespace after a nested providers segment (an extension resource
+	// such as …/virtualMachineScaleSets/web/providers/Microsoft.Insights/metrics)
+	if i >= 2 && strings.EqualFold(segs[i-1], "providers") && fixedSegment(segs, i-1) {
+		return true
+	}
 	for p := 0; p < i; p += 2 {
 		if strings.EqualFold(segs[p], "providers") {
 			return i == p+1 || (i-p)%2 == 0

@@ -45,6 +45,7 @@ func (s *Server) routes() *router {
 	r.handle("GET "+sub+"/providers/{ns}/{type}", s.listType)
 	r.handle("GET "+sub+"/providers/{ns}/locations/{loc}/operations/{op}", s.opStatus)
 	r.handle("GET "+sub+"/providers/{ns}/locations/{loc}/operationResults/{op}", s.opStatus)
+	r.handle("GET "+sub+"/providers/Microsoft.Insights/eventtypes/management/values", s.listActivity)
 
 	// Resource groups.
 	r.handle("GET "+sub+"/resourceGroups", s.listGroups)
@@ -63,6 +64,8 @@ func (s *Server) routes() *router {
 	r.handle("GET "+set+"/instanceView", s.scaleSetInstanceView)
 	r.handle("GET "+set+"/virtualMachines", s.listInstances)
 	r.handle("POST "+set+"/injectFault", s.injectFault) // emulator only
+	r.handle("GET "+set+"/providers/Microsoft.Insights/metrics", s.getMetrics)
+	r.handle("GET "+set+"/providers/Microsoft.Insights/metricDefinitions", s.getMetricDefinitions)
 	for _, a := range setActions {
 		r.handle("POST "+set+"/"+a.name, s.setAction(a.do))
 		r.handle("POST "+inst+"/"+a.name, s.instanceAction(a.do))

@@ -46,6 +46,7 @@ type Server struct {
 	Store    *model.Store
 	Runtime  Runtime
 	Deployer Deployer
+	Monitor  Monitor // nil: no metrics or activity log
 	Logger   *slog.Logger
 
 	// ReadHeaderTimeout bounds reading a request's headers. Zero:

@@ -158,14 +158,18 @@ func TestOutBeatsIn(t *testing.T) {
 }
 
 // The documented flapping example: scale out by 1 when CPU ≥ 80 %, scale in by
-// 1 when CPU ≤ 60 %. With 3 instances at 50 %, scaling in to 2 gives an
-// estimated 75 % (< 80): scale in. With 2 instances at 50 %, scaling in to 1
-// gives 100 % (≥ 80): skip.
+// 1 when CPU ≤ 60 %. With 3 instances at 60 %, scaling in to 2 gives an
+// estimated 60 × 3 / 2 = 90 % (≥ 80): skip. At 50 %, 50 × 3 / 2 = 75 % (< 80):
+// scale in. With 2 instances at 50 %, scaling in to 1 gives 100 %: skip.
 func TestFlapping(t *testing.T) {
 	s := setting(t, 1, 10, 1,
 		rule("Percentage CPU", "GreaterThanOrEqual", 80, "Increase", "ChangeCount", 1, "PT5M"),
 		rule("Percentage CPU", "LessThanOrEqual", 60, "Decrease", "ChangeCount", 1, "PT5M"))
-	d := eval(t, s, State{Capacity: 3}, cpu(50))
+	d := eval(t, s, State{Capacity: 3}, cpu(60))
+	if d.Changed() || !strings.Contains(d.Reason, "flapping") || !strings.Contains(d.Reason, "estimated at 90") {
+		t.Fatalf("3 instances at 60%%: %+v", d)
+	}
+	d = eval(t, s, State{Capacity: 3}, cpu(50))
 	if d.New != 2 || d.Action != ActionScaleIn {
 		t.Fatalf("3 instances at 50%%: %+v", d)
 	}
@@ -440,5 +444,37 @@ func TestDurations(t *testing.T) {
 		if _, err := ParseDuration(s); err == nil {
 			t.Errorf("%q accepted", s)
 		}
+	}
+}
+
+func TestParseCondition(t *testing.T) {
+	c, err := ParseCondition("Percentage CPU > 70 avg 5m")
+	if err != nil || c != (Condition{"Percentage CPU", "GreaterThan", 70, "Average", 5 * time.Minute}) {
+		t.Fatalf("%+v %v", c, err)
+	}
+	c, err = ParseCondition(`\Processor\PercentProcessorTime <= 25.5 max PT10M`)
+	if err != nil || c.MetricName != `\Processor\PercentProcessorTime` || c.Operator != "LessThanOrEqual" || c.TimeWindow != 10*time.Minute || c.TimeAggregation != "Maximum" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	for _, s := range []string{"Percentage CPU > 70", "Percentage CPU >> 70 avg 5m", "Percentage CPU > lots avg 5m", "Percentage CPU > 70 mean 5m", "Percentage CPU > 70 avg 5x"} {
+		if _, err := ParseCondition(s); err == nil {
+			t.Errorf("%q accepted", s)
+		}
+	}
+	for _, tc := range []struct {
+		in   string
+		want ScaleAction
+	}{
+		{"out 2", ScaleAction{Direction: "Increase", Type: "ChangeCount", Value: 2}},
+		{"in 1", ScaleAction{Direction: "Decrease", Type: "ChangeCount", Value: 1}},
+		{"to 5", ScaleAction{Direction: "Increase", Type: "ExactCount", Value: 5}},
+		{"in 50%", ScaleAction{Direction: "Decrease", Type: "PercentChangeCount", Value: 50}},
+	} {
+		if a, err := ParseScale(strings.Fields(tc.in)); err != nil || a != tc.want {
+			t.Errorf("%s: %+v %v", tc.in, a, err)
+		}
+	}
+	if _, err := ParseScale([]string{"up", "1"}); err == nil {
+		t.Error("up accepted")
 	}
 }

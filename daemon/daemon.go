@@ -27,6 +27,7 @@ import (
 	"github.com/vmss-emulator/vmss/internal/lockfile"
 	"github.com/vmss-emulator/vmss/machine"
 	"github.com/vmss-emulator/vmss/model"
+	"github.com/vmss-emulator/vmss/monitor"
 	"github.com/vmss-emulator/vmss/proxy"
 	"github.com/vmss-emulator/vmss/reconcile"
 )
@@ -55,6 +56,10 @@ type Options struct {
 	// ProbeIntervalScale multiplies probe intervals, of load balancers and of
 	// the Application Health extension (tests use e.g. 0.02).
 	ProbeIntervalScale float64
+	// TimeScale multiplies every autoscale duration (time grain, time window,
+	// cooldown, evaluation interval) and the metric sampling interval; zero
+	// means 1. Metrics keep wall-clock timestamps.
+	TimeScale float64
 	// DrainPeriod is the default drain period of backend pools; default 5s.
 	DrainPeriod time.Duration
 	// JumpboxPorts are tried, in order, when port 22 of a VM's public IP is
@@ -207,7 +212,9 @@ func Start(ctx context.Context, o Options) (d *Daemon, err error) {
 		Parallel: o.Parallel, Resync: o.Resync, Logger: o.Logger,
 		Plan: reconcile.PlanOptions{ProbeIntervalScale: o.ProbeIntervalScale, DefaultDrain: o.DrainPeriod, JumpboxFallbackPorts: o.JumpboxPorts},
 	})
-	srv := &api.Server{Store: store, Runtime: runtime{rec, h}, Logger: o.Logger}
+	mon := monitor.New(monitor.Options{Store: store, TimeScale: o.TimeScale, Logger: o.Logger, Registerer: reg,
+		Sampler: &monitor.KernelSampler{Prefix: o.Prefix, Processes: h.Manager().Processes, Logger: o.Logger}})
+	srv := &api.Server{Store: store, Runtime: runtime{rec, h}, Monitor: monitorAPI{mon}, Logger: o.Logger}
 	eng, err := newDeployer(store, srv, o.Logger)
 	if err != nil {
 		h.Close()
@@ -251,6 +258,8 @@ func Start(ctx context.Context, o Options) (d *Daemon, err error) {
 			d.errc <- fmt.Errorf("API server: %w", err)
 		}
 	}()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); mon.Run(rctx) }() // metrics and autoscale
 	if err := d.serveMetrics(rctx); err != nil {
 		o.Logger.Warn("metrics are off", "err", err)
 	}

@@ -54,6 +54,10 @@ type Kernel struct {
 	// reads /sys/class/net (the interfaces of the caller's network
 	// namespace).
 	Net func(iface string) (rx, tx uint64, ok bool)
+	// HostAvailable and HostTotal, when HostTotal is not zero, stand for
+	// /proc/meminfo's MemAvailable and MemTotal (read once per sampling
+	// round by the caller rather than once per instance).
+	HostAvailable, HostTotal uint64
 }
 
 func (k Kernel) path(p string) string {
@@ -136,6 +140,14 @@ func (k Kernel) memory(dir string) (avail, total uint64, err error) {
 			return limit - min(limit, ws), limit, nil
 		}
 	}
+	if k.HostTotal > 0 {
+		return k.HostAvailable, k.HostTotal, nil
+	}
+	return k.HostMemory()
+}
+
+// HostMemory answers the host's MemAvailable and MemTotal in bytes.
+func (k Kernel) HostMemory() (avail, total uint64, err error) {
 	kv, err := readKeyed(k.path("/proc/meminfo"))
 	if err != nil {
 		return 0, 0, err

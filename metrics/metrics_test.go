@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/url"
 	"os"
@@ -249,8 +250,47 @@ func TestParseRequestRejects(t *testing.T) {
 			t.Errorf("%v: err %v", tc.q, err)
 		}
 	}
-	r, err := ParseRequest(setID, url.Values{"timespan": {"PT10M"}, "interval": {"FULL"}}, t0)
+	// az sends naive UTC times and encodes the timespan twice
+	r, err := ParseRequest(setID, url.Values{"timespan": {"2026-03-02T09%3A00%3A00.5%2F2026-03-02T10%3A00%3A00.5"}}, t0)
+	if err != nil || !r.Start.Equal(t0.Add(-time.Hour+500*time.Millisecond)) || !r.End.Equal(t0.Add(500*time.Millisecond)) {
+		t.Fatalf("az's timespan: %+v %v", r, err)
+	}
+	r, err = ParseRequest(setID, url.Values{"timespan": {"PT10M"}, "interval": {"FULL"}}, t0)
 	if err != nil || r.Interval != 10*time.Minute || !r.End.Equal(t0) || r.Names[0] != PercentageCPU {
 		t.Fatalf("%+v %v", r, err)
+	}
+}
+
+// The VMName dimension: $filter VMName eq '*' answers one series per
+// instance, VMName eq 'web_1' only that instance's.
+func TestVMNameDimension(t *testing.T) {
+	st := &Store{}
+	for s := 0; s < 60; s++ {
+		add(st, "0", "Standard_A1", s, time.Duration(s)*100*time.Millisecond, 0, 0)
+		add(st, "1", "Standard_A1", s, time.Duration(s)*300*time.Millisecond, 0, 0)
+	}
+	ts := "2026-03-02T10:00:00Z/2026-03-02T10:01:00Z"
+	req, err := ParseRequest(setID, url.Values{"timespan": {ts}, "$filter": {"VMName eq '*'"}}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, _ := st.Response(req, "westus")
+	series := resp.Value[0].Timeseries
+	if len(series) != 2 {
+		t.Fatalf("%d series", len(series))
+	}
+	for i, want := range map[int]float64{0: 10, 1: 30} {
+		md := series[i].MetadataValues[0].(map[string]any)
+		if md["value"] != fmt.Sprintf("web_%d", i) || math.Abs(*series[i].Data[0].Average-want) > 1e-9 {
+			t.Errorf("series %d: %v %v", i, md, *series[i].Data[0].Average)
+		}
+	}
+	req, _ = ParseRequest(setID, url.Values{"timespan": {ts}, "$filter": {"VMName eq 'web_1'"}}, t0)
+	resp, _ = st.Response(req, "westus")
+	if s := resp.Value[0].Timeseries; len(s) != 1 || math.Abs(*s[0].Data[0].Average-30) > 1e-9 {
+		t.Fatalf("filtered: %+v", s)
+	}
+	if _, err := ParseRequest(setID, url.Values{"$filter": {"Region eq 'x'"}}, t0); err == nil || !strings.Contains(err.Error(), "VMName") {
+		t.Fatalf("unknown dimension: %v", err)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +19,18 @@ type Request struct {
 	Start, End   time.Time
 	Interval     time.Duration
 	Aggregations []string // canonical names; empty means each metric's primary
+	// VMNames filters by the VMName dimension ("web_0"); SplitByVM answers
+	// one series per instance ($filter VMName eq '*').
+	VMNames   []string
+	SplitByVM bool
+}
+
+var vmNameTerm = regexp.MustCompile(`(?i)\bvmname\s+eq\s+'([^']*)'`)
+
+// InstanceOf answers the instance id of a scale-set VM name ("web_3" → "3");
+// a bare id is answered as it is.
+func InstanceOf(vmName string) string {
+	return vmName[strings.LastIndex(vmName, "_")+1:]
 }
 
 // ParseRequest reads the query of a metrics request: metricnames (comma
@@ -59,6 +73,19 @@ func ParseRequest(resourceID string, q url.Values, now time.Time) (Request, erro
 	if r.Interval == 0 {
 		r.Interval = r.End.Sub(r.Start)
 	}
+	if f := q.Get("$filter"); f != "" {
+		ms := vmNameTerm.FindAllStringSubmatch(f, -1)
+		if len(ms) == 0 {
+			errs = append(errs, fmt.Errorf("$filter %q: the dimension is VMName (VMName eq 'web_0' or VMName eq '*')", f))
+		}
+		for _, m := range ms {
+			if m[1] == "*" {
+				r.SplitByVM = true
+			} else {
+				r.VMNames = append(r.VMNames, m[1])
+			}
+		}
+	}
 	if a := q.Get("aggregation"); a != "" {
 		for _, x := range strings.Split(a, ",") {
 			c, ok := canonicalAggregation(x)
@@ -82,6 +109,11 @@ func ParseRequest(resourceID string, q url.Values, now time.Time) (Request, erro
 
 func parseTimespan(ts string, now time.Time) (time.Time, time.Time, error) {
 	bad := fmt.Errorf("timespan %q is not start/end (2026-01-02T10:00:00Z/2026-01-02T11:00:00Z), start/duration or a duration (PT1H)", ts)
+	if strings.Contains(ts, "%") { // az sends the timespan encoded twice
+		if u, err := url.QueryUnescape(ts); err == nil {
+			ts = u
+		}
+	}
 	parts := strings.Split(ts, "/")
 	switch len(parts) {
 	case 1:
@@ -91,11 +123,11 @@ func parseTimespan(ts string, now time.Time) (time.Time, time.Time, error) {
 		}
 		return now.Add(-d), now, nil
 	case 2:
-		start, err := time.Parse(time.RFC3339Nano, parts[0])
+		start, err := parseInstant(parts[0])
 		if err != nil {
 			return time.Time{}, time.Time{}, bad
 		}
-		if end, err := time.Parse(time.RFC3339Nano, parts[1]); err == nil {
+		if end, err := parseInstant(parts[1]); err == nil {
 			return start, end, nil
 		}
 		d, err := autoscale.ParseDuration(parts[1])
@@ -105,6 +137,22 @@ func parseTimespan(ts string, now time.Time) (time.Time, time.Time, error) {
 		return start, start.Add(d), nil
 	}
 	return time.Time{}, time.Time{}, bad
+}
+
+// parseInstant reads an ISO 8601 time; without a zone it is UTC (az sends
+// such times).
+func parseInstant(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	var err error
+	for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02T15:04", "2006-01-02"} {
+		var t time.Time
+		if t, err = time.ParseInLocation(layout, s, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, err
 }
 
 // Response is Azure Monitor's answer to a metrics request.
@@ -168,51 +216,82 @@ func (s *Store) Response(r Request, region string) (Response, error) {
 		if len(aggs) == 0 {
 			aggs = []string{def.Primary}
 		}
-		var data []DataPoint
-		for _, agg := range aggs {
-			pts, err := s.Series(r.ResourceID, def.Name, r.Interval, agg, r.Start, r.End)
-			if err != nil {
-				return Response{}, err
-			}
-			if data == nil {
-				data = make([]DataPoint, len(pts))
-				for i, p := range pts {
-					data[i].TimeStamp = p.Time.UTC().Format(time.RFC3339)
-				}
-			}
-			for i, p := range pts {
-				if p.Count == 0 && agg != "Count" {
-					continue // Azure leaves a grain without data empty
-				}
-				v := p.Value
-				switch agg {
-				case "Average":
-					data[i].Average = &v
-				case "Minimum":
-					data[i].Minimum = &v
-				case "Maximum":
-					data[i].Maximum = &v
-				case "Total":
-					data[i].Total = &v
-				case "Count":
-					data[i].Count = &v
-				}
-			}
-		}
-		if data == nil {
-			data = []DataPoint{}
-		}
-		out.Value = append(out.Value, Metric{
+		metric := Metric{
 			ID:                 strings.TrimRight(r.ResourceID, "/") + "/providers/Microsoft.Insights/metrics/" + def.Name,
 			Type:               "Microsoft.Insights/metrics",
 			Name:               LocalizableName{def.Name, def.DisplayName},
 			DisplayDescription: def.Description,
 			Unit:               def.Unit,
-			Timeseries:         []TimeSeries{{MetadataValues: []any{}, Data: data}},
+			Timeseries:         []TimeSeries{},
 			ErrorCode:          "Success",
-		})
+		}
+		var only []string
+		for _, n := range r.VMNames {
+			only = append(only, InstanceOf(n))
+		}
+		if !r.SplitByVM {
+			data, err := s.data(r, def.Name, aggs, only)
+			if err != nil {
+				return Response{}, err
+			}
+			metric.Timeseries = append(metric.Timeseries, TimeSeries{MetadataValues: []any{}, Data: data})
+		} else {
+			set := r.ResourceID[strings.LastIndex(strings.TrimRight(r.ResourceID, "/"), "/")+1:]
+			for _, id := range s.Instances(r.ResourceID) {
+				if len(only) > 0 && !slices.Contains(only, id) {
+					continue
+				}
+				data, err := s.data(r, def.Name, aggs, []string{id})
+				if err != nil {
+					return Response{}, err
+				}
+				metric.Timeseries = append(metric.Timeseries, TimeSeries{
+					MetadataValues: []any{map[string]any{"name": LocalizableName{"vmname", "vmname"}, "value": set + "_" + id}},
+					Data:           data})
+			}
+		}
+		out.Value = append(out.Value, metric)
 	}
 	return out, nil
+}
+
+// data answers one series' points with the aggregations asked for.
+func (s *Store) data(r Request, name string, aggs, instances []string) ([]DataPoint, error) {
+	var data []DataPoint
+	for _, agg := range aggs {
+		pts, err := s.Series(r.ResourceID, name, r.Interval, agg, r.Start, r.End, instances...)
+		if err != nil {
+			return nil, err
+		}
+		if data == nil {
+			data = make([]DataPoint, len(pts))
+			for i, p := range pts {
+				data[i].TimeStamp = p.Time.UTC().Format(time.RFC3339)
+			}
+		}
+		for i, p := range pts {
+			if p.Count == 0 && agg != "Count" {
+				continue // Azure leaves a grain without data empty
+			}
+			v := p.Value
+			switch agg {
+			case "Average":
+				data[i].Average = &v
+			case "Minimum":
+				data[i].Minimum = &v
+			case "Maximum":
+				data[i].Maximum = &v
+			case "Total":
+				data[i].Total = &v
+			case "Count":
+				data[i].Count = &v
+			}
+		}
+	}
+	if data == nil {
+		data = []DataPoint{}
+	}
+	return data, nil
 }
 
 // DefinitionsResponse is Azure Monitor's answer to a metricDefinitions
@@ -259,7 +338,7 @@ func DefinitionsFor(resourceID string, retention time.Duration) DefinitionsRespo
 			Unit:                      d.Unit,
 			PrimaryAggregationType:    d.Primary,
 			SupportedAggregationTypes: append([]string{"None"}, Aggregations...),
-			Dimensions:                []LocalizableName{},
+			Dimensions:                []LocalizableName{{"VMName", "VMName"}},
 		}
 		for _, g := range grains {
 			md.MetricAvailabilities = append(md.MetricAvailabilities, MetricAvailability{TimeGrain: g, Retention: autoscale.FormatDuration(retention)})

@@ -38,13 +38,14 @@ type Store struct {
 }
 
 type series struct {
-	ring  []Sample
-	next  int
-	full  bool
-	prev  Counters
-	prevT time.Time
-	vcpus int
-	last  time.Time
+	resourceID string
+	ring       []Sample
+	next       int
+	full       bool
+	prev       Counters
+	prevT      time.Time
+	vcpus      int
+	last       time.Time
 }
 
 func key(resourceID string) string { return strings.ToLower(strings.TrimRight(resourceID, "/")) }
@@ -68,7 +69,7 @@ func (s *Store) Add(t Target, c Counters, now time.Time) {
 		if n <= 0 {
 			n = DefaultCapacity
 		}
-		sr = &series{ring: make([]Sample, n)}
+		sr = &series{resourceID: t.ResourceID, ring: make([]Sample, n)}
 		set[t.Instance] = sr
 	}
 	sr.vcpus = VCPUs(t.VMSize)
@@ -276,4 +277,23 @@ func (c *Collector) Collect(ctx context.Context, targets []Target, now time.Time
 		c.Store.Add(t, cs, now)
 	}
 	return errors.Join(errs...)
+}
+
+// Latest calls f for every instance with its resource id (as first added),
+// its latest sample and its latest counters.
+func (s *Store) Latest(f func(resourceID, instance string, last Sample, c Counters)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, set := range s.sets {
+		for id, sr := range set {
+			n := sr.next - 1
+			if n < 0 {
+				if !sr.full {
+					continue
+				}
+				n = len(sr.ring) - 1
+			}
+			f(sr.resourceID, id, sr.ring[n], sr.prev)
+		}
+	}
 }

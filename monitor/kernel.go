@@ -99,6 +99,9 @@ func (k *KernelSampler) Sample(ctx context.Context, ins []Instance) (map[string]
 		l, ok := links[iface]
 		return l.rx, l.tx, ok
 	}}
+	var merr error
+	reader.HostAvailable, reader.HostTotal, merr = reader.HostMemory()
+	errs = append(errs, merr)
 	out := make(map[string]metrics.Counters, len(ins))
 	live := map[string]bool{}
 	for _, in := range ins {
@@ -135,11 +138,9 @@ func (k *KernelSampler) Sample(ctx context.Context, ins []Instance) (map[string]
 	return out, errors.Join(errs...)
 }
 
-// join moves pids into the accounting group dir (made when missing).
+// join moves pids into the accounting group dir, made when missing (also
+// for an instance with no process: its CPU time is then zero, not unknown).
 func (k *KernelSampler) join(name, dir string, pids []int) {
-	if len(pids) == 0 {
-		return
-	}
 	if !exists(dir) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return
@@ -149,7 +150,21 @@ func (k *KernelSampler) join(name, dir string, pids []int) {
 		}
 		k.made[name] = true
 	}
+	if len(pids) == 0 {
+		return
+	}
+	in := map[int]bool{}
+	if b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs")); err == nil {
+		for _, f := range strings.Fields(string(b)) {
+			if p, err := strconv.Atoi(f); err == nil {
+				in[p] = true
+			}
+		}
+	}
 	for _, p := range pids {
+		if in[p] {
+			continue
+		}
 		// a process that exited meanwhile fails with ESRCH: nothing to do
 		_ = os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(p)), 0)
 	}

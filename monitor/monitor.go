@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/autoscale"
 	"github.com/vmss-emulator/vmss/metrics"
@@ -48,17 +50,21 @@ type Options struct {
 	Logger  *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Registerer, when not nil, gets the instances' latest measurements and
+	// the autoscale counters as Prometheus metrics.
+	Registerer prometheus.Registerer
 }
 
 // Monitor samples metrics and runs autoscale. Create it with New.
 type Monitor struct {
-	o       Options
-	store   *metrics.Store
-	engine  autoscale.Engine
-	log     *activityLog
-	mu      sync.Mutex
-	last    map[string]time.Time // setting key → last scale action
-	invalid map[string]string    // setting key → the parse error last logged
+	o        Options
+	store    *metrics.Store
+	engine   autoscale.Engine
+	log      *activityLog
+	mu       sync.Mutex
+	last     map[string]time.Time // setting key → last scale action
+	invalid  map[string]string    // setting key → the parse error last logged
+	outcomes map[string]float64   // evaluations by outcome, for Prometheus
 }
 
 // New returns a Monitor; Run starts it.
@@ -81,8 +87,12 @@ func New(o Options) *Monitor {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Monitor{o: o, store: &metrics.Store{}, engine: autoscale.Engine{TimeScale: o.TimeScale},
-		log: &activityLog{max: o.History}, last: map[string]time.Time{}, invalid: map[string]string{}}
+	m := &Monitor{o: o, store: &metrics.Store{}, engine: autoscale.Engine{TimeScale: o.TimeScale},
+		log: &activityLog{max: o.History}, last: map[string]time.Time{}, invalid: map[string]string{}, outcomes: map[string]float64{}}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(collector{m})
+	}
+	return m
 }
 
 // Retention is how long samples are kept.
@@ -177,7 +187,14 @@ func (m *Monitor) SampleOnce(ctx context.Context) error {
 type source struct{ s *metrics.Store }
 
 func (s source) Series(_ context.Context, q autoscale.Query) ([]autoscale.Point, error) {
-	pts, err := s.s.Series(q.ResourceURI, q.Name, q.Grain, q.Statistic, q.Start, q.End)
+	instances, err := s.instances(q)
+	if err != nil {
+		return nil, err
+	}
+	if instances != nil && len(instances) == 0 {
+		return nil, nil // the dimensions exclude every instance
+	}
+	pts, err := s.s.Series(q.ResourceURI, q.Name, q.Grain, q.Statistic, q.Start, q.End, instances...)
 	if err != nil {
 		return nil, err
 	}
@@ -185,6 +202,46 @@ func (s source) Series(_ context.Context, q autoscale.Query) ([]autoscale.Point,
 	for _, p := range pts {
 		if p.Count > 0 {
 			out = append(out, autoscale.Point{Time: p.Time, Value: p.Value})
+		}
+	}
+	return out, nil
+}
+
+// instances applies a rule's dimensions (VMName Equals / NotEquals) to the
+// target's instances; nil means every instance.
+func (s source) instances(q autoscale.Query) ([]string, error) {
+	if len(q.Dimensions) == 0 {
+		return nil, nil
+	}
+	all := s.s.Instances(q.ResourceURI)
+	keep := map[string]bool{}
+	for _, id := range all {
+		keep[id] = true
+	}
+	for _, d := range q.Dimensions {
+		if !strings.EqualFold(d.Name, "VMName") {
+			return nil, fmt.Errorf("dimension %q is not measured; scale-set metrics have the dimension VMName", d.Name)
+		}
+		named := map[string]bool{}
+		star := false
+		for _, v := range d.Values {
+			star = star || v == "*"
+			named[metrics.InstanceOf(v)] = true
+		}
+		for _, id := range all {
+			in := star || named[id]
+			if strings.EqualFold(d.Operator, "NotEquals") {
+				in = !in
+			}
+			if !in {
+				delete(keep, id)
+			}
+		}
+	}
+	out := []string{}
+	for _, id := range all {
+		if keep[id] {
+			out = append(out, id)
 		}
 	}
 	return out, nil
@@ -277,7 +334,20 @@ func (m *Monitor) evaluate(ctx context.Context, s setting) error {
 			m.o.Logger.Info("autoscale", "setting", s.id.Name(), "target", target.Name(), "from", d.Current, "to", d.New, "reason", d.Reason)
 		}
 	}
-	m.log.add(s.key, event(s.id.String(), s.group, s.id.Subscription, d, status, msg))
+	ev := event(s.id.String(), s.group, s.id.Subscription, d, status, msg)
+	if d.Changed() && msg == "" {
+		if n := m.notify(ctx, s, as, d); n != "" {
+			ev.Properties["Notifications"] = n
+		}
+	}
+	m.log.add(s.key, ev)
+	outcome := d.Action
+	if msg != "" {
+		outcome = "Failed"
+	}
+	m.mu.Lock()
+	m.outcomes[outcome]++
+	m.mu.Unlock()
 	if msg != "" {
 		return fmt.Errorf("autoscale setting %s: scale %s to %d: %s", s.id.Name(), target.Name(), d.New, msg)
 	}

@@ -4,11 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vmss-emulator/vmss/arm"
+	"github.com/vmss-emulator/vmss/autoscale"
 	"github.com/vmss-emulator/vmss/metrics"
 	"github.com/vmss-emulator/vmss/model"
 )
@@ -222,5 +227,108 @@ func TestMetricsAnswer(t *testing.T) {
 	avg := resp.Value[0].Timeseries[0].Data[0].Average
 	if avg == nil || *avg < 24.9 || *avg > 25.1 {
 		t.Fatalf("average %v, want 25", avg)
+	}
+}
+
+func TestPrometheusGauges(t *testing.T) {
+	f := newFixture(t, true)
+	reg := prometheus.NewRegistry()
+	f.mon = New(Options{Store: f.store, Sampler: f.sampler, TimeScale: 0.01, Now: func() time.Time { return f.clock }, Registerer: reg})
+	f.sampler.busy = 0.25
+	f.run(t, 2*time.Second)
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, fam := range fams {
+		for _, m := range fam.GetMetric() {
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			got[fam.GetName()] += v
+		}
+	}
+	if cpu := got["vmss_instance_cpu_percent"]; cpu < 24.9 || cpu > 25.1 {
+		t.Errorf("cpu gauge %v, want 25", cpu)
+	}
+	if got["vmss_autoscale_evaluations_total"] < 1 || got["vmss_instance_available_memory_bytes"] != 1<<29 {
+		t.Errorf("gathered %v", got)
+	}
+}
+
+// A scale action posts Azure's webhook payload to a loopback webhook; a
+// webhook elsewhere is not called and e-mail is recorded only.
+func TestWebhookNotification(t *testing.T) {
+	got := make(chan webhookPayload, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p webhookPayload
+		_ = json.NewDecoder(r.Body).Decode(&p)
+		got <- p
+	}))
+	defer srv.Close()
+	f := newFixture(t, true)
+	var body map[string]any
+	json.Unmarshal([]byte(fmt.Sprintf(autoscaleBody, true, f.set, f.set, f.set)), &body)
+	body["properties"].(map[string]any)["notifications"] = []any{map[string]any{"operation": "Scale",
+		"email":    map[string]any{"customEmails": []string{"ops@example.com"}},
+		"webhooks": []any{map[string]any{"serviceUri": srv.URL + "/hook"}, map[string]any{"serviceUri": "http://203.0.113.9/hook"}}}}
+	b, _ := json.Marshal(body)
+	if err := f.store.Update(func(s *model.State) error {
+		if _, _, e := s.PutGeneric(f.setting, b); e != nil {
+			return e
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.sampler.busy = 0.9
+	f.run(t, 5*time.Second)
+	select {
+	case p := <-got:
+		if p.Operation != "Scale Out" || p.Context.OldCapacity != "1" || p.Context.NewCapacity != "2" || p.Context.ResourceID != f.set.String() {
+			t.Fatalf("payload %+v", p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the webhook was not called")
+	}
+	ev := f.mon.Activity(Filter{ScaleOnly: true})
+	note := ev[len(ev)-1].Properties["Notifications"]
+	if !strings.Contains(note, "203.0.113.9/hook not called") || !strings.Contains(note, "ops@example.com recorded, not sent") {
+		t.Fatalf("notifications note %q", note)
+	}
+}
+
+// A rule's VMName dimension selects the instances whose metric it reads.
+func TestRuleDimensions(t *testing.T) {
+	st := &metrics.Store{}
+	const set = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachineScaleSets/web"
+	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	for k := 0; k <= 10; k++ {
+		for id, busy := range map[string]time.Duration{"0": 100 * time.Millisecond, "1": 900 * time.Millisecond} {
+			st.Add(metrics.Target{ResourceID: set, Instance: id}, metrics.Counters{CPU: time.Duration(k) * busy, HasCPU: true}, t0.Add(time.Duration(k)*time.Second))
+		}
+	}
+	src := source{st}
+	avg := func(dims ...autoscale.Dimension) (float64, error) {
+		pts, err := src.Series(context.Background(), autoscale.Query{ResourceURI: set, Name: "Percentage CPU", Grain: time.Minute, Statistic: "Average", Start: t0, End: t0.Add(time.Minute), Dimensions: dims})
+		if err != nil || len(pts) == 0 {
+			return 0, err
+		}
+		return pts[0].Value, nil
+	}
+	for _, tc := range []struct {
+		dims []autoscale.Dimension
+		want float64
+	}{
+		{nil, 50},
+		{[]autoscale.Dimension{{Name: "VMName", Operator: "Equals", Values: []string{"web_1"}}}, 90},
+		{[]autoscale.Dimension{{Name: "VMName", Operator: "NotEquals", Values: []string{"web_1"}}}, 10},
+		{[]autoscale.Dimension{{Name: "VMName", Operator: "Equals", Values: []string{"*"}}}, 50},
+	} {
+		if got, err := avg(tc.dims...); err != nil || got < tc.want-1e-6 || got > tc.want+1e-6 {
+			t.Errorf("%+v: %v %v, want %v", tc.dims, got, err, tc.want)
+		}
+	}
+	if _, err := avg(autoscale.Dimension{Name: "Region", Operator: "Equals", Values: []string{"x"}}); err == nil {
+		t.Error("an unknown dimension was accepted")
 	}
 }

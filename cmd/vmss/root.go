@@ -46,7 +46,7 @@ az-style verbs below. Every verb talks to the daemon's ARM API on its unix socke
 		serveCmd(g), upCmd(g), cleanupCmd(g), azConfigCmd(),
 	)
 	addScaleSetCommands(root, g)
-	root.AddCommand(runCommandCmd(g, false), vmCmd(g), networkCmd(g), lbShortCmd(g), deploymentCmd(g), groupCmd(g), faultCmd(g), restCmd(g))
+	root.AddCommand(runCommandCmd(g, false), vmCmd(g), networkCmd(g), lbShortCmd(g), deploymentCmd(g), groupCmd(g), faultCmd(g), restCmd(g), monitorCmd(g))
 	root.AddCommand(internalCmds()...)
 	return root
 }

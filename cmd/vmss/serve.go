@@ -37,6 +37,7 @@ func (f *daemonFlags) add(c *cobra.Command) {
 	fl.StringVar(&f.o.HTTPSAddr, "https-addr", "127.0.0.1:8443", "ARM over HTTPS for az and the Azure SDKs (loopback only; \"off\" disables); `vmss az-config` sets az up for it")
 	fl.StringVar(&f.o.MetricsAddr, "metrics-addr", "127.0.0.1:9100", "Prometheus metrics address (loopback only; \"off\" disables)")
 	fl.Float64Var(&f.o.ProbeIntervalScale, "probe-interval-scale", 1, "multiply the intervals of load-balancer health probes and the Application Health extension (e.g. 0.1 for fast demos and tests)")
+	fl.Float64Var(&f.o.TimeScale, "time-scale", 1, "multiply every autoscale duration (time grain, window, cooldown, evaluation interval) and the metric sampling interval, e.g. 0.02 turns 5 minutes into 6 s; metrics keep wall-clock times")
 	fl.DurationVar(&f.o.DrainPeriod, "drain-period", 5*time.Second, "default drain period of backend pools that set no drainPeriodInSeconds")
 	fl.IntVar(&f.o.Parallel, "parallel", 16, "instance operations at once")
 	fl.DurationVar(&f.o.StopTimeout, "stop-timeout", 30*time.Second, "how long a graceful stop (and up's teardown) may take before the daemon exits anyway, reporting what it left")

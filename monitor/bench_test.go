@@ -1,0 +1,40 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/vmss-emulator/vmss/autoscale"
+	"github.com/vmss-emulator/vmss/metrics"
+)
+
+// BenchmarkEvaluate1000 is one autoscale tick for a scale set of 1000
+// instances at Azure's pace: the reference template's two rules (PT5M windows
+// of PT1M grains) over samples every 15 s, an hour of them per instance.
+func BenchmarkEvaluate1000(b *testing.B) {
+	const set = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachineScaleSets/web"
+	s, err := autoscale.Parse([]byte(fmt.Sprintf(autoscaleBody, true, set, set, set)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := &metrics.Store{}
+	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	now := t0.Add(time.Hour)
+	for i := 0; i < 1000; i++ {
+		for k := 0; k <= 240; k++ {
+			st.Add(metrics.Target{ResourceID: set, Instance: strconv.Itoa(i), VMSize: "Standard_A1"},
+				metrics.Counters{CPU: time.Duration(k) * 7 * time.Second, HasCPU: true}, t0.Add(time.Duration(k)*15*time.Second))
+		}
+	}
+	e := autoscale.Engine{}
+	b.ResetTimer()
+	for b.Loop() {
+		d, err := e.Evaluate(context.Background(), s, autoscale.State{Capacity: 2}, now, source{st})
+		if err != nil || !d.Rules[0].HasData {
+			b.Fatalf("%v %+v", err, d)
+		}
+	}
+}
