@@ -34,8 +34,7 @@ var putTypes = map[string]bool{
 
 // storedOnly are kept by the API without being acted on; the operation says so.
 var storedOnly = map[string]string{
-	"microsoft.network/networksecuritygroups": "network security groups are stored; their rules are not enforced by the emulator",
-	"microsoft.insights/autoscalesettings":    "autoscale settings are stored and shown; the emulator does not act on them",
+	"microsoft.insights/autoscalesettings": "autoscale settings are stored and shown; the emulator does not act on them",
 }
 
 func kindOf(typ string) kind {

@@ -31,8 +31,9 @@ func TestLBProbeSemantics(t *testing.T) {
 	lbWaitAllUp(e, "webLB", "", "web", 30*time.Second)
 	ns1 := e.Instances("web")[1].Netns
 
-	// Probes come from 168.63.129.16 inside the VNET; clients reach the app
-	// from the proxy's VNET-side address (the gateway), not their own.
+	// Probes come from 168.63.129.16 inside the VNET; clients of the public
+	// frontend reach the app from the emulator's Internet address, outside
+	// the VNET, not their own.
 	if from := e.runIn("web", "1", "cat /root/health-from"); from != "168.63.129.16" {
 		t.Errorf("probes come from %q, want 168.63.129.16", from)
 	}
@@ -43,8 +44,8 @@ func TestLBProbeSemantics(t *testing.T) {
 	for _, in := range e.Instances("web") {
 		clients = append(clients, e.runIn("web", in.InstanceID, "cat /root/client-from 2>/dev/null || true"))
 	}
-	if !slices.Contains(clients, "10.0.0.1") || slices.Contains(clients, "127.0.0.1") {
-		t.Errorf("the app saw clients %q, want the VNET gateway 10.0.0.1 (the source address is not preserved)", clients)
+	if !slices.Contains(clients, "198.18.0.1") || slices.Contains(clients, "127.0.0.1") {
+		t.Errorf("the app saw clients %q, want the Internet address 198.18.0.1 (the source address is not preserved)", clients)
 	}
 
 	// Watch backend 1 throughout: the state may change only after threshold

@@ -33,6 +33,7 @@ func (m *Machine) Instances(ctx context.Context) (map[string]reconcile.Observed,
 // CreateInstance builds the instance's namespaces, files, NIC and host keys.
 func (m *Machine) CreateInstance(ctx context.Context, in reconcile.InstanceSpec) error {
 	m.ssh.Creating()
+	m.plane.ForgetFilter(in.Netns) // a rebuilt namespace has none of the old one's filter
 	if err := m.records.update(in.Netns, func(r *record) { *r = record{VNetNetns: in.VNetNetns} }); err != nil {
 		return err
 	}

@@ -42,12 +42,6 @@ const (
 // of health probes (and of the VNET's DNS).
 var AzureLoadBalancer = netip.MustParseAddr("168.63.129.16")
 
-// InternetSource is the address that traffic forwarded from outside the
-// VNET (load-balancing rules and inbound NAT of public frontends) comes
-// from: outside every VNET (198.18.0.0/15 is reserved for benchmarking and
-// never routed), so the Internet tag and "*" match it.
-var InternetSource = netip.MustParseAddr("198.18.0.1")
-
 // Rule is one security rule. Prefixes are "*", a CIDR, an address or a
 // service tag; ports are "*", "N" or "N-M".
 type Rule struct {
@@ -93,6 +87,15 @@ type armRule struct {
 		Priority                        *arm.Int        `json:"priority"`
 		Direction                       string          `json:"direction"`
 	} `json:"properties"`
+}
+
+// FromProperties is Parse for the properties object alone (as the model
+// stores it).
+func FromProperties(id string, props json.RawMessage) (*Group, *arm.Error) {
+	if len(props) == 0 {
+		props = json.RawMessage("{}")
+	}
+	return Parse(id, []byte(`{"properties":`+string(props)+`}`))
 }
 
 // Parse reads a network security group's ARM body and validates its
