@@ -126,6 +126,7 @@ func (m *Machine) DeleteInstance(ctx context.Context, netns string) error {
 			return fmt.Errorf("detach %s: %w", netns, err)
 		}
 	}
+	m.ssh.DropKeys(netns) // no background key generation writes into the directory removed now
 	for _, d := range []string{m.ssh.KeyDir(netns), m.work.LogDir(netns)} {
 		if err := os.RemoveAll(d); err != nil {
 			return err
