@@ -2,12 +2,14 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/model"
+	"github.com/vmss-emulator/vmss/nsg"
 )
 
 // networkType is a top-level Microsoft.Network type with its own routes.
@@ -343,7 +345,7 @@ func (s *Server) getGeneric(req *request) {
 	var out any
 	s.Store.View(func(st *model.State) {
 		if g, ok := st.Generic[id.Key()]; ok {
-			out = copyOf(g)
+			out = renderGeneric(g)
 		}
 	})
 	if out == nil {
@@ -351,6 +353,35 @@ func (s *Server) getGeneric(req *request) {
 		return
 	}
 	writeJSON(req.w, 200, out)
+}
+
+// renderGeneric is a stored resource as ARM answers it: a network security
+// group gives each rule its id and lists Azure's default rules.
+func renderGeneric(g *arm.GenericResource) any {
+	c := copyOf(g)
+	if !strings.EqualFold(g.Type, arm.TypeNSG) {
+		return c
+	}
+	var props map[string]any
+	if json.Unmarshal(c.Properties, &props) != nil || props == nil {
+		props = map[string]any{}
+	}
+	rules, _ := props["securityRules"].([]any)
+	for _, r := range rules {
+		if m, ok := r.(map[string]any); ok {
+			m["id"] = g.ID + "/securityRules/" + fmt.Sprint(m["name"])
+			m["type"] = arm.TypeNSG + "/securityRules"
+			if p, ok := m["properties"].(map[string]any); ok {
+				p["provisioningState"] = "Succeeded"
+			}
+		}
+	}
+	if rules == nil {
+		props["securityRules"] = []any{}
+	}
+	props["defaultSecurityRules"] = nsg.DefaultRulesJSON(g.ID)
+	c.Properties, _ = json.Marshal(props) // decoded from JSON: it encodes
+	return c
 }
 
 // putGeneric serves PUT .../providers/{ns}/{type}/{name} of genericTypes.
@@ -366,7 +397,7 @@ func (s *Server) putGeneric(req *request) {
 	s.put(req, id.Key(), func(st *model.State) (bool, *arm.Error) {
 		_, c, e := st.PutGeneric(id, req.body)
 		return c, e
-	}, func(st *model.State) any { return copyOf(st.Generic[id.Key()]) })
+	}, func(st *model.State) any { return renderGeneric(st.Generic[id.Key()]) })
 }
 
 // deleteGeneric serves DELETE .../providers/{ns}/{type}/{name} of genericTypes.

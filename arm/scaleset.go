@@ -154,21 +154,26 @@ func (p *ScaleSetVMProfile) NICConfigs() []ScaleSetNICConfig {
 	return p.NetworkProfile.NetworkInterfaceConfigurations
 }
 
-// PrimaryIPConfig returns the primary ip configuration of the primary NIC
-// configuration (the first of each when none says primary), nil when there is none.
-func (p *ScaleSetVMProfile) PrimaryIPConfig() *ScaleSetIPConfig {
+// PrimaryNICConfig returns the primary NIC configuration (the first when
+// none is marked primary), or nil.
+func (p *ScaleSetVMProfile) PrimaryNICConfig() *ScaleSetNICConfig {
 	ncs := p.NICConfigs()
 	if len(ncs) == 0 {
 		return nil
 	}
-	nc := &ncs[0]
 	for i := range ncs {
 		if BoolOr(ncs[i].Properties.Primary, false) {
-			nc = &ncs[i]
-			break
+			return &ncs[i]
 		}
 	}
-	if len(nc.Properties.IPConfigurations) == 0 {
+	return &ncs[0]
+}
+
+// PrimaryIPConfig returns the primary ip configuration of the primary NIC
+// configuration (the first of each when none says primary), nil when there is none.
+func (p *ScaleSetVMProfile) PrimaryIPConfig() *ScaleSetIPConfig {
+	nc := p.PrimaryNICConfig()
+	if nc == nil || len(nc.Properties.IPConfigurations) == 0 {
 		return nil
 	}
 	ic := &nc.Properties.IPConfigurations[0]

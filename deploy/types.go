@@ -32,11 +32,6 @@ var putTypes = map[string]bool{
 	"microsoft.insights/autoscalesettings":                 true,
 }
 
-// storedOnly are kept by the API without being acted on; the operation says so.
-var storedOnly = map[string]string{
-	"microsoft.network/networksecuritygroups": "network security groups are stored; their rules are not enforced by the emulator",
-}
-
 func kindOf(typ string) kind {
 	t := strings.ToLower(strings.TrimSuffix(typ, "/"))
 	switch {
@@ -79,9 +74,6 @@ func warn(code, target, format string, args ...any) warning {
 func warnings(typ, id string, body map[string]any) []warning {
 	t := strings.ToLower(typ)
 	var out []warning
-	if msg, ok := storedOnly[t]; ok {
-		out = append(out, warn("StoredNotEnforced", id, "%s.", msg))
-	}
 	extWarn := func(name string, props map[string]any) {
 		pub, _ := props["publisher"].(string)
 		et, _ := props["type"].(string)

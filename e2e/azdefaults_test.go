@@ -37,6 +37,18 @@ func TestVMCreateAzDefaults(t *testing.T) {
 	if s := fmt.Sprint(nic); !strings.Contains(strings.ToLower(s), "networksecuritygroups/solonsg") {
 		t.Errorf("soloVMNic is not attached to soloNSG: %v", nic)
 	}
+	var eff struct {
+		Value []struct {
+			Association map[string]any   `json:"association"`
+			Rules       []map[string]any `json:"effectiveSecurityRules"`
+		} `json:"value"`
+	}
+	e.JSON(&eff, "network", "nic", "list-effective-nsg", "-n", "soloVMNic")
+	if len(eff.Value) != 1 || eff.Value[0].Association["networkInterface"] == nil || len(eff.Value[0].Rules) != 7 ||
+		eff.Value[0].Rules[0]["name"] != "securityRules/default-allow-ssh" || eff.Value[0].Rules[0]["destinationPortRange"] != "22-22" ||
+		eff.Value[0].Rules[3]["name"] != "defaultSecurityRules/DenyAllInBound" {
+		t.Errorf("list-effective-nsg soloVMNic: %+v", eff)
+	}
 	d := sshVMShow(e, "solo")
 	if _, err := netip.ParseAddr(d.PublicIps); err != nil || d.SSHEndpoint == "" {
 		t.Fatalf("vm show -d: %+v (want a public IP and an SSH endpoint)", d)

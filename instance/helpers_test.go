@@ -68,6 +68,12 @@ func assertNothingLeft(t testing.TB, m *Manager) {
 			t.Errorf("network namespace %s left behind", e.Name())
 		}
 	}
+	ents, _ = os.ReadDir(m.netnsEtcRoot())
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), m.Prefix) {
+			t.Errorf("%s/%s left behind", m.netnsEtcRoot(), e.Name())
+		}
+	}
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)

@@ -61,6 +61,14 @@ func TestInstanceIsolation(t *testing.T) {
 		if !strings.Contains(hosts, "127.0.1.1\thost-a") {
 			t.Errorf("/etc/hosts = %q, want the instance's host name", hosts)
 		}
+		// `ip netns exec` (which does not enter the mount namespace) sees
+		// the same resolver and hosts, from /etc/netns/<name>.
+		for _, f := range []struct{ path, want string }{{"/etc/resolv.conf", resolv}, {"/etc/hosts", hosts}} {
+			out, err := exec.Command("ip", "netns", "exec", a.Name, "cat", f.path).Output()
+			if got := strings.TrimSpace(string(out)); err != nil || got != f.want {
+				t.Errorf("ip netns exec %s cat %s = %q (%v), want the instance's %q", a.Name, f.path, got, err, f.want)
+			}
+		}
 		uid := strconv.Itoa(a.AdminUID)
 		if got := run(t, m, a.Name, ExecRequest{Argv: []string{"getent", "passwd", "azureuser"}}); !strings.HasPrefix(got, "azureuser:x:"+uid+":"+uid+"::/home/azureuser:") {
 			t.Errorf("getent passwd azureuser = %q", got)

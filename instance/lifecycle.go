@@ -11,6 +11,8 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -251,6 +253,9 @@ func (m *Manager) writeState(s Spec, hostPasswd, hostGroup []byte) (fresh, recre
 			return fresh, recreated, err
 		}
 	}
+	if err := m.writeNetnsEtc(s, hostPasswd, hostGroup); err != nil {
+		return fresh, recreated, err
+	}
 	// The admin's home: mode 0700, owned by the admin; an existing one is
 	// left alone.
 	home := filepath.Join(dir, "home", s.AdminUser)
@@ -267,6 +272,30 @@ func (m *Manager) writeState(s Spec, hostPasswd, hostGroup []byte) (fresh, recre
 		return fresh, recreated, err
 	}
 	return fresh, recreated, writeFileAtomic(filepath.Join(dir, specFile), b, 0o600)
+}
+
+// netnsEtcNames are the files `ip netns exec` reads from /etc/netns/NAME:
+// what resolves names (the instance's other /etc files live in its mount
+// namespace only).
+var netnsEtcNames = []string{"resolv.conf", "hosts"}
+
+// writeNetnsEtc writes the instance's resolv.conf and hosts to
+// /etc/netns/<name>, so `ip netns exec <name> ...` resolves through the
+// VNET's DNS like a session inside the instance.
+func (m *Manager) writeNetnsEtc(s Spec, hostPasswd, hostGroup []byte) error {
+	dir := m.netnsEtcDir(s.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s for ip netns exec: %w", dir, err)
+	}
+	for _, f := range renderEtc(s, hostPasswd, hostGroup) {
+		if !slices.Contains(netnsEtcNames, f.name) {
+			continue
+		}
+		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func copyFile(src, dst string, mode os.FileMode) error {
@@ -430,7 +459,7 @@ func (m *Manager) removeSwept(ctx context.Context, name string, hs []cgroup.Hier
 	if err := os.RemoveAll(m.runDir(name)); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, deleteNetns(name), os.RemoveAll(m.instDir(name)), m.releaseUID(name))
+	errs = append(errs, deleteNetns(name), os.RemoveAll(m.instDir(name)), os.RemoveAll(m.netnsEtcDir(name)), m.releaseUID(name))
 	m.forget(name)
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -489,11 +518,31 @@ func (m *Manager) Cleanup(ctx context.Context) error {
 		_, err := h.RemoveIfEmpty(m.group(""))
 		errs = append(errs, err)
 	}
-	errs = append(errs, m.releasePrefixUIDs(), m.removeSharedDirs())
+	errs = append(errs, m.releasePrefixUIDs(), m.removeNetnsEtc(), m.removeSharedDirs())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("clean up prefix %q: %w", m.prefix(), err)
 	}
 	return nil
+}
+
+// removeNetnsEtc removes the /etc/netns directories of the prefix's
+// instances that are left without a namespace (a crash between the two).
+func (m *Manager) removeNetnsEtc() error {
+	ents, err := os.ReadDir(m.netnsEtcRoot())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range ents {
+		if e.IsDir() && strings.HasPrefix(e.Name(), m.prefix()) && m.checkName(e.Name()) == nil {
+			errs = append(errs, os.RemoveAll(filepath.Join(m.netnsEtcRoot(), e.Name())))
+		}
+	}
+	_ = os.Remove(m.netnsEtcRoot()) // only when empty: /etc/netns of other tools stays
+	return errors.Join(errs...)
 }
 
 // forEach runs fn for every name, cleanupWorkers at a time.

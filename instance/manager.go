@@ -71,6 +71,11 @@ type Manager struct {
 	// shared by every Manager of the host. Zero means /run/vmss-uids; set it
 	// only to isolate tests.
 	UIDDir string
+	// NetnsEtcDir is where `ip netns exec` looks for a namespace's own
+	// files: each instance gets <NetnsEtcDir>/<name>/{resolv.conf,hosts},
+	// so commands entered that way resolve through the VNET's DNS as the
+	// instance does. Zero means /etc/netns; set it only to isolate tests.
+	NetnsEtcDir string
 	// Logger receives progress and repair messages; nil discards them.
 	Logger *slog.Logger
 
@@ -215,6 +220,17 @@ func (m *Manager) runRoot() string                 { return filepath.Join(m.runt
 func (m *Manager) runDir(name string) string       { return filepath.Join(m.runRoot(), name) }
 func (m *Manager) nsFile(name, kind string) string { return filepath.Join(m.runDir(name), kind) }
 func (m *Manager) etcDir(name string) string       { return filepath.Join(m.runDir(name), "etc") }
+
+// netnsEtcRoot is NetnsEtcDir or /etc/netns.
+func (m *Manager) netnsEtcRoot() string {
+	if m.NetnsEtcDir != "" {
+		return m.NetnsEtcDir
+	}
+	return "/etc/netns"
+}
+
+// netnsEtcDir is the instance's directory for `ip netns exec`.
+func (m *Manager) netnsEtcDir(name string) string { return filepath.Join(m.netnsEtcRoot(), name) }
 func (m *Manager) instDir(name string) string {
 	return filepath.Join(m.stateDir(), "instances", name)
 }

@@ -34,6 +34,7 @@ func (m *Machine) Instances(ctx context.Context) (map[string]reconcile.Observed,
 // CreateInstance builds the instance's namespaces, files, NIC and host keys.
 func (m *Machine) CreateInstance(ctx context.Context, in reconcile.InstanceSpec) error {
 	m.ssh.Creating()
+	m.plane.ForgetFilter(in.Netns) // a rebuilt namespace has none of the old one's filter
 	if err := m.records.update(in.Netns, func(r *record) { *r = record{VNetNetns: in.VNetNetns} }); err != nil {
 		return err
 	}
@@ -135,6 +136,7 @@ func (m *Machine) DeleteInstance(ctx context.Context, netns string) error {
 			return fmt.Errorf("detach %s: %w", netns, err)
 		}
 	}
+	m.ssh.DropKeys(netns) // no background key generation writes into the directory removed now
 	for _, d := range []string{m.ssh.KeyDir(netns), m.work.LogDir(netns)} {
 		if err := os.RemoveAll(d); err != nil {
 			return err

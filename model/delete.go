@@ -5,10 +5,12 @@ import (
 	"strings"
 
 	"github.com/vmss-emulator/vmss/arm"
+	"github.com/vmss-emulator/vmss/nsg"
 )
 
-// PutGeneric stores a resource the emulator does not act on (network security
-// groups, storage accounts, autoscale settings, availability sets).
+// PutGeneric stores a resource kept as its ARM body: network security
+// groups (their rules validated here, enforced by the data plane), storage
+// accounts, autoscale settings, availability sets.
 func (s *State) PutGeneric(id arm.ID, body []byte) (*arm.GenericResource, bool, *arm.Error) {
 	if e := s.checkScope(id); e != nil {
 		return nil, false, e
@@ -25,6 +27,11 @@ func (s *State) PutGeneric(id arm.ID, body []byte) (*arm.GenericResource, bool, 
 		id = mustParse(old.ID)
 	}
 	g.ID, g.Name, g.Type = id.String(), id.Name(), id.Type()
+	if strings.EqualFold(id.Type(), arm.TypeNSG) {
+		if _, e := nsg.FromProperties(g.ID, g.Properties); e != nil {
+			return nil, false, e
+		}
+	}
 	g.Location = s.location(g.Location)
 	props := map[string]any{}
 	if len(g.Properties) > 0 {

@@ -18,6 +18,11 @@ import (
 // DefaultIdleTimeout is Azure's default idleTimeoutInMinutes (4).
 const DefaultIdleTimeout = 4 * time.Minute
 
+// ConnectTimeout bounds the dial to a backend: a backend whose network
+// security group drops the flow fails the client's connection after it
+// instead of holding it for the kernel's two minutes of SYN retries.
+const ConnectTimeout = 5 * time.Second
+
 // Mapping is one public address:port forwarded to one backend.
 type Mapping struct {
 	// Name identifies the mapping in errors and the snapshot, e.g.
@@ -192,7 +197,9 @@ func (e *entry) connectTCP(ctx context.Context, _ net.Conn) (proxy.Target, error
 	if dial == nil {
 		dial = proxy.HostDial
 	}
-	c, err := dial(ctx, "tcp", m.Backend.String())
+	dctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
+	c, err := dial(dctx, "tcp", m.Backend.String())
+	cancel()
 	if err != nil {
 		return proxy.Target{}, fmt.Errorf("nat %s: dial backend %s: %w", m.Name, m.Backend, err)
 	}

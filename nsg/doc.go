@@ -21,10 +21,10 @@
 //
 // Service tags: VirtualNetwork is the VNET's address space;
 // AzureLoadBalancer is 168.63.129.16 (the source of health probes);
-// Internet is everything else. Traffic the emulator's userspace load
-// balancer and inbound NAT forward from outside arrives from InternetSource,
-// an address outside every VNET, so rules about "Internet" and "*" apply to
-// it as on Azure. Other service tags (Storage, AzureCloud, ...) name address
+// Internet is everything else. (Traffic the emulator's userspace load
+// balancer and inbound NAT forward from public frontends arrives from an
+// address outside every VNET, vnet.InternetAddr, so rules about "Internet"
+// and "*" apply to it as on Azure.) Other service tags (Storage, AzureCloud, ...) name address
 // ranges the emulator does not have: a rule with one matches nothing, and
 // Effective marks it. DNS to 168.63.129.16 is platform traffic, never
 // filtered, as on Azure.

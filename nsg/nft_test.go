@@ -113,6 +113,10 @@ func reach(nsPath string, src netip.Addr, dst string) bool {
 	return n == 2
 }
 
+// InternetSource stands for a client outside the VNET (the emulator's
+// vnet.InternetAddr).
+var InternetSource = netip.MustParseAddr("198.18.0.1")
+
 var (
 	fromVNet     = netip.MustParseAddr("10.0.0.5")
 	fromInternet = InternetSource

@@ -42,12 +42,6 @@ const (
 // of health probes (and of the VNET's DNS).
 var AzureLoadBalancer = netip.MustParseAddr("168.63.129.16")
 
-// InternetSource is the address that traffic forwarded from outside the
-// VNET (load-balancing rules and inbound NAT of public frontends) comes
-// from: outside every VNET (198.18.0.0/15 is reserved for benchmarking and
-// never routed), so the Internet tag and "*" match it.
-var InternetSource = netip.MustParseAddr("198.18.0.1")
-
 // Rule is one security rule. Prefixes are "*", a CIDR, an address or a
 // service tag; ports are "*", "N" or "N-M".
 type Rule struct {
@@ -93,6 +87,15 @@ type armRule struct {
 		Priority                        *arm.Int        `json:"priority"`
 		Direction                       string          `json:"direction"`
 	} `json:"properties"`
+}
+
+// FromProperties is Parse for the properties object alone (as the model
+// stores it).
+func FromProperties(id string, props json.RawMessage) (*Group, *arm.Error) {
+	if len(props) == 0 {
+		props = json.RawMessage("{}")
+	}
+	return Parse(id, []byte(`{"properties":`+string(props)+`}`))
 }
 
 // Parse reads a network security group's ARM body and validates its
@@ -374,4 +377,78 @@ var defaultDescriptions = map[string]string{
 	"AllowVnetOutBound":             "Allow outbound traffic from all VMs to all VMs in VNET",
 	"AllowInternetOutBound":         "Allow outbound traffic from all VMs to Internet",
 	"DenyAllOutBound":               "Deny all outbound traffic",
+}
+
+// EffectiveJSON lists a group's rules in evaluation order, inbound then
+// outbound, in the shape of Azure's effectiveSecurityRules: ports as
+// ranges ("0-65535", "22-22"), "*" as 0.0.0.0/0, service tags with their
+// expanded prefixes (vnet for VirtualNetwork).
+func (g *Group) EffectiveJSON(vnet []netip.Prefix) []map[string]any {
+	var out []map[string]any
+	for _, dir := range []Direction{Inbound, Outbound} {
+		for _, r := range g.Effective(dir) {
+			name := "securityRules/" + r.Name
+			if r.Default {
+				name = "defaultSecurityRules/" + r.Name
+			}
+			m := map[string]any{
+				"name": name, "protocol": effectiveProtocol(r.Protocol),
+				"access": string(r.Access), "priority": r.Priority, "direction": string(r.Direction),
+			}
+			effectivePorts(m, "sourcePortRange", r.SourcePorts)
+			effectivePorts(m, "destinationPortRange", r.DestPorts)
+			effectivePrefixes(m, "sourceAddressPrefix", "expandedSourceAddressPrefix", r.Sources, vnet)
+			effectivePrefixes(m, "destinationAddressPrefix", "expandedDestinationAddressPrefix", r.Dests, vnet)
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func effectiveProtocol(p string) string {
+	if p == "*" {
+		return "All"
+	}
+	return p
+}
+
+func effectivePorts(m map[string]any, key string, ports []string) {
+	var rs []string
+	for _, p := range ports {
+		lo, hi, _ := parsePorts(p)
+		rs = append(rs, fmt.Sprintf("%d-%d", lo, hi))
+	}
+	if len(rs) == 1 {
+		m[key] = rs[0]
+	} else {
+		m[key+"s"] = rs
+	}
+}
+
+func effectivePrefixes(m map[string]any, key, expandedKey string, prefixes []string, vnet []netip.Prefix) {
+	var ps, expanded []string
+	for _, p := range prefixes {
+		switch kindOf(p) {
+		case kindAny:
+			ps = append(ps, "0.0.0.0/0")
+		case kindVNet:
+			ps = append(ps, TagVirtualNetwork)
+			for _, v := range vnet {
+				expanded = append(expanded, v.String())
+			}
+		case kindLB:
+			ps = append(ps, TagAzureLoadBalancer)
+			expanded = append(expanded, AzureLoadBalancer.String()+"/32")
+		default:
+			ps = append(ps, p)
+		}
+	}
+	if len(ps) == 1 {
+		m[key] = ps[0]
+	} else {
+		m[key+"es"] = ps
+	}
+	if len(expanded) > 0 {
+		m[expandedKey] = expanded
+	}
 }

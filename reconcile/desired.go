@@ -173,7 +173,8 @@ func BuildPlan(st *model.State, serving, exists map[string]bool, o PlanOptions) 
 	sort.Slice(b.nat, func(i, j int) bool {
 		return b.nat[i].Public.String()+b.nat[i].Protocol < b.nat[j].Public.String()+b.nat[j].Protocol
 	})
-	return &Plan{Seq: st.Seq, DNS: dnsZones(st, desired, exists), NAT: b.nat, LBs: b.lbPlans()}
+	return &Plan{Seq: st.Seq, DNS: dnsZones(st, desired, exists), NAT: b.nat, LBs: b.lbPlans(),
+		Filters: securityFilters(st, desired, exists)}
 }
 
 // dnsZones are the internal DNS of every VNET: one record per created

@@ -102,6 +102,8 @@ type Plan struct {
 	DNS []DNSZone
 	NAT []NATMapping
 	LBs []LBPlan
+	// Filters are the network security groups of every created instance.
+	Filters []FilterPlan
 }
 
 // DNSZone is the internal DNS of one VNET.

@@ -1,8 +1,9 @@
 // Package vnet builds Azure-like virtual networks out of Linux network
 // namespaces. A VNET is a namespace of its own holding one bridge per
-// subnet (the bridge's address is the subnet gateway, .1) and the platform
-// address 168.63.129.16 on its loopback; it routes between its subnets and
-// nowhere else. Instances are namespaces (made by another package) joined
+// subnet (the bridge's address is the subnet gateway, .1), the platform
+// address 168.63.129.16 and InternetAddr (the source of traffic forwarded
+// from outside the VNET) on its loopback; it routes between its subnets
+// and nowhere else. Instances are namespaces (made by another package) joined
 // to a subnet bridge by a veth pair: the VNET side vmssv<hex>, the instance
 // side eth0.
 //

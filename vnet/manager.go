@@ -152,8 +152,10 @@ func (m *Manager) ensureInside(ctx context.Context, s Spec) error {
 	if err := retry(ctx, func() error { return h.LinkSetUp(lo) }); err != nil {
 		return fmt.Errorf("set lo up: %w", err)
 	}
-	if err := retry(ctx, func() error { return h.AddrReplace(lo, toAddr(netip.PrefixFrom(DNSAddr, 32))) }); err != nil {
-		return fmt.Errorf("add %v to lo: %w", DNSAddr, err)
+	for _, a := range []netip.Addr{DNSAddr, InternetAddr} {
+		if err := retry(ctx, func() error { return h.AddrReplace(lo, toAddr(netip.PrefixFrom(a, 32))) }); err != nil {
+			return fmt.Errorf("add %v to lo: %w", a, err)
+		}
 	}
 	for _, l := range remove {
 		if err := retry(ctx, func() error { return h.LinkDel(l) }); err != nil && !isNotFound(err) {

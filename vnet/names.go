@@ -29,6 +29,13 @@ const maxIfaceName = 15
 // the source of load balancer probes. Every VNET namespace has it on lo.
 var DNSAddr = netip.MustParseAddr("168.63.129.16")
 
+// InternetAddr is where traffic from outside the VNET comes from: the load
+// balancer's public frontends and inbound NAT dial instances from it, so
+// network security group rules about the Internet tag (and "*") apply to
+// it as on Azure. Every VNET namespace has it on lo. It lies in
+// 198.18.0.0/15, reserved for benchmarking and never routed.
+var InternetAddr = netip.MustParseAddr("198.18.0.1")
+
 // GatewayMAC is the MAC of every subnet gateway (the bridge), the address
 // Azure's gateway answers with. A fixed bridge MAC also keeps the gateway's
 // MAC stable when ports join (a bridge otherwise takes its lowest port MAC).

@@ -81,6 +81,8 @@ func checkSubnetPrefix(p netip.Prefix) error {
 		return fmt.Errorf("prefix %v: not a network address; did you mean %v?", p, p.Masked())
 	case p.Contains(DNSAddr):
 		return fmt.Errorf("prefix %v: contains %v, the platform DNS address", p, DNSAddr)
+	case p.Contains(InternetAddr):
+		return fmt.Errorf("prefix %v: contains %v, the address the emulator forwards Internet traffic from; choose another range", p, InternetAddr)
 	}
 	return nil
 }

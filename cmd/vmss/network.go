@@ -14,8 +14,27 @@ import (
 
 func networkCmd(g *globals) *cobra.Command {
 	n := &cobra.Command{Use: "network", Short: "VNETs, subnets, public IPs, load balancers and NICs (az network)"}
-	n.AddCommand(vnetCmd(g), publicIPCmd(g), lbCmd(g), simpleCRUD(g, "nic", arm.TypeNIC, "network interfaces", nil))
+	nic := simpleCRUD(g, "nic", arm.TypeNIC, "network interfaces", nil)
+	nic.AddCommand(effectiveNSGCmd(g))
+	n.AddCommand(vnetCmd(g), publicIPCmd(g), lbCmd(g), nic,
+		simpleCRUD(g, "nsg", arm.TypeNSG, "network security groups (enforced in the instances)", nil))
 	return n
+}
+
+// effectiveNSGCmd is az network nic list-effective-nsg: the NSGs that filter
+// a NIC (its subnet's, its own) with their rules in evaluation order.
+func effectiveNSGCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "list-effective-nsg", Short: "List the network security rules in force on a NIC (az network nic list-effective-nsg)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out map[string]any
+			if _, err := g.client().Do(ctxOf(cmd), http.MethodPost, g.rid(arm.TypeNIC, nameFlag(cmd))+"/effectiveNetworkSecurityGroups", nil, &out); err != nil {
+				return err
+			}
+			return g.print(os.Stdout, out, nil)
+		}}
+	c.Flags().StringP("name", "n", "", "NIC name (required)")
+	must(c.MarkFlagRequired("name"))
+	return c
 }
 
 // simpleCRUD adds show, list and delete for a resource type.

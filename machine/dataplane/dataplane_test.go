@@ -150,8 +150,8 @@ func TestNATForwardsIntoOpenVNetsOnly(t *testing.T) {
 	if _, err := ask(t, loop(closed).String()); err == nil {
 		t.Fatalf("a mapping into a VNET that is not open is forwarded")
 	}
-	if d := fn.Dials(); len(d) != 1 || d[0].VNet != vnetA || d[0].Addr != "10.0.0.4:22" {
-		t.Fatalf("dials into the VNET: %+v", d)
+	if d := fn.Dials(); len(d) != 1 || d[0].VNet != vnetA || d[0].Addr != "10.0.0.4:22" || d[0].Src != dataplane.InternetSource {
+		t.Fatalf("dials into the VNET: %+v; want one to 10.0.0.4:22 from the Internet address %v", d, dataplane.InternetSource)
 	}
 	view := p.LoadBalancer(lbKey)
 	if len(view.NAT) != 1 || view.NAT[0].Name != "natpool.0" || view.NAT[0].Frontend != loop(open) || view.NAT[0].TotalConnections != 1 {
@@ -296,6 +296,9 @@ func TestLBBalancesOverProbedBackendsAndReportsThem(t *testing.T) {
 		if d.Addr == "10.0.0.6:22" && d.Src != dataplane.ProbeSource {
 			t.Fatalf("a connection went to the probed-down backend: %+v", d)
 		}
+		if d.Src != dataplane.ProbeSource && d.Src != dataplane.InternetSource {
+			t.Fatalf("a flow of a public frontend came from %v, want the Internet address %v: %+v", d.Src, dataplane.InternetSource, d)
+		}
 	}
 	if !slices.ContainsFunc(fn.Dials(), func(d machinetest.Dial) bool { return d.Src == dataplane.ProbeSource }) {
 		t.Fatalf("no probe came from %s", dataplane.ProbeSource)
@@ -382,7 +385,18 @@ func TestLBInternalFrontendAndProtocolAll(t *testing.T) {
 	if host == nil {
 		t.Fatalf("the internal frontend does not listen inside the VNET")
 	}
+	if _, err := host.Write([]byte("hi\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the internal frontend's flow to reach the backend", func() bool {
+		return slices.ContainsFunc(fn.Dials(), func(d machinetest.Dial) bool { return d.Addr == "10.0.0.4:22" })
+	})
 	host.Close()
+	for _, d := range fn.Dials() {
+		if d.Addr == "10.0.0.4:22" && d.Src.IsValid() {
+			t.Fatalf("an internal frontend's flow came from %v, want the gateway (the kernel's choice) inside the VNET", d.Src)
+		}
+	}
 
 	// A frontend address that cannot be added fails the load balancer, by key.
 	fn.FrontendErr = errors.New("bridge gone")

@@ -21,6 +21,13 @@ import (
 // ProbeSource is where load-balancer probes come from, as in Azure.
 var ProbeSource = vnet.DNSAddr
 
+// InternetSource is where flows forwarded from public frontends (load
+// balancers with a public IP, inbound NAT) come from inside the VNET: an
+// address outside it, so network security groups see Internet traffic as
+// on Azure. Internal load balancers dial from the subnet's gateway, inside
+// the VNET.
+var InternetSource = vnet.InternetAddr
+
 // balancers are the load balancers' engines, by resource key.
 type balancers struct {
 	reg prometheus.Registerer
@@ -133,8 +140,12 @@ func (b *balancers) engineName(lp reconcile.LBPlan) string {
 // lbConfig is the engine configuration of a planned load balancer.
 func (p *Plane) lbConfig(ctx context.Context, lp reconcile.LBPlan) (lb.Config, error) {
 	var cfg lb.Config
+	public := false
+	for _, r := range lp.Rules {
+		public = public || r.Public
+	}
 	for _, pp := range lp.Pools {
-		cfg.Pools = append(cfg.Pools, p.lbPool(pp))
+		cfg.Pools = append(cfg.Pools, p.lbPool(pp, public))
 	}
 	for _, pr := range lp.Probes {
 		cfg.Probes = append(cfg.Probes, lb.Probe{Name: pr.Name, Protocol: lb.Protocol(pr.Protocol), Port: pr.Port,
@@ -151,11 +162,16 @@ func (p *Plane) lbConfig(ctx context.Context, lp reconcile.LBPlan) (lb.Config, e
 }
 
 // lbPool is a backend pool dialled and probed inside its VNET; a pool
-// whose VNET is not open yet refuses connections.
-func (p *Plane) lbPool(pp reconcile.PoolPlan) lb.Pool {
+// whose VNET is not open yet refuses connections. A public load balancer's
+// flows come from InternetSource.
+func (p *Plane) lbPool(pp reconcile.PoolPlan, public bool) lb.Pool {
 	pool := lb.Pool{Name: pp.Name, DrainPeriod: pp.DrainPeriod}
+	src := netip.Addr{}
+	if public {
+		src = InternetSource
+	}
 	if pp.VNetNetns != "" {
-		if dial := p.net.Dialer(pp.VNetNetns, netip.Addr{}); dial != nil {
+		if dial := p.net.Dialer(pp.VNetNetns, src); dial != nil {
 			pool.Dial = dial
 			pool.ProbeDial = p.net.Dialer(pp.VNetNetns, ProbeSource)
 		}

@@ -93,7 +93,7 @@ func (p *Plane) natMappings(entries []*natEntry) ([]nat.Mapping, []*natEntry) {
 		if len(e.ports) == 0 {
 			continue
 		}
-		dial := p.net.Dialer(e.m.VNetNetns, netip.Addr{})
+		dial := p.net.Dialer(e.m.VNetNetns, InternetSource) // inbound NAT forwards from outside the VNET
 		if dial == nil {
 			continue
 		}
@@ -181,6 +181,7 @@ func (p *Plane) EndpointError(netns string) error {
 
 // Forget drops what the data plane remembers of a deleted instance.
 func (p *Plane) Forget(netns string) {
+	p.filters.forget(netns)
 	p.forwards.mu.Lock()
 	defer p.forwards.mu.Unlock()
 	delete(p.forwards.endpoints, netns)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vmss-emulator/vmss/lb"
 	"github.com/vmss-emulator/vmss/nat"
+	"github.com/vmss-emulator/vmss/nsg"
 	"github.com/vmss-emulator/vmss/reconcile"
 )
 
@@ -19,12 +20,14 @@ type Config struct {
 	Network Network
 	// Registerer receives load-balancer metrics; nil keeps them unregistered.
 	Registerer prometheus.Registerer
-	Logger     *slog.Logger
+	// Filters loads network security groups into instances; nil runs nft.
+	Filters nsg.Runner
+	Logger  *slog.Logger
 }
 
 // Plane applies the reconciler's data-plane Plan: DNS records of every
-// VNET, inbound NAT forwards and one engine per load balancer. Each of the
-// three has its own lock.
+// VNET, inbound NAT forwards, one engine per load balancer and the network
+// security groups of every instance. Each has its own lock.
 type Plane struct {
 	net  Network
 	log  *slog.Logger
@@ -35,6 +38,7 @@ type Plane struct {
 	zones     zones
 	forwards  forwards
 	balancers balancers
+	filters   filters
 }
 
 // New returns a Plane. Close stops everything it serves.
@@ -51,16 +55,19 @@ func New(cfg Config) *Plane {
 		endpoints: map[string]string{}, endpointErr: map[string]error{}, owner: map[string]string{},
 	}
 	p.balancers = balancers{reg: cfg.Registerer, engines: map[string]*lb.Engine{}}
+	p.filters = newFilters(cfg.Filters)
 	return p
 }
 
-// Apply configures DNS records, inbound NAT and load balancers. What cannot
-// be applied is reported by resource key; the rest is applied.
+// Apply configures DNS records, inbound NAT, load balancers and instances'
+// network security groups. What cannot be applied is reported by resource
+// key; the rest is applied.
 func (p *Plane) Apply(ctx context.Context, plan *reconcile.Plan) map[string]error {
 	errs := map[string]error{}
 	p.applyDNS(plan.DNS)
 	p.applyNAT(ctx, plan.NAT, errs)
 	p.applyLBs(ctx, plan.LBs, errs)
+	p.applyFilters(ctx, plan.Filters, errs)
 	return errs
 }
 

@@ -62,7 +62,15 @@ type Service struct {
 
 	mu      sync.Mutex
 	servers map[string]*server // instance netns -> server
+	keys    map[string]*keyGen // instance netns -> its host keys, loaded once
 	rsaBusy time.Time          // background RSA key generation waits until then
+}
+
+// keyGen is an instance's host keys and the stop of their background RSA
+// generation.
+type keyGen struct {
+	keys   *sshd.HostKeys
+	cancel context.CancelFunc
 }
 
 type server struct {
@@ -82,7 +90,7 @@ func New(cfg Config) *Service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{cfg: cfg, inst: cfg.Instances, log: lg, base: ctx, stop: cancel,
-		rsa: make(chan struct{}, 1), servers: map[string]*server{}}
+		rsa: make(chan struct{}, 1), servers: map[string]*server{}, keys: map[string]*keyGen{}}
 	s.wg.Add(1)
 	go s.holdRSA()
 	return s
@@ -134,13 +142,46 @@ func (s *Service) holdRSA() {
 	}
 }
 
-// HostKeys loads an instance's host keys, creating the missing ones.
+// HostKeys loads an instance's host keys, creating the missing ones (the
+// RSA key in the background), once: later calls answer the same keys.
 func (s *Service) HostKeys(netns, vmName string) (*sshd.HostKeys, error) {
-	keys, err := sshd.LoadOrCreateHostKeys(s.base, s.KeyDir(netns), sshd.HostKeyOptions{RSABits: 2048, Limit: s.rsa, Logger: s.log})
+	s.mu.Lock()
+	if k := s.keys[netns]; k != nil {
+		s.mu.Unlock()
+		return k.keys, nil
+	}
+	s.mu.Unlock()
+	ctx, cancel := context.WithCancel(s.base)
+	keys, err := sshd.LoadOrCreateHostKeys(ctx, s.KeyDir(netns), sshd.HostKeyOptions{RSABits: 2048, Limit: s.rsa, Logger: s.log})
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("host keys of %s: %w", vmName, err)
 	}
+	s.mu.Lock()
+	if k := s.keys[netns]; k != nil { // a concurrent call won: keep its keys
+		s.mu.Unlock()
+		cancel()
+		_ = keys.Wait(context.Background()) // the loser's generator has stopped (its error is the cancellation)
+		return k.keys, nil
+	}
+	s.keys[netns] = &keyGen{keys: keys, cancel: cancel}
+	s.mu.Unlock()
 	return keys, nil
+}
+
+// DropKeys stops an instance's background key generation, waits until it
+// has stopped writing, and forgets the keys: call it before the instance's
+// key directory is removed (delete, reimage), so nothing writes into it
+// afterwards.
+func (s *Service) DropKeys(netns string) {
+	s.mu.Lock()
+	k := s.keys[netns]
+	delete(s.keys, netns)
+	s.mu.Unlock()
+	if k != nil {
+		k.cancel()
+		_ = k.keys.Wait(context.Background()) // stopped or finished: either way it no longer writes
+	}
 }
 
 // Serving reports whether SSH is served inside the instance.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
+	"io/fs"
 	"net"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -103,5 +106,37 @@ func TestServeAuthUpdateAndStop(t *testing.T) {
 	if c, err := login(ssh.Password("Secret-pass-1")); err == nil {
 		c.Close()
 		t.Fatal("a stopped instance still answers SSH")
+	}
+}
+
+// HostKeys loads an instance's keys once (one background RSA generation),
+// and DropKeys stops that generation before the key directory goes, so a
+// deleted instance's directory is not written to again (it used to be
+// recreated, or its removal failed with "directory not empty").
+func TestHostKeysOnceAndDropKeys(t *testing.T) {
+	root := t.TempDir()
+	svc := sshservice.New(sshservice.Config{Instances: &machinetest.Instances{Root: root}, KeyDir: filepath.Join(root, "hostkeys")})
+	t.Cleanup(func() { svc.Close() })
+	for round := range 20 {
+		a, err := svc.HostKeys("web_0", "web_0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := svc.HostKeys("web_0", "web_0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a != b {
+			t.Fatal("two calls loaded the keys twice")
+		}
+		svc.DropKeys("web_0")
+		dir := svc.KeyDir("web_0")
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatalf("round %d: remove the key directory: %v", round, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("round %d: the key directory came back after DropKeys (%v)", round, err)
+		}
 	}
 }
