@@ -59,6 +59,7 @@ var fuzzRoutes = []struct{ method, path string }{
 var fuzzBase struct {
 	once  sync.Once
 	state []byte
+	key   []byte // the state's sealing key (model.KeyFile), when it has one
 	err   error
 }
 
@@ -86,6 +87,9 @@ func fuzzBaseState(t testing.TB) []byte {
 			}
 		}
 		fuzzBase.state, fuzzBase.err = os.ReadFile(filepath.Join(dir, model.StateFile))
+		if key, err := os.ReadFile(filepath.Join(dir, model.KeyFile)); err == nil {
+			fuzzBase.key = key
+		}
 	})
 	if fuzzBase.err != nil {
 		t.Fatalf("base state: %v", fuzzBase.err)
@@ -172,6 +176,11 @@ func FuzzAPIBodies(f *testing.F) {
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, model.StateFile), base, 0o600); err != nil {
 			t.Fatal(err)
+		}
+		if fuzzBase.key != nil {
+			if err := os.WriteFile(filepath.Join(dir, model.KeyFile), fuzzBase.key, 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}
 		st, err := model.Open(dir, model.DefaultConfig())
 		if err != nil {

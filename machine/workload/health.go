@@ -59,16 +59,7 @@ func (w *Runner) StartHealth(in reconcile.InstanceSpec) {
 	if set == nil || w.health[in.Netns] != nil {
 		return
 	}
-	iv := time.Duration(arm.IntOr(&set.Interval, 5)) * time.Second
-	if set.Interval == 0 {
-		iv = 5 * time.Second
-	}
-	if sc := w.cfg.HealthIntervalScale; sc > 0 {
-		iv = time.Duration(float64(iv) * sc)
-	}
-	if w.cfg.HealthInterval > 0 {
-		iv = w.cfg.HealthInterval
-	}
+	iv := healthInterval(int64(set.Interval), w.cfg.HealthIntervalScale, w.cfg.HealthInterval)
 	need := int(set.Probes)
 	if need < 1 {
 		need = 1
@@ -79,6 +70,14 @@ func (w *Runner) StartHealth(in reconcile.InstanceSpec) {
 	dial := w.inst.Dialer(in.Netns)
 	go func() {
 		defer close(p.done)
+		defer func() {
+			if r := recover(); r != nil { // a prober must not end the daemon
+				w.log.Error("application health prober stopped", "instance", in.VMName, "panic", r)
+				p.mu.Lock()
+				p.health = "Unknown"
+				p.mu.Unlock()
+			}
+		}()
 		t := time.NewTicker(iv)
 		defer t.Stop()
 		run, last := 0, ""
@@ -101,6 +100,24 @@ func (w *Runner) StartHealth(in reconcile.InstanceSpec) {
 			}
 		}
 	}()
+}
+
+// healthInterval is the prober's period: the extension's intervalInSeconds
+// in Azure's range 5-60 (a value outside it, possible in a state written
+// before the API checked it, is taken as the default 5), times scale when
+// positive, or override when set; never below a millisecond.
+func healthInterval(seconds int64, scale float64, override time.Duration) time.Duration {
+	if seconds < 5 || seconds > 60 {
+		seconds = 5
+	}
+	iv := time.Duration(seconds) * time.Second
+	if scale > 0 {
+		iv = time.Duration(float64(iv) * scale)
+	}
+	if override > 0 {
+		iv = override
+	}
+	return max(iv, time.Millisecond)
 }
 
 // Health is what the instance's Application Health extension reports now
