@@ -70,8 +70,30 @@ func dialer(network, addr string, src netip.Addr) (*net.Dialer, error) {
 		} else {
 			d.LocalAddr = net.UDPAddrFromAddrPort(ap)
 		}
+		d.ControlContext = func(_ context.Context, network, _ string, rc syscall.RawConn) error {
+			return bindNoPort(d, network, rc)
+		}
 	}
 	return d, nil
+}
+
+// bindNoPort defers the choice of a TCP connection's local port from bind
+// to connect (IP_BIND_ADDRESS_NO_PORT) when the dialer binds a source
+// address: bind alone must take a port no other socket of that address
+// holds, for every destination, so thousands of flows from one address
+// (a load balancer's) run out of ports, while connect reuses a port for
+// other destinations and after TIME_WAIT.
+func bindNoPort(d *net.Dialer, network string, rc syscall.RawConn) error {
+	if d.LocalAddr == nil || network[:3] != "tcp" {
+		return nil
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
 }
 
 // dialIn dials with d from inside target (d's control hook is replaced).
@@ -107,11 +129,11 @@ func dialIn(ctx context.Context, d *net.Dialer, target netns.NsHandle, nsPath, n
 			runtime.UnlockOSThread()
 			return nil
 		}
-		d.ControlContext = func(context.Context, string, string, syscall.RawConn) error {
+		d.ControlContext = func(_ context.Context, network, _ string, rc syscall.RawConn) error {
 			if !switched {
 				return errors.New("second socket for one dial; only IP addresses are dialed")
 			}
-			return back()
+			return errors.Join(bindNoPort(d, network, rc), back())
 		}
 		c, err := d.DialContext(ctx, network, addr)
 		if switched {
