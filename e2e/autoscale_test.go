@@ -117,6 +117,21 @@ func TestAutoscaleRealLoad(t *testing.T) {
 		t.Fatalf("Percentage CPU peak %.1f under load, want > 10", peak)
 	}
 
+	// Split by instance: a series per VM, each named.
+	var split struct {
+		Value []struct {
+			Timeseries []struct {
+				MetadataValues []struct {
+					Value string `json:"value"`
+				} `json:"metadatavalues"`
+			} `json:"timeseries"`
+		} `json:"value"`
+	}
+	e.JSON(&split, "monitor", "metrics", "list", "--resource", "web", "--interval", "PT5S", "--offset", "10s", "--filter", "VMName eq '*'")
+	if n := len(split.Value[0].Timeseries); n != 3 || split.Value[0].Timeseries[0].MetadataValues[0].Value != "web_0" {
+		t.Fatalf("split by VMName: %+v", split)
+	}
+
 	// Stop the load: autoscale scales in to the minimum.
 	for _, in := range e.Instances("web") {
 		if loaded[in.InstanceID] {

@@ -3,6 +3,8 @@ package monitor
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -35,6 +37,37 @@ func BenchmarkEvaluate1000(b *testing.B) {
 		d, err := e.Evaluate(context.Background(), s, autoscale.State{Capacity: 2}, now, source{st})
 		if err != nil || !d.Rules[0].HasData {
 			b.Fatalf("%v %+v", err, d)
+		}
+	}
+}
+
+// BenchmarkKernelSample1000 is one sampling round of 1000 idle instances
+// from the kernel (root only: it makes 1000 accounting groups and removes
+// them): the daemon's metric collection cost per round.
+func BenchmarkKernelSample1000(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	k := &KernelSampler{Prefix: fmt.Sprintf("vmssmb%d-", os.Getpid()), Processes: func(string) ([]int, error) { return nil, nil }}
+	if err := k.setup(); err != nil {
+		b.Skip(err)
+	}
+	var ins []Instance
+	for i := 0; i < 1000; i++ {
+		ins = append(ins, Instance{ResourceID: "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachineScaleSets/web",
+			ID: strconv.Itoa(i), Name: fmt.Sprintf("%sg-web_%d", k.Prefix, i), VMSize: "Standard_A1"})
+	}
+	defer func() {
+		k.Sample(context.Background(), nil) // removes the groups it made
+		os.Remove(filepath.Join(k.cpuRoot, k.group("")))
+	}()
+	if _, err := k.Sample(context.Background(), ins); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := k.Sample(context.Background(), ins); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

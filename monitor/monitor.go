@@ -109,19 +109,23 @@ func (m *Monitor) Run(ctx context.Context) {
 	wg.Wait()
 }
 
+// loop runs f every interval, and never more than a quarter of the time: a
+// round that took d is followed by a pause of at least 3 d (sampling
+// thousands of instances at a compressed pace would otherwise take a core).
 func (m *Monitor) loop(ctx context.Context, every time.Duration, f func(context.Context) error) {
-	t := time.NewTicker(every)
-	defer t.Stop()
 	var lastErr string
 	for {
+		start := time.Now()
 		if err := f(ctx); err != nil && ctx.Err() == nil && err.Error() != lastErr {
 			m.o.Logger.Warn("monitor", "err", err)
 			lastErr = err.Error()
 		}
+		took := time.Since(start)
+		wait := max(every-took, 3*took)
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
 }
