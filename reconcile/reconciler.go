@@ -191,6 +191,8 @@ func (r *Reconciler) Pass(ctx context.Context) {
 	}
 	now := time.Now()
 	r.mu.Lock()
+	unlock := r.unlockOnPanic()
+	defer unlock.release()
 	for _, d := range desired {
 		st := r.statusLocked(d.Spec.Netns)
 		o, exists := obs[d.Spec.Netns]
@@ -253,6 +255,7 @@ func (r *Reconciler) Pass(ctx context.Context) {
 			}
 		}
 	}
+	unlock.done()
 	r.mu.Unlock()
 
 	// VNET namespaces nobody wants, once no instance uses them.
@@ -438,6 +441,26 @@ func (r *Reconciler) spawnLocked(ctx context.Context, d *Desired, st *status, ve
 	}()
 }
 
+// panicUnlock releases r.mu when a panic leaves a locked section early, so
+// that guard's recovery does not leave the reconciler locked for good.
+type panicUnlock struct {
+	mu   *sync.Mutex
+	held bool
+}
+
+// unlockOnPanic is called right after r.mu.Lock(); defer its release and
+// call done just before the matching Unlock.
+func (r *Reconciler) unlockOnPanic() *panicUnlock { return &panicUnlock{mu: &r.mu, held: true} }
+
+func (p *panicUnlock) done() { p.held = false }
+
+func (p *panicUnlock) release() {
+	if p.held {
+		p.held = false
+		p.mu.Unlock()
+	}
+}
+
 // guard runs f and turns a panic into an error, logging the stack, so that
 // a bug hit by one resource fails that resource instead of the daemon.
 func (r *Reconciler) guard(what string, f func() error) (err error) {
@@ -573,6 +596,8 @@ func (r *Reconciler) removeLocked(d *Desired) {
 
 func (r *Reconciler) feedback(snap *model.State) {
 	r.mu.Lock()
+	unlock := r.unlockOnPanic()
+	defer unlock.release()
 	removed := r.removed
 	r.removed = nil
 	type batch struct {
@@ -635,6 +660,7 @@ func (r *Reconciler) feedback(snap *model.State) {
 			r.log.Warn("automatic repair: replacing unhealthy instances", "scaleSet", ss.Model.Name, "instances", ids)
 		}
 	}
+	unlock.done()
 	r.mu.Unlock()
 	err := r.store.Update(func(st *model.State) error {
 		for _, rm := range removed {
