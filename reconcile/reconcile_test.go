@@ -406,3 +406,43 @@ func TestPassWhileAFlowRuns(t *testing.T) {
 		t.Errorf("after the rebuild: %+v", st)
 	}
 }
+
+// TestPanicUnderTheLockReleasesIt: a panic inside a locked section of a
+// pass is recovered by guard without leaving the reconciler locked.
+func TestPanicUnderTheLockReleasesIt(t *testing.T) {
+	e := setup(t)
+	err := e.r.guard("testing", func() error {
+		e.r.mu.Lock()
+		u := e.r.unlockOnPanic()
+		defer u.release()
+		var m map[string]int
+		m["x"]++ // a bug
+		u.done()
+		e.r.mu.Unlock()
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "internal error while testing") {
+		t.Fatalf("guard: %v", err)
+	}
+	if !e.r.mu.TryLock() {
+		t.Fatal("the reconciler stayed locked after the panic")
+	}
+	e.r.mu.Unlock()
+	// Positive control: without a panic the section unlocks once.
+	if err := e.r.guard("testing", func() error {
+		e.r.mu.Lock()
+		u := e.r.unlockOnPanic()
+		defer u.release()
+		u.done()
+		e.r.mu.Unlock()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !e.r.mu.TryLock() {
+		t.Fatal("locked after a clean section")
+	}
+	e.r.mu.Unlock()
+	e.putSet(1, false)
+	e.converge()
+}

@@ -497,6 +497,26 @@ func (r *Reconciler) spawnLocked(ctx context.Context, d *Desired, st *status, ve
 	}()
 }
 
+// panicUnlock releases r.mu when a panic leaves a locked section early, so
+// that guard's recovery does not leave the reconciler locked for good.
+type panicUnlock struct {
+	mu   *sync.Mutex
+	held bool
+}
+
+// unlockOnPanic is called right after r.mu.Lock(); defer its release and
+// call done just before the matching Unlock.
+func (r *Reconciler) unlockOnPanic() *panicUnlock { return &panicUnlock{mu: &r.mu, held: true} }
+
+func (p *panicUnlock) done() { p.held = false }
+
+func (p *panicUnlock) release() {
+	if p.held {
+		p.held = false
+		p.mu.Unlock()
+	}
+}
+
 // guard runs f and turns a panic into an error, logging the stack, so that
 // a bug hit by one resource fails that resource instead of the daemon.
 func (r *Reconciler) guard(what string, f func() error) (err error) {
@@ -649,10 +669,13 @@ type setChange struct {
 // rolling-upgrade batch, automatic repairs, finished group deletes.
 func (r *Reconciler) feedback(snap *model.State) {
 	r.mu.Lock()
+	unlock := r.unlockOnPanic()
+	defer unlock.release()
 	removed := r.removed
 	r.removed = nil
 	batches := r.batchesLocked(snap)
 	upgrades, repairs := r.setChangesLocked(snap)
+	unlock.done()
 	r.mu.Unlock()
 	err := r.store.Update(func(st *model.State) error {
 		for _, rm := range removed {
