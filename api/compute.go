@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -9,51 +10,44 @@ import (
 	"github.com/vmss-emulator/vmss/model"
 )
 
-// scaleSet serves .../virtualMachineScaleSets/{name}[/{action}].
-func (s *Server) scaleSet(req *request) {
+// getScaleSet serves GET .../virtualMachineScaleSets/{name}.
+func (s *Server) getScaleSet(req *request) {
 	id := req.id(1)
-	key := id.Key()
-	switch {
-	case req.action == "" && req.r.Method == http.MethodGet:
-		var out any
-		var e *arm.Error
-		s.Store.View(func(st *model.State) {
-			ss, err := st.ScaleSetByID(id)
-			if err != nil {
-				if x, ok := st.ScaleSets[key]; ok {
-					out = s.renderScaleSet(st, x) // still deleting: show it
-					return
-				}
-				e = err
+	var out any
+	var e *arm.Error
+	s.Store.View(func(st *model.State) {
+		ss, err := st.ScaleSetByID(id)
+		if err != nil {
+			if x, ok := st.ScaleSets[id.Key()]; ok {
+				out = s.renderScaleSet(st, x) // still deleting: show it
 				return
 			}
-			out = s.renderScaleSet(st, ss)
-		})
-		if e != nil {
-			writeErr(req.w, e)
+			e = err
 			return
 		}
-		writeJSON(req.w, 200, out)
-	case req.action == "" && (req.r.Method == http.MethodPut || req.r.Method == http.MethodPatch):
-		s.put(req, key, func(st *model.State) (bool, *arm.Error) {
-			_, c, e := st.PutScaleSet(id, req.body, req.r.Method == http.MethodPatch)
-			return c, e
-		}, func(st *model.State) any { return s.renderScaleSet(st, st.ScaleSets[key]) })
-	case req.action == "" && req.r.Method == http.MethodDelete:
-		s.deleteResource(req, id)
-	case strings.EqualFold(req.action, "virtualMachines") && req.r.Method == http.MethodGet:
-		s.listInstances(req, id)
-	case strings.EqualFold(req.action, "instanceView") && req.r.Method == http.MethodGet:
-		s.scaleSetInstanceView(req, id)
-	case req.r.Method == http.MethodPost:
-		s.scaleSetAction(req, id)
-	default:
-		methodNotAllowed(req)
+		out = s.renderScaleSet(st, ss)
+	})
+	if e != nil {
+		writeErr(req.w, e)
+		return
 	}
+	writeJSON(req.w, 200, out)
 }
 
-func (s *Server) listInstances(req *request, id arm.ID) {
-	view := strings.Contains(strings.ToLower(req.r.URL.Query().Get("$expand")), "instanceview")
+// putScaleSet serves PUT and PATCH .../virtualMachineScaleSets/{name}.
+func (s *Server) putScaleSet(req *request) {
+	id := req.id(1)
+	key := id.Key()
+	s.put(req, key, func(st *model.State) (bool, *arm.Error) {
+		_, c, e := st.PutScaleSet(id, req.body, req.r.Method == http.MethodPatch)
+		return c, e
+	}, func(st *model.State) any { return s.renderScaleSet(st, st.ScaleSets[key]) })
+}
+
+// listInstances serves GET .../virtualMachineScaleSets/{name}/virtualMachines.
+func (s *Server) listInstances(req *request) {
+	id := req.id(1)
+	view := expandsInstanceView(req)
 	var out []*arm.ScaleSetVM
 	var e *arm.Error
 	s.Store.View(func(st *model.State) {
@@ -76,7 +70,13 @@ func (s *Server) listInstances(req *request, id arm.ID) {
 	writeJSON(req.w, 200, map[string]any{"value": out})
 }
 
-func (s *Server) scaleSetInstanceView(req *request, id arm.ID) {
+func expandsInstanceView(req *request) bool {
+	return strings.Contains(strings.ToLower(req.r.URL.Query().Get("$expand")), "instanceview")
+}
+
+// scaleSetInstanceView serves GET .../virtualMachineScaleSets/{name}/instanceView.
+func (s *Server) scaleSetInstanceView(req *request) {
+	id := req.id(1)
 	var out any
 	var e *arm.Error
 	s.Store.View(func(st *model.State) {
@@ -108,55 +108,96 @@ func (s *Server) scaleSetInstanceView(req *request, id arm.ID) {
 	writeJSON(req.w, 200, out)
 }
 
-// scaleSetAction serves POST .../virtualMachineScaleSets/{name}/{action}.
-func (s *Server) scaleSetAction(req *request, id arm.ID) {
-	var ids arm.InstanceIDs
-	if len(strings.TrimSpace(string(req.body))) > 0 {
-		if err := json.Unmarshal(req.body, &ids); err != nil {
-			writeErr(req.w, arm.Errorf(400, "InvalidRequestContent", "instanceIds", "The request body must be {\"instanceIds\": [\"0\", ...]}: %v.", err))
-			return
-		}
-	}
-	action := strings.ToLower(req.action)
-	seq, ok := s.update(req, func(st *model.State) *arm.Error {
-		var e *arm.Error
-		switch action {
-		case "delete":
-			_, e = st.DeleteInstances(id, ids.InstanceIDs)
-		case "start":
-			_, e = st.SetPower(id, ids.InstanceIDs, model.PowerRunning)
-		case "poweroff":
-			_, e = st.SetPower(id, ids.InstanceIDs, model.PowerStopped)
-		case "deallocate":
-			_, e = st.SetPower(id, ids.InstanceIDs, model.PowerDeallocated)
-		case "restart":
-			_, e = st.Restart(id, ids.InstanceIDs)
-		case "reimage", "reimageall":
-			_, e = st.Reimage(id, ids.InstanceIDs)
-		case "manualupgrade":
-			_, e = st.UpgradeInstances(id, ids.InstanceIDs)
-		case "injectfault":
-			var f struct {
-				FaultDomain *int   `json:"faultDomain"`
-				State       string `json:"state"`
-			}
-			if err := json.Unmarshal(req.body, &f); err != nil || f.FaultDomain == nil {
-				return arm.BadRequest("faultDomain", "injectFault takes {\"faultDomain\": N, \"state\": \"down\"|\"up\"}.")
-			}
-			switch strings.ToLower(f.State) {
-			case "down":
-				e = st.SetFaultDomain(id, *f.FaultDomain, true)
-			case "up":
-				e = st.SetFaultDomain(id, *f.FaultDomain, false)
-			default:
-				return arm.BadRequest("state", "state must be down or up, got %q.", f.State)
-			}
-		default:
-			return arm.Errorf(404, "InvalidResourceType", req.action,
-				"Scale sets have no action %q. Actions: delete, start, powerOff, restart, reimage, deallocate, manualUpgrade, injectFault.", req.action)
-		}
+// instancesAction changes the instances ids of the scale set id.
+type instancesAction func(st *model.State, id arm.ID, ids []string) *arm.Error
+
+// setActions are the POST actions of a scale set on its instances: POST
+// {set}/{action} with {"instanceIds": [...]} (none: all), and POST
+// {set}/virtualMachines/{instance}/{action} for one instance.
+var setActions = []struct {
+	name string
+	do   instancesAction
+}{
+	{"delete", func(st *model.State, id arm.ID, ids []string) *arm.Error {
+		_, e := st.DeleteInstances(id, ids)
 		return e
-	})
+	}},
+	{"start", power(model.PowerRunning)},
+	{"powerOff", power(model.PowerStopped)},
+	{"deallocate", power(model.PowerDeallocated)},
+	{"restart", func(st *model.State, id arm.ID, ids []string) *arm.Error { _, e := st.Restart(id, ids); return e }},
+	{"reimage", reimage},
+	{"reimageAll", reimage},
+	{"manualUpgrade", func(st *model.State, id arm.ID, ids []string) *arm.Error {
+		_, e := st.UpgradeInstances(id, ids)
+		return e
+	}},
+}
+
+func power(p string) instancesAction {
+	return func(st *model.State, id arm.ID, ids []string) *arm.Error { _, e := st.SetPower(id, ids, p); return e }
+}
+
+func reimage(st *model.State, id arm.ID, ids []string) *arm.Error {
+	_, e := st.Reimage(id, ids)
+	return e
+}
+
+// setAction serves POST .../virtualMachineScaleSets/{name}/{action}.
+func (s *Server) setAction(do instancesAction) func(*request) {
+	return func(req *request) {
+		var ids arm.InstanceIDs
+		if len(bytes.TrimSpace(req.body)) > 0 {
+			if err := json.Unmarshal(req.body, &ids); err != nil {
+				writeErr(req.w, arm.Errorf(400, "InvalidRequestContent", "instanceIds", "The request body must be {\"instanceIds\": [\"0\", ...]}: %v.", err))
+				return
+			}
+		}
+		id := req.id(1)
+		s.accept(req, id, func(st *model.State) *arm.Error { return do(st, id, ids.InstanceIDs) })
+	}
+}
+
+// instanceAction serves POST .../virtualMachines/{instance}/{action}: the
+// set's action for one instance.
+func (s *Server) instanceAction(do instancesAction) func(*request) {
+	return func(req *request) {
+		id := req.id(1)
+		s.accept(req, id, func(st *model.State) *arm.Error { return do(st, id, []string{req.r.PathValue("instance")}) })
+	}
+}
+
+// noSetAction answers a POST action scale sets do not have.
+func (s *Server) noSetAction(req *request) {
+	action := req.r.PathValue("action")
+	writeErr(req.w, arm.Errorf(404, "InvalidResourceType", action,
+		"Scale sets have no action %q. Actions: delete, start, powerOff, restart, reimage, deallocate, manualUpgrade, injectFault.", action))
+}
+
+// injectFault serves POST .../virtualMachineScaleSets/{name}/injectFault
+// {"faultDomain": N, "state": "down"|"up"} (emulator only).
+func (s *Server) injectFault(req *request) {
+	var f struct {
+		FaultDomain *int   `json:"faultDomain"`
+		State       string `json:"state"`
+	}
+	if err := json.Unmarshal(req.body, &f); err != nil || f.FaultDomain == nil {
+		writeErr(req.w, arm.BadRequest("faultDomain", "injectFault takes {\"faultDomain\": N, \"state\": \"down\"|\"up\"}."))
+		return
+	}
+	down, ok := map[string]bool{"down": true, "up": false}[strings.ToLower(f.State)]
+	if !ok {
+		writeErr(req.w, arm.BadRequest("state", "state must be down or up, got %q.", f.State))
+		return
+	}
+	id := req.id(1)
+	s.accept(req, id, func(st *model.State) *arm.Error { return st.SetFaultDomain(id, *f.FaultDomain, down) })
+}
+
+// accept applies a change to the resource id, starts its long-running
+// operation and answers 202 Accepted.
+func (s *Server) accept(req *request, id arm.ID, f func(st *model.State) *arm.Error) {
+	seq, ok := s.update(req, f)
 	if !ok {
 		return
 	}
@@ -164,162 +205,170 @@ func (s *Server) scaleSetAction(req *request, id arm.ID) {
 	req.w.WriteHeader(http.StatusAccepted)
 }
 
-// scaleSetVM serves .../virtualMachineScaleSets/{name}/virtualMachines/{id}[/{action}].
-func (s *Server) scaleSetVM(req *request) {
-	setID := req.id(1)
-	instID := req.rest[3]
-	switch {
-	case req.action == "" && req.r.Method == http.MethodGet, strings.EqualFold(req.action, "instanceView") && req.r.Method == http.MethodGet:
-		onlyView := req.action != ""
-		view := onlyView || strings.Contains(strings.ToLower(req.r.URL.Query().Get("$expand")), "instanceview")
-		var out any
-		var e *arm.Error
-		s.Store.View(func(st *model.State) {
-			ss, ok := st.ScaleSets[setID.Key()]
-			if !ok {
-				e = arm.NotFound(setID.String())
-				return
-			}
-			in, ok := ss.Instances[instID]
-			if !ok {
-				e = arm.NotFound(setID.String() + "/virtualMachines/" + instID)
-				return
-			}
-			vm := s.renderInstance(st, ss, in, view)
-			if onlyView {
-				out = vm.Properties.InstanceView
-				return
-			}
-			out = vm
-		})
-		if e != nil {
-			writeErr(req.w, e)
+// findInstance renders instance {instance} of the set in the path.
+func (s *Server) findInstance(req *request, view bool) (*arm.ScaleSetVM, *arm.Error) {
+	setID, instID := req.id(1), req.r.PathValue("instance")
+	var out *arm.ScaleSetVM
+	var e *arm.Error
+	s.Store.View(func(st *model.State) {
+		ss, ok := st.ScaleSets[setID.Key()]
+		if !ok {
+			e = arm.NotFound(setID.String())
 			return
 		}
-		writeJSON(req.w, 200, out)
-	case req.action == "" && req.r.Method == http.MethodDelete:
-		seq, ok := s.update(req, func(st *model.State) *arm.Error {
-			_, e := st.DeleteInstances(setID, []string{instID})
-			return e
-		})
-		if ok {
-			s.startOp(req, setID.Key(), seq, false)
-			req.w.WriteHeader(http.StatusAccepted)
-		}
-	case req.action == "" && (req.r.Method == http.MethodPut || req.r.Method == http.MethodPatch):
-		// Only the protection policy of an instance can change.
-		var body struct {
-			Properties struct {
-				ProtectionPolicy *struct {
-					ProtectFromScaleIn         *arm.Bool `json:"protectFromScaleIn"`
-					ProtectFromScaleSetActions *arm.Bool `json:"protectFromScaleSetActions"`
-				} `json:"protectionPolicy"`
-			} `json:"properties"`
-		}
-		if err := json.Unmarshal(req.body, &body); err != nil {
-			writeErr(req.w, arm.Errorf(400, "InvalidRequestContent", "", "The request content was invalid and could not be deserialized: %v.", err))
+		in, ok := ss.Instances[instID]
+		if !ok {
+			e = arm.NotFound(setID.String() + "/virtualMachines/" + instID)
 			return
 		}
-		pp := body.Properties.ProtectionPolicy
-		if pp == nil {
-			writeErr(req.w, arm.BadRequest("properties.protectionPolicy", "Only properties.protectionPolicy of a scale-set instance can be updated."))
-			return
-		}
-		var a, b *bool
-		if pp.ProtectFromScaleIn != nil {
-			v := bool(*pp.ProtectFromScaleIn)
-			a = &v
-		}
-		if pp.ProtectFromScaleSetActions != nil {
-			v := bool(*pp.ProtectFromScaleSetActions)
-			b = &v
-		}
-		if _, ok := s.update(req, func(st *model.State) *arm.Error {
-			_, e := st.SetProtection(setID, instID, a, b)
-			return e
-		}); !ok {
-			return
-		}
-		var out any
-		s.Store.View(func(st *model.State) {
-			ss := st.ScaleSets[setID.Key()]
-			out = s.renderInstance(st, ss, ss.Instances[instID], false)
-		})
-		writeJSON(req.w, 200, out)
-	case strings.EqualFold(req.action, "runCommand") && req.r.Method == http.MethodPost:
-		var netns string
-		s.Store.View(func(st *model.State) {
-			if ss, ok := st.ScaleSets[setID.Key()]; ok {
-				if in, ok := ss.Instances[instID]; ok && !in.Deleting {
-					netns = in.Netns
-				}
-			}
-		})
-		if netns == "" {
-			writeErr(req.w, arm.NotFound(setID.String()+"/virtualMachines/"+instID))
-			return
-		}
-		s.runCommand(req, netns)
-	case req.r.Method == http.MethodPost:
-		// Per-instance actions are the set's actions for one id.
-		req.body, _ = json.Marshal(arm.InstanceIDs{InstanceIDs: []string{instID}})
-		s.scaleSetAction(req, setID)
-	default:
-		methodNotAllowed(req)
-	}
+		out = s.renderInstance(st, ss, in, view)
+	})
+	return out, e
 }
 
-// vm serves .../virtualMachines/{name}[/{action}].
-func (s *Server) vm(req *request) {
+// getInstance serves GET .../virtualMachineScaleSets/{name}/virtualMachines/{instance}.
+func (s *Server) getInstance(req *request) {
+	vm, e := s.findInstance(req, expandsInstanceView(req))
+	if e != nil {
+		writeErr(req.w, e)
+		return
+	}
+	writeJSON(req.w, 200, vm)
+}
+
+// getInstanceView serves GET .../virtualMachines/{instance}/instanceView.
+func (s *Server) getInstanceView(req *request) {
+	vm, e := s.findInstance(req, true)
+	if e != nil {
+		writeErr(req.w, e)
+		return
+	}
+	writeJSON(req.w, 200, vm.Properties.InstanceView)
+}
+
+// deleteInstance serves DELETE .../virtualMachineScaleSets/{name}/virtualMachines/{instance}.
+func (s *Server) deleteInstance(req *request) {
+	id := req.id(1)
+	s.accept(req, id, func(st *model.State) *arm.Error {
+		_, e := st.DeleteInstances(id, []string{req.r.PathValue("instance")})
+		return e
+	})
+}
+
+// protectInstance serves PUT and PATCH .../virtualMachines/{instance}: only
+// the protection policy of an instance can change.
+func (s *Server) protectInstance(req *request) {
+	var body struct {
+		Properties struct {
+			ProtectionPolicy *struct {
+				ProtectFromScaleIn         *arm.Bool `json:"protectFromScaleIn"`
+				ProtectFromScaleSetActions *arm.Bool `json:"protectFromScaleSetActions"`
+			} `json:"protectionPolicy"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(req.body, &body); err != nil {
+		writeErr(req.w, invalidContent(err))
+		return
+	}
+	pp := body.Properties.ProtectionPolicy
+	if pp == nil {
+		writeErr(req.w, arm.BadRequest("properties.protectionPolicy", "Only properties.protectionPolicy of a scale-set instance can be updated."))
+		return
+	}
+	setID, instID := req.id(1), req.r.PathValue("instance")
+	if _, ok := s.update(req, func(st *model.State) *arm.Error {
+		_, e := st.SetProtection(setID, instID, boolPtr(pp.ProtectFromScaleIn), boolPtr(pp.ProtectFromScaleSetActions))
+		return e
+	}); !ok {
+		return
+	}
+	vm, e := s.findInstance(req, false)
+	if e != nil {
+		writeErr(req.w, e)
+		return
+	}
+	writeJSON(req.w, 200, vm)
+}
+
+// instanceRunCommand serves POST .../virtualMachines/{instance}/runCommand.
+func (s *Server) instanceRunCommand(req *request) {
+	setID, instID := req.id(1), req.r.PathValue("instance")
+	var netns string
+	s.Store.View(func(st *model.State) {
+		if ss, ok := st.ScaleSets[setID.Key()]; ok {
+			if in, ok := ss.Instances[instID]; ok && !in.Deleting {
+				netns = in.Netns
+			}
+		}
+	})
+	if netns == "" {
+		writeErr(req.w, arm.NotFound(setID.String()+"/virtualMachines/"+instID))
+		return
+	}
+	s.runCommand(req, netns)
+}
+
+// findVM renders the virtual machine in the path; nil when there is none.
+func (s *Server) findVM(req *request, view bool) *arm.VirtualMachine {
+	var out *arm.VirtualMachine
+	s.Store.View(func(st *model.State) {
+		if vm, ok := st.VMs[req.id(1).Key()]; ok {
+			out = s.renderVM(st, vm, view)
+		}
+	})
+	return out
+}
+
+// getVM serves GET .../virtualMachines/{name}.
+func (s *Server) getVM(req *request) {
+	vm := s.findVM(req, expandsInstanceView(req))
+	if vm == nil {
+		writeErr(req.w, arm.NotFound(req.id(1).String()))
+		return
+	}
+	writeJSON(req.w, 200, vm)
+}
+
+// getVMInstanceView serves GET .../virtualMachines/{name}/instanceView.
+func (s *Server) getVMInstanceView(req *request) {
+	vm := s.findVM(req, true)
+	if vm == nil {
+		writeErr(req.w, arm.NotFound(req.id(1).String()))
+		return
+	}
+	writeJSON(req.w, 200, vm.Properties.InstanceView)
+}
+
+// putVM serves PUT and PATCH .../virtualMachines/{name}.
+func (s *Server) putVM(req *request) {
 	id := req.id(1)
 	key := id.Key()
-	switch {
-	case req.r.Method == http.MethodGet && (req.action == "" || strings.EqualFold(req.action, "instanceView")):
-		view := req.action != "" || strings.Contains(strings.ToLower(req.r.URL.Query().Get("$expand")), "instanceview")
-		var out any
-		s.Store.View(func(st *model.State) {
-			if vm, ok := st.VMs[key]; ok {
-				r := s.renderVM(st, vm, view)
-				if req.action != "" {
-					out = r.Properties.InstanceView
-				} else {
-					out = r
-				}
-			}
-		})
-		if out == nil {
-			writeErr(req.w, arm.NotFound(id.String()))
-			return
+	s.put(req, key, func(st *model.State) (bool, *arm.Error) {
+		_, c, e := st.PutVM(id, req.body, req.r.Method == http.MethodPatch)
+		return c, e
+	}, func(st *model.State) any { return s.renderVM(st, st.VMs[key], false) })
+}
+
+// vmAction serves POST .../virtualMachines/{name}/{action} (start, powerOff, ...).
+func (s *Server) vmAction(req *request) {
+	id := req.id(1)
+	s.accept(req, id, func(st *model.State) *arm.Error { return st.VMAction(id, req.r.PathValue("action")) })
+}
+
+// vmRunCommand serves POST .../virtualMachines/{name}/runCommand.
+func (s *Server) vmRunCommand(req *request) {
+	id := req.id(1)
+	var netns string
+	s.Store.View(func(st *model.State) {
+		if vm, ok := st.VMs[id.Key()]; ok && !vm.Deleting {
+			netns = vm.Netns
 		}
-		writeJSON(req.w, 200, out)
-	case req.action == "" && (req.r.Method == http.MethodPut || req.r.Method == http.MethodPatch):
-		s.put(req, key, func(st *model.State) (bool, *arm.Error) {
-			_, c, e := st.PutVM(id, req.body, req.r.Method == http.MethodPatch)
-			return c, e
-		}, func(st *model.State) any { return s.renderVM(st, st.VMs[key], false) })
-	case req.action == "" && req.r.Method == http.MethodDelete:
-		s.deleteResource(req, id)
-	case strings.EqualFold(req.action, "runCommand") && req.r.Method == http.MethodPost:
-		var netns string
-		s.Store.View(func(st *model.State) {
-			if vm, ok := st.VMs[key]; ok && !vm.Deleting {
-				netns = vm.Netns
-			}
-		})
-		if netns == "" {
-			writeErr(req.w, arm.NotFound(id.String()))
-			return
-		}
-		s.runCommand(req, netns)
-	case req.r.Method == http.MethodPost:
-		seq, ok := s.update(req, func(st *model.State) *arm.Error { return st.VMAction(id, req.action) })
-		if ok {
-			s.startOp(req, key, seq, false)
-			req.w.WriteHeader(http.StatusAccepted)
-		}
-	default:
-		methodNotAllowed(req)
+	})
+	if netns == "" {
+		writeErr(req.w, arm.NotFound(id.String()))
+		return
 	}
+	s.runCommand(req, netns)
 }
 
 // runCommand serves the RunShellScript command of az vm/vmss run-command
@@ -356,4 +405,12 @@ func (s *Server) runCommand(req *request, netns string) {
 		"stdout":        stdout,
 		"stderr":        stderr,
 	}}})
+}
+
+func boolPtr(b *arm.Bool) *bool {
+	if b == nil {
+		return nil
+	}
+	v := bool(*b)
+	return &v
 }

@@ -18,6 +18,11 @@
 // takes a fault domain down or up, and GET .../loadBalancers/{name}/health returns
 // per-backend probe state.
 //
+// Every route is one line of routes.go (a net/http ServeMux pattern and a
+// small handler); router.go makes the fixed segments of a path (keywords,
+// provider namespaces, resource types, actions) case-insensitive, as in ARM,
+// and answers unknown paths and methods with ARM errors.
+//
 // The package knows nothing of the kernel: it changes the desired state
 // (package model) and asks a Runtime what is running.
 package api

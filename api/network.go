@@ -3,91 +3,137 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/model"
 )
 
-// network serves VNETs, public IPs, load balancers and NICs.
-func (s *Server) network(req *request, typ string) {
-	id := req.id(1)
-	key := id.Key()
-	if req.action != "" {
-		if typ == "microsoft.network/loadbalancers" && strings.EqualFold(req.action, "health") && req.r.Method == http.MethodGet {
-			var exists bool
-			s.Store.View(func(st *model.State) { _, exists = st.LoadBalancers[key] })
-			if !exists {
-				writeErr(req.w, arm.NotFound(id.String()))
-				return
+// networkType is a top-level Microsoft.Network type with its own routes.
+type networkType struct {
+	name   string // path segment, e.g. virtualNetworks
+	put    func(st *model.State, id arm.ID, body []byte) (created bool, e *arm.Error)
+	render func(st *model.State, key string) any // nil when there is none
+}
+
+var networkTypes = []networkType{
+	{"virtualNetworks",
+		func(st *model.State, id arm.ID, body []byte) (bool, *arm.Error) {
+			_, c, e := st.PutVNet(id, body)
+			return c, e
+		},
+		func(st *model.State, key string) any {
+			if v, ok := st.VNets[key]; ok {
+				return copyOf(v)
 			}
-			var h any = map[string]any{}
-			if v := s.Runtime.LoadBalancerHealth(key); v != nil {
-				h = v
+			return nil
+		}},
+	{"publicIPAddresses",
+		func(st *model.State, id arm.ID, body []byte) (bool, *arm.Error) {
+			_, c, e := st.PutPublicIP(id, body)
+			return c, e
+		},
+		func(st *model.State, key string) any {
+			if v, ok := st.PublicIPs[key]; ok {
+				return renderPIP(st, v)
 			}
-			writeJSON(req.w, 200, h)
-			return
-		}
-		notFoundPath(req)
-		return
-	}
-	switch req.r.Method {
-	case http.MethodGet:
+			return nil
+		}},
+	{"loadBalancers",
+		func(st *model.State, id arm.ID, body []byte) (bool, *arm.Error) {
+			_, c, e := st.PutLoadBalancer(id, body)
+			return c, e
+		},
+		func(st *model.State, key string) any {
+			if v, ok := st.LoadBalancers[key]; ok {
+				return renderLB(st, v)
+			}
+			return nil
+		}},
+	{"networkInterfaces",
+		func(st *model.State, id arm.ID, body []byte) (bool, *arm.Error) {
+			_, c, e := st.PutNIC(id, body)
+			return c, e
+		},
+		func(st *model.State, key string) any {
+			if v, ok := st.NICs[key]; ok {
+				return renderNIC(st, v)
+			}
+			return nil
+		}},
+}
+
+// getNetwork serves GET .../Microsoft.Network/{type}/{name}.
+func (s *Server) getNetwork(t networkType) func(*request) {
+	return func(req *request) {
+		id := req.id(1)
 		var out any
-		s.Store.View(func(st *model.State) { out = renderNetwork(st, typ, key) })
+		s.Store.View(func(st *model.State) { out = t.render(st, id.Key()) })
 		if out == nil {
 			writeErr(req.w, arm.NotFound(id.String()))
 			return
 		}
 		writeJSON(req.w, 200, out)
-	case http.MethodPut, http.MethodPatch:
-		body := req.body
-		if req.r.Method == http.MethodPatch {
-			// Network resources take only tags by PATCH, as in Azure.
-			var patch struct {
-				Tags map[string]string `json:"tags"`
-			}
-			if err := json.Unmarshal(body, &patch); err != nil {
-				writeErr(req.w, arm.Errorf(400, "InvalidRequestContent", "", "The request content was invalid and could not be deserialized: %v.", err))
-				return
-			}
-			var cur []byte
-			s.Store.View(func(st *model.State) {
-				if v := renderNetwork(st, typ, key); v != nil {
-					cur, _ = json.Marshal(v)
-				}
-			})
-			if cur == nil {
-				writeErr(req.w, arm.NotFound(id.String()))
-				return
-			}
-			var doc map[string]any
-			_ = json.Unmarshal(cur, &doc)
-			doc["tags"] = patch.Tags
-			body, _ = json.Marshal(doc)
-		}
-		s.put(req, key, func(st *model.State) (created bool, e *arm.Error) {
-			switch typ {
-			case "microsoft.network/virtualnetworks":
-				_, created, e = st.PutVNet(id, body)
-			case "microsoft.network/publicipaddresses":
-				_, created, e = st.PutPublicIP(id, body)
-			case "microsoft.network/loadbalancers":
-				_, created, e = st.PutLoadBalancer(id, body)
-			case "microsoft.network/networkinterfaces":
-				_, created, e = st.PutNIC(id, body)
-			}
-			return created, e
-		}, func(st *model.State) any { return renderNetwork(st, typ, key) })
-	case http.MethodDelete:
-		s.deleteResource(req, id)
-	default:
-		methodNotAllowed(req)
 	}
 }
 
-func (s *Server) deleteResource(req *request, id arm.ID) {
+// putNetwork serves PUT .../Microsoft.Network/{type}/{name}.
+func (s *Server) putNetwork(t networkType) func(*request) {
+	return func(req *request) {
+		id := req.id(1)
+		s.put(req, id.Key(), func(st *model.State) (bool, *arm.Error) { return t.put(st, id, req.body) },
+			func(st *model.State) any { return t.render(st, id.Key()) })
+	}
+}
+
+// patchNetwork serves PATCH .../Microsoft.Network/{type}/{name}: network
+// resources take only tags by PATCH, as in Azure.
+func (s *Server) patchNetwork(t networkType) func(*request) {
+	return func(req *request) {
+		var patch struct {
+			Tags map[string]string `json:"tags"`
+		}
+		if err := json.Unmarshal(req.body, &patch); err != nil {
+			writeErr(req.w, invalidContent(err))
+			return
+		}
+		id := req.id(1)
+		var cur []byte
+		var err error
+		s.Store.View(func(st *model.State) {
+			if v := t.render(st, id.Key()); v != nil {
+				cur, err = json.Marshal(v)
+			}
+		})
+		if err != nil {
+			writeErr(req.w, arm.Errorf(500, "InternalServerError", id.String(), "Could not encode the current resource: %v.", err))
+			return
+		}
+		if cur == nil {
+			writeErr(req.w, arm.NotFound(id.String()))
+			return
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(cur, &doc); err != nil {
+			writeErr(req.w, arm.Errorf(500, "InternalServerError", id.String(), "Could not decode the current resource: %v.", err))
+			return
+		}
+		doc["tags"] = patch.Tags
+		body, err := json.Marshal(doc)
+		if err != nil {
+			writeErr(req.w, arm.Errorf(500, "InternalServerError", id.String(), "Could not encode the patched resource: %v.", err))
+			return
+		}
+		s.put(req, id.Key(), func(st *model.State) (bool, *arm.Error) { return t.put(st, id, body) },
+			func(st *model.State) any { return t.render(st, id.Key()) })
+	}
+}
+
+// deleteResource serves DELETE of a top-level resource: 202 and an operation,
+// or 204 when there is nothing to delete.
+func (s *Server) deleteResource(req *request) {
+	id := req.id(1)
 	var found bool
 	seq, ok := s.update(req, func(st *model.State) *arm.Error {
 		f, e := st.Delete(id)
@@ -105,142 +151,140 @@ func (s *Server) deleteResource(req *request, id arm.ID) {
 	req.w.WriteHeader(http.StatusAccepted)
 }
 
-func renderNetwork(st *model.State, typ, key string) any {
-	switch typ {
-	case "microsoft.network/virtualnetworks":
-		if v, ok := st.VNets[key]; ok {
-			return copyOf(v)
-		}
-	case "microsoft.network/publicipaddresses":
-		if v, ok := st.PublicIPs[key]; ok {
-			return renderPIP(st, v)
-		}
-	case "microsoft.network/loadbalancers":
-		if v, ok := st.LoadBalancers[key]; ok {
-			return renderLB(st, v)
-		}
-	case "microsoft.network/networkinterfaces":
-		if v, ok := st.NICs[key]; ok {
-			return renderNIC(st, v)
-		}
-	}
-	return nil
+// subnetIndex is the index of subnet name in vn, -1 when there is none.
+func subnetIndex(vn *arm.VirtualNetwork, name string) int {
+	return slices.IndexFunc(vn.Properties.Subnets, func(sn arm.Subnet) bool { return strings.EqualFold(sn.Name, name) })
 }
 
-// subnet serves .../virtualNetworks/{vnet}/subnets/{name} by editing the VNET.
-func (s *Server) subnet(req *request) {
-	vid := req.id(1)
-	name := req.rest[3]
-	find := func(vn *arm.VirtualNetwork) int {
-		for i, sn := range vn.Properties.Subnets {
-			if strings.EqualFold(sn.Name, name) {
-				return i
-			}
-		}
-		return -1
-	}
-	switch req.r.Method {
-	case http.MethodGet:
-		var out any
-		s.Store.View(func(st *model.State) {
-			if vn, ok := st.VNets[vid.Key()]; ok {
-				if i := find(vn); i >= 0 {
-					out = copyOf(&vn.Properties.Subnets[i])
-				}
-			}
-		})
-		if out == nil {
-			writeErr(req.w, arm.NotFound(vid.String()+"/subnets/"+name))
-			return
-		}
-		writeJSON(req.w, 200, out)
-	case http.MethodPut, http.MethodDelete:
-		var sn arm.Subnet
-		if req.r.Method == http.MethodPut {
-			if err := json.Unmarshal(req.body, &sn); err != nil {
-				writeErr(req.w, arm.Errorf(400, "InvalidRequestContent", "", "The request content was invalid and could not be deserialized: %v.", err))
-				return
-			}
-			sn.Name = name
-		}
-		var created bool
-		seq, ok := s.update(req, func(st *model.State) *arm.Error {
-			vn, ok := st.VNets[vid.Key()]
-			if !ok {
-				return arm.NotFound(vid.String())
-			}
-			c := copyOf(vn)
-			i := find(c)
-			if req.r.Method == http.MethodDelete {
-				if i < 0 {
-					return nil
-				}
-				c.Properties.Subnets = append(c.Properties.Subnets[:i], c.Properties.Subnets[i+1:]...)
-			} else if i < 0 {
-				created = true
-				c.Properties.Subnets = append(c.Properties.Subnets, sn)
-			} else {
-				c.Properties.Subnets[i] = sn
-			}
-			body, _ := json.Marshal(c)
-			_, _, e := st.PutVNet(vid, body)
-			return e
-		})
-		if !ok {
-			return
-		}
-		s.startOp(req, vid.Key(), seq, false)
-		if req.r.Method == http.MethodDelete {
-			req.w.WriteHeader(http.StatusOK)
-			return
-		}
-		var out any
-		s.Store.View(func(st *model.State) {
-			vn := st.VNets[vid.Key()]
-			out = copyOf(&vn.Properties.Subnets[find(vn)])
-		})
-		writeJSON(req.w, map[bool]int{true: 201, false: 200}[created], out)
-	default:
-		methodNotAllowed(req)
-	}
-}
-
-// lbChild serves GET of a load balancer's sub-resources.
-func (s *Server) lbChild(req *request) {
-	if req.r.Method != http.MethodGet || req.action != "" {
-		methodNotAllowed(req)
-		return
-	}
-	lbID := req.id(1)
-	kind := strings.ToLower(req.rest[2])
-	want := req.id(2).String()
-	var out any
+// findSubnet renders subnet {subnet} of the virtual network in the path.
+func (s *Server) findSubnet(req *request) *arm.Subnet {
+	var out *arm.Subnet
 	s.Store.View(func(st *model.State) {
-		lb, ok := st.LoadBalancers[lbID.Key()]
-		if !ok {
-			return
-		}
-		p := renderLB(st, lb).Properties
-		switch kind {
-		case "frontendipconfigurations":
-			out = byID(p.FrontendIPConfigurations, want, func(x *arm.FrontendIPConfiguration) string { return x.ID })
-		case "backendaddresspools":
-			out = byID(p.BackendAddressPools, want, func(x *arm.BackendAddressPool) string { return x.ID })
-		case "loadbalancingrules":
-			out = byID(p.LoadBalancingRules, want, func(x *arm.LoadBalancingRule) string { return x.ID })
-		case "probes":
-			out = byID(p.Probes, want, func(x *arm.Probe) string { return x.ID })
-		case "inboundnatrules":
-			out = byID(p.InboundNatRules, want, func(x *arm.InboundNatRule) string { return x.ID })
-		case "inboundnatpools":
-			out = byID(p.InboundNatPools, want, func(x *arm.InboundNatPool) string { return x.ID })
+		if vn, ok := st.VNets[req.id(1).Key()]; ok {
+			if i := subnetIndex(vn, req.r.PathValue("subnet")); i >= 0 {
+				out = copyOf(&vn.Properties.Subnets[i])
+			}
 		}
 	})
+	return out
+}
+
+// getSubnet serves GET .../virtualNetworks/{name}/subnets/{subnet}.
+func (s *Server) getSubnet(req *request) {
+	out := s.findSubnet(req)
 	if out == nil {
-		writeErr(req.w, arm.NotFound(want))
+		writeErr(req.w, arm.NotFound(req.id(2).String()))
 		return
 	}
 	writeJSON(req.w, 200, out)
+}
+
+// editSubnets changes the subnets of the virtual network in the path and
+// puts it; edit answers whether it changed anything.
+func (s *Server) editSubnets(req *request, edit func(subnets []arm.Subnet, i int) ([]arm.Subnet, bool)) bool {
+	vid, name := req.id(1), req.r.PathValue("subnet")
+	seq, ok := s.update(req, func(st *model.State) *arm.Error {
+		vn, ok := st.VNets[vid.Key()]
+		if !ok {
+			return arm.NotFound(vid.String())
+		}
+		c := copyOf(vn)
+		subnets, changed := edit(c.Properties.Subnets, subnetIndex(c, name))
+		if !changed {
+			return nil
+		}
+		c.Properties.Subnets = subnets
+		body, err := json.Marshal(c)
+		if err != nil {
+			return arm.Errorf(500, "InternalServerError", vid.String(), "Could not encode the virtual network: %v.", err)
+		}
+		_, _, e := st.PutVNet(vid, body)
+		return e
+	})
+	if ok {
+		s.startOp(req, vid.Key(), seq, false)
+	}
+	return ok
+}
+
+// putSubnet serves PUT .../virtualNetworks/{name}/subnets/{subnet} by
+// editing the virtual network.
+func (s *Server) putSubnet(req *request) {
+	var sn arm.Subnet
+	if err := json.Unmarshal(req.body, &sn); err != nil {
+		writeErr(req.w, invalidContent(err))
+		return
+	}
+	sn.Name = req.r.PathValue("subnet")
+	var created bool
+	if !s.editSubnets(req, func(subnets []arm.Subnet, i int) ([]arm.Subnet, bool) {
+		if i < 0 {
+			created = true
+			return append(subnets, sn), true
+		}
+		subnets[i] = sn
+		return subnets, true
+	}) {
+		return
+	}
+	writeJSON(req.w, createdStatus(created), s.findSubnet(req))
+}
+
+// deleteSubnet serves DELETE .../virtualNetworks/{name}/subnets/{subnet}.
+func (s *Server) deleteSubnet(req *request) {
+	if s.editSubnets(req, func(subnets []arm.Subnet, i int) ([]arm.Subnet, bool) {
+		if i < 0 {
+			return subnets, false
+		}
+		return slices.Delete(subnets, i, i+1), true
+	}) {
+		req.w.WriteHeader(http.StatusOK)
+	}
+}
+
+// lbChild is a kind of load balancer sub-resource, served read-only.
+type lbChild struct {
+	name string // path segment, e.g. probes
+	find func(p *arm.LoadBalancerProperties, id string) any
+}
+
+var lbChildren = []lbChild{
+	{"frontendIPConfigurations", func(p *arm.LoadBalancerProperties, id string) any {
+		return byID(p.FrontendIPConfigurations, id, func(x *arm.FrontendIPConfiguration) string { return x.ID })
+	}},
+	{"backendAddressPools", func(p *arm.LoadBalancerProperties, id string) any {
+		return byID(p.BackendAddressPools, id, func(x *arm.BackendAddressPool) string { return x.ID })
+	}},
+	{"loadBalancingRules", func(p *arm.LoadBalancerProperties, id string) any {
+		return byID(p.LoadBalancingRules, id, func(x *arm.LoadBalancingRule) string { return x.ID })
+	}},
+	{"probes", func(p *arm.LoadBalancerProperties, id string) any {
+		return byID(p.Probes, id, func(x *arm.Probe) string { return x.ID })
+	}},
+	{"inboundNatRules", func(p *arm.LoadBalancerProperties, id string) any {
+		return byID(p.InboundNatRules, id, func(x *arm.InboundNatRule) string { return x.ID })
+	}},
+	{"inboundNatPools", func(p *arm.LoadBalancerProperties, id string) any {
+		return byID(p.InboundNatPools, id, func(x *arm.InboundNatPool) string { return x.ID })
+	}},
+}
+
+// getLBChild serves GET .../loadBalancers/{name}/{kind}/{child}.
+func (s *Server) getLBChild(c lbChild) func(*request) {
+	return func(req *request) {
+		want := req.id(2).String()
+		var out any
+		s.Store.View(func(st *model.State) {
+			if lb, ok := st.LoadBalancers[req.id(1).Key()]; ok {
+				out = c.find(&renderLB(st, lb).Properties, want)
+			}
+		})
+		if out == nil {
+			writeErr(req.w, arm.NotFound(want))
+			return
+		}
+		writeJSON(req.w, 200, out)
+	}
 }
 
 // byID returns the element of list whose id is want (case-insensitively),
@@ -254,283 +298,98 @@ func byID[T any](list []T, want string, id func(*T) string) any {
 	return nil
 }
 
-// generic serves resources stored without being acted on.
-func (s *Server) generic(req *request) {
+// lbHealth serves GET .../loadBalancers/{name}/health (emulator only): rules,
+// backends, probe state and connections.
+func (s *Server) lbHealth(req *request) {
 	id := req.id(1)
-	if req.action != "" {
-		if strings.EqualFold(req.action, "listKeys") && req.r.Method == http.MethodPost && id.IsType(arm.TypeStorageAccount) {
-			var exists bool
-			s.Store.View(func(st *model.State) { _, exists = st.Generic[id.Key()] })
-			if !exists {
-				writeErr(req.w, arm.NotFound(id.String()))
-				return
-			}
-			k1, k2 := model.StorageKey(id.String(), 1), model.StorageKey(id.String(), 2)
-			// Storage API versions before 2016-01-01 answer {key1, key2};
-			// templates of that age read listKeys(...).key1.
-			if v := req.r.URL.Query().Get("api-version"); v < "2016-01-01" {
-				writeJSON(req.w, 200, map[string]any{"key1": k1, "key2": k2})
-				return
-			}
-			writeJSON(req.w, 200, map[string]any{"keys": []map[string]any{
-				{"keyName": "key1", "value": k1, "permissions": "FULL"},
-				{"keyName": "key2", "value": k2, "permissions": "FULL"},
-			}})
-			return
-		}
-		notFoundPath(req)
+	var exists bool
+	s.Store.View(func(st *model.State) { _, exists = st.LoadBalancers[id.Key()] })
+	if !exists {
+		writeErr(req.w, arm.NotFound(id.String()))
 		return
 	}
-	switch req.r.Method {
-	case http.MethodGet:
-		var out any
-		s.Store.View(func(st *model.State) {
-			if g, ok := st.Generic[id.Key()]; ok {
-				out = copyOf(g)
-			}
-		})
-		if out == nil {
-			writeErr(req.w, arm.NotFound(id.String()))
-			return
-		}
-		writeJSON(req.w, 200, out)
-	case http.MethodPut:
-		s.put(req, id.Key(), func(st *model.State) (bool, *arm.Error) {
-			_, c, e := st.PutGeneric(id, req.body)
-			return c, e
-		}, func(st *model.State) any { return copyOf(st.Generic[id.Key()]) })
-	case http.MethodDelete:
-		s.deleteResource(req, id)
-	default:
-		methodNotAllowed(req)
+	var h any = map[string]any{}
+	if v := s.Runtime.LoadBalancerHealth(id.Key()); v != nil {
+		h = v
 	}
+	writeJSON(req.w, 200, h)
 }
 
-// group serves .../resourceGroups/{name}.
-func (s *Server) group(req *request) {
-	switch req.r.Method {
-	case http.MethodGet, http.MethodHead:
-		var out any
-		s.Store.View(func(st *model.State) {
-			if g, ok := st.ResourceGroups[strings.ToLower(req.group)]; ok {
-				out = copyOf(g)
-			}
-		})
-		if out == nil {
-			if req.r.Method == http.MethodHead {
-				req.w.WriteHeader(http.StatusNotFound)
-				return
-			}
-			writeErr(req.w, arm.Errorf(404, "ResourceGroupNotFound", req.group, "Resource group '%s' could not be found.", req.group))
-			return
-		}
-		if req.r.Method == http.MethodHead {
-			req.w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		writeJSON(req.w, 200, out)
-	case http.MethodPut:
-		var body struct {
-			Location string            `json:"location"`
-			Tags     map[string]string `json:"tags"`
-		}
-		if len(req.body) > 0 {
-			if err := json.Unmarshal(req.body, &body); err != nil {
-				writeErr(req.w, arm.Errorf(400, "InvalidRequestContent", "", "The request content was invalid and could not be deserialized: %v.", err))
-				return
-			}
-		}
-		var created bool
-		if _, ok := s.update(req, func(st *model.State) *arm.Error {
-			_, c, e := st.PutGroup(req.sub, req.group, body.Location, body.Tags)
-			created = c
-			return e
-		}); !ok {
-			return
-		}
-		var out any
-		s.Store.View(func(st *model.State) { out = copyOf(st.ResourceGroups[strings.ToLower(req.group)]) })
-		writeJSON(req.w, map[bool]int{true: 201, false: 200}[created], out)
-	case http.MethodDelete:
-		var found bool
-		seq, ok := s.update(req, func(st *model.State) *arm.Error {
-			f, e := st.DeleteGroup(req.group)
-			found = f
-			return e
-		})
-		if !ok {
-			return
-		}
-		if !found {
-			writeErr(req.w, arm.Errorf(404, "ResourceGroupNotFound", req.group, "Resource group '%s' could not be found.", req.group))
-			return
-		}
-		s.startOp(req, "group:"+strings.ToLower(req.group), seq, true)
-		req.w.WriteHeader(http.StatusAccepted)
-	default:
-		methodNotAllowed(req)
-	}
+// genericTypes are stored without being acted on.
+var genericTypes = map[string]bool{
+	"microsoft.network/networksecuritygroups": true,
+	"microsoft.storage/storageaccounts":       true,
+	"microsoft.insights/autoscalesettings":    true,
+	"microsoft.compute/availabilitysets":      true,
 }
 
-func (s *Server) listGroups(req *request) {
-	if req.r.Method != http.MethodGet {
-		methodNotAllowed(req)
+// genericID is the id in the path when its type is stored without being
+// acted on; otherwise it answers InvalidResourceType.
+func genericID(req *request) (arm.ID, bool) {
+	id := req.id(1)
+	if typ := strings.ToLower(id.Type()); !genericTypes[typ] {
+		writeErr(req.w, unservedType(typ))
+		return id, false
+	}
+	return id, true
+}
+
+// getGeneric serves GET .../providers/{ns}/{type}/{name} of genericTypes.
+func (s *Server) getGeneric(req *request) {
+	id, ok := genericID(req)
+	if !ok {
 		return
 	}
-	var out []any
+	var out any
 	s.Store.View(func(st *model.State) {
-		var keys []string
-		for k := range st.ResourceGroups {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			out = append(out, copyOf(st.ResourceGroups[k]))
+		if g, ok := st.Generic[id.Key()]; ok {
+			out = copyOf(g)
 		}
 	})
-	writeJSON(req.w, 200, map[string]any{"value": nonNil(out)})
-}
-
-// listType serves GET of every resource of a type, in a group or the subscription.
-func (s *Server) listType(req *request, typ string) {
-	if req.r.Method != http.MethodGet {
-		methodNotAllowed(req)
-		return
-	}
-	var out []any
-	s.Store.View(func(st *model.State) {
-		for _, item := range s.all(st) {
-			if strings.EqualFold(item.typ, typ) && (req.group == "" || strings.EqualFold(item.group, req.group)) {
-				out = append(out, item.render())
-			}
-		}
-	})
-	writeJSON(req.w, 200, map[string]any{"value": nonNil(out)})
-}
-
-func (s *Server) listGroupResources(req *request) {
-	var out []any
-	s.Store.View(func(st *model.State) {
-		if _, ok := st.ResourceGroups[strings.ToLower(req.group)]; !ok {
-			return
-		}
-		for _, item := range s.all(st) {
-			if strings.EqualFold(item.group, req.group) {
-				out = append(out, map[string]any{"id": item.id, "name": item.name, "type": item.typ})
-			}
-		}
-	})
-	writeJSON(req.w, 200, map[string]any{"value": nonNil(out)})
-}
-
-type listed struct {
-	id, name, typ, group string
-	render               func() any
-}
-
-// all lists every resource in the state, sorted by id.
-func (s *Server) all(st *model.State) []listed {
-	var out []listed
-	add := func(id string, r func() any) {
-		pid, err := arm.ParseID(id)
-		if err != nil {
-			return
-		}
-		out = append(out, listed{id: id, name: pid.Name(), typ: pid.Type(), group: pid.ResourceGroup, render: r})
-	}
-	for _, v := range st.VNets {
-		v := v
-		add(v.ID, func() any { return copyOf(v) })
-	}
-	for _, v := range st.PublicIPs {
-		v := v
-		add(v.ID, func() any { return renderPIP(st, v) })
-	}
-	for _, v := range st.LoadBalancers {
-		v := v
-		add(v.ID, func() any { return renderLB(st, v) })
-	}
-	for _, v := range st.NICs {
-		v := v
-		add(v.ID, func() any { return renderNIC(st, v) })
-	}
-	for _, v := range st.VMs {
-		v := v
-		add(v.Model.ID, func() any { return s.renderVM(st, v, false) })
-	}
-	for _, v := range st.ScaleSets {
-		v := v
-		add(v.Model.ID, func() any { return s.renderScaleSet(st, v) })
-	}
-	for _, v := range st.Generic {
-		v := v
-		add(v.ID, func() any { return copyOf(v) })
-	}
-	sort.Slice(out, func(i, j int) bool { return strings.ToLower(out[i].id) < strings.ToLower(out[j].id) })
-	return out
-}
-
-func nonNil(v []any) []any {
-	if v == nil {
-		return []any{}
-	}
-	return v
-}
-
-// listDeployments serves GET .../resourceGroups/{rg}/providers/Microsoft.Resources/deployments.
-func (s *Server) listDeployments(req *request) {
-	if req.r.Method != http.MethodGet {
-		methodNotAllowed(req)
-		return
-	}
-	if s.Deployer == nil {
-		writeJSON(req.w, 200, map[string]any{"value": []any{}})
-		return
-	}
-	out, err := s.Deployer.List(req.r.Context(), req.group)
-	if err != nil {
-		writeErr(req.w, arm.AsError(err))
+	if out == nil {
+		writeErr(req.w, arm.NotFound(id.String()))
 		return
 	}
 	writeJSON(req.w, 200, out)
 }
 
-// deployment serves .../Microsoft.Resources/deployments/{name}[/{action}].
-func (s *Server) deployment(req *request) {
-	if s.Deployer == nil {
-		writeErr(req.w, arm.Errorf(501, "NotImplemented", "deployments", "This daemon does not serve template deployments."))
+// putGeneric serves PUT .../providers/{ns}/{type}/{name} of genericTypes.
+func (s *Server) putGeneric(req *request) {
+	id, ok := genericID(req)
+	if !ok {
 		return
 	}
+	s.put(req, id.Key(), func(st *model.State) (bool, *arm.Error) {
+		_, c, e := st.PutGeneric(id, req.body)
+		return c, e
+	}, func(st *model.State) any { return copyOf(st.Generic[id.Key()]) })
+}
+
+// deleteGeneric serves DELETE .../providers/{ns}/{type}/{name} of genericTypes.
+func (s *Server) deleteGeneric(req *request) {
+	if _, ok := genericID(req); ok {
+		s.deleteResource(req)
+	}
+}
+
+// listKeys serves POST .../storageAccounts/{name}/listKeys.
+func (s *Server) listKeys(req *request) {
 	id := req.id(1)
-	ctx := req.r.Context()
-	var out any
-	var err error
-	status := 200
-	switch {
-	case req.action == "" && req.r.Method == http.MethodGet:
-		out, err = s.Deployer.Get(ctx, id)
-	case req.action == "" && req.r.Method == http.MethodPut:
-		out, err = s.Deployer.Put(ctx, id, req.body)
-		if err == nil {
-			var seq int64
-			s.Store.View(func(st *model.State) { seq = st.Seq })
-			s.startOp(req, id.Key(), seq, false)
-			status = 201
-		}
-	case req.action == "" && req.r.Method == http.MethodDelete:
-		s.deleteResource(req, id)
-		return
-	case strings.EqualFold(req.action, "whatIf") && req.r.Method == http.MethodPost:
-		out, err = s.Deployer.WhatIf(ctx, id, req.body)
-	case strings.EqualFold(req.action, "operations") && req.r.Method == http.MethodGet:
-		out, err = s.Deployer.Operations(ctx, id)
-	default:
-		methodNotAllowed(req)
+	var exists bool
+	s.Store.View(func(st *model.State) { _, exists = st.Generic[id.Key()] })
+	if !exists {
+		writeErr(req.w, arm.NotFound(id.String()))
 		return
 	}
-	if err != nil {
-		writeErr(req.w, arm.AsError(err))
+	k1, k2 := model.StorageKey(id.String(), 1), model.StorageKey(id.String(), 2)
+	// Storage API versions before 2016-01-01 answer {key1, key2};
+	// templates of that age read listKeys(...).key1.
+	if v := req.r.URL.Query().Get("api-version"); v < "2016-01-01" {
+		writeJSON(req.w, 200, map[string]any{"key1": k1, "key2": k2})
 		return
 	}
-	writeJSON(req.w, status, out)
+	writeJSON(req.w, 200, map[string]any{"keys": []map[string]any{
+		{"keyName": "key1", "value": k1, "permissions": "FULL"},
+		{"keyName": "key2", "value": k2, "permissions": "FULL"},
+	}})
 }

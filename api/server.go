@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -41,7 +40,9 @@ type Server struct {
 	Deployer Deployer
 	Logger   *slog.Logger
 
-	ops sync.Map // operation id -> *operation
+	ops        sync.Map // operation id -> *operation
+	routerOnce sync.Once
+	router     *router
 }
 
 type operation struct {
@@ -104,11 +105,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
-// ServeHTTP routes an ARM request.
+// ServeHTTP answers an ARM request: it checks what every request needs (an
+// ARM path, an api-version, this emulator's subscription) and routes it (see
+// routes.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w}
-	s.route(rw, r)
+	s.serve(rw, r)
 	s.log().Debug("api", "method", r.Method, "path", r.URL.Path, "status", rw.status, "took", time.Since(start))
 }
 
@@ -122,20 +125,8 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// request is a parsed ARM path.
-type request struct {
-	w      http.ResponseWriter
-	r      *http.Request
-	sub    string
-	group  string   // "" at subscription scope
-	ns     string   // provider namespace
-	rest   []string // segments after the namespace
-	body   []byte
-	action string // trailing verb after a resource (odd segment count), "" otherwise
-}
-
-func (s *Server) route(w http.ResponseWriter, r *http.Request) {
-	parts := strings.FieldsFunc(r.URL.Path, func(c rune) bool { return c == '/' })
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	parts := splitPath(r.URL.Path)
 	if len(parts) < 2 || !strings.EqualFold(parts[0], "subscriptions") {
 		writeErr(w, arm.Errorf(404, "InvalidRequestUri", r.URL.Path, "The request URI %s is not an ARM path; paths start with /subscriptions/{subscriptionId}.", r.URL.Path))
 		return
@@ -145,141 +136,19 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 			"The api-version query parameter (?api-version=) is required for all requests."))
 		return
 	}
-	req := &request{w: w, r: r, sub: parts[1]}
-	if r.Body != nil && (r.Method == http.MethodPut || r.Method == http.MethodPatch || r.Method == http.MethodPost) {
-		b, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
-		if err != nil {
-			writeErr(w, arm.Errorf(400, "InvalidRequestContent", "", "Could not read the request body: %v.", err))
-			return
-		}
-		if len(b) > MaxBody {
-			writeErr(w, arm.Errorf(413, "RequestEntityTooLarge", "", "The request body is larger than %d bytes.", MaxBody))
-			return
-		}
-		req.body = b
-	}
-	cfg := s.config()
-	if !strings.EqualFold(req.sub, cfg.Subscription) {
-		writeErr(w, arm.Errorf(404, "SubscriptionNotFound", req.sub,
-			"The subscription '%s' could not be found. This emulator serves subscription %s.", req.sub, cfg.Subscription))
+	if cfg := s.config(); !strings.EqualFold(parts[1], cfg.Subscription) {
+		writeErr(w, arm.Errorf(404, "SubscriptionNotFound", parts[1],
+			"The subscription '%s' could not be found. This emulator serves subscription %s.", parts[1], cfg.Subscription))
 		return
 	}
-	rest := parts[2:]
-	switch {
-	case len(rest) == 0:
-		s.getSubscription(req)
-		return
-	case strings.EqualFold(rest[0], "providers"):
-		s.routeSubscriptionProviders(req, rest[1:])
-		return
-	case strings.EqualFold(rest[0], "resourceGroups"):
-	default:
-		notFoundPath(req)
-		return
-	}
-	rest = rest[1:]
-	if len(rest) == 0 {
-		s.listGroups(req)
-		return
-	}
-	req.group = rest[0]
-	rest = rest[1:]
-	if len(rest) == 0 {
-		s.group(req)
-		return
-	}
-	if len(rest) == 1 && strings.EqualFold(rest[0], "resources") {
-		s.listGroupResources(req)
-		return
-	}
-	if !strings.EqualFold(rest[0], "providers") || len(rest) < 3 {
-		notFoundPath(req)
-		return
-	}
-	req.ns = rest[1]
-	req.rest = rest[2:]
-	s.routeResource(req)
-}
-
-func notFoundPath(req *request) {
-	writeErr(req.w, arm.Errorf(404, "InvalidRequestUri", req.r.URL.Path, "No API at %s %s.", req.r.Method, req.r.URL.Path))
+	s.routerOnce.Do(func() { s.router = s.routes() })
+	s.router.ServeHTTP(w, r)
 }
 
 func (s *Server) config() model.Config {
 	var cfg model.Config
 	s.Store.View(func(st *model.State) { cfg = st.Config() })
 	return cfg
-}
-
-// id builds the resource id of the first n type/name pairs of rest.
-func (req *request) id(n int) arm.ID {
-	id := arm.ID{Subscription: req.sub, ResourceGroup: req.group, Namespace: req.ns}
-	for i := 0; i < 2*n && i+1 < len(req.rest); i += 2 {
-		id.Types = append(id.Types, req.rest[i])
-		id.Names = append(id.Names, req.rest[i+1])
-	}
-	return id
-}
-
-// fullType is the type of the resource path in rest, e.g. microsoft.compute/virtualmachinescalesets/virtualmachines.
-func (req *request) fullType(pairs int) string {
-	t := req.ns
-	for i := 0; i < 2*pairs && i < len(req.rest); i += 2 {
-		t += "/" + req.rest[i]
-	}
-	return strings.ToLower(t)
-}
-
-func (s *Server) routeResource(req *request) {
-	n := len(req.rest)
-	if n == 1 {
-		if req.fullType(1) == "microsoft.resources/deployments" && req.group != "" {
-			s.listDeployments(req)
-			return
-		}
-		s.listType(req, req.fullType(1))
-		return
-	}
-	pairs := n / 2
-	if n%2 == 1 {
-		req.action = req.rest[n-1]
-	}
-	typ := req.fullType(pairs)
-	switch typ {
-	case "microsoft.compute/virtualmachinescalesets":
-		s.scaleSet(req)
-	case "microsoft.compute/virtualmachinescalesets/virtualmachines":
-		s.scaleSetVM(req)
-	case "microsoft.compute/virtualmachinescalesets/extensions":
-		s.scaleSetExtension(req)
-	case "microsoft.compute/virtualmachines":
-		s.vm(req)
-	case "microsoft.network/virtualnetworks", "microsoft.network/publicipaddresses", "microsoft.network/loadbalancers", "microsoft.network/networkinterfaces":
-		s.network(req, typ)
-	case "microsoft.network/virtualnetworks/subnets":
-		s.subnet(req)
-	case "microsoft.network/loadbalancers/frontendipconfigurations", "microsoft.network/loadbalancers/backendaddresspools",
-		"microsoft.network/loadbalancers/loadbalancingrules", "microsoft.network/loadbalancers/probes",
-		"microsoft.network/loadbalancers/inboundnatrules", "microsoft.network/loadbalancers/inboundnatpools":
-		s.lbChild(req)
-	case "microsoft.resources/deployments":
-		s.deployment(req)
-	default:
-		if genericTypes[typ] {
-			s.generic(req)
-			return
-		}
-		writeErr(req.w, arm.Errorf(400, "InvalidResourceType", typ,
-			"The resource type '%s' is not served by this emulator. Served: virtual networks, public IPs, load balancers, network interfaces, network security groups, virtual machines, scale sets, storage accounts, autoscale settings, deployments.", typ))
-	}
-}
-
-// genericTypes are stored without being acted on.
-var genericTypes = map[string]bool{
-	"microsoft.network/networksecuritygroups": true,
-	"microsoft.storage/storageaccounts":       true,
-	"microsoft.insights/autoscalesettings":    true,
-	"microsoft.compute/availabilitysets":      true,
 }
 
 // update runs a state change and answers an ARM error for a failure.
@@ -317,7 +186,7 @@ func (s *Server) put(req *request, key string, apply func(st *model.State) (bool
 	s.startOp(req, key, seq, false)
 	var out any
 	s.Store.View(func(st *model.State) { out = render(st) })
-	writeJSON(req.w, map[bool]int{true: 201, false: 200}[created], out)
+	writeJSON(req.w, createdStatus(created), out)
 }
 
 // startOp records a long-running operation and sets its headers.
@@ -339,109 +208,11 @@ func hostOf(r *http.Request) string {
 	return r.Host
 }
 
-// opStatus answers GET .../locations/{loc}/operations/{id}.
-func (s *Server) opStatus(req *request, opID string) {
-	v, ok := s.ops.Load(opID)
-	if !ok {
-		writeErr(req.w, arm.Errorf(404, "OperationNotFound", opID, "No operation %s (operations are kept while the daemon runs).", opID))
-		return
-	}
-	op := v.(*operation)
-	status, errBody := "InProgress", (*arm.Error)(nil)
-	if s.Runtime.Applied() >= op.Seq {
-		pending, err := s.pending(op.Key)
-		if !pending {
-			status = "Succeeded"
-			if err != nil {
-				status = "Failed"
-				errBody = &arm.Error{Code: "OperationFailed", Message: err.Error(), Target: op.Key}
-				var ae *arm.Error
-				if errors.As(err, &ae) {
-					errBody = ae
-				}
-			}
-		}
-	}
-	body := map[string]any{
-		"name":      op.ID,
-		"status":    status,
-		"startTime": op.Started.UTC().Format(time.RFC3339Nano),
-	}
-	if status != "InProgress" {
-		op.mu.Lock()
-		if op.ended.IsZero() {
-			op.ended = time.Now()
-		}
-		body["endTime"] = op.ended.UTC().Format(time.RFC3339Nano)
-		op.mu.Unlock()
-	}
-	if errBody != nil {
-		body["error"] = errBody
-	}
-	writeJSON(req.w, 200, body)
-}
-
 func (s *Server) pending(key string) (bool, error) {
 	if strings.Contains(key, "/microsoft.resources/deployments/") && s.Deployer != nil {
 		return s.Deployer.Pending(key)
 	}
 	return s.Runtime.Pending(key)
-}
-
-func (s *Server) routeSubscriptionProviders(req *request, rest []string) {
-	// /subscriptions/{sub}/providers/{ns}/locations/{loc}/operations/{id}
-	if len(rest) == 5 && strings.EqualFold(rest[1], "locations") && (strings.EqualFold(rest[3], "operations") || strings.EqualFold(rest[3], "operationResults")) {
-		s.opStatus(req, rest[4])
-		return
-	}
-	if len(rest) == 2 && req.r.Method == http.MethodGet {
-		req.ns = rest[0]
-		req.rest = rest[1:]
-		s.listType(req, strings.ToLower(rest[0]+"/"+rest[1]))
-		return
-	}
-	if len(rest) == 0 && req.r.Method == http.MethodGet {
-		writeJSON(req.w, 200, map[string]any{"value": providers()})
-		return
-	}
-	notFoundPath(req)
-}
-
-func providers() []map[string]any {
-	var out []map[string]any
-	for ns, types := range map[string][]string{
-		"Microsoft.Compute":   {"virtualMachineScaleSets", "virtualMachines", "availabilitySets"},
-		"Microsoft.Network":   {"virtualNetworks", "publicIPAddresses", "loadBalancers", "networkInterfaces", "networkSecurityGroups"},
-		"Microsoft.Storage":   {"storageAccounts"},
-		"Microsoft.Insights":  {"autoscaleSettings"},
-		"Microsoft.Resources": {"deployments", "resourceGroups"},
-	} {
-		var rts []map[string]any
-		for _, t := range types {
-			rts = append(rts, map[string]any{"resourceType": t, "apiVersions": []string{"2024-03-01", "2023-09-01", "2016-03-30"}})
-		}
-		out = append(out, map[string]any{"namespace": ns, "registrationState": "Registered", "resourceTypes": rts})
-	}
-	return out
-}
-
-func (s *Server) getSubscription(req *request) {
-	if req.r.Method != http.MethodGet {
-		methodNotAllowed(req)
-		return
-	}
-	cfg := s.config()
-	writeJSON(req.w, 200, map[string]any{
-		"id":             "/subscriptions/" + cfg.Subscription,
-		"subscriptionId": cfg.Subscription,
-		"displayName":    "vmss emulator",
-		"state":          "Enabled",
-		"tenantId":       "00000000-0000-0000-0000-000000000000",
-	})
-}
-
-func methodNotAllowed(req *request) {
-	writeErr(req.w, arm.Errorf(405, "MethodNotAllowed", req.r.URL.Path, "%s is not supported on %s.", req.r.Method, req.r.URL.Path))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -458,4 +229,17 @@ func writeErr(w http.ResponseWriter, e *arm.Error) {
 		status = 400
 	}
 	writeJSON(w, status, arm.Body{Error: e})
+}
+
+// invalidContent is the error for a body that is not the JSON expected.
+func invalidContent(err error) *arm.Error {
+	return arm.Errorf(400, "InvalidRequestContent", "", "The request content was invalid and could not be deserialized: %v.", err)
+}
+
+// createdStatus is 201 for a created resource, 200 for an updated one.
+func createdStatus(created bool) int {
+	if created {
+		return http.StatusCreated
+	}
+	return http.StatusOK
 }

@@ -1,0 +1,109 @@
+package api
+
+// The API's routes, one line each. To serve a new path or verb, add a line
+// here and a handler (a func(*request)) next to its neighbours; the router
+// takes care of ARM's case-insensitive spelling, of 404 and 405 answers in
+// ARM's error shape, and of the request body.
+//
+// Patterns are Go ServeMux patterns. Write the fixed segments in ARM's
+// canonical spelling (resourceGroups, Microsoft.Compute, powerOff): a request
+// spelled in any case is rewritten to that spelling before matching.
+func (s *Server) routes() *router {
+	const (
+		sub     = "/subscriptions/{sub}"
+		rg      = sub + "/resourceGroups/{rg}"
+		stored  = rg + "/providers/{ns}/{type}/{name}" // types stored without being acted on
+		compute = rg + "/providers/Microsoft.Compute"
+		set     = compute + "/virtualMachineScaleSets/{name}"
+		inst    = set + "/virtualMachines/{instance}"
+		vm      = compute + "/virtualMachines/{name}"
+		network = rg + "/providers/Microsoft.Network"
+		vnet    = network + "/virtualNetworks/{name}"
+		lb      = network + "/loadBalancers/{name}"
+		deploy  = rg + "/providers/Microsoft.Resources/deployments/{name}"
+	)
+	r := newRouter()
+
+	// Subscription, providers, long-running operations.
+	r.handle("GET "+sub, s.getSubscription)
+	r.handle("GET "+sub+"/providers", s.listProviders)
+	r.handle("GET "+sub+"/providers/{ns}/{type}", s.listType)
+	r.handle("GET "+sub+"/providers/{ns}/locations/{loc}/operations/{op}", s.opStatus)
+	r.handle("GET "+sub+"/providers/{ns}/locations/{loc}/operationResults/{op}", s.opStatus)
+
+	// Resource groups.
+	r.handle("GET "+sub+"/resourceGroups", s.listGroups)
+	r.handle("GET "+rg, s.getGroup)
+	r.handle("HEAD "+rg, s.groupExists)
+	r.handle("PUT "+rg, s.putGroup)
+	r.handle("DELETE "+rg, s.deleteGroup)
+	r.handle("GET "+rg+"/resources", s.listGroupResources)
+	r.handle("GET "+rg+"/providers/{ns}/{type}", s.listType)
+
+	// Scale sets and their instances.
+	r.handle("GET "+set, s.getScaleSet)
+	r.handle("PUT "+set, s.putScaleSet)
+	r.handle("PATCH "+set, s.putScaleSet)
+	r.handle("DELETE "+set, s.deleteResource)
+	r.handle("GET "+set+"/instanceView", s.scaleSetInstanceView)
+	r.handle("GET "+set+"/virtualMachines", s.listInstances)
+	r.handle("POST "+set+"/injectFault", s.injectFault) // emulator only
+	for _, a := range setActions {
+		r.handle("POST "+set+"/"+a.name, s.setAction(a.do))
+		r.handle("POST "+inst+"/"+a.name, s.instanceAction(a.do))
+	}
+	r.handle("POST "+set+"/{action}", s.noSetAction)
+	r.handle("GET "+inst, s.getInstance)
+	r.handle("GET "+inst+"/instanceView", s.getInstanceView)
+	r.handle("PUT "+inst, s.protectInstance)
+	r.handle("PATCH "+inst, s.protectInstance)
+	r.handle("DELETE "+inst, s.deleteInstance)
+	r.handle("POST "+inst+"/runCommand", s.instanceRunCommand)
+	r.handle("POST "+inst+"/{action}", s.noSetAction)
+	r.handle("GET "+set+"/extensions/{ext}", s.getExtension)
+	r.handle("PUT "+set+"/extensions/{ext}", s.putExtension)
+	r.handle("DELETE "+set+"/extensions/{ext}", s.deleteExtension)
+
+	// Standalone virtual machines.
+	r.handle("GET "+vm, s.getVM)
+	r.handle("GET "+vm+"/instanceView", s.getVMInstanceView)
+	r.handle("PUT "+vm, s.putVM)
+	r.handle("PATCH "+vm, s.putVM)
+	r.handle("DELETE "+vm, s.deleteResource)
+	r.handle("POST "+vm+"/runCommand", s.vmRunCommand)
+	r.handle("POST "+vm+"/{action}", s.vmAction)
+
+	// Networking: virtual networks and subnets, public IPs, load balancers, NICs.
+	for _, t := range networkTypes {
+		path := network + "/" + t.name + "/{name}"
+		r.handle("GET "+path, s.getNetwork(t))
+		r.handle("PUT "+path, s.putNetwork(t))
+		r.handle("PATCH "+path, s.patchNetwork(t))
+		r.handle("DELETE "+path, s.deleteResource)
+	}
+	r.handle("GET "+vnet+"/subnets/{subnet}", s.getSubnet)
+	r.handle("PUT "+vnet+"/subnets/{subnet}", s.putSubnet)
+	r.handle("DELETE "+vnet+"/subnets/{subnet}", s.deleteSubnet)
+	for _, c := range lbChildren {
+		r.handle("GET "+lb+"/"+c.name+"/{child}", s.getLBChild(c))
+	}
+	r.handle("GET "+lb+"/health", s.lbHealth) // emulator only
+
+	// Template deployments.
+	r.handle("GET "+rg+"/providers/Microsoft.Resources/deployments", s.listDeployments)
+	r.handle("GET "+deploy, s.getDeployment)
+	r.handle("PUT "+deploy, s.putDeployment)
+	r.handle("DELETE "+deploy, s.deleteResource)
+	r.handle("POST "+deploy+"/whatIf", s.whatIf)
+	r.handle("GET "+deploy+"/operations", s.deploymentOperations)
+
+	// Resources stored without being acted on (genericTypes).
+	r.handle("GET "+stored, s.getGeneric)
+	r.handle("PUT "+stored, s.putGeneric)
+	r.handle("DELETE "+stored, s.deleteGeneric)
+	r.handle("POST "+rg+"/providers/Microsoft.Storage/storageAccounts/{name}/listKeys", s.listKeys)
+	for typ := range genericTypes {
+		r.types[typ] = true
+	}
+	return r
+}
