@@ -308,9 +308,9 @@ func (s *Server) lbHealth(req *request) {
 		writeErr(req.w, arm.NotFound(id.String()))
 		return
 	}
-	h := s.Runtime.LoadBalancerHealth(id.Key())
-	if h == nil {
-		h = map[string]any{}
+	var h any = map[string]any{}
+	if v := s.Runtime.LoadBalancerHealth(id.Key()); v != nil {
+		h = v
 	}
 	writeJSON(req.w, 200, h)
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // Kernel is everything the reconciler asks of the machine. Every method is
-// idempotent. Package host implements it with namespaces, bridges,
+// idempotent. The runtime package implements it with namespaces, bridges,
 // cgroups and in-process servers; tests use a fake.
 type Kernel interface {
 	// EnsureVNet creates or updates a VNET namespace with its bridges and DNS server.
