@@ -133,6 +133,10 @@ func TestGroupExistsByHEAD(t *testing.T) {
 	if w := serve(t, srv, "HEAD", sub+"/ResourceGroups/G1", ""); w.Code != 204 {
 		t.Errorf("HEAD of a group: %d", w.Code)
 	}
+	// HEAD of a resource answers GET's status (net/http sends no body).
+	if w := serve(t, srv, "HEAD", sub+"/resourceGroups/g1/providers/Microsoft.Network/virtualNetworks/none", ""); w.Code != 404 {
+		t.Errorf("HEAD of a missing VNET: %d", w.Code)
+	}
 }
 
 func TestEveryRouteCanBeRegistered(t *testing.T) {

@@ -15,14 +15,10 @@ import (
 	"time"
 
 	"github.com/vmss-emulator/vmss/instance/cgroup"
+	"github.com/vmss-emulator/vmss/internal/testutil"
 )
 
-func skipUnlessRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-}
+func skipUnlessRoot(t testing.TB) { t.Helper(); testutil.RequireRoot(t) }
 
 type testLog struct{ t testing.TB }
 
