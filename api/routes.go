@@ -104,6 +104,7 @@ func (s *Server) routes() *router {
 	r.handle("DELETE "+vnet+"/subnets/{subnet}", s.deleteSubnet)
 	for _, c := range lbChildren {
 		r.handle("GET "+lb+"/"+c.name+"/{child}", s.getLBChild(c))
+		r.handle("GET "+lb+"/"+c.name, s.listLBChildren(c))
 	}
 	r.handle("GET "+lb+"/health", s.lbHealth) // emulator only
 	r.handle("POST "+network+"/networkInterfaces/{name}/effectiveNetworkSecurityGroups", s.effectiveNSGs)

@@ -141,3 +141,25 @@ func TestOperationHeadersOverTLS(t *testing.T) {
 		t.Errorf("socket: %v", rec.Header())
 	}
 }
+
+func TestListLoadBalancerChildren(t *testing.T) {
+	s := serveDirect(t, StaticRuntime{})
+	const lb = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/demo/providers/Microsoft.Network/loadBalancers/lb"
+	rec, v0 := callJSON(t, s, "PUT", lb+"?api-version=2025-05-01",
+		`{"location":"eastus","properties":{"probes":[{"name":"p","properties":{"protocol":"Tcp","port":80}}]}}`, false)
+	if rec.Code != 201 {
+		t.Fatalf("PUT: %d %v", rec.Code, v0)
+	}
+	rec, v := callJSON(t, s, "GET", lb+"/probes?api-version=2025-05-01", "", false)
+	list, _ := v.(map[string]any)["value"].([]any)
+	if rec.Code != 200 || len(list) != 1 || list[0].(map[string]any)["name"] != "p" {
+		t.Errorf("probes: %d %v", rec.Code, v)
+	}
+	rec, v = callJSON(t, s, "GET", lb+"/inboundNatRules?api-version=2025-05-01", "", false)
+	if list, ok := v.(map[string]any)["value"].([]any); rec.Code != 200 || !ok || len(list) != 0 {
+		t.Errorf("no NAT rules: %d %v", rec.Code, v)
+	}
+	if rec, _ := callJSON(t, s, "GET", strings.Replace(lb, "/lb", "/nolb", 1)+"/probes?api-version=2025-05-01", "", false); rec.Code != 404 {
+		t.Errorf("unknown load balancer: %d", rec.Code)
+	}
+}

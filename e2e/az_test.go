@@ -63,7 +63,9 @@ func (a *azCLI) az(out any, args ...string) {
 	for i, s := range args {
 		q[i] = "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 	}
+	start := time.Now()
 	stdout, err := a.sh("az " + strings.Join(q, " "))
+	a.t.Logf("az %s: %v", strings.Join(args, " "), time.Since(start).Round(10*time.Millisecond))
 	if err != nil {
 		a.t.Fatalf("az %s: %v", strings.Join(args, " "), err)
 	}
