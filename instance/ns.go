@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"unsafe"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -164,6 +165,9 @@ func setupThread(plan nsPlan) (createdNet bool, err error) {
 	if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_NEWUTS); err != nil {
 		return createdNet, fmt.Errorf("unshare mount and UTS namespaces: %w", err)
 	}
+	if err := ensureNewerMountNamespace(); err != nil {
+		return createdNet, err
+	}
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return createdNet, fmt.Errorf("make / private: %w", err)
 	}
@@ -203,6 +207,93 @@ func setupThread(plan nsPlan) (createdNet bool, err error) {
 		return createdNet, fmt.Errorf("set hostname %q: %w", plan.hostname, err)
 	}
 	return createdNet, nil
+}
+
+// nsGetMntnsID is the NS_GET_MNTNS_ID ioctl (linux/nsfs.h): the 64-bit id
+// of the mount namespace of an nsfs file.
+const nsGetMntnsID = 0x8008b705
+
+// mntnsID returns the id of the mount namespace at path (an nsfs file).
+func mntnsID(path string) (uint64, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	var id uint64
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), nsGetMntnsID, uintptr(unsafe.Pointer(&id))); errno != 0 {
+		return 0, errno
+	}
+	return id, nil
+}
+
+// ensureNewerMountNamespace makes sure the mount namespace the calling
+// thread has just unshared has a higher id than the process's own, and
+// unshares it again, on each CPU the process may use in turn, until it has.
+//
+// The kernel refuses (EINVAL) to bind-mount a mount namespace's file from
+// a mount namespace whose id is not lower than that one's (mnt_ns_loop in
+// fs/namespace.c: a namespace could otherwise pin itself, or an ancestor,
+// in a loop). Ids used to be global and increasing, so a namespace made
+// later was always newer. Kernels that hand ids out in per-CPU batches
+// (6.18 and later) may give a namespace made later on one CPU a lower id
+// than the process's namespace made earlier on another. The host's initial
+// mount namespace has the lowest id, so this matters when the daemon runs
+// in a mount namespace of its own (unshare -m, a container, a systemd
+// service with private mounts): pinning the instance's namespace then
+// failed at random. A later id on the CPU where the process's namespace was
+// made is always higher, so some CPU answers unless the process may no
+// longer run there.
+//
+// Kernels without the ioctl have the global, increasing ids.
+func ensureNewerMountNamespace() error {
+	own, err := mntnsID("/proc/self/ns/mnt")
+	if errors.Is(err, unix.ENOTTY) || errors.Is(err, unix.EINVAL) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("id of the daemon's mount namespace: %w", err)
+	}
+	newer := func() (bool, error) {
+		id, err := mntnsID("/proc/thread-self/ns/mnt")
+		if err != nil {
+			return false, fmt.Errorf("id of the new mount namespace: %w", err)
+		}
+		return id > own, nil
+	}
+	if ok, err := newer(); ok || err != nil {
+		return err
+	}
+	// The CPUs of the process's main thread: this thread's own set may be
+	// narrower.
+	var allowed, mine unix.CPUSet
+	if err := unix.SchedGetaffinity(os.Getpid(), &allowed); err != nil {
+		return fmt.Errorf("CPUs of the process: %w", err)
+	}
+	if err := unix.SchedGetaffinity(0, &mine); err != nil {
+		return fmt.Errorf("CPUs of the thread: %w", err)
+	}
+	defer unix.SchedSetaffinity(0, &mine) //nolint:errcheck // the thread is discarded anyway
+	for cpu := range len(allowed) * 64 {
+		if !allowed.IsSet(cpu) {
+			continue
+		}
+		var one unix.CPUSet
+		one.Set(cpu)
+		if unix.SchedSetaffinity(0, &one) != nil {
+			continue // offline meanwhile
+		}
+		// Nothing is mounted yet: the copy of the copy is the same tree,
+		// and the namespace it replaces goes with it.
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			return fmt.Errorf("unshare the mount namespace again: %w", err)
+		}
+		if ok, err := newer(); ok || err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("the kernel gave the instance's mount namespace a lower id than the daemon's (%d) on every CPU the daemon may use, "+
+		"so it cannot be pinned from the daemon's mount namespace; allow the daemon the CPU it started on, or run it in the host's mount namespace", own)
 }
 
 // setupNetns brings lo up and sets netnsSysctls in the thread's network
