@@ -65,25 +65,8 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 
 	old, oldErr := m.Lookup(s.Name)
 	if s.AdminUID == 0 {
-		// Allocated: the recorded one for an existing instance (claimed
-		// again after a reboot), else a new one.
-		// (An instance recorded with an id outside the range, from before
-		// uids were allocated, keeps it until it is deleted or reimaged.)
-		uid := 0
-		if oldErr == nil {
-			uid = old.AdminUID
-		}
-		if uid == 0 || uid >= AdminUIDBase && uid < AdminUIDBase+adminUIDCount {
-			if uid, err = m.claimUID(s.Name, uid); err != nil {
-				return fmt.Errorf("create instance %s: %w", s.Name, err)
-			}
-		}
-		s.AdminUID = uid
-		if spec.AdminGID == 0 {
-			s.AdminGID = uid
-			if oldErr == nil {
-				s.AdminGID = old.AdminGID
-			}
+		if cerr := m.assignAdminIDs(&s, spec.AdminGID, old, oldErr == nil); cerr != nil {
+			return fmt.Errorf("create instance %s: %w", s.Name, cerr)
 		}
 		if oldErr != nil {
 			// A new instance: give the uid back when Create fails.
@@ -130,30 +113,23 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 	if err != nil {
 		return fmt.Errorf("create instance %s: %w", s.Name, err)
 	}
-	group := m.group(s.Name)
-	cgroupExisted := h.Exists(group)
-	hs, err := m.groupHierarchies()
-	if err != nil {
+	cgroupExisted := h.Exists(m.group(s.Name))
+	if err := m.createCgroups(ctx, s.Name, &undo); err != nil {
 		return fmt.Errorf("create instance %s: %w", s.Name, err)
 	}
-	for _, gh := range hs {
-		if !gh.Exists(group) {
-			undo = append(undo, func() error { return gh.Remove(context.WithoutCancel(ctx), group) })
-		}
-		if err := gh.Create(group); err != nil {
-			return fmt.Errorf("create instance %s: %w", s.Name, err)
-		}
-		if gh.Version == cgroup.V2 || gh.Controller == "pids" || gh.Controller == "memory" {
-			if err := gh.SetLimits(group, m.limits()); err != nil {
-				return fmt.Errorf("create instance %s: %w", s.Name, err)
-			}
-		}
-	}
+	return m.buildInstanceNamespaces(ctx, s, old, oldErr == nil, nsDirs, !fresh || cgroupExisted, recreated, &undo)
+}
 
+// buildInstanceNamespaces makes the instance's namespaces, or keeps them
+// when they are whole and its files were not recreated (only its host name
+// is updated). A partial instance (repair: it had a cgroup or some
+// namespaces) has its processes killed and its namespaces made again; undo
+// gets the network namespace when it is new.
+func (m *Manager) buildInstanceNamespaces(ctx context.Context, s, old Spec, existed bool, nsDirs []string, maybePartial, recreated bool, undo *[]func() error) error {
 	netPath, mntPath, utsPath := m.NetnsPath(s.Name), m.nsFile(s.Name, "mnt"), m.nsFile(s.Name, "uts")
 	netOK, mntOK, utsOK := isNsfs(netPath), isNsfs(mntPath), isNsfs(utsPath)
 	if netOK && mntOK && utsOK && !recreated {
-		if oldErr != nil || old.Hostname != s.Hostname {
+		if !existed || old.Hostname != s.Hostname {
 			if err := setHostname(utsPath, s.Hostname); err != nil {
 				return fmt.Errorf("create instance %s: %w", s.Name, err)
 			}
@@ -164,7 +140,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 
 	// Partial: whatever still runs there lives in namespaces that are being
 	// replaced.
-	if !fresh || cgroupExisted || mntOK || utsOK || netOK {
+	if maybePartial || mntOK || utsOK || netOK {
 		m.log().Info("repairing partial instance", "instance", s.Name,
 			"netns", netOK, "mnt", mntOK, "uts", utsOK)
 		if err := m.killAll(ctx, s.Name, !netOK); err != nil {
@@ -192,13 +168,64 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 		bindMount{filepath.Join(dir, "vartmp"), "/var/tmp"})
 	createdNet, err := m.buildNamespaces(plan)
 	if createdNet {
-		undo = append(undo, func() error { return deleteNetns(s.Name) })
+		*undo = append(*undo, func() error { return deleteNetns(s.Name) })
 	}
 	if err != nil {
 		return err
 	}
 	m.remember(s)
 	m.log().Debug("created instance", "instance", s.Name, "hostname", s.Hostname)
+	return nil
+}
+
+// assignAdminIDs gives s its admin uid (and gid, unless gid is given): the
+// recorded one of an existing instance, claimed again after a reboot, else
+// a new one. An instance recorded with an id outside the allocated range,
+// from before uids were allocated, keeps it until it is deleted or
+// reimaged.
+func (m *Manager) assignAdminIDs(s *Spec, gid int, old Spec, existed bool) error {
+	uid := 0
+	if existed {
+		uid = old.AdminUID
+	}
+	if uid == 0 || uid >= AdminUIDBase && uid < AdminUIDBase+adminUIDCount {
+		var err error
+		if uid, err = m.claimUID(s.Name, uid); err != nil {
+			return err
+		}
+	}
+	s.AdminUID = uid
+	if gid == 0 {
+		s.AdminGID = uid
+		if existed {
+			s.AdminGID = old.AdminGID
+		}
+	}
+	return nil
+}
+
+// createCgroups creates the instance's group in every hierarchy it joins,
+// with the process and memory limits where the controller has them; undo
+// gets the removal of each group that is new.
+func (m *Manager) createCgroups(ctx context.Context, name string, undo *[]func() error) error {
+	group := m.group(name)
+	hs, err := m.groupHierarchies()
+	if err != nil {
+		return err
+	}
+	for _, gh := range hs {
+		if !gh.Exists(group) {
+			*undo = append(*undo, func() error { return gh.Remove(context.WithoutCancel(ctx), group) })
+		}
+		if err := gh.Create(group); err != nil {
+			return err
+		}
+		if gh.Version == cgroup.V2 || gh.Controller == "pids" || gh.Controller == "memory" {
+			if err := gh.SetLimits(group, m.limits()); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
