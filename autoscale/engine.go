@@ -144,7 +144,16 @@ func (e Engine) Evaluate(ctx context.Context, s Setting, st State, now time.Time
 		return d, nil
 	}
 
-	// Scale out: any out-rule that fires; the largest capacity wins.
+	if e.scaleOut(&d, st, c) {
+		return d, nil
+	}
+	e.scaleIn(&d, st, c)
+	return d, nil
+}
+
+// scaleOut decides on the scale-out rules of d: any out-rule that fires; the
+// largest capacity wins. It reports whether the decision is made.
+func (e Engine) scaleOut(d *Decision, st State, c Capacity) bool {
 	best, cooling := -1, -1
 	for i, ev := range d.Rules {
 		if ev.Direction != "Increase" || !ev.Met {
@@ -162,7 +171,7 @@ func (e Engine) Evaluate(ctx context.Context, s Setting, st State, now time.Time
 		ev := d.Rules[best]
 		d.New, d.Action, d.Rule = ev.Capacity, ActionScaleOut, best
 		d.Reason = fmt.Sprintf("scale-out rule %d fired: %s %s %s %s (%s over %s)", best, ev.MetricName, fmtNum(ev.Value), opSymbol(ev.Operator), fmtNum(ev.Threshold), ev.TimeAggregation, ev.TimeWindow)
-		return d, nil
+		return true
 	}
 	var outMet []string
 	for i, ev := range d.Rules {
@@ -177,10 +186,14 @@ func (e Engine) Evaluate(ctx context.Context, s Setting, st State, now time.Time
 		default:
 			d.Reason = fmt.Sprintf("scale-out rules %s fired but the capacity is already at the maximum %d", strings.Join(outMet, ", "), c.Maximum)
 		}
-		return d, nil
+		return true
 	}
+	return false
+}
 
-	// Scale in: only when every in-rule fires; the largest capacity wins.
+// scaleIn decides on the scale-in rules of d: only when every in-rule fires;
+// the largest capacity wins, unless that would cause flapping.
+func (e Engine) scaleIn(d *Decision, st State, c Capacity) {
 	var in []int
 	for i, ev := range d.Rules {
 		if ev.Direction == "Decrease" {
@@ -189,7 +202,7 @@ func (e Engine) Evaluate(ctx context.Context, s Setting, st State, now time.Time
 	}
 	if len(in) == 0 {
 		d.Reason = "no scale-out rule fired and the profile has no scale-in rule"
-		return d, nil
+		return
 	}
 	var notMet []string
 	for _, i := range in {
@@ -199,9 +212,9 @@ func (e Engine) Evaluate(ctx context.Context, s Setting, st State, now time.Time
 	}
 	if len(notMet) > 0 {
 		d.Reason = fmt.Sprintf("no scale-out rule fired; scale-in rules %s did not fire (scale-in needs all of them)", strings.Join(notMet, ", "))
-		return d, nil
+		return
 	}
-	best = in[0]
+	best := in[0]
 	for _, i := range in[1:] {
 		if d.Rules[i].Capacity > d.Rules[best].Capacity {
 			best = i
@@ -210,12 +223,12 @@ func (e Engine) Evaluate(ctx context.Context, s Setting, st State, now time.Time
 	ev := d.Rules[best]
 	if ev.Capacity >= st.Capacity {
 		d.Reason = fmt.Sprintf("all scale-in rules fired but the capacity is already at the minimum %d", c.Minimum)
-		return d, nil
+		return
 	}
 	for _, i := range in {
 		if d.Rules[i].InCooldown {
 			d.Reason = fmt.Sprintf("all scale-in rules fired but rule %d's cooldown has not passed since the last scale action at %s", i, st.LastAction.UTC().Format(time.RFC3339))
-			return d, nil
+			return
 		}
 	}
 	// Flapping: estimate every scale-out rule's metric after the scale-in and
@@ -228,7 +241,7 @@ func (e Engine) Evaluate(ctx context.Context, s Setting, st State, now time.Time
 				d.Reason += fmt.Sprintf("; scaling in to %d rather than %d, which would have caused flapping", target, ev.Capacity)
 			}
 			e.estimate(d.Rules, st.Capacity, target)
-			return d, nil
+			return
 		}
 	}
 	flap := e.flaps(d.Rules, st.Capacity, st.Capacity-1)
@@ -236,7 +249,6 @@ func (e Engine) Evaluate(ctx context.Context, s Setting, st State, now time.Time
 	fe := d.Rules[flap]
 	d.Reason = fmt.Sprintf("all scale-in rules fired but scaling in was skipped to avoid flapping: with %d instances %s is estimated at %s (%s × %d / %d), which would fire scale-out rule %d (%s %s)",
 		st.Capacity-1, fe.MetricName, fmtNum(fe.Value*float64(st.Capacity)/float64(st.Capacity-1)), fmtNum(fe.Value), st.Capacity, st.Capacity-1, flap, opSymbol(fe.Operator), fmtNum(fe.Threshold))
-	return d, nil
 }
 
 // flaps answers the index of a scale-out rule that would fire after scaling

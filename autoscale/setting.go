@@ -266,75 +266,97 @@ func (w wireSetting) setting(p string) (Setting, error) {
 	}
 	defaults := 0
 	for i, wp := range w.Profiles {
-		pp := fmt.Sprintf("profiles[%d]", i)
-		pr := Profile{Name: wp.Name}
-		c := &wp.Capacity
-		for _, f := range []struct {
-			name string
-			n    flexNum
-			dst  *int
-		}{{"minimum", c.Minimum, &pr.Capacity.Minimum}, {"maximum", c.Maximum, &pr.Capacity.Maximum}, {"default", c.Default, &pr.Capacity.Default}} {
-			if !f.n.set {
-				bad(pp+".capacity."+f.name, "required (a whole number 0..%d)", MaxCapacity)
-				continue
-			}
-			if f.n.v != math.Trunc(f.n.v) || f.n.v < 0 || f.n.v > MaxCapacity {
-				bad(pp+".capacity."+f.name, "%v is not a whole number 0..%d", f.n.v, MaxCapacity)
-				continue
-			}
-			*f.dst = int(f.n.v)
-		}
-		if cp := pr.Capacity; cp.Minimum > cp.Maximum || cp.Default < cp.Minimum || cp.Default > cp.Maximum {
-			bad(pp+".capacity", "minimum %d, default %d, maximum %d: need minimum ≤ default ≤ maximum", cp.Minimum, cp.Default, cp.Maximum)
-		}
-		if wp.FixedDate != nil && wp.Recurrence != nil {
-			bad(pp, "has both fixedDate and recurrence; a profile has at most one")
-		}
-		if wp.FixedDate != nil {
-			fd, err := fixedDate(wp.FixedDate.TimeZone, wp.FixedDate.Start, wp.FixedDate.End)
-			if err != nil {
-				bad(pp+".fixedDate", "%v", err)
-			}
-			pr.FixedDate = fd
-		}
-		if wr := wp.Recurrence; wr != nil {
-			r := &Recurrence{Frequency: wr.Frequency, TimeZone: wr.Schedule.TimeZone}
-			if !strings.EqualFold(wr.Frequency, "Week") {
-				bad(pp+".recurrence.frequency", "%q: autoscale recurrences are weekly (\"Week\")", wr.Frequency)
-			}
-			loc, err := Location(wr.Schedule.TimeZone)
-			if err != nil {
-				bad(pp+".recurrence.schedule.timeZone", "%v", err)
-			}
-			r.Location = loc
-			if len(wr.Schedule.Days) == 0 {
-				bad(pp+".recurrence.schedule.days", "required: one or more of Monday..Sunday")
-			}
-			for j, d := range wr.Schedule.Days {
-				wd, ok := weekday(d)
-				if !ok {
-					bad(fmt.Sprintf("%s.recurrence.schedule.days[%d]", pp, j), "%q is not a day (Monday..Sunday)", d)
-				}
-				r.Days = append(r.Days, wd)
-			}
-			r.Hours = ints(wr.Schedule.Hours, 23, pp+".recurrence.schedule.hours", bad)
-			r.Minutes = ints(wr.Schedule.Minutes, 59, pp+".recurrence.schedule.minutes", bad)
-			pr.Recurrence = r
-		}
+		pr := wp.profile(fmt.Sprintf("profiles[%d]", i), bad)
 		if pr.FixedDate == nil && pr.Recurrence == nil && wp.FixedDate == nil && wp.Recurrence == nil {
 			defaults++
-		}
-		if len(wp.Rules) > MaxRulesPerProfile {
-			bad(pp+".rules", "%d rules; a profile has at most %d", len(wp.Rules), MaxRulesPerProfile)
-		}
-		for j, wr := range wp.Rules {
-			pr.Rules = append(pr.Rules, wr.rule(fmt.Sprintf("%s.rules[%d]", pp, j), bad))
 		}
 		s.Profiles = append(s.Profiles, pr)
 	}
 	if defaults > 1 {
 		bad("profiles", "%d profiles have neither fixedDate nor recurrence; at most one default profile", defaults)
 	}
+	s.Notifications = w.notifications(bad)
+	if len(errs) > 0 {
+		return Setting{}, fmt.Errorf("autoscale setting %q is invalid: %w", s.Name, errors.Join(errs...))
+	}
+	return s, nil
+}
+
+// profile converts and validates the profile at path pp.
+func (wp wireProfile) profile(pp string, bad func(string, string, ...any)) Profile {
+	pr := Profile{Name: wp.Name}
+	c := &wp.Capacity
+	for _, f := range []struct {
+		name string
+		n    flexNum
+		dst  *int
+	}{{"minimum", c.Minimum, &pr.Capacity.Minimum}, {"maximum", c.Maximum, &pr.Capacity.Maximum}, {"default", c.Default, &pr.Capacity.Default}} {
+		if !f.n.set {
+			bad(pp+".capacity."+f.name, "required (a whole number 0..%d)", MaxCapacity)
+			continue
+		}
+		if f.n.v != math.Trunc(f.n.v) || f.n.v < 0 || f.n.v > MaxCapacity {
+			bad(pp+".capacity."+f.name, "%v is not a whole number 0..%d", f.n.v, MaxCapacity)
+			continue
+		}
+		*f.dst = int(f.n.v)
+	}
+	if cp := pr.Capacity; cp.Minimum > cp.Maximum || cp.Default < cp.Minimum || cp.Default > cp.Maximum {
+		bad(pp+".capacity", "minimum %d, default %d, maximum %d: need minimum ≤ default ≤ maximum", cp.Minimum, cp.Default, cp.Maximum)
+	}
+	if wp.FixedDate != nil && wp.Recurrence != nil {
+		bad(pp, "has both fixedDate and recurrence; a profile has at most one")
+	}
+	if wp.FixedDate != nil {
+		fd, err := fixedDate(wp.FixedDate.TimeZone, wp.FixedDate.Start, wp.FixedDate.End)
+		if err != nil {
+			bad(pp+".fixedDate", "%v", err)
+		}
+		pr.FixedDate = fd
+	}
+	if wp.Recurrence != nil {
+		pr.Recurrence = wp.recurrence(pp, bad)
+	}
+	if len(wp.Rules) > MaxRulesPerProfile {
+		bad(pp+".rules", "%d rules; a profile has at most %d", len(wp.Rules), MaxRulesPerProfile)
+	}
+	for j, wr := range wp.Rules {
+		pr.Rules = append(pr.Rules, wr.rule(fmt.Sprintf("%s.rules[%d]", pp, j), bad))
+	}
+	return pr
+}
+
+// recurrence converts and validates the weekly recurrence of the profile at
+// path pp, which has one.
+func (wp wireProfile) recurrence(pp string, bad func(string, string, ...any)) *Recurrence {
+	wr := wp.Recurrence
+	r := &Recurrence{Frequency: wr.Frequency, TimeZone: wr.Schedule.TimeZone}
+	if !strings.EqualFold(wr.Frequency, "Week") {
+		bad(pp+".recurrence.frequency", "%q: autoscale recurrences are weekly (\"Week\")", wr.Frequency)
+	}
+	loc, err := Location(wr.Schedule.TimeZone)
+	if err != nil {
+		bad(pp+".recurrence.schedule.timeZone", "%v", err)
+	}
+	r.Location = loc
+	if len(wr.Schedule.Days) == 0 {
+		bad(pp+".recurrence.schedule.days", "required: one or more of Monday..Sunday")
+	}
+	for j, d := range wr.Schedule.Days {
+		wd, ok := weekday(d)
+		if !ok {
+			bad(fmt.Sprintf("%s.recurrence.schedule.days[%d]", pp, j), "%q is not a day (Monday..Sunday)", d)
+		}
+		r.Days = append(r.Days, wd)
+	}
+	r.Hours = ints(wr.Schedule.Hours, 23, pp+".recurrence.schedule.hours", bad)
+	r.Minutes = ints(wr.Schedule.Minutes, 59, pp+".recurrence.schedule.minutes", bad)
+	return r
+}
+
+// notifications converts and validates the setting's notifications.
+func (w wireSetting) notifications(bad func(string, string, ...any)) []Notification {
+	var out []Notification
 	for i, n := range w.Notifications {
 		nt := Notification{Operation: n.Operation}
 		if n.Email != nil {
@@ -346,12 +368,9 @@ func (w wireSetting) setting(p string) (Setting, error) {
 			}
 			nt.Webhooks = append(nt.Webhooks, h.ServiceURI)
 		}
-		s.Notifications = append(s.Notifications, nt)
+		out = append(out, nt)
 	}
-	if len(errs) > 0 {
-		return Setting{}, fmt.Errorf("autoscale setting %q is invalid: %w", s.Name, errors.Join(errs...))
-	}
-	return s, nil
+	return out
 }
 
 func ints(ns []flexNum, max int, path string, bad func(string, string, ...any)) []int {

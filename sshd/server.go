@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -143,14 +144,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	// Closing the socket is what unblocks the handshake and every channel.
 	context.AfterFunc(ctx, func() { nc.Close() })
 
-	remote := nc.RemoteAddr().String()
-	src := peerAddr(nc)
-	if s.cfg.ClientAddr != nil {
-		if a := s.cfg.ClientAddr(nc); a.IsValid() && a.Unmap() != src {
-			src = a.Unmap()
-			remote = src.String() + " via " + remote
-		}
-	}
+	src, remote := s.clientSource(nc)
 	done, ok := s.cfg.Limiter.admit(src, s.log)
 	if !ok {
 		return
@@ -202,6 +196,28 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 			clientAlive(ctx, sc, s.cfg.ClientAliveInterval, s.cfg.ClientAliveCountMax, ci.log, &wg)
 		}()
 	}
+	s.serveChannels(ctx, ci, chans, &wg)
+	ci.log.Debug("ssh connection closed")
+}
+
+// clientSource answers the address the connection is from (the one
+// Config.ClientAddr names, if any) and how to name it in logs.
+func (s *Server) clientSource(nc net.Conn) (src netip.Addr, remote string) {
+	remote = nc.RemoteAddr().String()
+	src = peerAddr(nc)
+	if s.cfg.ClientAddr != nil {
+		if a := s.cfg.ClientAddr(nc); a.IsValid() && a.Unmap() != src {
+			src = a.Unmap()
+			remote = src.String() + " via " + remote
+		}
+	}
+	return src, remote
+}
+
+// serveChannels accepts the connection's session and direct-tcpip channels
+// within the configured limits and serves each in a goroutine counted by wg,
+// until the connection closes.
+func (s *Server) serveChannels(ctx context.Context, ci *connInfo, chans <-chan ssh.NewChannel, wg *sync.WaitGroup) {
 	var sessions, channels atomic.Int32
 	for nch := range chans {
 		typ := nch.ChannelType()
@@ -239,7 +255,6 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 			}()
 		}
 	}
-	ci.log.Debug("ssh connection closed")
 }
 
 // logHandshakeError logs a failed handshake: failed authentication at Info,

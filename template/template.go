@@ -76,87 +76,20 @@ func Parse(data []byte) (*Template, error) {
 		return nil, fmt.Errorf("template must be a JSON object, got %s", expr.TypeName(v))
 	}
 	t := &Template{Parameters: map[string]*Parameter{}, variables: map[string]any{}, outputs: map[string]map[string]any{}, exprs: map[string]*expr.Expr{}}
-	var errs []error
-	fail := func(path, format string, args ...any) {
-		errs = append(errs, atPath(path, fmt.Errorf(format, args...)))
-	}
+	var errs problems
 	t.Schema, _ = field(root, "$schema").(string)
 	t.ContentVersion, _ = field(root, "contentVersion").(string)
 	if lv, ok := field(root, "languageVersion").(string); ok {
-		fail("languageVersion", "languageVersion %q (symbolic names) is not supported: use the classic template format with a resources array", lv)
+		errs.fail("languageVersion", "languageVersion %q (symbolic names) is not supported: use the classic template format with a resources array", lv)
 	}
 	if f := field(root, "functions"); f != nil {
-		fail("functions", "user-defined functions are not supported")
+		errs.fail("functions", "user-defined functions are not supported")
 	}
 
-	if ps := field(root, "parameters"); ps != nil {
-		m, ok := ps.(map[string]any)
-		if !ok {
-			fail("parameters", "must be an object, got %s", expr.TypeName(ps))
-		}
-		for name, pv := range m {
-			p, err := parseParameter(name, pv)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			t.Parameters[name] = p
-		}
-	}
-
-	if vs := field(root, "variables"); vs != nil {
-		m, ok := vs.(map[string]any)
-		if !ok {
-			fail("variables", "must be an object, got %s", expr.TypeName(vs))
-		}
-		for k, v := range m {
-			if strings.EqualFold(k, "copy") {
-				cs, err := parseCopyArray(joinPath("variables", k), v)
-				if err != nil {
-					errs = append(errs, err)
-				}
-				t.varCopies = cs
-				continue
-			}
-			t.variables[k] = v
-		}
-	}
-
-	switch rs := field(root, "resources").(type) {
-	case nil:
-	case []any:
-		for i, r := range rs {
-			if err := t.addResource(indexPath("resources", i), r, nil); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	case map[string]any:
-		fail("resources", "resources as an object (symbolic names) are not supported: use an array")
-	default:
-		fail("resources", "must be an array, got %s", expr.TypeName(rs))
-	}
-
-	if os := field(root, "outputs"); os != nil {
-		m, ok := os.(map[string]any)
-		if !ok {
-			fail("outputs", "must be an object, got %s", expr.TypeName(os))
-		}
-		for name, ov := range m {
-			o, ok := ov.(map[string]any)
-			path := joinPath("outputs", name)
-			if !ok {
-				fail(path, "must be an object with type and value, got %s", expr.TypeName(ov))
-				continue
-			}
-			if _, ok := field(o, "type").(string); !ok {
-				fail(path, "needs a \"type\" (string, int, bool, object, array, securestring or secureObject)")
-			}
-			if field(o, "value") == nil && field(o, "copy") == nil {
-				fail(path, "needs a \"value\"")
-			}
-			t.outputs[name] = o
-		}
-	}
+	t.parseParameters(section(root, "parameters", &errs), &errs)
+	t.parseVariables(section(root, "variables", &errs), &errs)
+	t.parseResources(field(root, "resources"), &errs)
+	t.parseOutputs(section(root, "outputs", &errs), &errs)
 
 	errs = append(errs, t.compileAll("", root)...)
 	if len(errs) > 0 {
@@ -164,6 +97,89 @@ func Parse(data []byte) (*Template, error) {
 		return nil, (&redactor{}).public(errors.Join(errs...))
 	}
 	return t, nil
+}
+
+// problems collects what is wrong with a template, each at its JSON path.
+type problems []error
+
+func (p *problems) add(err error) { *p = append(*p, err) }
+
+func (p *problems) fail(path, format string, args ...any) {
+	p.add(atPath(path, fmt.Errorf(format, args...)))
+}
+
+// section answers the object section name of root (nil if absent), recording
+// a problem if it is something else.
+func section(root map[string]any, name string, errs *problems) map[string]any {
+	v := field(root, name)
+	m, ok := v.(map[string]any)
+	if !ok && v != nil {
+		errs.fail(name, "must be an object, got %s", expr.TypeName(v))
+	}
+	return m
+}
+
+// parseParameters reads the parameters section m.
+func (t *Template) parseParameters(m map[string]any, errs *problems) {
+	for name, pv := range m {
+		p, err := parseParameter(name, pv)
+		if err != nil {
+			errs.add(err)
+			continue
+		}
+		t.Parameters[name] = p
+	}
+}
+
+// parseVariables reads the variables section m.
+func (t *Template) parseVariables(m map[string]any, errs *problems) {
+	for k, v := range m {
+		if strings.EqualFold(k, "copy") {
+			cs, err := parseCopyArray(joinPath("variables", k), v)
+			if err != nil {
+				errs.add(err)
+			}
+			t.varCopies = cs
+			continue
+		}
+		t.variables[k] = v
+	}
+}
+
+// parseResources reads the resources array rs.
+func (t *Template) parseResources(rs any, errs *problems) {
+	switch rs := rs.(type) {
+	case nil:
+	case []any:
+		for i, r := range rs {
+			if err := t.addResource(indexPath("resources", i), r, nil); err != nil {
+				errs.add(err)
+			}
+		}
+	case map[string]any:
+		errs.fail("resources", "resources as an object (symbolic names) are not supported: use an array")
+	default:
+		errs.fail("resources", "must be an array, got %s", expr.TypeName(rs))
+	}
+}
+
+// parseOutputs reads the outputs section m.
+func (t *Template) parseOutputs(m map[string]any, errs *problems) {
+	for name, ov := range m {
+		o, ok := ov.(map[string]any)
+		path := joinPath("outputs", name)
+		if !ok {
+			errs.fail(path, "must be an object with type and value, got %s", expr.TypeName(ov))
+			continue
+		}
+		if _, ok := field(o, "type").(string); !ok {
+			errs.fail(path, "needs a \"type\" (string, int, bool, object, array, securestring or secureObject)")
+		}
+		if field(o, "value") == nil && field(o, "copy") == nil {
+			errs.fail(path, "needs a \"value\"")
+		}
+		t.outputs[name] = o
+	}
 }
 
 func sortErrors(errs []error) {
