@@ -258,13 +258,18 @@ type InboundNatRule struct {
 type InboundNatRuleP struct {
 	FrontendIPConfiguration *SubResource `json:"frontendIPConfiguration,omitempty"`
 	BackendIPConfiguration  *SubResource `json:"backendIPConfiguration,omitempty"`
-	Protocol                string       `json:"protocol,omitempty"`
-	FrontendPort            *Int         `json:"frontendPort,omitempty"`
-	BackendPort             *Int         `json:"backendPort,omitempty"`
-	IdleTimeoutInMinutes    *Int         `json:"idleTimeoutInMinutes,omitempty"`
-	EnableFloatingIP        *Bool        `json:"enableFloatingIP,omitempty"`
-	EnableTCPReset          *Bool        `json:"enableTcpReset,omitempty"`
-	ProvisioningState       string       `json:"provisioningState,omitempty"`
+	// BackendAddressPool with FrontendPortRangeStart/End make a version 2
+	// rule: one frontend port of the range per member of the pool.
+	BackendAddressPool     *SubResource `json:"backendAddressPool,omitempty"`
+	FrontendPortRangeStart *Int         `json:"frontendPortRangeStart,omitempty"`
+	FrontendPortRangeEnd   *Int         `json:"frontendPortRangeEnd,omitempty"`
+	Protocol               string       `json:"protocol,omitempty"`
+	FrontendPort           *Int         `json:"frontendPort,omitempty"`
+	BackendPort            *Int         `json:"backendPort,omitempty"`
+	IdleTimeoutInMinutes   *Int         `json:"idleTimeoutInMinutes,omitempty"`
+	EnableFloatingIP       *Bool        `json:"enableFloatingIP,omitempty"`
+	EnableTCPReset         *Bool        `json:"enableTcpReset,omitempty"`
+	ProvisioningState      string       `json:"provisioningState,omitempty"`
 }
 
 // InboundNatPool gives each scale-set instance a frontend port forwarded to backendPort.
