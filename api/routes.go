@@ -103,6 +103,7 @@ func (s *Server) routes() *router {
 		r.handle("GET "+lb+"/"+c.name+"/{child}", s.getLBChild(c))
 	}
 	r.handle("GET "+lb+"/health", s.lbHealth) // emulator only
+	r.handle("POST "+lb+"/backendAddressPools/{child}/queryInboundNatRulePortMapping", s.queryNATRulePortMapping)
 	r.handle("POST "+network+"/networkInterfaces/{name}/effectiveNetworkSecurityGroups", s.effectiveNSGs)
 
 	// Template deployments.

@@ -36,6 +36,10 @@ func (s *State) PutLoadBalancer(id arm.ID, body []byte) (*arm.LoadBalancer, bool
 	lb.Location = s.location(lb.Location)
 	p := &lb.Properties
 	p.InboundNatRules = dropDerivedNatRules(p.InboundNatRules, p.InboundNatPools)
+	for i := range p.BackendAddressPools {
+		// shown, not stored: members are the NICs and scale sets that join the pool
+		p.BackendAddressPools[i].Properties.LoadBalancerBackendAddresses = nil
+	}
 
 	c := &lbCheck{lb: &lb, names: map[string]map[string]bool{}, ports: map[portUse]map[int64]string{}}
 	uniq := c.uniq

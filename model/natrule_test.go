@@ -113,3 +113,28 @@ func TestNATRuleV2PortsFollowScale(t *testing.T) {
 		}
 	}
 }
+
+func TestQueryNATRulePortMappings(t *testing.T) {
+	s := fixture(t, "10.0.0.0/24")
+	must(t, v2LB(t, s, 221, 230, ""))
+	sid := id(t, arm.TypeScaleSet, "web")
+	_, _, e := s.PutScaleSet(sid, v2SetBody(t, 2), false)
+	must(t, e)
+	pool, _ := arm.ParseID(id(t, arm.TypeLoadBalancer, "lb2").String() + "/backendAddressPools/be")
+	in1 := s.ScaleSets[sid.Key()].Instances["1"]
+	for _, body := range []string{
+		`{"ipAddress":"` + in1.PrivateIP + `"}`,
+		`{"ipConfiguration":{"id":"` + sid.String() + `/virtualMachines/1/networkInterfaces/nic/ipConfigurations/ipc"}}`,
+	} {
+		got, e := s.QueryNATRulePortMappings(pool, []byte(body))
+		must(t, e)
+		if len(got) != 1 || got[0] != (NATRulePortMapping{"ssh", "Tcp", 222, 22}) {
+			t.Errorf("%s: %+v", body, got)
+		}
+	}
+	for _, body := range []string{`{}`, `{"ipAddress":"10.0.0.99"}`, `{"ipAddress":"10.0.0.4","ipConfiguration":{"id":"x"}}`} {
+		if _, e := s.QueryNATRulePortMappings(pool, []byte(body)); e == nil {
+			t.Errorf("%s accepted", body)
+		}
+	}
+}
