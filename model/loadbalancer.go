@@ -185,17 +185,29 @@ func (s *State) reassignRulePorts(key string, lb *arm.LoadBalancer) *arm.Error {
 		if ss.Deleting {
 			continue
 		}
-		if e := s.assignNATPorts(ss, nil); e != nil {
-			for in, ports := range backup {
-				in.NATPorts = ports
+		inUse, e := s.assignNATRulePorts(ss, nil)
+		if e == nil {
+			// Ports of this load balancer's rules that no longer apply are freed
+			// (NAT pools keep theirs: they change only with the scale set).
+			prefix := strings.ToLower(lb.ID) + "/inboundnatrules/"
+			for _, in := range ss.Instances {
+				for k := range in.NATPorts {
+					if strings.HasPrefix(k, prefix) && !inUse[k] {
+						delete(in.NATPorts, k)
+					}
+				}
 			}
-			if had {
-				s.LoadBalancers[key] = prev
-			} else {
-				delete(s.LoadBalancers, key)
-			}
-			return e
+			continue
 		}
+		for in, ports := range backup {
+			in.NATPorts = ports
+		}
+		if had {
+			s.LoadBalancers[key] = prev
+		} else {
+			delete(s.LoadBalancers, key)
+		}
+		return e
 	}
 	return nil
 }

@@ -112,6 +112,13 @@ func TestNATRuleV2PortsFollowScale(t *testing.T) {
 			t.Errorf("instance %s web port %d", in.ID, p)
 		}
 	}
+	// Removing the rule frees its ports; the other rule's stay.
+	must(t, v2LB(t, s, 221, 223, ""))
+	for _, in := range s.ScaleSets[sid.Key()].Live() {
+		if _, has := in.NATPorts[web]; has || in.NATPorts[rule] == 0 {
+			t.Errorf("instance %s ports after removing rule web: %v", in.ID, in.NATPorts)
+		}
+	}
 }
 
 func TestQueryNATRulePortMappings(t *testing.T) {
