@@ -245,6 +245,18 @@ func renderLB(st *model.State, lb *arm.LoadBalancer) *arm.LoadBalancer {
 		for _, m := range PoolMembers(st, bp.ID) {
 			bp.Properties.BackendIPConfigurations = append(bp.Properties.BackendIPConfigurations, arm.SubResource{ID: m})
 		}
+		if rules, _ := st.NATRulesV2(bp.ID); len(rules) > 0 {
+			for _, b := range st.NATRuleBackends(bp.ID) {
+				a := arm.BackendAddress{Name: b.Name, Properties: arm.BackendAddressP{
+					IPAddress: b.IPAddress, NetworkInterfaceIPConfiguration: &arm.SubResource{ID: b.IPConfigID},
+				}}
+				for _, m := range b.Mappings {
+					a.Properties.InboundNatRulesPortMapping = append(a.Properties.InboundNatRulesPortMapping,
+						arm.NatRulePortMapping{InboundNatRuleName: m.InboundNatRuleName, FrontendPort: m.FrontendPort, BackendPort: m.BackendPort})
+				}
+				bp.Properties.LoadBalancerBackendAddresses = append(bp.Properties.LoadBalancerBackendAddresses, a)
+			}
+		}
 	}
 	p.InboundNatRules = append(p.InboundNatRules, derivedNatRules(st, c)...)
 	for i := range p.InboundNatRules {

@@ -107,6 +107,7 @@ func (s *Server) routes() *router {
 		r.handle("GET "+lb+"/"+c.name, s.listLBChildren(c))
 	}
 	r.handle("GET "+lb+"/health", s.lbHealth) // emulator only
+	r.handle("POST "+lb+"/backendAddressPools/{child}/queryInboundNatRulePortMapping", s.queryNATRulePortMapping)
 	r.handle("POST "+network+"/networkInterfaces/{name}/effectiveNetworkSecurityGroups", s.effectiveNSGs)
 
 	// Template deployments.

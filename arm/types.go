@@ -200,8 +200,31 @@ type BackendAddressPool struct {
 type BackendAddressPoolP struct {
 	DrainPeriodInSeconds    *Int          `json:"drainPeriodInSeconds,omitempty"`
 	BackendIPConfigurations []SubResource `json:"backendIPConfigurations,omitempty"`
-	LoadBalancingRules      []SubResource `json:"loadBalancingRules,omitempty"`
-	ProvisioningState       string        `json:"provisioningState,omitempty"`
+	// LoadBalancerBackendAddresses are shown (not stored): the pool's
+	// members with their version 2 inbound NAT rule port mappings.
+	LoadBalancerBackendAddresses []BackendAddress `json:"loadBalancerBackendAddresses,omitempty"`
+	LoadBalancingRules           []SubResource    `json:"loadBalancingRules,omitempty"`
+	ProvisioningState            string           `json:"provisioningState,omitempty"`
+}
+
+// BackendAddress is one member of a backend pool as Azure shows it.
+type BackendAddress struct {
+	Name       string          `json:"name"`
+	Properties BackendAddressP `json:"properties"`
+}
+
+// BackendAddressP are a backend address's properties.
+type BackendAddressP struct {
+	IPAddress                       string               `json:"ipAddress,omitempty"`
+	NetworkInterfaceIPConfiguration *SubResource         `json:"networkInterfaceIPConfiguration,omitempty"`
+	InboundNatRulesPortMapping      []NatRulePortMapping `json:"inboundNatRulesPortMapping,omitempty"`
+}
+
+// NatRulePortMapping is a version 2 inbound NAT rule's port for one backend.
+type NatRulePortMapping struct {
+	InboundNatRuleName string `json:"inboundNatRuleName"`
+	FrontendPort       int    `json:"frontendPort"`
+	BackendPort        int    `json:"backendPort"`
 }
 
 // LoadBalancingRule maps a frontend port to a backend port over a pool.
@@ -258,13 +281,18 @@ type InboundNatRule struct {
 type InboundNatRuleP struct {
 	FrontendIPConfiguration *SubResource `json:"frontendIPConfiguration,omitempty"`
 	BackendIPConfiguration  *SubResource `json:"backendIPConfiguration,omitempty"`
-	Protocol                string       `json:"protocol,omitempty"`
-	FrontendPort            *Int         `json:"frontendPort,omitempty"`
-	BackendPort             *Int         `json:"backendPort,omitempty"`
-	IdleTimeoutInMinutes    *Int         `json:"idleTimeoutInMinutes,omitempty"`
-	EnableFloatingIP        *Bool        `json:"enableFloatingIP,omitempty"`
-	EnableTCPReset          *Bool        `json:"enableTcpReset,omitempty"`
-	ProvisioningState       string       `json:"provisioningState,omitempty"`
+	// BackendAddressPool with FrontendPortRangeStart/End make a version 2
+	// rule: one frontend port of the range per member of the pool.
+	BackendAddressPool     *SubResource `json:"backendAddressPool,omitempty"`
+	FrontendPortRangeStart *Int         `json:"frontendPortRangeStart,omitempty"`
+	FrontendPortRangeEnd   *Int         `json:"frontendPortRangeEnd,omitempty"`
+	Protocol               string       `json:"protocol,omitempty"`
+	FrontendPort           *Int         `json:"frontendPort,omitempty"`
+	BackendPort            *Int         `json:"backendPort,omitempty"`
+	IdleTimeoutInMinutes   *Int         `json:"idleTimeoutInMinutes,omitempty"`
+	EnableFloatingIP       *Bool        `json:"enableFloatingIP,omitempty"`
+	EnableTCPReset         *Bool        `json:"enableTcpReset,omitempty"`
+	ProvisioningState      string       `json:"provisioningState,omitempty"`
 }
 
 // InboundNatPool gives each scale-set instance a frontend port forwarded to backendPort.

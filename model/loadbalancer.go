@@ -1,7 +1,9 @@
 package model
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/vmss-emulator/vmss/arm"
@@ -34,6 +36,10 @@ func (s *State) PutLoadBalancer(id arm.ID, body []byte) (*arm.LoadBalancer, bool
 	lb.Location = s.location(lb.Location)
 	p := &lb.Properties
 	p.InboundNatRules = dropDerivedNatRules(p.InboundNatRules, p.InboundNatPools)
+	for i := range p.BackendAddressPools {
+		// shown, not stored: members are the NICs and scale sets that join the pool
+		p.BackendAddressPools[i].Properties.LoadBalancerBackendAddresses = nil
+	}
 
 	c := &lbCheck{lb: &lb, names: map[string]map[string]bool{}, ports: map[portUse]map[int64]string{}}
 	uniq := c.uniq
@@ -151,10 +157,59 @@ func (s *State) PutLoadBalancer(id arm.ID, body []byte) (*arm.LoadBalancer, bool
 		lb.Properties.ResourceGUID = guid("lb", id.Key())
 	}
 	p.ProvisioningState = "Succeeded"
+	if e := s.reassignRulePorts(id.Key(), &lb); e != nil {
+		return nil, false, e
+	}
 	s.ensureGroup(id)
 	s.LoadBalancers[id.Key()] = &lb
 	s.bump()
 	return &lb, !exists, nil
+}
+
+// reassignRulePorts stores lb under key and gives the scale sets' instances
+// their ports of its version 2 NAT rules (a rule added to a pool that
+// instances already join maps them at once; a removed rule frees its ports).
+// When a rule's range is too small for its pool the load balancer and every
+// instance's ports are left as they were, and the error is returned.
+func (s *State) reassignRulePorts(key string, lb *arm.LoadBalancer) *arm.Error {
+	prev, had := s.LoadBalancers[key]
+	backup := map[*Instance]map[string]int{}
+	for _, ss := range s.ScaleSets {
+		for _, in := range ss.Instances {
+			backup[in] = maps.Clone(in.NATPorts)
+		}
+	}
+	s.LoadBalancers[key] = lb
+	for _, k := range slices.Sorted(maps.Keys(s.ScaleSets)) {
+		ss := s.ScaleSets[k]
+		if ss.Deleting {
+			continue
+		}
+		inUse, e := s.assignNATRulePorts(ss, nil)
+		if e == nil {
+			// Ports of this load balancer's rules that no longer apply are freed
+			// (NAT pools keep theirs: they change only with the scale set).
+			prefix := strings.ToLower(lb.ID) + "/inboundnatrules/"
+			for _, in := range ss.Instances {
+				for k := range in.NATPorts {
+					if strings.HasPrefix(k, prefix) && !inUse[k] {
+						delete(in.NATPorts, k)
+					}
+				}
+			}
+			continue
+		}
+		for in, ports := range backup {
+			in.NATPorts = ports
+		}
+		if had {
+			s.LoadBalancers[key] = prev
+		} else {
+			delete(s.LoadBalancers, key)
+		}
+		return e
+	}
+	return nil
 }
 
 // lbCheck validates and normalizes the children of one load balancer PUT:
@@ -381,6 +436,12 @@ func (c *lbCheck) natRules() *arm.Error {
 			return e
 		}
 		rp.Protocol = proto
+		if rp.BackendAddressPool != nil || rp.FrontendPortRangeStart != nil || rp.FrontendPortRangeEnd != nil {
+			if e := c.natRuleV2(nr); e != nil {
+				return e
+			}
+			continue
+		}
 		fpt, e := port(nr.ID, "frontendPort", rp.FrontendPort, false)
 		if e != nil {
 			return e
@@ -399,6 +460,57 @@ func (c *lbCheck) natRules() *arm.Error {
 		rp.BackendIPConfiguration = nil
 		rp.ProvisioningState = "Succeeded"
 	}
+	return nil
+}
+
+// natRuleV2 checks a version 2 inbound NAT rule: a backend pool and a
+// frontend port range (Azure's rules: the range is required with a pool, and
+// frontendPort must then be absent or 0). Each member of the pool gets one
+// port of the range (model assigns them with the scale set's instances).
+func (c *lbCheck) natRuleV2(nr *arm.InboundNatRule) *arm.Error {
+	p := &c.lb.Properties
+	rp := &nr.Properties
+	if rp.FrontendPortRangeStart == nil || rp.FrontendPortRangeEnd == nil {
+		return arm.Errorf(400, "MissedInboundNatRuleV2Properties", nr.ID,
+			"For inbound Nat rule V2 properties FrontendPortRangeStart, FrontendPortRangeEnd should not be null (rule %s).", nr.Name)
+	}
+	if rp.FrontendPort != nil && *rp.FrontendPort != 0 {
+		return arm.Errorf(400, "UnsupportedSetOfInboundNatRulePropertiesWhenFrontendPortIsSpecified", nr.ID,
+			"If FrontendPort %d is set, properties FrontendPortRangeStart, FrontendPortRangeEnd should be null (rule %s).", int64(*rp.FrontendPort), nr.Name)
+	}
+	if rp.BackendAddressPool == nil {
+		return arm.BadRequest(nr.ID, "Inbound NAT rule %s has a frontend port range but no backendAddressPool; give the pool whose members the ports map to, or use frontendPort.", nr.Name)
+	}
+	j := findPool(p.BackendAddressPools, rp.BackendAddressPool.ID)
+	if j < 0 {
+		return invalidRef(rp.BackendAddressPool.ID, nr.ID)
+	}
+	rp.BackendAddressPool.ID = p.BackendAddressPools[j].ID
+	lo, e := port(nr.ID, "frontendPortRangeStart", rp.FrontendPortRangeStart, false)
+	if e != nil {
+		return e
+	}
+	hi, e := port(nr.ID, "frontendPortRangeEnd", rp.FrontendPortRangeEnd, false)
+	if e != nil {
+		return e
+	}
+	if hi < lo {
+		return arm.BadRequest(nr.ID, "frontendPortRangeEnd %d is below frontendPortRangeStart %d.", hi, lo)
+	}
+	bpt, e := port(nr.ID, "backendPort", rp.BackendPort, false)
+	if e != nil {
+		return e
+	}
+	rp.FrontendPort = nil
+	rp.FrontendPortRangeStart, rp.FrontendPortRangeEnd, rp.BackendPort = arm.IntPtr(lo), arm.IntPtr(hi), arm.IntPtr(bpt)
+	if e := idle(nr.ID, &rp.IdleTimeoutInMinutes); e != nil {
+		return e
+	}
+	if e := c.claim(rp.FrontendIPConfiguration.ID, rp.Protocol, lo, hi, "inbound NAT rule "+nr.Name); e != nil {
+		return e
+	}
+	rp.BackendIPConfiguration = nil
+	rp.ProvisioningState = "Succeeded"
 	return nil
 }
 

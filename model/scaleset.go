@@ -532,15 +532,119 @@ func (s *State) assignNATPorts(ss *ScaleSet, bestEffort []*Instance) *arm.Error 
 			setPort(ss.Instances[strconv.Itoa(n)], key, p)
 		}
 	}
-	// Pools no longer referenced give their ports back.
+	rules, e := s.assignNATRulePorts(ss, optional)
+	if e != nil {
+		return e
+	}
+	// Pools and rules no longer referenced give their ports back.
 	for _, in := range ss.Instances {
 		for k := range in.NATPorts {
-			if _, ok := pools[k]; !ok {
+			if _, ok := pools[k]; !ok && !rules[k] {
 				delete(in.NATPorts, k)
 			}
 		}
 	}
 	return nil
+}
+
+// NATRulesV2 are the version 2 inbound NAT rules (backendAddressPool and a
+// frontend port range) that target a backend pool, with their load balancer.
+func (s *State) NATRulesV2(poolID string) ([]*arm.InboundNatRule, *arm.LoadBalancer) {
+	pid, err := arm.ParseID(poolID)
+	if err != nil || len(pid.Types) != 2 {
+		return nil, nil
+	}
+	lb, ok := s.LoadBalancers[pid.Parent().Key()]
+	if !ok {
+		return nil, nil
+	}
+	var out []*arm.InboundNatRule
+	for i := range lb.Properties.InboundNatRules {
+		r := &lb.Properties.InboundNatRules[i]
+		if r.Properties.BackendAddressPool != nil && arm.EqualIDs(r.Properties.BackendAddressPool.ID, poolID) {
+			out = append(out, r)
+		}
+	}
+	return out, lb
+}
+
+// assignNATRulePorts gives every live instance one frontend port of each
+// version 2 NAT rule that targets a backend pool its ip configurations join
+// (natport.AssignRulePorts: kept for the instance's life, new instances take
+// the lowest free port, ports held by other scale sets' instances in the same
+// pool are skipped). Overprovisioned extras (optional) that find no port are
+// not created. It returns the keys of the rules in use.
+func (s *State) assignNATRulePorts(ss *ScaleSet, optional map[string]bool) (map[string]bool, *arm.Error) {
+	rules := map[string]*arm.InboundNatRule{}
+	for _, nc := range ss.Profile().NICConfigs() {
+		for _, ic := range nc.Properties.IPConfigurations {
+			for _, r := range ic.Properties.LoadBalancerBackendAddressPools {
+				rs, _ := s.NATRulesV2(r.ID)
+				for _, rule := range rs {
+					rules[arm.KeyOf(rule.ID)] = rule
+				}
+			}
+		}
+	}
+	inUse := map[string]bool{}
+	for key, rule := range rules {
+		inUse[key] = true
+		reserved := map[int]bool{}
+		for k, other := range s.ScaleSets {
+			if k == strings.ToLower(ss.Model.ID) || other.Deleting {
+				continue
+			}
+			for _, in := range other.Live() {
+				if p, ok := in.NATPorts[key]; ok {
+					reserved[p] = true
+				}
+			}
+		}
+		np := natport.Pool{
+			Name:                   rule.Name,
+			FrontendPortRangeStart: int(arm.IntOr(rule.Properties.FrontendPortRangeStart, 0)),
+			FrontendPortRangeEnd:   int(arm.IntOr(rule.Properties.FrontendPortRangeEnd, 0)),
+			BackendPort:            int(arm.IntOr(rule.Properties.BackendPort, 0)),
+		}
+		var required, extra []string
+		existing := map[string]int{}
+		for _, in := range ss.SortedInstances() {
+			if in.Deleting {
+				delete(in.NATPorts, key)
+				continue
+			}
+			if p, ok := in.NATPorts[key]; ok {
+				existing[in.ID] = p
+			}
+			if optional[in.ID] {
+				extra = append(extra, in.ID)
+			} else {
+				required = append(required, in.ID)
+			}
+		}
+		free := np.Size() - len(reserved) - len(required)
+		if free < len(extra) {
+			if free < 0 {
+				free = 0
+			}
+			for _, id := range extra[free:] {
+				delete(ss.Instances, id) // an extra that cannot get a port is not created
+			}
+			extra = extra[:free]
+		}
+		ports, err := natport.AssignRulePorts(np, append(required, extra...), existing, reserved)
+		if err != nil {
+			var ne *natport.Error
+			if errors.As(err, &ne) {
+				return nil, arm.Errorf(400, ne.Code, rule.ID, "%s", ne.Message)
+			}
+			return nil, arm.BadRequest(rule.ID, "%v", err)
+		}
+		for id, p := range ports {
+			setPort(ss.Instances[id], key, p)
+		}
+	}
+	return inUse, nil
 }
 
 func setPort(in *Instance, key string, p int) {

@@ -92,7 +92,7 @@ type Instance struct {
 	PrivateIP    string         `json:"privateIp"`
 	MAC          string         `json:"mac"`
 	Netns        string         `json:"netns"`
-	NATPorts     map[string]int `json:"natPorts,omitempty"` // lower-cased NAT pool id -> frontend port
+	NATPorts     map[string]int `json:"natPorts,omitempty"` // lower-cased NAT pool or v2 NAT rule id -> frontend port
 	Power        string         `json:"power"`
 	Protect      bool           `json:"protectFromScaleIn,omitempty"`
 	ProtectSet   bool           `json:"protectFromScaleSetActions,omitempty"`

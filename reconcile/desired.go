@@ -245,7 +245,45 @@ func (b *planner) scaleSet(setKey string, ss *model.ScaleSet) {
 			for _, r := range ic.Properties.LoadBalancerInboundNatPools {
 				b.natPool(setKey, ss, r.ID)
 			}
+			for _, r := range ic.Properties.LoadBalancerBackendAddressPools {
+				rules, lb := b.st.NATRulesV2(r.ID)
+				for _, rule := range rules {
+					b.natRuleV2(setKey, ss, lb, rule)
+				}
+			}
 		}
+	}
+}
+
+// natRuleV2 maps each instance's port of a version 2 inbound NAT rule (one
+// frontend port per member of the rule's backend pool) to its backend port.
+func (b *planner) natRuleV2(setKey string, ss *model.ScaleSet, lb *arm.LoadBalancer, rule *arm.InboundNatRule) {
+	fi := findFrontend(lb, rule.Properties.FrontendIPConfiguration)
+	if fi == nil {
+		return
+	}
+	addr, _, ok := b.frontAddr(fi)
+	if !ok {
+		return
+	}
+	rp := rule.Properties
+	for _, in := range ss.Live() {
+		d := b.byKey[setKey+"/"+in.ID]
+		port, has := in.NATPorts[arm.KeyOf(rule.ID)]
+		if d == nil || !has || !b.exists[in.Netns] {
+			continue
+		}
+		b.nat = append(b.nat, NATMapping{
+			Owner:       mustParent(rule.ID),
+			Name:        rule.Name + " → " + in.Name,
+			Protocol:    rp.Protocol,
+			Public:      netip.AddrPortFrom(addr, uint16(port)),
+			VNetNetns:   d.Spec.VNetNetns,
+			Backend:     netip.AddrPortFrom(d.Spec.Addr.Addr(), uint16(arm.IntOr(rp.BackendPort, 22))),
+			Instance:    in.Netns,
+			IdleTimeout: time.Duration(arm.IntOr(rp.IdleTimeoutInMinutes, 4)) * time.Minute,
+			TCPReset:    arm.BoolOr(rp.EnableTCPReset, false),
+		})
 	}
 }
 
@@ -336,8 +374,8 @@ func (b *planner) natRule(d *Desired, ip netip.Addr, ruleID string) {
 		return
 	}
 	for _, nr := range lb.Properties.InboundNatRules {
-		if !arm.EqualIDs(nr.ID, ruleID) {
-			continue
+		if !arm.EqualIDs(nr.ID, ruleID) || nr.Properties.BackendAddressPool != nil {
+			continue // a version 2 rule maps its pool's members (natRuleV2)
 		}
 		fi := findFrontend(lb, nr.Properties.FrontendIPConfiguration)
 		if fi == nil {

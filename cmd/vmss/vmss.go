@@ -332,20 +332,24 @@ func connectionInfo(ctx context.Context, g *globals, name string) (map[string]st
 		return nil, err
 	}
 	lbs := map[string]bool{}
+	hasPool := false
 	ncs, _ := dig(ss, "properties.virtualMachineProfile.networkProfile.networkInterfaceConfigurations").([]any)
 	for _, nc := range ncs {
 		ics, _ := dig(nc, "properties.ipConfigurations").([]any)
 		for _, ic := range ics {
 			pools, _ := dig(ic, "properties.loadBalancerInboundNatPools").([]any)
-			for _, p := range pools {
+			bps, _ := dig(ic, "properties.loadBalancerBackendAddressPools").([]any)
+			hasPool = hasPool || len(pools) > 0
+			for _, p := range append(pools, bps...) {
 				if id, err := arm.ParseID(str(dig(p, "id"))); err == nil {
 					lbs[id.Parent().String()] = true
 				}
 			}
 		}
 	}
+	noNAT := fmt.Errorf("scale set %s has no inbound NAT pool or NAT rule on a backend pool, so its instances have no public SSH port; use a jumpbox (vmss vm create ... --public-ip-address) or add a NAT pool or rule", name)
 	if len(lbs) == 0 {
-		return nil, fmt.Errorf("scale set %s has no inbound NAT pool, so its instances have no public SSH port; use a jumpbox (vmss vm create ... --public-ip-address) or add a NAT pool", name)
+		return nil, noNAT
 	}
 	out := map[string]string{}
 	prefix := strings.ToLower(setPath) + "/virtualmachines/"
@@ -377,6 +381,35 @@ func connectionInfo(ctx context.Context, g *globals, name string) (map[string]st
 			addr := addrs[strings.ToLower(str(dig(r, "properties.frontendIPConfiguration.id")))]
 			out["instance "+inst] = addr + ":" + str(dig(r, "properties.frontendPort"))
 		}
+		// Version 2 rules: each pool member's port mappings; the rule to
+		// backend port 22 when there is one, else the first (as az).
+		ruleFront := map[string]string{}
+		for _, r := range rules {
+			ruleFront[strings.ToLower(str(dig(r, "name")))] = addrs[strings.ToLower(str(dig(r, "properties.frontendIPConfiguration.id")))]
+		}
+		bps, _ := dig(lb, "properties.backendAddressPools").([]any)
+		for _, bp := range bps {
+			members, _ := dig(bp, "properties.loadBalancerBackendAddresses").([]any)
+			for _, m := range members {
+				be := strings.ToLower(str(dig(m, "properties.networkInterfaceIPConfiguration.id")))
+				mps, _ := dig(m, "properties.inboundNatRulesPortMapping").([]any)
+				if !strings.HasPrefix(be, prefix) || len(mps) == 0 {
+					continue
+				}
+				pick := mps[0]
+				for _, mp := range mps {
+					if str(dig(mp, "backendPort")) == "22" {
+						pick = mp
+						break
+					}
+				}
+				inst := strings.SplitN(strings.TrimPrefix(be, prefix), "/", 2)[0]
+				out["instance "+inst] = ruleFront[strings.ToLower(str(dig(pick, "inboundNatRuleName")))] + ":" + str(dig(pick, "frontendPort"))
+			}
+		}
+	}
+	if len(out) == 0 && !hasPool {
+		return nil, noNAT
 	}
 	return out, nil
 }

@@ -222,3 +222,61 @@ func Validate(pools []Pool, rules []Rule) error {
 	}
 	return errors.Join(errs...)
 }
+
+// CodeRulePortRangeTooSmall is returned when a version 2 inbound NAT rule's
+// frontend port range has fewer free ports than its backend pool has members.
+const CodeRulePortRangeTooSmall = "InboundNatRuleFrontendPortRangeSmallerThanRequestedPorts"
+
+// AssignRulePorts gives each member of a version 2 inbound NAT rule's
+// backend pool (members: any stable key, such as an instance's resource id)
+// one frontend port of the rule's range (pool.FrontendPortRangeStart–End).
+// A member in existing keeps its port while it is in the range and not
+// reserved; a new member takes the lowest free port, in the order of
+// members (callers pass them sorted by creation). reserved ports (held by
+// members assigned elsewhere) are never given. Members not listed are
+// dropped, freeing their ports. When the range has too few free ports the
+// result is an *Error with Code CodeRulePortRangeTooSmall and nothing is
+// assigned.
+func AssignRulePorts(pool Pool, members []string, existing map[string]int, reserved map[int]bool) (map[string]int, error) {
+	if err := pool.check(); err != nil {
+		return nil, err
+	}
+	inRange := func(p int) bool { return p >= pool.FrontendPortRangeStart && p <= pool.FrontendPortRangeEnd }
+	free := pool.Size()
+	for p := range reserved {
+		if inRange(p) {
+			free--
+		}
+	}
+	seen := map[string]bool{}
+	var uniq []string
+	for _, m := range members {
+		if !seen[m] {
+			seen[m] = true
+			uniq = append(uniq, m)
+		}
+	}
+	if len(uniq) > free {
+		return nil, &Error{Code: CodeRulePortRangeTooSmall, Target: pool.Name, Message: fmt.Sprintf(
+			"the frontend port range %d-%d of inbound NAT rule %s has %d free ports, fewer than the %d members of its backend pool; widen frontendPortRangeEnd or lower the capacity",
+			pool.FrontendPortRangeStart, pool.FrontendPortRangeEnd, pool.Name, free, len(uniq))}
+	}
+	out := make(map[string]int, len(uniq))
+	used := map[int]bool{}
+	var pending []string
+	for _, m := range uniq {
+		if p, ok := existing[m]; ok && inRange(p) && !used[p] && !reserved[p] {
+			out[m], used[p] = p, true
+			continue
+		}
+		pending = append(pending, m)
+	}
+	next := pool.FrontendPortRangeStart
+	for _, m := range pending {
+		for used[next] || reserved[next] {
+			next++
+		}
+		out[m], used[next] = next, true
+	}
+	return out, nil
+}

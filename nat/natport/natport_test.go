@@ -123,3 +123,51 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestAssignRulePorts(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		start    int
+		end      int
+		members  []string
+		existing map[string]int
+		reserved map[int]bool
+		want     map[string]int
+		code     string
+	}{
+		{name: "pre-allocated in order from the start", start: 221, end: 230, members: []string{"a", "b"},
+			want: map[string]int{"a": 221, "b": 222}},
+		{name: "scale-out takes the next free port", start: 221, end: 230, members: []string{"a", "b", "c"},
+			existing: map[string]int{"a": 221, "b": 222}, want: map[string]int{"a": 221, "b": 222, "c": 223}},
+		{name: "scale-in keeps the other mappings", start: 221, end: 230, members: []string{"a", "c"},
+			existing: map[string]int{"a": 221, "b": 222, "c": 223}, want: map[string]int{"a": 221, "c": 223}},
+		{name: "a freed port is reused by the next member", start: 221, end: 230, members: []string{"a", "c", "d"},
+			existing: map[string]int{"a": 221, "c": 223}, want: map[string]int{"a": 221, "c": 223, "d": 222}},
+		{name: "reserved ports are skipped", start: 221, end: 224, members: []string{"a", "b"},
+			reserved: map[int]bool{221: true, 222: true}, want: map[string]int{"a": 223, "b": 224}},
+		{name: "exhausted range", start: 221, end: 222, members: []string{"a", "b", "c"},
+			existing: map[string]int{"a": 221, "b": 222}, code: CodeRulePortRangeTooSmall},
+		{name: "exhausted by reserved ports", start: 221, end: 222, members: []string{"a", "b"},
+			reserved: map[int]bool{222: true}, code: CodeRulePortRangeTooSmall},
+		{name: "bad range", start: 300, end: 200, members: []string{"a"}, code: CodeInvalidPortRange},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := maps.Clone(tc.existing)
+			got, err := AssignRulePorts(Pool{Name: "ssh", FrontendIP: pub, FrontendPortRangeStart: tc.start, FrontendPortRangeEnd: tc.end, BackendPort: 22},
+				tc.members, tc.existing, tc.reserved)
+			if !maps.Equal(before, tc.existing) {
+				t.Fatalf("existing changed: %v -> %v", before, tc.existing)
+			}
+			if tc.code != "" {
+				var e *Error
+				if !errors.As(err, &e) || e.Code != tc.code {
+					t.Fatalf("err = %v, want code %s", err, tc.code)
+				}
+				return
+			}
+			if err != nil || !maps.Equal(got, tc.want) {
+				t.Fatalf("got %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}
