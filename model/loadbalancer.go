@@ -42,106 +42,12 @@ func (s *State) PutLoadBalancer(id arm.ID, body []byte) (*arm.LoadBalancer, bool
 	}
 
 	c := &lbCheck{lb: &lb, names: map[string]map[string]bool{}, ports: map[portUse]map[int64]string{}}
-	uniq := c.uniq
-	// Existing private frontend addresses stay with their frontend.
-	oldPriv := map[string]string{}
-	if exists {
-		for _, f := range old.Properties.FrontendIPConfigurations {
-			oldPriv[strings.ToLower(f.Name)] = f.Properties.PrivateIPAddress
-		}
+	refs, e := s.checkFrontends(c)
+	if e != nil {
+		return nil, false, e
 	}
-	refs := make([]SubnetRef, len(p.FrontendIPConfigurations))
-	for i := range p.FrontendIPConfigurations {
-		f := &p.FrontendIPConfigurations[i]
-		if e := uniq("frontendIPConfigurations", f.Name); e != nil {
-			return nil, false, e
-		}
-		f.ID = sub(lb.ID, "frontendIPConfigurations", f.Name)
-		fp := &f.Properties
-		fp.LoadBalancingRules, fp.InboundNatPools, fp.InboundNatRules = nil, nil, nil
-		fp.ProvisioningState = "Succeeded"
-		switch {
-		case fp.PublicIPAddress != nil && fp.Subnet != nil:
-			return nil, false, arm.BadRequest(f.ID, "Frontend %s has both a public IP and a subnet; give one.", f.Name)
-		case fp.PublicIPAddress != nil:
-			if _, ok := s.PublicIPs[arm.KeyOf(fp.PublicIPAddress.ID)]; !ok {
-				return nil, false, invalidRef(fp.PublicIPAddress.ID, f.ID)
-			}
-			if u := s.PublicIPUser(fp.PublicIPAddress.ID); u != "" && !strings.HasPrefix(strings.ToLower(u), strings.ToLower(lb.ID)+"/") {
-				return nil, false, arm.Errorf(400, "PublicIPAddressInUse", f.ID,
-					"Public IP address %s is already used by %s.", fp.PublicIPAddress.ID, u)
-			}
-			fp.PrivateIPAddress, fp.PrivateIPAllocationMethod = "", ""
-		case fp.Subnet != nil:
-			ref, ok := s.LookupSubnet(fp.Subnet.ID)
-			if !ok {
-				return nil, false, invalidRef(fp.Subnet.ID, f.ID)
-			}
-			fp.Subnet.ID = ref.Subnet.ID
-			refs[i] = ref
-		default:
-			return nil, false, arm.BadRequest(f.ID, "Frontend %s needs properties.publicIPAddress (public) or properties.subnet (internal).", f.Name)
-		}
-	}
-	// Private frontend addresses, from one allocator: the old frontends'
-	// addresses are free for this request; static addresses first, then
-	// dynamic frontends keep their address when it is still free, then new
-	// dynamic frontends get the lowest free ones.
-	alloc := s.Allocator()
-	if exists {
-		for _, f := range old.Properties.FrontendIPConfigurations {
-			if f.Properties.Subnet != nil {
-				alloc.Release(f.Properties.Subnet.ID, f.Properties.PrivateIPAddress)
-			}
-		}
-	}
-	var keep, dynamic []int
-	for i := range p.FrontendIPConfigurations {
-		f := &p.FrontendIPConfigurations[i]
-		fp := &f.Properties
-		if fp.Subnet == nil {
-			continue
-		}
-		if fp.PrivateIPAddress != "" && !strings.EqualFold(fp.PrivateIPAllocationMethod, "Dynamic") {
-			a, e := alloc.Static(f.ID, refs[i], fp.PrivateIPAddress)
-			if e != nil {
-				if e.Code == "PrivateIPAddressInUse" {
-					e.Message = "Frontend " + f.Name + ": " + e.Message
-				}
-				return nil, false, e
-			}
-			fp.PrivateIPAddress, fp.PrivateIPAllocationMethod = a.String(), "Static"
-			continue
-		}
-		keep = append(keep, i)
-	}
-	for _, i := range keep {
-		fp := &p.FrontendIPConfigurations[i].Properties
-		prev, err := netip.ParseAddr(oldPriv[strings.ToLower(p.FrontendIPConfigurations[i].Name)])
-		if err == nil && refs[i].Prefix.Contains(prev) && !alloc.InUse(fp.Subnet.ID, prev) {
-			alloc.Take(fp.Subnet.ID, prev.String())
-			fp.PrivateIPAddress, fp.PrivateIPAllocationMethod = prev.String(), "Dynamic"
-			continue
-		}
-		dynamic = append(dynamic, i)
-	}
-	for _, i := range dynamic {
-		fp := &p.FrontendIPConfigurations[i].Properties
-		a, e := alloc.Dynamic(refs[i])
-		if e != nil {
-			return nil, false, e
-		}
-		fp.PrivateIPAddress, fp.PrivateIPAllocationMethod = a.String(), "Dynamic"
-	}
-	// At most one private frontend may use each address.
-	for i := range p.FrontendIPConfigurations {
-		for j := i + 1; j < len(p.FrontendIPConfigurations); j++ {
-			a, b := p.FrontendIPConfigurations[i].Properties, p.FrontendIPConfigurations[j].Properties
-			if a.PrivateIPAddress != "" && a.PrivateIPAddress == b.PrivateIPAddress {
-				return nil, false, arm.Errorf(400, "PrivateIPAddressInUse", p.FrontendIPConfigurations[j].ID,
-					"Frontends %s and %s both ask for %s.", p.FrontendIPConfigurations[i].Name, p.FrontendIPConfigurations[j].Name, a.PrivateIPAddress)
-			}
-		}
+	if e := s.assignFrontendAddresses(&lb, old, refs); e != nil { // old is nil for a new one
+		return nil, false, e
 	}
 	for _, check := range []func() *arm.Error{c.pools, c.probes, c.rules, c.natPools, c.natRules} {
 		if e := check(); e != nil {
@@ -164,6 +70,115 @@ func (s *State) PutLoadBalancer(id arm.ID, body []byte) (*arm.LoadBalancer, bool
 	s.LoadBalancers[id.Key()] = &lb
 	s.bump()
 	return &lb, !exists, nil
+}
+
+// checkFrontends checks the frontends of the load balancer c checks: unique
+// names, a public IP (that exists and no one else uses) or a subnet (that
+// exists), not both. It returns each internal frontend's subnet.
+func (s *State) checkFrontends(c *lbCheck) ([]SubnetRef, *arm.Error) {
+	lb, p := c.lb, &c.lb.Properties
+	refs := make([]SubnetRef, len(p.FrontendIPConfigurations))
+	for i := range p.FrontendIPConfigurations {
+		f := &p.FrontendIPConfigurations[i]
+		if e := c.uniq("frontendIPConfigurations", f.Name); e != nil {
+			return nil, e
+		}
+		f.ID = sub(lb.ID, "frontendIPConfigurations", f.Name)
+		fp := &f.Properties
+		fp.LoadBalancingRules, fp.InboundNatPools, fp.InboundNatRules = nil, nil, nil
+		fp.ProvisioningState = "Succeeded"
+		switch {
+		case fp.PublicIPAddress != nil && fp.Subnet != nil:
+			return nil, arm.BadRequest(f.ID, "Frontend %s has both a public IP and a subnet; give one.", f.Name)
+		case fp.PublicIPAddress != nil:
+			if _, ok := s.PublicIPs[arm.KeyOf(fp.PublicIPAddress.ID)]; !ok {
+				return nil, invalidRef(fp.PublicIPAddress.ID, f.ID)
+			}
+			if u := s.PublicIPUser(fp.PublicIPAddress.ID); u != "" && !strings.HasPrefix(strings.ToLower(u), strings.ToLower(lb.ID)+"/") {
+				return nil, arm.Errorf(400, "PublicIPAddressInUse", f.ID,
+					"Public IP address %s is already used by %s.", fp.PublicIPAddress.ID, u)
+			}
+			fp.PrivateIPAddress, fp.PrivateIPAllocationMethod = "", ""
+		case fp.Subnet != nil:
+			ref, ok := s.LookupSubnet(fp.Subnet.ID)
+			if !ok {
+				return nil, invalidRef(fp.Subnet.ID, f.ID)
+			}
+			fp.Subnet.ID = ref.Subnet.ID
+			refs[i] = ref
+		default:
+			return nil, arm.BadRequest(f.ID, "Frontend %s needs properties.publicIPAddress (public) or properties.subnet (internal).", f.Name)
+		}
+	}
+	return refs, nil
+}
+
+// assignFrontendAddresses gives the internal frontends of lb their private
+// addresses from one allocator: the old load balancer's (nil for a new one)
+// addresses are free for this request; static addresses first, then
+// dynamic frontends keep their address when it is still free, then new
+// dynamic frontends get the lowest free ones. At most one frontend may use
+// each address.
+func (s *State) assignFrontendAddresses(lb *arm.LoadBalancer, old *arm.LoadBalancer, refs []SubnetRef) *arm.Error {
+	p := &lb.Properties
+	oldPriv := map[string]string{}
+	alloc := s.Allocator()
+	if old != nil {
+		for _, f := range old.Properties.FrontendIPConfigurations {
+			oldPriv[strings.ToLower(f.Name)] = f.Properties.PrivateIPAddress
+			if f.Properties.Subnet != nil {
+				alloc.Release(f.Properties.Subnet.ID, f.Properties.PrivateIPAddress)
+			}
+		}
+	}
+	var keep, dynamic []int
+	for i := range p.FrontendIPConfigurations {
+		f := &p.FrontendIPConfigurations[i]
+		fp := &f.Properties
+		if fp.Subnet == nil {
+			continue
+		}
+		if fp.PrivateIPAddress != "" && !strings.EqualFold(fp.PrivateIPAllocationMethod, "Dynamic") {
+			a, e := alloc.Static(f.ID, refs[i], fp.PrivateIPAddress)
+			if e != nil {
+				if e.Code == "PrivateIPAddressInUse" {
+					e.Message = "Frontend " + f.Name + ": " + e.Message
+				}
+				return e
+			}
+			fp.PrivateIPAddress, fp.PrivateIPAllocationMethod = a.String(), "Static"
+			continue
+		}
+		keep = append(keep, i)
+	}
+	for _, i := range keep {
+		fp := &p.FrontendIPConfigurations[i].Properties
+		prev, err := netip.ParseAddr(oldPriv[strings.ToLower(p.FrontendIPConfigurations[i].Name)])
+		if err == nil && refs[i].Prefix.Contains(prev) && !alloc.InUse(fp.Subnet.ID, prev) {
+			alloc.Take(fp.Subnet.ID, prev.String())
+			fp.PrivateIPAddress, fp.PrivateIPAllocationMethod = prev.String(), "Dynamic"
+			continue
+		}
+		dynamic = append(dynamic, i)
+	}
+	for _, i := range dynamic {
+		fp := &p.FrontendIPConfigurations[i].Properties
+		a, e := alloc.Dynamic(refs[i])
+		if e != nil {
+			return e
+		}
+		fp.PrivateIPAddress, fp.PrivateIPAllocationMethod = a.String(), "Dynamic"
+	}
+	for i := range p.FrontendIPConfigurations {
+		for j := i + 1; j < len(p.FrontendIPConfigurations); j++ {
+			a, b := p.FrontendIPConfigurations[i].Properties, p.FrontendIPConfigurations[j].Properties
+			if a.PrivateIPAddress != "" && a.PrivateIPAddress == b.PrivateIPAddress {
+				return arm.Errorf(400, "PrivateIPAddressInUse", p.FrontendIPConfigurations[j].ID,
+					"Frontends %s and %s both ask for %s.", p.FrontendIPConfigurations[i].Name, p.FrontendIPConfigurations[j].Name, a.PrivateIPAddress)
+			}
+		}
+	}
+	return nil
 }
 
 // reassignRulePorts stores lb under key and gives the scale sets' instances
