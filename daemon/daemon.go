@@ -410,7 +410,7 @@ func (r runtime) Instance(netns string) api.InstanceStatus {
 			DisplayStatus: "SSH is not reachable on the public IP", Message: err.Error()})
 	}
 	st.Statuses = append(st.Statuses, api.ProbeStatuses(plane.Probes(netns))...)
-	if h := r.m.Workloads().Health(netns); h != "" {
+	if h := r.m.Workloads().Health(netns); h != "" && !rs.HealthFromProbe {
 		st.Health = h // live: the reconciler's copy is as old as its last pass
 	}
 	return st

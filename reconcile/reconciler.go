@@ -51,14 +51,15 @@ type Reconciler struct {
 }
 
 type status struct {
-	prov     string // Creating, Updating, Succeeded, Failed, Deleting
-	power    string
-	err      error
-	busy     bool
-	leaving  bool // draining, stopping or deleting: no new traffic
-	failures int
-	retryAt  time.Time
-	obs      Observed
+	probeHealth bool   // health comes from a load-balancer probe
+	prov        string // Creating, Updating, Succeeded, Failed, Deleting
+	power       string
+	err         error
+	busy        bool
+	leaving     bool // draining, stopping or deleting: no new traffic
+	failures    int
+	retryAt     time.Time
+	obs         Observed
 	// health is the instance's health from its scale set's health source
 	// (load-balancer probe or Application Health extension).
 	health string
@@ -265,6 +266,7 @@ func (r *Reconciler) stepLocked(ctx context.Context, d *Desired, obs map[string]
 	o, exists := obs[d.Spec.Netns]
 	st.obs = o
 	st.health = instanceHealth(d.HealthProbe, o)
+	st.probeHealth = d.HealthProbe != ""
 	switch {
 	case st.health == "Unhealthy" && !st.busy && st.unhealthy.IsZero():
 		st.unhealthy = now
@@ -877,6 +879,7 @@ type InstanceStatus struct {
 	ProvisioningState string              // Creating, Updating, Succeeded, Failed, Deleting
 	PowerState        string              // starting, running, stopping, stopped, deallocated, unknown
 	Health            string              // Healthy, Unhealthy, Unknown, or "" when nothing reports health
+	HealthFromProbe   bool                // Health comes from the scale set's load-balancer probe
 	Error             string              // last failure, "" when none
 	Extensions        []arm.ExtensionView // extension statuses
 }
@@ -889,7 +892,7 @@ func (r *Reconciler) Instance(netns string) InstanceStatus {
 	if st == nil {
 		return InstanceStatus{ProvisioningState: "Creating", PowerState: "starting"}
 	}
-	out := InstanceStatus{ProvisioningState: st.prov, PowerState: st.power, Health: st.health, Extensions: st.obs.Extensions}
+	out := InstanceStatus{ProvisioningState: st.prov, PowerState: st.power, Health: st.health, HealthFromProbe: st.probeHealth, Extensions: st.obs.Extensions}
 	if st.err != nil {
 		out.ProvisioningState, out.Error = "Failed", st.err.Error()
 	}
