@@ -416,7 +416,16 @@ func (r runtime) Instance(netns string) api.InstanceStatus {
 	return st
 }
 
-var _ api.Runtime = runtime{}
+func (r runtime) RollingUpgrade(key string, ss *model.ScaleSet) (api.RollingUpgradeStatus, bool) {
+	ru, ok := r.rec.Rolling(key, ss)
+	return api.RollingUpgradeStatus{Code: ru.Status, Start: ru.Start, End: ru.End, Error: ru.Error,
+		Successful: ru.Successful, Failed: ru.Failed, InProgress: ru.InProgress, Pending: ru.Pending}, ok
+}
+
+var (
+	_ api.Runtime         = runtime{}
+	_ api.RollingUpgrades = runtime{}
+)
 
 // CleanupOptions say what Cleanup removes.
 type CleanupOptions struct {
