@@ -217,3 +217,94 @@ func TestRepairFromLoadBalancerProbe(t *testing.T) {
 		t.Errorf("after repair: %v, want 0,2,3 (1 replaced, 2 kept: its probe is Up)", ids)
 	}
 }
+
+// TestRollingUpgradeStopsOnUnhealthyUpgraded: a Rolling scale set watching
+// a load-balancer probe upgrades one instance per batch (20% of 5); when the
+// new model's instances fail the probe, the upgrade stops (Faulted) once
+// more than 20% of the set is unhealthy after upgrading, leaving the rest on
+// the old model; when the new model is healthy it completes (positive
+// control).
+func TestRollingUpgradeStopsOnUnhealthyUpgraded(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		newState   string
+		upgraded   int
+		wantStatus string
+	}{
+		{"new model fails its probe", "Down", 2, RollingFaulted},
+		{"new model healthy", "Up", 5, RollingCompleted},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := setup(t)
+			e.update(func(s *model.State) *arm.Error {
+				_, _, ae := s.PutLoadBalancer(arm.MustID(sub0, "rg", arm.TypeLoadBalancer, "lb"), []byte(`{"properties":{"backendAddressPools":[{"name":"pool"}],
+					"probes":[{"name":"http","properties":{"protocol":"Http","port":80,"requestPath":"/"}}]}}`))
+				return ae
+			})
+			probeID := arm.MustID(sub0, "rg", arm.TypeLoadBalancer, "lb").String() + "/probes/http"
+			body := func(cmd string) []byte {
+				b, _ := json.Marshal(map[string]any{
+					"sku": map[string]any{"name": "Standard_A1", "capacity": 5},
+					"properties": map[string]any{"overprovision": false,
+						"upgradePolicy": map[string]any{"mode": "Rolling", "rollingUpgradePolicy": map[string]any{"maxBatchInstancePercent": 20}},
+						"virtualMachineProfile": map[string]any{
+							"osProfile": map[string]any{"computerNamePrefix": "web", "adminUsername": "azureuser", "adminPassword": "Passw0rd!x"},
+							"networkProfile": map[string]any{"healthProbe": map[string]any{"id": probeID},
+								"networkInterfaceConfigurations": []any{map[string]any{"name": "nic", "properties": map[string]any{
+									"ipConfigurations": []any{map[string]any{"name": "ip", "properties": map[string]any{
+										"subnet": map[string]any{"id": arm.MustID(sub0, "rg", arm.TypeSubnet, "vnet", "sn").String()}}}}}}}},
+							"extensionProfile": map[string]any{"extensions": []any{
+								map[string]any{"name": "app", "properties": map[string]any{"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
+									"settings": map[string]any{"commandToExecute": cmd}}},
+							}},
+						}}})
+				return b
+			}
+			e.update(func(s *model.State) *arm.Error { _, _, ae := s.PutScaleSet(e.set, body("v1"), false); return ae })
+			e.converge()
+			var gen int64
+			e.update(func(s *model.State) *arm.Error {
+				_, _, ae := s.PutScaleSet(e.set, body("v2"), false)
+				gen = s.ScaleSets[e.set.Key()].ModelGen
+				return ae
+			})
+			// The probe says Up of the old model, c.newState of the new one.
+			probe := func() {
+				e.k.mu.Lock()
+				defer e.k.mu.Unlock()
+				for _, o := range e.k.inst {
+					state := "Up"
+					if o.ModelGen == gen {
+						state = c.newState
+					}
+					o.Probes = []ProbeHealth{{LoadBalancer: "lb", Probe: "http", State: state}}
+				}
+			}
+			for i := 0; i < 40; i++ {
+				probe()
+				e.r.Pass(t.Context())
+				e.r.Wait()
+			}
+			upgraded := 0
+			var ss *model.ScaleSet
+			e.store.View(func(s *model.State) {
+				ss = s.ScaleSets[e.set.Key()]
+				for _, in := range ss.Live() {
+					if in.ModelGen == gen {
+						upgraded++
+					}
+				}
+			})
+			if upgraded != c.upgraded {
+				t.Errorf("%d of 5 instances upgraded, want %d", upgraded, c.upgraded)
+			}
+			ru, ok := e.r.Rolling(e.set.Key(), ss)
+			if !ok || ru.Status != c.wantStatus {
+				t.Fatalf("rolling upgrade %+v, want %s", ru, c.wantStatus)
+			}
+			if c.wantStatus == RollingFaulted && (ru.Error == nil || ru.Error.Code != codeMaxUnhealthyUpgraded || ru.Failed != 2 || ru.Pending != 3) {
+				t.Errorf("faulted upgrade: %+v (error %+v), want %s, 2 failed, 3 pending", ru, ru.Error, codeMaxUnhealthyUpgraded)
+			}
+		})
+	}
+}
