@@ -7,6 +7,7 @@
 //	GET  .../virtualMachineScaleSets/{name}/virtualMachines
 //	POST .../virtualMachineScaleSets/{name}/delete|start|powerOff|restart|reimage|deallocate|manualUpgrade  {"instanceIds": [...]}
 //	GET  .../virtualMachineScaleSets/{name}/virtualMachines/{id}/instanceView
+//	GET  .../virtualMachineScaleSets/{name}/rollingUpgrades/latest
 //
 // and the same verbs for virtual networks, public IPs, load balancers, network
 // interfaces, virtual machines, resource groups and deployments. Changes are

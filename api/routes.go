@@ -62,6 +62,7 @@ func (s *Server) routes() *router {
 	r.handle("PATCH "+set, s.putScaleSet)
 	r.handle("DELETE "+set, s.deleteResource)
 	r.handle("GET "+set+"/instanceView", s.scaleSetInstanceView)
+	r.handle("GET "+set+"/rollingUpgrades/latest", s.rollingUpgradeLatest)
 	r.handle("GET "+set+"/virtualMachines", s.listInstances)
 	r.handle("POST "+set+"/injectFault", s.injectFault) // emulator only
 	r.handle("GET "+set+"/providers/Microsoft.Insights/metrics", s.getMetrics)

@@ -37,8 +37,9 @@ type UpgradePolicy struct {
 
 // AutomaticRepairsPolicy replaces unhealthy instances.
 type AutomaticRepairsPolicy struct {
-	Enabled     *Bool  `json:"enabled,omitempty"`
-	GracePeriod string `json:"gracePeriod,omitempty"`
+	Enabled      *Bool  `json:"enabled,omitempty"`
+	GracePeriod  string `json:"gracePeriod,omitempty"`
+	RepairAction string `json:"repairAction,omitempty"` // Replace (default), Restart, Reimage
 }
 
 // ScaleInPolicy picks which instances go on scale-in.

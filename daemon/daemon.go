@@ -422,13 +422,22 @@ func (r runtime) Instance(netns string) api.InstanceStatus {
 			DisplayStatus: "SSH is not reachable on the public IP", Message: err.Error()})
 	}
 	st.Statuses = append(st.Statuses, api.ProbeStatuses(plane.Probes(netns))...)
-	if h := r.m.Workloads().Health(netns); h != "" {
+	if h := r.m.Workloads().Health(netns); h != "" && !rs.HealthFromProbe {
 		st.Health = h // live: the reconciler's copy is as old as its last pass
 	}
 	return st
 }
 
-var _ api.Runtime = runtime{}
+func (r runtime) RollingUpgrade(key string, ss *model.ScaleSet) (api.RollingUpgradeStatus, bool) {
+	ru, ok := r.rec.Rolling(key, ss)
+	return api.RollingUpgradeStatus{Code: ru.Status, Start: ru.Start, End: ru.End, Error: ru.Error,
+		Successful: ru.Successful, Failed: ru.Failed, InProgress: ru.InProgress, Pending: ru.Pending}, ok
+}
+
+var (
+	_ api.Runtime         = runtime{}
+	_ api.RollingUpgrades = runtime{}
+)
 
 // CleanupOptions say what Cleanup removes.
 type CleanupOptions struct {

@@ -27,6 +27,13 @@ func (m *Machine) Instances(ctx context.Context) (map[string]reconcile.Observed,
 			Extensions: r.Extensions, SSHEndpoint: m.plane.Endpoint(n),
 			Started: m.ssh.Serving(n), Health: m.work.Health(n),
 		}
+		if ps := m.plane.Probes(n); len(ps) > 0 {
+			o := out[n]
+			for _, p := range ps {
+				o.Probes = append(o.Probes, reconcile.ProbeHealth{LoadBalancer: p.LoadBalancer, Probe: p.Probe, State: p.State})
+			}
+			out[n] = o
+		}
 	}
 	return out, nil
 }

@@ -46,6 +46,10 @@ type Desired struct {
 	Deleting  bool
 	FaultDown bool   // its fault domain is down (fault injection)
 	SetKey    string // owning scale set or VM (lower-cased id)
+	// HealthProbe is the load-balancer probe the scale set watches
+	// (networkProfile.healthProbe), as "loadbalancer/probe" lower-cased;
+	// "" when health comes from the Application Health extension.
+	HealthProbe string
 }
 
 // Run reports whether the instance should be running now.
@@ -87,11 +91,12 @@ func DesiredInstances(st *model.State) []*Desired {
 			}
 			fillNet(st, &sp, in.Subnet, in.PrivateIP)
 			out = append(out, &Desired{
-				Spec:      sp,
-				Power:     in.Power,
-				Deleting:  in.Deleting,
-				FaultDown: ss.FaultDomainDown(in.FaultDomain),
-				SetKey:    key,
+				Spec:        sp,
+				Power:       in.Power,
+				Deleting:    in.Deleting,
+				FaultDown:   ss.FaultDomainDown(in.FaultDomain),
+				SetKey:      key,
+				HealthProbe: healthProbeOf(vp),
 			})
 		}
 	}
@@ -527,4 +532,42 @@ func mustParent(id string) string {
 		return ""
 	}
 	return pid.Parent().Key()
+}
+
+// healthProbeOf names the load-balancer probe of a scale set's
+// networkProfile.healthProbe as "loadbalancer/probe" (lower-cased), or "".
+func healthProbeOf(vp *arm.ScaleSetVMProfile) string {
+	if vp == nil || vp.NetworkProfile == nil || vp.NetworkProfile.HealthProbe == nil || vp.NetworkProfile.HealthProbe.ID == "" {
+		return ""
+	}
+	id, err := arm.ParseID(vp.NetworkProfile.HealthProbe.ID)
+	if err != nil {
+		return ""
+	}
+	return probeKey(id.Parent().Name(), id.Name())
+}
+
+func probeKey(lb, probe string) string { return strings.ToLower(lb + "/" + probe) }
+
+// instanceHealth is an instance's health as automatic repairs and rolling
+// upgrades see it: from the scale set's load-balancer probe when it names
+// one (Up is Healthy, Down Unhealthy, else Unknown), else from the
+// Application Health extension ("" when neither reports).
+func instanceHealth(healthProbe string, o Observed) string {
+	if healthProbe == "" {
+		return o.Health
+	}
+	for _, p := range o.Probes {
+		if probeKey(p.LoadBalancer, p.Probe) != healthProbe {
+			continue
+		}
+		switch p.State {
+		case "Up":
+			return "Healthy"
+		case "Down":
+			return "Unhealthy"
+		}
+		return "Unknown"
+	}
+	return "Unknown"
 }

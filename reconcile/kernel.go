@@ -45,13 +45,22 @@ type Observed struct {
 	// Complete is true when the instance was fully built (its record written);
 	// a partial instance (crash during create) is rebuilt.
 	Complete    bool
-	BuildGen    int64 // generation it was built for
-	RestartGen  int64 // restart generation last applied
-	ModelGen    int64 // model generation whose extensions last ran
-	Started     bool  // serving in this daemon process (SSH up, workload started)
-	Health      string
+	BuildGen    int64  // generation it was built for
+	RestartGen  int64  // restart generation last applied
+	ModelGen    int64  // model generation whose extensions last ran
+	Started     bool   // serving in this daemon process (SSH up, workload started)
+	Health      string // from the Application Health extension: Healthy, Unhealthy, Unknown, or ""
 	Extensions  []arm.ExtensionView
 	SSHEndpoint string
+	// Probes is what each load-balancer health probe says of the instance.
+	Probes []ProbeHealth
+}
+
+// ProbeHealth is one load-balancer probe's view of an instance.
+type ProbeHealth struct {
+	LoadBalancer string // load balancer name
+	Probe        string // probe name
+	State        string // Up, Down, Unknown or Draining
 }
 
 // VNetSpec is a VNET namespace.

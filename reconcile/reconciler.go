@@ -45,21 +45,27 @@ type Reconciler struct {
 	pending  map[string]bool    // resource key -> work left (as of the last pass)
 	failed   map[string]error   // resource key -> failure
 	applied  int64
-	removed  []removal            // model records to drop, collected by flows
-	rolled   map[string]time.Time // scale set key -> when its last rolling batch started
+	removed  []removal                  // model records to drop, collected by flows
+	rolled   map[string]time.Time       // scale set key -> when its last rolling batch started
+	rolling  map[string]*RollingUpgrade // scale set key -> its latest rolling upgrade
 }
 
 type status struct {
-	prov     string // Creating, Updating, Succeeded, Failed, Deleting
-	power    string
-	err      error
-	busy     bool
-	leaving  bool // draining, stopping or deleting: no new traffic
-	failures int
-	retryAt  time.Time
-	obs      Observed
-	// unhealthy is when the instance's health extension started reporting
-	// Unhealthy (zero while healthy or unknown), for automatic repairs.
+	probeHealth bool   // health comes from a load-balancer probe
+	prov        string // Creating, Updating, Succeeded, Failed, Deleting
+	power       string
+	err         error
+	busy        bool
+	leaving     bool // draining, stopping or deleting: no new traffic
+	failures    int
+	retryAt     time.Time
+	obs         Observed
+	// health is the instance's health from its scale set's health source
+	// (load-balancer probe or Application Health extension).
+	health string
+	// unhealthy is when the instance was first seen Unhealthy while no
+	// change of it was in flight (zero while healthy, unknown or changing),
+	// for automatic repairs: their grace period counts from there.
 	unhealthy time.Time
 }
 
@@ -100,6 +106,7 @@ func New(store *model.Store, kernel Kernel, opt Options) *Reconciler {
 		pending:  map[string]bool{},
 		failed:   map[string]error{},
 		rolled:   map[string]time.Time{},
+		rolling:  map[string]*RollingUpgrade{},
 		applied:  -1,
 		retry:    newRetries(opt.Backoff, opt.BackoffMax, lg),
 	}
@@ -258,10 +265,12 @@ func (r *Reconciler) stepLocked(ctx context.Context, d *Desired, obs map[string]
 	st := r.statusLocked(d.Spec.Netns)
 	o, exists := obs[d.Spec.Netns]
 	st.obs = o
+	st.health = instanceHealth(d.HealthProbe, o)
+	st.probeHealth = d.HealthProbe != ""
 	switch {
-	case o.Health == "Unhealthy" && st.unhealthy.IsZero():
+	case st.health == "Unhealthy" && !st.busy && st.unhealthy.IsZero():
 		st.unhealthy = now
-	case o.Health != "Unhealthy":
+	case st.health != "Unhealthy" || st.busy:
 		st.unhealthy = time.Time{}
 	}
 	if st.busy || (st.err != nil && now.Before(st.retryAt)) {
@@ -660,8 +669,9 @@ type provisionBatch struct {
 
 // setChange asks the state to upgrade or replace instances of a scale set.
 type setChange struct {
-	id  arm.ID
-	ids []string
+	id     arm.ID
+	ids    []string
+	action string // repairs: RepairReplace, RepairRestart or RepairReimage
 }
 
 // feedback writes what the kernel did back into the model: records of
@@ -694,7 +704,16 @@ func (r *Reconciler) feedback(snap *model.State) {
 			}
 		}
 		for _, u := range repairs {
-			if _, e := st.ReplaceInstances(u.id, u.ids); e != nil {
+			var e *arm.Error
+			switch u.action {
+			case RepairRestart:
+				_, e = st.Restart(u.id, u.ids)
+			case RepairReimage:
+				_, e = st.Reimage(u.id, u.ids)
+			default:
+				_, e = st.ReplaceInstances(u.id, u.ids)
+			}
+			if e != nil {
 				r.log.Warn("automatic repair not started", "scaleSet", u.id.Name(), "err", e)
 			}
 		}
@@ -741,20 +760,33 @@ func (r *Reconciler) batchesLocked(snap *model.State) []provisionBatch {
 }
 
 // setChangesLocked picks rolling upgrades (the next batch once the previous
-// one runs the new model) and automatic repairs (instances unhealthy past
-// the grace period); r.mu must be held.
+// one runs the new model and its health is known) and automatic repairs
+// (instances unhealthy past the grace period); r.mu must be held.
 func (r *Reconciler) setChangesLocked(snap *model.State) (upgrades, repairs []setChange) {
 	now := time.Now()
 	for key, ss := range snap.ScaleSets {
-		applied := func(in *model.Instance) bool {
-			st := r.inst[in.Netns]
-			return st != nil && !st.busy && st.err == nil && st.obs.ModelGen == in.ModelGen && st.obs.Started
-		}
-		if ids := nextRollingBatch(ss, applied, r.rolled[key], now); len(ids) > 0 {
-			id, _ := arm.ParseID(ss.Model.ID) // ids in the state were parsed when stored
-			upgrades = append(upgrades, setChange{id: id, ids: ids})
-			r.rolled[key] = now
-			r.log.Info("rolling upgrade batch", "scaleSet", ss.Model.Name, "instances", ids)
+		if ru := r.rollingLocked(key, ss, now); ru != nil && ru.Status == RollingForward {
+			view := func(in *model.Instance) rollingInstance {
+				st := r.inst[in.Netns]
+				if st == nil {
+					return rollingInstance{Health: "Unknown"}
+				}
+				return rollingInstance{
+					Applied: !st.busy && st.err == nil && st.obs.ModelGen == in.ModelGen && st.obs.Started,
+					Health:  st.health,
+				}
+			}
+			ids, fault := nextRollingBatch(ss, view, r.rolled[key], now)
+			switch {
+			case fault != nil:
+				ru.Status, ru.Error, ru.End = RollingFaulted, fault, now
+				r.log.Warn("rolling upgrade stopped", "scaleSet", ss.Model.Name, "code", fault.Code, "err", fault.Message)
+			case len(ids) > 0:
+				id, _ := arm.ParseID(ss.Model.ID) // ids in the state were parsed when stored
+				upgrades = append(upgrades, setChange{id: id, ids: ids})
+				r.rolled[key] = now
+				r.log.Info("rolling upgrade batch", "scaleSet", ss.Model.Name, "instances", ids)
+			}
 		}
 		since := func(in *model.Instance) time.Time {
 			if st := r.inst[in.Netns]; st != nil && !st.busy {
@@ -764,11 +796,103 @@ func (r *Reconciler) setChangesLocked(snap *model.State) (upgrades, repairs []se
 		}
 		if ids := repairsDue(ss, since, now); len(ids) > 0 {
 			id, _ := arm.ParseID(ss.Model.ID) // ids in the state were parsed when stored
-			repairs = append(repairs, setChange{id: id, ids: ids})
-			r.log.Warn("automatic repair: replacing unhealthy instances", "scaleSet", ss.Model.Name, "instances", ids)
+			action := repairPolicy(ss).Action
+			repairs = append(repairs, setChange{id: id, ids: ids, action: action})
+			for _, in := range ids {
+				if st := r.inst[ss.Instances[in].Netns]; st != nil {
+					st.unhealthy = time.Time{} // its grace counts again once the repair is done
+				}
+			}
+			r.log.Warn("automatic repair of unhealthy instances", "scaleSet", ss.Model.Name, "action", action, "instances", ids)
+		}
+	}
+	for key := range r.rolling {
+		if _, ok := snap.ScaleSets[key]; !ok {
+			delete(r.rolling, key)
 		}
 	}
 	return upgrades, repairs
+}
+
+// Rolling upgrade states (runningStatus.code of Azure's rolling upgrade status).
+const (
+	RollingForward   = "RollingForward"
+	RollingCompleted = "Completed"
+	RollingFaulted   = "Faulted"
+)
+
+// RollingUpgrade is the latest rolling upgrade of a scale set.
+type RollingUpgrade struct {
+	ModelGen   int64
+	Status     string // RollingForward, Completed, Faulted
+	Start, End time.Time
+	Error      *arm.Error // why it stopped (Faulted)
+	// Progress, counted when asked.
+	Successful, Failed, InProgress, Pending int
+}
+
+// rollingLocked updates and returns the latest rolling upgrade of a Rolling
+// scale set: a new one starts when its model generation changes and some
+// instance runs an older one; r.mu must be held.
+func (r *Reconciler) rollingLocked(key string, ss *model.ScaleSet, now time.Time) *RollingUpgrade {
+	p := ss.Model.Properties
+	if ss.Deleting || p == nil || p.UpgradePolicy == nil || p.UpgradePolicy.Mode != "Rolling" {
+		return nil
+	}
+	ru := r.rolling[key]
+	outdated := 0
+	for _, in := range ss.Live() {
+		if in.ModelGen != ss.ModelGen {
+			outdated++
+		}
+	}
+	if ru == nil || ru.ModelGen != ss.ModelGen {
+		if outdated == 0 {
+			return ru
+		}
+		ru = &RollingUpgrade{ModelGen: ss.ModelGen, Status: RollingForward, Start: now}
+		r.rolling[key] = ru
+	}
+	if ru.Status == RollingForward && outdated == 0 {
+		done := true
+		for _, in := range ss.Live() {
+			if st := r.inst[in.Netns]; st == nil || st.busy || st.obs.ModelGen != in.ModelGen {
+				done = false
+			}
+		}
+		if done {
+			ru.Status, ru.End = RollingCompleted, now
+		}
+	}
+	return ru
+}
+
+// Rolling reports the latest rolling upgrade of a scale set (by lower-cased
+// id), with its progress, and false when it never had one.
+func (r *Reconciler) Rolling(setKey string, ss *model.ScaleSet) (RollingUpgrade, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ru := r.rolling[setKey]
+	if ru == nil {
+		return RollingUpgrade{}, false
+	}
+	out := *ru
+	if ss != nil {
+		for _, in := range ss.Live() {
+			st := r.inst[in.Netns]
+			switch {
+			case in.ModelGen != ru.ModelGen:
+				out.Pending++
+			case st == nil || st.busy || st.obs.ModelGen != in.ModelGen:
+				out.InProgress++
+			case st.err != nil || st.health == "Unhealthy":
+				out.Failed++
+			default:
+				out.Successful++
+			}
+		}
+	}
+	return out, true
 }
 
 // ---- status ----
@@ -778,6 +902,7 @@ type InstanceStatus struct {
 	ProvisioningState string              // Creating, Updating, Succeeded, Failed, Deleting
 	PowerState        string              // starting, running, stopping, stopped, deallocated, unknown
 	Health            string              // Healthy, Unhealthy, Unknown, or "" when nothing reports health
+	HealthFromProbe   bool                // Health comes from the scale set's load-balancer probe
 	Error             string              // last failure, "" when none
 	Extensions        []arm.ExtensionView // extension statuses
 }
@@ -790,7 +915,7 @@ func (r *Reconciler) Instance(netns string) InstanceStatus {
 	if st == nil {
 		return InstanceStatus{ProvisioningState: "Creating", PowerState: "starting"}
 	}
-	out := InstanceStatus{ProvisioningState: st.prov, PowerState: st.power, Health: st.obs.Health, Extensions: st.obs.Extensions}
+	out := InstanceStatus{ProvisioningState: st.prov, PowerState: st.power, Health: st.health, HealthFromProbe: st.probeHealth, Extensions: st.obs.Extensions}
 	if st.err != nil {
 		out.ProvisioningState, out.Error = "Failed", st.err.Error()
 	}
