@@ -2,11 +2,12 @@
 # Installs what vmss needs at run time and in its tests on Debian or Ubuntu:
 # iproute2 and util-linux (nsenter), OpenSSH's client (ssh, scp, sftp), curl,
 # dig, procps, python3, nftables (network security groups) and the az CLI
-# (Debian's azure-cli, for the tests that drive the HTTPS API with it). Go 1.26
+# (Debian's azure-cli, for the tests that drive the HTTPS API with it) and chromium
+# (the dashboard's browser tests drive it headless). Go 1.26
 # or later must already be installed.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "needs root: sudo $0" >&2; exit 1; }
-pkgs=(iproute2 util-linux openssh-client curl dnsutils procps python3 jq ca-certificates nftables azure-cli)
+pkgs=(iproute2 util-linux openssh-client curl dnsutils procps python3 jq ca-certificates nftables azure-cli chromium)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
