@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,9 @@ type fixture struct {
 	srv   *httptest.Server
 }
 
-func newFixture(t *testing.T, readOnly bool) *fixture {
+func newFixture(t testing.TB, readOnly bool) *fixture { return newFixtureN(t, readOnly, 2) }
+
+func newFixtureN(t testing.TB, readOnly bool, capacity int) *fixture {
 	t.Helper()
 	st, err := model.Open(filepath.Join(t.TempDir(), "state"), model.DefaultConfig())
 	if err != nil {
@@ -41,8 +44,8 @@ func newFixture(t *testing.T, readOnly bool) *fixture {
 	a := &api.Server{Store: st, Runtime: api.StaticRuntime{}}
 	f := &fixture{store: st, arm: a}
 	f.call(t, "PUT", rg, `{"location":"eastus"}`)
-	f.call(t, "PUT", rg+"/providers/Microsoft.Network/virtualNetworks/vnet", `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[{"name":"sn","properties":{"addressPrefix":"10.0.0.0/24"}}]}}`)
-	f.call(t, "PUT", set, `{"location":"eastus","sku":{"name":"Standard_A1","capacity":2},"properties":{"overprovision":false,"upgradePolicy":{"mode":"Manual"},"virtualMachineProfile":{
+	f.call(t, "PUT", rg+"/providers/Microsoft.Network/virtualNetworks/vnet", `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[{"name":"sn","properties":{"addressPrefix":"10.0.0.0/20"}}]}}`)
+	f.call(t, "PUT", set, `{"location":"eastus","sku":{"name":"Standard_A1","capacity":`+strconv.Itoa(capacity)+`},"properties":{"overprovision":false,"singlePlacementGroup":false,"upgradePolicy":{"mode":"Manual"},"virtualMachineProfile":{
 	  "storageProfile":{"imageReference":{"publisher":"Canonical","offer":"ubuntu-24_04-lts","sku":"server","version":"latest"}},
 	  "osProfile":{"computerNamePrefix":"web","adminUsername":"azureuser","adminPassword":"Secr3t!pass"},
 	  "networkProfile":{"networkInterfaceConfigurations":[{"name":"nic","properties":{"primary":true,"ipConfigurations":[{"name":"ip","properties":{"subnet":{"id":"`+rg+`/providers/Microsoft.Network/virtualNetworks/vnet/subnets/sn"}}}]}}]}}}}`)
@@ -60,7 +63,7 @@ func newFixture(t *testing.T, readOnly bool) *fixture {
 	return f
 }
 
-func (f *fixture) call(t *testing.T, method, path, body string) {
+func (f *fixture) call(t testing.TB, method, path, body string) {
 	t.Helper()
 	req := httptest.NewRequest(method, path+"?api-version="+APIVersion, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -71,7 +74,7 @@ func (f *fixture) call(t *testing.T, method, path, body string) {
 	}
 }
 
-func (f *fixture) capacity(t *testing.T) int {
+func (f *fixture) capacity(t testing.TB) int {
 	t.Helper()
 	n := -1
 	f.store.View(func(st *model.State) {

@@ -13,6 +13,14 @@
   const tail = (id) => id.slice(id.lastIndexOf("/") + 1);
 
   window.vmssRenders = []; // {seq, ms, at}: the page's update cost, read by benchmarks
+  // vmssMeasure runs an action and resolves, once a rendered update satisfies
+  // done(snapshot), with the milliseconds from the request to that render.
+  window.vmssMeasure = (body, done) => new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    window.vmssOnRender = (s) => { if (done(s)) { window.vmssOnRender = null; resolve(performance.now() - t0); } };
+    fetch("/api/action", { method: "POST", headers: { "Content-Type": "application/json", "X-Vmss-Token": token }, body: JSON.stringify(body) })
+      .then((r) => { if (!r.ok) r.text().then((t) => reject(new Error(r.status + " " + t))); }, reject);
+  });
 
   function connect() {
     const es = new EventSource("/events");
@@ -24,6 +32,7 @@
       const ms = performance.now() - t0;
       window.vmssRenders.push({ seq: snap.seq, ms: ms, at: Date.now() });
       if (window.vmssRenders.length > 1000) window.vmssRenders.shift();
+      if (window.vmssOnRender) window.vmssOnRender(snap);
       $("#stats").textContent = `update #${snap.seq} · server ${snap.buildMs.toFixed(1)} ms · page ${ms.toFixed(1)} ms · ${new Date(snap.time).toLocaleTimeString()}`;
     });
     es.onopen = () => { const c = $("#conn"); c.textContent = "live"; c.className = "pill live"; };
