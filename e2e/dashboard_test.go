@@ -6,11 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -193,4 +196,53 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("the API has %d instances after scaling in to 6 from the page", n)
 	}
 	shot(t, ctx, dir, "scaleset-6.png")
+}
+
+// BenchmarkDashboardInstanceLatency measures, in headless chromium against a
+// real daemon, the time from a stop or start of an instance requested by the
+// page to the rendered update showing its new power state (the reconciler's
+// work on the instance included).
+//
+//	sudo go test ./e2e/ -run '^$' -bench DashboardInstanceLatency -benchtime 20x
+func BenchmarkDashboardInstanceLatency(b *testing.B) {
+	metrics := lbMetricsAddr(b)
+	e := Start(b, Options{ProbeScale: "0.05", Extra: []string{"--metrics-addr", metrics}})
+	lbCreate(e, "web", 2, webapp)
+	ctx := browser(b)
+	if err := chromedp.Run(ctx, chromedp.Navigate("http://"+metrics+"/")); err != nil {
+		b.Fatal(err)
+	}
+	waitJS(b, ctx, 60*time.Second, "the running instances",
+		`(() => { const a = document.querySelector('nav a[href^="#ss:"]'); if (a) a.click(); return document.querySelectorAll('#insttable td.power .running').length === 2; })()`)
+	var id string
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`document.querySelector("#view").dataset.id`, &id)); err != nil {
+		b.Fatal(err)
+	}
+	var lat []float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		op, want := "stop", "stopped"
+		if i%2 == 1 {
+			op, want = "start", "running"
+		}
+		expr := `window.vmssMeasure({op: "` + op + `", scaleSet: ` + strconv.Quote(id) + `, instance: "0"},
+			(s) => s.groups[0].scaleSets[0].instances.some((i) => i.id === "0" && i.power === "` + want + `"))`
+		var ms float64
+		if err := chromedp.Run(ctx, chromedp.Evaluate(expr, &ms, func(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) })); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, ms)
+	}
+	b.StopTimer()
+	var renders []float64
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.vmssRenders.map((r) => r.ms)`, &renders)); err != nil {
+		b.Fatal(err)
+	}
+	for name, ms := range map[string][]float64{"state-change-to-page": lat, "page-render": renders} {
+		slices.Sort(ms)
+		if len(ms) > 0 {
+			b.ReportMetric(ms[len(ms)/2], name+"-p50-ms")
+			b.ReportMetric(ms[min(len(ms)-1, len(ms)*99/100)], name+"-p99-ms")
+		}
+	}
 }
