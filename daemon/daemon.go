@@ -21,6 +21,7 @@ import (
 	"github.com/vmss-emulator/vmss/api"
 	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/client"
+	"github.com/vmss-emulator/vmss/dashboard"
 	"github.com/vmss-emulator/vmss/dataview"
 	"github.com/vmss-emulator/vmss/deploy"
 	"github.com/vmss-emulator/vmss/gateway"
@@ -76,7 +77,9 @@ type Options struct {
 	HealthInterval time.Duration
 	// InstancePids, InstanceMemory, InstancesDisk: see machine.Config.
 	InstancePids, InstanceMemory, InstancesDisk int64
-	Logger                                      *slog.Logger
+	// DashboardReadOnly serves the dashboard without its actions.
+	DashboardReadOnly bool
+	Logger            *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -125,6 +128,10 @@ type Daemon struct {
 	// Gateway is the HTTPS listener; nil when it is off.
 	Gateway *gateway.Gateway
 	Metrics *prometheus.Registry
+	// Dashboard is the live dashboard on the metrics listener; nil when metrics are off.
+	Dashboard *dashboard.Server
+
+	metricsURL string
 
 	deployer *deploy.Engine
 	cancel   context.CancelFunc
@@ -208,8 +215,14 @@ func Start(ctx context.Context, o Options) (d *Daemon, err error) {
 		store.Close()
 		return nil, fmt.Errorf("cannot use the configured directories: %w", err)
 	}
+	var dash *dashboard.Server // set below; the reconciler tells it when a pass ends
 	rec := reconcile.New(store, h, reconcile.Options{
 		Parallel: o.Parallel, Resync: o.Resync, Logger: o.Logger,
+		OnPass: func() {
+			if dash != nil {
+				dash.Notify()
+			}
+		},
 		Plan: reconcile.PlanOptions{ProbeIntervalScale: o.ProbeIntervalScale, DefaultDrain: o.DrainPeriod, JumpboxFallbackPorts: o.JumpboxPorts},
 	})
 	mon := monitor.New(monitor.Options{Store: store, TimeScale: o.TimeScale, Logger: o.Logger, Registerer: reg,
@@ -222,6 +235,15 @@ func Start(ctx context.Context, o Options) (d *Daemon, err error) {
 		return nil, err
 	}
 	srv.Deployer = eng
+	if o.MetricsAddr != "off" {
+		dash, err = dashboard.New(dashboard.Config{ARM: srv, Subscription: cfg.Subscription, ReadOnly: o.DashboardReadOnly, Logger: o.Logger})
+		if err != nil {
+			h.Close()
+			store.Close()
+			return nil, err
+		}
+		store.OnChange(dash.Notify)
+	}
 	ln, err := api.ListenUnix(o.Socket)
 	if err != nil {
 		h.Close()
@@ -239,7 +261,7 @@ func Start(ctx context.Context, o Options) (d *Daemon, err error) {
 		}
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d = &Daemon{Options: o, Store: store, Machine: h, Reconciler: rec, API: srv, Gateway: gw, Metrics: reg, deployer: eng, cancel: cancel, errc: make(chan error, 3), prefixLock: plock}
+	d = &Daemon{Options: o, Store: store, Machine: h, Reconciler: rec, API: srv, Gateway: gw, Metrics: reg, Dashboard: dash, deployer: eng, cancel: cancel, errc: make(chan error, 3), prefixLock: plock}
 	if gw != nil {
 		d.wg.Add(1)
 		go func() {
@@ -292,6 +314,12 @@ func (d *Daemon) serveMetrics(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{}))
+	if d.Dashboard != nil {
+		mux.Handle("/", d.Dashboard.Handler())
+		d.wg.Add(1)
+		go func() { defer d.wg.Done(); d.Dashboard.Run(ctx) }()
+	}
+	d.metricsURL = "http://" + ln.Addr().String() + "/"
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	d.wg.Add(2)
 	go func() { defer d.wg.Done(); _ = hs.Serve(ln) }() // returns ErrServerClosed when Close below ends it
@@ -301,6 +329,14 @@ func (d *Daemon) serveMetrics(ctx context.Context) error {
 		_ = hs.Close() // the daemon is stopping; metrics have no one left to report to
 	}()
 	return nil
+}
+
+// DashboardURL is the dashboard's address, "" when it is off.
+func (d *Daemon) DashboardURL() string {
+	if d.Dashboard == nil || d.metricsURL == "" {
+		return ""
+	}
+	return d.metricsURL
 }
 
 // Err reports a server that stopped on its own.

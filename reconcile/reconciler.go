@@ -23,6 +23,9 @@ type Options struct {
 	BackoffMax time.Duration
 	Plan       PlanOptions
 	Logger     *slog.Logger
+	// OnPass is called after every pass (the instances' status may have
+	// changed), e.g. to update a live view.
+	OnPass func()
 }
 
 // Reconciler drives the Kernel toward the Store's desired state.
@@ -138,6 +141,9 @@ func (r *Reconciler) Run(ctx context.Context) {
 		// Let a burst of changes coalesce into one pass.
 		time.Sleep(2 * time.Millisecond)
 		_ = r.guard("reconciling", func() error { r.Pass(ctx); return nil })
+		if r.opt.OnPass != nil {
+			r.opt.OnPass()
+		}
 	}
 }
 

@@ -36,6 +36,7 @@ func (f *daemonFlags) add(c *cobra.Command) {
 	fl.BoolVar(&f.o.LiftLimits, "lift-limits", false, "ignore Azure's instance limits (100 per placement group, 1000 per scale set)")
 	fl.StringVar(&f.o.HTTPSAddr, "https-addr", "127.0.0.1:8443", "ARM over HTTPS for az and the Azure SDKs (loopback only; \"off\" disables); `vmss az-config` sets az up for it")
 	fl.StringVar(&f.o.MetricsAddr, "metrics-addr", "127.0.0.1:9100", "Prometheus metrics address (loopback only; \"off\" disables)")
+	fl.BoolVar(&f.o.DashboardReadOnly, "dashboard-readonly", false, "serve the dashboard (on --metrics-addr) without its actions (scale, stop, start, ...)")
 	fl.Float64Var(&f.o.ProbeIntervalScale, "probe-interval-scale", 1, "multiply the intervals of load-balancer health probes and the Application Health extension (e.g. 0.1 for fast demos and tests)")
 	fl.Float64Var(&f.o.TimeScale, "time-scale", 1, "multiply every autoscale duration (time grain, window, cooldown, evaluation interval) and the metric sampling interval, e.g. 0.02 turns 5 minutes into 6 s; metrics keep wall-clock times")
 	fl.DurationVar(&f.o.DrainPeriod, "drain-period", 5*time.Second, "default drain period of backend pools that set no drainPeriodInSeconds")
@@ -111,6 +112,9 @@ the kernel. Stopping it (Ctrl-C, SIGTERM) stops serving but keeps instances: the
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "vmss daemon serving on %s (state %s). Stop with Ctrl-C.\n", o.Socket, o.StateDir)
+			if u := d.DashboardURL(); u != "" {
+				fmt.Printf("Dashboard: %s\n", u)
+			}
 			select {
 			case <-cmd.Context().Done():
 			case err := <-d.Err():

@@ -55,6 +55,9 @@ commands to reach them. Ctrl-C or SIGTERM removes everything it made.`,
 				}
 				return fmt.Errorf("deploy the default: %w", err)
 			}
+			if u := d.DashboardURL(); u != "" {
+				fmt.Printf("\nDashboard: %s\n", u)
+			}
 			fmt.Fprintln(os.Stderr, "\nThe emulator runs until Ctrl-C.")
 			select {
 			case <-ctx.Done():

@@ -1,0 +1,305 @@
+// vmss dashboard: renders the view the server pushes over server-sent events.
+(function () {
+  "use strict";
+  const token = document.querySelector('meta[name="vmss-token"]').content;
+  const PAGE = 100; // instance rows per page
+  let snap = null, sel = location.hash.slice(1) || "overview", skeleton = "", page = 0;
+  const series = {}; // chart data by key
+  const charts = {};
+  const $ = (q) => document.querySelector(q);
+  const esc = (s) => String(s == null ? "" : s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  const pill = (s) => s ? `<span class="pill ${esc(s)}">${esc(s)}</span>` : `<span class="muted">—</span>`;
+  const bytes = (n) => n >= 1 << 20 ? (n / (1 << 20)).toFixed(1) + " MiB" : n >= 1024 ? (n / 1024).toFixed(1) + " KiB" : (n || 0) + " B";
+  const tail = (id) => id.slice(id.lastIndexOf("/") + 1);
+
+  window.vmssRenders = []; // {seq, ms, at}: the page's update cost, read by benchmarks
+  // vmssMeasure runs an action and resolves, once a rendered update satisfies
+  // done(snapshot), with the milliseconds from the request to that render.
+  window.vmssMeasure = (body, done) => new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    window.vmssOnRender = (s) => { if (done(s)) { window.vmssOnRender = null; resolve(performance.now() - t0); } };
+    fetch("/api/action", { method: "POST", headers: { "Content-Type": "application/json", "X-Vmss-Token": token }, body: JSON.stringify(body) })
+      .then((r) => { if (!r.ok) r.text().then((t) => reject(new Error(r.status + " " + t))); }, reject);
+  });
+
+  function connect() {
+    const es = new EventSource("/events");
+    es.addEventListener("view", (ev) => {
+      const t0 = performance.now();
+      snap = JSON.parse(ev.data);
+      record();
+      render();
+      const ms = performance.now() - t0;
+      window.vmssRenders.push({ seq: snap.seq, ms: ms, at: Date.now() });
+      if (window.vmssRenders.length > 1000) window.vmssRenders.shift();
+      if (window.vmssOnRender) window.vmssOnRender(snap);
+      $("#stats").textContent = `update #${snap.seq} · server ${snap.buildMs.toFixed(1)} ms · page ${ms.toFixed(1)} ms · ${new Date(snap.time).toLocaleTimeString()}`;
+    });
+    es.onopen = () => { const c = $("#conn"); c.textContent = "live"; c.className = "pill live"; };
+    es.onerror = () => { const c = $("#conn"); c.textContent = "reconnecting"; c.className = "pill off"; };
+  }
+
+  // record keeps time series for the charts: instances per scale set, requests per backend.
+  function record() {
+    const now = Date.parse(snap.time) / 1000;
+    for (const g of snap.groups) {
+      for (const ss of g.scaleSets) {
+        push("ss:" + ss.id.toLowerCase(), now, { instances: ss.instances.length, running: ss.instances.filter((i) => i.power === "running").length });
+      }
+      for (const lb of g.loadBalancers) {
+        const h = lb.health || {};
+        const totals = {};
+        for (const p of h.pools || []) for (const b of p.backends) totals[b.name] = b.totalConnections;
+        const key = "lb:" + lb.id.toLowerCase();
+        const prev = series[key] && series[key].last;
+        const rates = {};
+        for (const n in totals) {
+          rates[n] = prev && prev.totals[n] != null && now > prev.t ? Math.max(0, (totals[n] - prev.totals[n]) / (now - prev.t)) : null;
+        }
+        push(key, now, rates);
+        series[key].last = { t: now, totals: totals };
+      }
+    }
+  }
+  function push(key, t, values) {
+    const s = series[key] || (series[key] = { t: [], cols: {} });
+    if (s.t.length && t <= s.t[s.t.length - 1]) return;
+    s.t.push(t);
+    for (const n in values) if (!s.cols[n]) s.cols[n] = new Array(s.t.length - 1).fill(null);
+    for (const n in s.cols) s.cols[n].push(values[n] == null ? null : values[n]);
+    if (s.t.length > 600) { s.t.shift(); for (const n in s.cols) s.cols[n].shift(); }
+  }
+  const palette = ["#4493f8", "#2ea043", "#d29922", "#da3633", "#a371f7", "#3fb950", "#f778ba", "#79c0ff", "#ffa657", "#56d4dd"];
+  function chart(el, key, title, yLabel) {
+    const s = series[key];
+    if (!el || !s) return;
+    const names = Object.keys(s.cols).sort();
+    const data = [s.t].concat(names.map((n) => s.cols[n]));
+    const sig = names.join(",");
+    let c = charts[key];
+    if (c && (c.sig !== sig || c.el !== el)) { c.plot.destroy(); c = null; }
+    if (!c) {
+      el.innerHTML = "";
+      const plot = new uPlot({
+        title: title, width: Math.min(760, Math.max(360, el.parentElement.clientWidth - 20)), height: 200,
+        scales: { x: { time: true } },
+        axes: [{ stroke: "#8393a5", grid: { stroke: "#263241" } }, { label: yLabel, stroke: "#8393a5", grid: { stroke: "#263241" } }],
+        series: [{}].concat(names.map((n, i) => ({ label: n, stroke: palette[i % palette.length], width: 2, spanGaps: true }))),
+      }, data, el);
+      charts[key] = c = { plot: plot, sig: sig, el: el };
+    } else {
+      c.plot.setData(data);
+    }
+  }
+
+  function find(kind, id) {
+    for (const g of snap.groups) {
+      if (kind === "rg" && g.name === id) return { g: g };
+      for (const x of (kind === "ss" ? g.scaleSets : kind === "lb" ? g.loadBalancers : [])) if (x.id.toLowerCase() === id) return { g: g, x: x };
+      if (kind === "dep") for (const d of g.deployments) if (g.name + "/" + d.name === id) return { g: g, x: d };
+    }
+    return null;
+  }
+
+  function render() {
+    renderTree();
+    const [kind, ...rest] = sel.split(":");
+    const id = rest.join(":");
+    const want = sel;
+    if (skeleton !== want) { skeleton = want; page = 0; $("#main").innerHTML = `<div id="view"></div>`; }
+    const v = $("#view");
+    if (kind === "ss") return renderScaleSet(v, find("ss", id));
+    if (kind === "lb") return renderLB(v, find("lb", id));
+    if (kind === "dep") return renderDeployment(v, find("dep", id));
+    if (kind === "rg") return renderGroup(v, find("rg", id));
+    if (kind === "activity") return renderActivity(v, 300);
+    renderOverview(v);
+  }
+
+  function renderTree() {
+    let h = `<a href="#overview" class="${sel === "overview" ? "sel" : ""}">Overview</a><a href="#activity" class="${sel === "activity" ? "sel" : ""}">Activity log</a>`;
+    for (const g of snap.groups) {
+      h += `<div class="rg"><a href="#rg:${esc(g.name)}" style="padding:0;display:inline">${esc(g.name)}</a> <span class="muted">${esc(g.location)}</span></div>`;
+      const link = (k, label, key, extra) => `<a href="#${key}" class="${sel === key ? "sel" : ""}"><span class="k">${k}</span>${esc(label)}${extra || ""}</a>`;
+      for (const ss of g.scaleSets) link && (h += link("vmss", ss.name, "ss:" + ss.id.toLowerCase(), ` <span class="muted">${ss.instances.length}</span>`));
+      for (const vm of g.vms) h += link("vm", vm.name, "rg:" + g.name);
+      for (const lb of g.loadBalancers) h += link("lb", lb.name, "lb:" + lb.id.toLowerCase());
+      for (const vn of g.vnets) h += link("vnet", vn.name, "rg:" + g.name);
+      for (const d of g.deployments) h += link("dep", d.name, "dep:" + g.name + "/" + d.name);
+    }
+    const t = $("#tree");
+    if (t.innerHTML !== h) t.innerHTML = h;
+  }
+
+  function renderOverview(v) {
+    let h = `<h2>Overview</h2><table><tr><th>Resource group</th><th>Location</th><th class="num">Scale sets</th><th class="num">Instances</th><th class="num">VMs</th><th class="num">Load balancers</th><th class="num">VNETs</th><th class="num">Deployments</th></tr>`;
+    for (const g of snap.groups) {
+      const n = g.scaleSets.reduce((a, s) => a + s.instances.length, 0);
+      h += `<tr><td><a href="#rg:${esc(g.name)}">${esc(g.name)}</a></td><td>${esc(g.location)}</td><td class="num">${g.scaleSets.length}</td><td class="num">${n}</td><td class="num">${g.vms.length}</td><td class="num">${g.loadBalancers.length}</td><td class="num">${g.vnets.length}</td><td class="num">${g.deployments.length}</td></tr>`;
+    }
+    if (!snap.groups.length) h += `<tr><td colspan="8" class="muted">No resource groups yet: try <code>sudo vmss create -n web</code>.</td></tr>`;
+    v.innerHTML = h + `</table>` + activityTable(15);
+  }
+
+  function renderGroup(v, f) {
+    if (!f) { v.innerHTML = `<p class="muted">Gone.</p>`; return; }
+    const g = f.g;
+    let h = `<h2>${esc(g.name)} <span class="muted">${esc(g.location)}</span></h2><h3>Scale sets</h3><table><tr><th>Name</th><th class="num">Capacity</th><th class="num">Instances</th><th>Size</th><th>Upgrade policy</th></tr>`;
+    for (const ss of g.scaleSets) h += `<tr><td><a href="#ss:${esc(ss.id.toLowerCase())}">${esc(ss.name)}</a></td><td class="num">${ss.capacity}</td><td class="num">${ss.instances.length}</td><td>${esc(ss.size)}</td><td>${esc(ss.upgradePolicy)}</td></tr>`;
+    h += `</table><h3>Virtual machines</h3><table><tr><th>Name</th><th>Size</th><th>Provisioning</th><th>Power</th></tr>`;
+    for (const vm of g.vms) {
+      const p = vm.properties || {}; const st = (p.instanceView && p.instanceView.statuses) || [];
+      const pow = (st.find((s) => s.code && s.code.startsWith("PowerState/")) || {}).code;
+      h += `<tr><td>${esc(vm.name)}</td><td>${esc(p.hardwareProfile && p.hardwareProfile.vmSize)}</td><td>${pill(p.provisioningState)}</td><td>${pill(pow && pow.slice(11))}</td></tr>`;
+    }
+    h += `</table><h3>Load balancers</h3><table><tr><th>Name</th><th class="num">Rules</th><th class="num">Backends</th></tr>`;
+    for (const lb of g.loadBalancers) {
+      const hp = lb.health || {};
+      h += `<tr><td><a href="#lb:${esc(lb.id.toLowerCase())}">${esc(lb.name)}</a></td><td class="num">${(hp.rules || []).length}</td><td class="num">${(hp.pools || []).reduce((a, p) => a + p.backends.length, 0)}</td></tr>`;
+    }
+    h += `</table><h3>Virtual networks</h3><table><tr><th>Name</th><th>Address space</th><th>Subnets</th></tr>`;
+    for (const vn of g.vnets) {
+      const p = vn.properties || {};
+      h += `<tr><td>${esc(vn.name)}</td><td class="mono">${esc(((p.addressSpace || {}).addressPrefixes || []).join(", "))}</td><td class="mono">${esc((p.subnets || []).map((s) => s.name + " " + ((s.properties || {}).addressPrefix || "")).join(", "))}</td></tr>`;
+    }
+    h += `</table><h3>Deployments</h3><table><tr><th>Name</th><th>State</th></tr>`;
+    for (const d of g.deployments) h += `<tr><td><a href="#dep:${esc(g.name + "/" + d.name)}">${esc(d.name)}</a></td><td>${pill(d.state)}</td></tr>`;
+    v.innerHTML = h + `</table>`;
+  }
+
+  function renderScaleSet(v, f) {
+    if (!f) { v.innerHTML = `<p class="muted">This scale set is gone.</p>`; return; }
+    const ss = f.x, key = "ss:" + ss.id.toLowerCase();
+    if (!v.firstChild) {
+      v.innerHTML = `<h2 id="ssname"></h2><div class="cards" id="sscards"></div>
+        <div class="pager" id="scalebar"><label>Capacity <input type="number" min="0" id="cap"></label><button data-act="scale" id="scalebtn">Scale</button>
+        <span class="muted">same call as <code>vmss scale --new-capacity N</code></span></div>
+        <div class="row"><div><h3>Fault domains × update domains</h3><div id="grid"></div></div><div><h3>Instances over time</h3><div class="chart"><div id="sschart"></div></div></div></div>
+        <h3>Instances</h3><div class="pager" id="pager"></div><div id="insts"></div>`;
+      $("#cap").value = ss.capacity;
+    }
+    $("#ssname").innerHTML = `${esc(ss.name)} <span class="muted">${esc(f.g.name)}</span>`;
+    const running = ss.instances.filter((i) => i.power === "running").length;
+    const up = ss.instances.filter((i) => i.lb === "Up").length;
+    const card = (l, val) => `<div class="card"><div class="l">${l}</div><div class="v">${val}</div></div>`;
+    $("#sscards").innerHTML = card("Capacity", `<span id="capacity">${ss.capacity}</span>`) + card("Instances", `<span id="count">${ss.instances.length}</span>`) +
+      card("Running", running) + card("In rotation", up) + card("Image", `<span class="mono">${esc(ss.image || "—")}</span>`) + card("Size", esc(ss.size)) +
+      card("Upgrade policy", esc(ss.upgradePolicy || "Manual")) + card("Overprovision", ss.overprovision ? "on" : "off") + card("Provisioning", pill(ss.provisioningState));
+    // The FD × UD grid: one square per instance, coloured by its rotation state.
+    let fds = 0, uds = 0;
+    for (const i of ss.instances) { fds = Math.max(fds, i.fd + 1); uds = Math.max(uds, i.ud + 1); }
+    let gh = `<table class="grid"><tr><th></th>`;
+    for (let u = 0; u < uds; u++) gh += `<th class="muted">UD ${u}</th>`;
+    gh += `<th></th></tr>`;
+    for (let d = 0; d < fds; d++) {
+      gh += `<tr><th class="muted">FD ${d}</th>`;
+      for (let u = 0; u < uds; u++) {
+        gh += `<td>` + ss.instances.filter((i) => i.fd === d && i.ud === u).map((i) => `<span class="dot ${esc(stateOf(i))}" title="${esc(i.name)}: ${esc(stateOf(i))}"></span>`).join("") + `</td>`;
+      }
+      gh += `<td><button data-act="fault-down" data-fd="${d}" class="danger">down</button> <button data-act="fault-up" data-fd="${d}">up</button></td></tr>`;
+    }
+    $("#grid").innerHTML = gh + `</table>`;
+    chart($("#sschart"), key, "", "instances");
+    const pages = Math.max(1, Math.ceil(ss.instances.length / PAGE));
+    if (page >= pages) page = pages - 1;
+    $("#pager").innerHTML = `<button data-page="-1" ${page === 0 ? "disabled" : ""}>‹</button> page ${page + 1} of ${pages} (${ss.instances.length} instances) <button data-page="1" ${page >= pages - 1 ? "disabled" : ""}>›</button>`;
+    let h = `<table id="insttable"><tr><th class="num">Id</th><th>Computer name</th><th>Private IP</th><th class="num">FD</th><th class="num">UD</th><th>Power</th><th>Provisioning</th><th>Health</th><th>Load balancer</th><th>Latest model</th><th>SSH (inbound NAT)</th><th>Actions</th></tr>`;
+    for (const i of ss.instances.slice(page * PAGE, page * PAGE + PAGE)) {
+      const a = (op, label, cls) => `<button data-act="${op}" data-inst="${esc(i.id)}" class="${cls || ""}">${label}</button>`;
+      h += `<tr data-instance="${esc(i.id)}"><td class="num">${esc(i.id)}</td><td>${esc(i.computerName)}</td><td class="mono">${esc(i.privateIp)}</td><td class="num">${i.fd}</td><td class="num">${i.ud}</td>
+        <td class="power">${pill(i.power)}</td><td>${pill(i.provisioningState)}</td><td>${pill(i.health)}</td><td class="lbstate">${pill(i.lb)}</td><td>${i.latestModel ? "yes" : `<span class="pill Draining">no</span>`}</td>
+        <td>${i.ssh ? `<span class="ssh"><code>${esc(i.ssh)}</code><button data-copy="${esc(i.ssh)}" title="copy">copy</button></span>` : `<span class="muted">—</span>`}</td>
+        <td>${i.power === "running" ? a("stop", "stop") : a("start", "start")} ${a("restart", "restart")} ${a("reimage", "reimage")} ${a("delete", "delete", "danger")}</td></tr>`;
+    }
+    $("#insts").innerHTML = h + `</table>`;
+    v.dataset.id = ss.id;
+    lockActions(v);
+  }
+  function stateOf(i) {
+    if (i.power && i.power !== "running") return i.power;
+    return i.lb || i.provisioningState || "Unknown";
+  }
+
+  function renderLB(v, f) {
+    if (!f) { v.innerHTML = `<p class="muted">This load balancer is gone.</p>`; return; }
+    const lb = f.x, h0 = lb.health || {}, m = (lb.model && lb.model.properties) || {};
+    if (!v.firstChild) v.innerHTML = `<h2 id="lbname"></h2><div id="lbtables"></div><h3>Requests per second per backend</h3><div class="chart"><div id="lbchart"></div></div><div id="lbmore"></div>`;
+    $("#lbname").innerHTML = `${esc(lb.name)} <span class="muted">${esc(f.g.name)}</span>`;
+    let h = `<h3>Rules</h3><table><tr><th>Rule</th><th>Frontend</th><th class="num">Backend port</th><th>Probe</th><th>Distribution</th><th class="num">Active</th><th class="num">Total</th><th class="num">Refused</th></tr>`;
+    for (const r of h0.rules || []) h += `<tr><td>${esc(r.name)}</td><td class="mono">${esc(r.frontend)}</td><td class="num">${r.backendPort}</td><td>${esc(r.probe)}</td><td>${esc(r.loadDistribution)}</td><td class="num">${r.activeConnections}</td><td class="num">${r.totalConnections}</td><td class="num">${r.refused}</td></tr>`;
+    h += `</table><h3>Probes</h3><table><tr><th>Probe</th><th>Protocol</th><th class="num">Port</th><th>Path</th><th class="num">Interval (s)</th><th class="num">Threshold</th></tr>`;
+    for (const p of m.probes || []) { const q = p.properties || {}; h += `<tr><td>${esc(p.name)}</td><td>${esc(q.protocol)}</td><td class="num">${esc(q.port)}</td><td class="mono">${esc(q.requestPath || "")}</td><td class="num">${esc(q.intervalInSeconds)}</td><td class="num">${esc(q.probeThreshold || q.numberOfProbes || "")}</td></tr>`; }
+    h += `</table><h3>Backends</h3><table id="backends"><tr><th>Pool</th><th>Backend</th><th>Address</th><th>State</th><th>Last probe result</th><th class="num">Active conns</th><th class="num">Total conns</th><th class="num">Failed</th><th class="num">Bytes in</th><th class="num">Bytes out</th></tr>`;
+    for (const p of h0.pools || []) for (const b of p.backends) {
+      const pr = (b.probes || []).map((x) => `${esc(x.probe)}: ${esc(x.lastResult || "—")}`).join("; ");
+      h += `<tr data-backend="${esc(b.name)}"><td>${esc(p.name)}</td><td>${esc(b.name)}</td><td class="mono">${esc(b.address)}</td><td>${pill(b.state)}</td><td class="mono">${pr || "—"}</td><td class="num">${b.activeConnections}</td><td class="num">${b.totalConnections}</td><td class="num">${b.failedConnects}</td><td class="num">${bytes(b.bytesIn)}</td><td class="num">${bytes(b.bytesOut)}</td></tr>`;
+    }
+    h += `</table>`;
+    $("#lbtables").innerHTML = h;
+    let n = `<h3>Inbound NAT</h3><table><tr><th>Name</th><th>Frontend</th><th>Backend</th><th class="num">Active</th><th class="num">Total</th></tr>`;
+    for (const x of h0.nat || []) n += `<tr><td>${esc(x.name)}</td><td class="mono">${esc(x.frontend)}</td><td class="mono">${esc(x.backend)}</td><td class="num">${x.activeConnections}</td><td class="num">${x.totalConnections}</td></tr>`;
+    $("#lbmore").innerHTML = n + `</table>`;
+    chart($("#lbchart"), "lb:" + lb.id.toLowerCase(), "", "req/s");
+  }
+
+  function renderDeployment(v, f) {
+    if (!f) { v.innerHTML = `<p class="muted">This deployment is gone.</p>`; return; }
+    const d = f.x;
+    let h = `<h2>${esc(d.name)} ${pill(d.state)}</h2>`;
+    if (d.error) h += `<h3>Error</h3><pre>${esc(JSON.stringify(d.error, null, 2))}</pre>`;
+    h += `<h3>Operations</h3><table><tr><th>Resource</th><th>Type</th><th>Operation</th><th>State</th><th>Status</th></tr>`;
+    for (const o of ((d.operations || {}).value || [])) {
+      const p = o.properties || {}, t = p.targetResource || {};
+      h += `<tr><td>${esc(t.resourceName || "")}</td><td>${esc(t.resourceType || "")}</td><td>${esc(p.provisioningOperation || "")}</td><td>${pill(p.provisioningState)}</td><td class="mono">${esc(p.statusMessage ? JSON.stringify(p.statusMessage).slice(0, 200) : p.statusCode || "")}</td></tr>`;
+    }
+    v.innerHTML = h + `</table>`;
+  }
+
+  function activityTable(n) {
+    let h = `<h3>Activity</h3><table class="log"><tr><th>Time</th><th>Kind</th><th>Subject</th><th>What</th></tr>`;
+    const a = snap.activity || [];
+    for (const e of a.slice(-n).reverse()) h += `<tr><td class="mono">${esc(new Date(e.time).toLocaleTimeString())}</td><td>${esc(e.kind)}</td><td>${esc(e.subject)}</td><td>${esc(e.text)}</td></tr>`;
+    if (!a.length) h += `<tr><td colspan="4" class="muted">Nothing yet.</td></tr>`;
+    return h + `</table>`;
+  }
+  function renderActivity(v, n) { v.innerHTML = `<h2>Activity log</h2>` + activityTable(n); }
+
+  function lockActions(root) {
+    if (!snap.readOnly) return;
+    $("#ro").hidden = false;
+    root.querySelectorAll("button[data-act]").forEach((b) => { b.disabled = true; b.title = "read-only dashboard"; });
+    const c = $("#cap"); if (c) c.disabled = true;
+  }
+
+  function toast(msg, err) {
+    const t = $("#toast");
+    t.textContent = msg; t.className = err ? "err" : ""; t.hidden = false;
+    clearTimeout(toast.t); toast.t = setTimeout(() => { t.hidden = true; }, 4000);
+  }
+
+  async function act(body) {
+    const r = await fetch("/api/action", { method: "POST", headers: { "Content-Type": "application/json", "X-Vmss-Token": token }, body: JSON.stringify(body) });
+    const text = await r.text();
+    if (r.ok) toast(`${body.op} accepted`);
+    else toast(`${body.op} failed (${r.status}): ${text.slice(0, 300)}`, true);
+  }
+
+  document.addEventListener("click", (ev) => {
+    const b = ev.target.closest("button");
+    if (!b) return;
+    if (b.dataset.copy) { navigator.clipboard && navigator.clipboard.writeText(b.dataset.copy).then(() => toast("copied: " + b.dataset.copy)); return; }
+    if (b.dataset.page) { page += Number(b.dataset.page); render(); return; }
+    const op = b.dataset.act;
+    if (!op) return;
+    const id = $("#view").dataset.id;
+    const body = { op: op, scaleSet: id };
+    if (b.dataset.inst) body.instance = b.dataset.inst;
+    if (b.dataset.fd) body.faultDomain = Number(b.dataset.fd);
+    if (op === "scale") body.capacity = Number($("#cap").value);
+    if ((op === "delete" || op === "reimage") && !ev.shiftKey && !confirm(`${op} instance ${body.instance}?`)) return;
+    act(body);
+  });
+  window.addEventListener("hashchange", () => { sel = location.hash.slice(1) || "overview"; if (snap) render(); });
+  if (document.querySelector('meta[name="vmss-readonly"]').content === "true") $("#ro").hidden = false;
+  connect();
+})();

@@ -1,0 +1,103 @@
+package dashboard
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// BenchmarkPageUpdate1000 measures, in headless chromium, a page showing a
+// scale set of 1,000 instances: the time from a scale request made by the
+// page to the rendered update that shows it (request, model change, view
+// built, sent, parsed and drawn), and the page's drawing time per update.
+//
+//	go test ./dashboard/ -run '^$' -bench PageUpdate1000 -benchtime 30x
+func BenchmarkPageUpdate1000(b *testing.B) {
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		b.Skip("chromium is not installed")
+	}
+	f := newFixtureN(b, false, 1000)
+	ctx := headless(b, path)
+	if err := chromedp.Run(ctx, chromedp.Navigate(f.srv.URL+"/")); err != nil {
+		b.Fatal(err)
+	}
+	var id string
+	waitFor(b, ctx, `(() => { const a = document.querySelector('nav a[href^="#ss:"]'); if (a) a.click(); return !!document.querySelector('#insttable'); })()`)
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`document.querySelector("#view").dataset.id`, &id)); err != nil {
+		b.Fatal(err)
+	}
+	var lat []float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		want := 999 + (i+1)%2 // 1000 → 999 → 1000 …
+		expr := `window.vmssMeasure({op: "scale", scaleSet: ` + strconv.Quote(id) + `, capacity: ` + strconv.Itoa(want) + `},
+			(s) => s.groups[0].scaleSets[0].capacity === ` + strconv.Itoa(want) + `)`
+		var ms float64
+		if err := chromedp.Run(ctx, chromedp.Evaluate(expr, &ms, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) })); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, ms)
+	}
+	b.StopTimer()
+	var renders []float64
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.vmssRenders.map((r) => r.ms)`, &renders)); err != nil {
+		b.Fatal(err)
+	}
+	report(b, "request-to-page", lat)
+	report(b, "page-render", renders)
+}
+
+func report(b *testing.B, name string, ms []float64) {
+	if len(ms) == 0 {
+		return
+	}
+	slices.Sort(ms)
+	b.ReportMetric(ms[len(ms)/2], name+"-p50-ms")
+	b.ReportMetric(ms[min(len(ms)-1, len(ms)*99/100)], name+"-p99-ms")
+}
+
+func headless(b testing.TB, path string) context.Context {
+	// A fresh profile; chromium's helpers may still write to it for a moment
+	// after the browser exits, so it is removed with retries.
+	profile, err := os.MkdirTemp("", "vmss-chromium-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(profile), chromedp.WindowSize(1500, 1000),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	b.Cleanup(func() {
+		cancelC()
+		cancelA()
+		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	return ctx
+}
+
+func waitFor(b testing.TB, ctx context.Context, expr string) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var ok bool
+		if err := chromedp.Run(ctx, chromedp.Evaluate(expr, &ok)); err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the page never satisfied %s", expr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,415 @@
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Config configures a Server.
+type Config struct {
+	// ARM is the ARM API; the dashboard reads and acts through it.
+	ARM          http.Handler
+	Subscription string
+	// ReadOnly refuses every action.
+	ReadOnly bool
+	// Token is required on every action; a random one when empty.
+	Token string
+	// Debounce lets a burst of changes coalesce into one update; default 50ms.
+	Debounce time.Duration
+	// DataPlane is how often, while a page is open, the load balancers' probe
+	// states and counters are read again (they change without a model
+	// change); default 1s.
+	DataPlane time.Duration
+	Logger    *slog.Logger
+}
+
+// Server serves the page, its live updates and its actions.
+type Server struct {
+	cfg    Config
+	token  string
+	notify chan struct{}
+
+	mu       sync.Mutex
+	snap     *Snapshot
+	payload  []byte // the snapshot as JSON
+	activity []Activity
+	seq      int64
+	subs     map[chan []byte]struct{}
+}
+
+// maxActivity bounds the activity log.
+const maxActivity = 300
+
+// New returns a Server; call Run to keep it up to date.
+func New(cfg Config) (*Server, error) {
+	if cfg.ARM == nil {
+		return nil, fmt.Errorf("dashboard: no ARM handler")
+	}
+	if cfg.Debounce <= 0 {
+		cfg.Debounce = 50 * time.Millisecond
+	}
+	if cfg.DataPlane <= 0 {
+		cfg.DataPlane = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	tok := cfg.Token
+	if tok == "" {
+		b := make([]byte, 24)
+		if _, err := rand.Read(b); err != nil {
+			return nil, fmt.Errorf("dashboard token: %w", err)
+		}
+		tok = hex.EncodeToString(b)
+	}
+	return &Server{cfg: cfg, token: tok, notify: make(chan struct{}, 1), subs: map[chan []byte]struct{}{}}, nil
+}
+
+// Token is the per-start token actions must carry.
+func (s *Server) Token() string { return s.token }
+
+// Notify says something changed (the model, the reconciler's status, the
+// data plane); an update follows within Debounce.
+func (s *Server) Notify() {
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Run rebuilds the view on every change until ctx ends, and sends it to the
+// open pages when it differs from the last one.
+func (s *Server) Run(ctx context.Context) {
+	t := time.NewTicker(s.cfg.DataPlane)
+	defer t.Stop()
+	s.refresh(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.notify:
+			time.Sleep(s.cfg.Debounce)
+		case <-t.C:
+			if s.viewers() == 0 {
+				continue
+			}
+		}
+		s.refresh(ctx)
+	}
+}
+
+func (s *Server) viewers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.subs)
+}
+
+// refresh builds the view and publishes it when it changed.
+func (s *Server) refresh(ctx context.Context) {
+	snap, err := s.build(ctx)
+	if err != nil {
+		s.cfg.Logger.Warn("dashboard: reading the state failed", "err", err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.activity = append(s.activity, diff(s.snap, snap, snap.Time)...)
+	if n := len(s.activity); n > maxActivity {
+		s.activity = append([]Activity(nil), s.activity[n-maxActivity:]...)
+	}
+	snap.Activity = s.activity
+	if s.snap != nil && same(s.snap, snap) {
+		return
+	}
+	s.seq++
+	snap.Seq = s.seq
+	b, err := json.Marshal(snap)
+	if err != nil {
+		s.cfg.Logger.Warn("dashboard: encoding the view failed", "err", err)
+		return
+	}
+	s.snap, s.payload = snap, b
+	for c := range s.subs {
+		select {
+		case c <- b:
+		default: // a slow page skips to the next update
+			select {
+			case <-c:
+			default:
+			}
+			c <- b
+		}
+	}
+}
+
+// same reports whether two views show the same thing (time and build cost aside).
+func same(a, b *Snapshot) bool {
+	ca, cb := *a, *b
+	ca.Time, cb.Time, ca.BuildMS, cb.BuildMS, ca.Seq, cb.Seq = time.Time{}, time.Time{}, 0, 0, 0, 0
+	x, _ := json.Marshal(ca)
+	y, _ := json.Marshal(cb)
+	return bytes.Equal(x, y)
+}
+
+// Handler serves the page (/), its assets, the event stream (/events), the
+// current view (/api/view) and actions (/api/action).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	sub, _ := fs.Sub(assets, "assets")
+	static := http.FileServerFS(sub)
+	mux.Handle("GET /assets/", http.StripPrefix("/assets/", static))
+	mux.HandleFunc("GET /{$}", s.page)
+	mux.HandleFunc("GET /events", s.events)
+	mux.HandleFunc("GET /api/view", s.view)
+	mux.HandleFunc("POST /api/action", s.action)
+	return s.guard(mux)
+}
+
+// guard serves loopback clients asking for a loopback host only (no DNS
+// rebinding), and never lets the page be framed.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackRemote(r.RemoteAddr) {
+			http.Error(w, "the dashboard answers loopback clients only", http.StatusForbidden)
+			return
+		}
+		if !loopbackHost(r.Host) {
+			http.Error(w, "the dashboard answers for 127.0.0.1, [::1] or localhost only (Host "+r.Host+")", http.StatusForbidden)
+			return
+		}
+		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func loopbackRemote(addr string) bool {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return false
+	}
+	return ap.Addr().Unmap().IsLoopback()
+}
+
+func loopbackHost(host string) bool {
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		h = host
+	}
+	h = strings.Trim(h, "[]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+func (s *Server) page(w http.ResponseWriter, r *http.Request) {
+	b, err := assets.ReadFile("assets/index.html")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	ro := "false"
+	if s.cfg.ReadOnly {
+		ro = "true"
+	}
+	b = bytes.Replace(b, []byte("{{TOKEN}}"), []byte(s.token), 1)
+	b = bytes.Replace(b, []byte("{{READONLY}}"), []byte(ro), 1)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(b)
+}
+
+func (s *Server) current() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.payload
+}
+
+func (s *Server) view(w http.ResponseWriter, r *http.Request) {
+	b := s.current()
+	if b == nil {
+		s.refresh(r.Context())
+		b = s.current()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(b)
+}
+
+// events streams the view as server-sent events: the current one, then one
+// each time it changes.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	c := make(chan []byte, 1)
+	s.mu.Lock()
+	s.subs[c] = struct{}{}
+	first := s.payload
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.subs, c)
+		s.mu.Unlock()
+	}()
+	if first == nil {
+		s.Notify()
+	}
+	send := func(b []byte) error {
+		if _, err := fmt.Fprintf(w, "event: view\ndata: %s\n\n", b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	if _, err := io.WriteString(w, "retry: 1000\n\n"); err != nil {
+		return
+	}
+	if first != nil {
+		if send(first) != nil {
+			return
+		}
+	} else if rc.Flush() != nil {
+		return
+	}
+	keep := time.NewTicker(15 * time.Second)
+	defer keep.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case b := <-c:
+			if send(b) != nil {
+				return
+			}
+		case <-keep.C:
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
+				return
+			}
+		}
+	}
+}
+
+// Action is a request of the page. Op is one of scale, start, stop,
+// restart, reimage, delete, fault-down, fault-up.
+type Action struct {
+	Op       string `json:"op"`
+	ScaleSet string `json:"scaleSet"` // resource id
+	Instance string `json:"instance,omitempty"`
+	Capacity *int   `json:"capacity,omitempty"`
+	FD       *int   `json:"faultDomain,omitempty"`
+}
+
+// TokenHeader carries the per-start token on actions.
+const TokenHeader = "X-Vmss-Token"
+
+func (s *Server) action(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.ReadOnly {
+		http.Error(w, "the dashboard is read-only (started with --dashboard-readonly)", http.StatusForbidden)
+		return
+	}
+	if got := r.Header.Get(TokenHeader); got == "" || got != s.token {
+		http.Error(w, "missing or wrong "+TokenHeader+": reload the page (the token changes at every start)", http.StatusForbidden)
+		return
+	}
+	if o := r.Header.Get("Origin"); o == "" || !sameOrigin(o, r.Host) {
+		http.Error(w, "cross-origin action refused (Origin "+o+")", http.StatusForbidden)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		http.Error(w, "send the action as application/json", http.StatusUnsupportedMediaType)
+		return
+	}
+	var a Action
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&a); err != nil {
+		http.Error(w, "bad action: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	method, path, body, err := s.armCall(a)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	code, out := s.callARM(r.Context(), method, path, body)
+	s.cfg.Logger.Info("dashboard action", "op", a.Op, "scaleSet", a.ScaleSet, "instance", a.Instance, "status", code)
+	s.Notify()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(out)
+}
+
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Scheme == "http" && strings.EqualFold(u.Host, host)
+}
+
+// armCall maps an action to the ARM call the CLI makes for it.
+func (s *Server) armCall(a Action) (method, path string, body any, err error) {
+	prefix := "/subscriptions/" + s.cfg.Subscription + "/resourceGroups/"
+	if !strings.HasPrefix(strings.ToLower(a.ScaleSet), strings.ToLower(prefix)) ||
+		!strings.Contains(strings.ToLower(a.ScaleSet), "/providers/microsoft.compute/virtualmachinescalesets/") {
+		return "", "", nil, fmt.Errorf("scaleSet %q: give a scale set's resource id", a.ScaleSet)
+	}
+	inst := func() ([]string, error) {
+		if a.Instance == "" || strings.ContainsAny(a.Instance, "/?#") {
+			return nil, fmt.Errorf("%s: give the instance id", a.Op)
+		}
+		return []string{a.Instance}, nil
+	}
+	switch a.Op {
+	case "scale": // vmss scale
+		if a.Capacity == nil || *a.Capacity < 0 {
+			return "", "", nil, fmt.Errorf("scale: give a capacity of 0 or more")
+		}
+		return http.MethodPatch, a.ScaleSet, map[string]any{"sku": map[string]any{"capacity": *a.Capacity}}, nil
+	case "start", "stop", "restart", "reimage", "delete": // vmss start|stop|restart|reimage|delete-instances
+		ids, err := inst()
+		if err != nil {
+			return "", "", nil, err
+		}
+		verb := map[string]string{"start": "start", "stop": "powerOff", "restart": "restart", "reimage": "reimage", "delete": "delete"}[a.Op]
+		return http.MethodPost, a.ScaleSet + "/" + verb, map[string]any{"instanceIds": ids}, nil
+	case "fault-down", "fault-up": // vmss fault down|up
+		if a.FD == nil || *a.FD < 0 {
+			return "", "", nil, fmt.Errorf("%s: give the fault domain", a.Op)
+		}
+		return http.MethodPost, a.ScaleSet + "/injectFault", map[string]any{"faultDomain": *a.FD, "state": strings.TrimPrefix(a.Op, "fault-")}, nil
+	}
+	return "", "", nil, fmt.Errorf("unknown action %q (scale, start, stop, restart, reimage, delete, fault-down, fault-up)", a.Op)
+}
+
+func (s *Server) callARM(ctx context.Context, method, path string, body any) (int, []byte) {
+	b, _ := json.Marshal(body)
+	req := httptest.NewRequestWithContext(ctx, method, path+"?api-version="+APIVersion, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	s.cfg.ARM.ServeHTTP(rec, req)
+	out := rec.Body.Bytes()
+	if len(bytes.TrimSpace(out)) == 0 {
+		out = []byte("{}")
+	}
+	return rec.Code, out
+}
