@@ -175,16 +175,7 @@ func Start(ctx context.Context, o Options) (d *Daemon, err error) {
 	if lim, err := proxy.RaiseFileLimit(1 << 20); err != nil {
 		o.Logger.Warn("could not raise the open-file limit; thousands of connections may fail", "limit", lim, "err", err)
 	}
-	cfg := model.DefaultConfig()
-	cfg.Prefix = o.Prefix
-	cfg.PublicIPRange = o.PublicIPRange
-	cfg.LiftLimits = o.LiftLimits
-	if o.Subscription != "" {
-		cfg.Subscription = o.Subscription
-	}
-	if o.Location != "" {
-		cfg.Location = o.Location
-	}
+	cfg := o.modelConfig()
 	plock, err := LockPrefix(o.Prefix)
 	if err != nil {
 		return nil, err
@@ -262,31 +253,54 @@ func Start(ctx context.Context, o Options) (d *Daemon, err error) {
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d = &Daemon{Options: o, Store: store, Machine: h, Reconciler: rec, API: srv, Gateway: gw, Metrics: reg, Dashboard: dash, deployer: eng, cancel: cancel, errc: make(chan error, 3), prefixLock: plock}
-	if gw != nil {
+	d.run(rctx, ln, mon)
+	o.Logger.Info("vmss daemon serving", "socket", o.Socket, "state", o.StateDir, "prefix", o.Prefix, "public-ip-range", o.PublicIPRange)
+	return d, nil
+}
+
+// modelConfig is the model's configuration from the options.
+func (o *Options) modelConfig() model.Config {
+	cfg := model.DefaultConfig()
+	cfg.Prefix = o.Prefix
+	cfg.PublicIPRange = o.PublicIPRange
+	cfg.LiftLimits = o.LiftLimits
+	if o.Subscription != "" {
+		cfg.Subscription = o.Subscription
+	}
+	if o.Location != "" {
+		cfg.Location = o.Location
+	}
+	return cfg
+}
+
+// run starts the daemon's goroutines until ctx ends: the HTTPS gateway
+// (when on), the reconciler, the API on ln, the monitor (metrics and
+// autoscale) and the metrics and dashboard listener. A server that stops on
+// its own reports on Err.
+func (d *Daemon) run(ctx context.Context, ln net.Listener, mon *monitor.Monitor) {
+	o := d.Options
+	if gw := d.Gateway; gw != nil {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
-			if err := gw.Serve(rctx); err != nil {
+			if err := gw.Serve(ctx); err != nil {
 				d.errc <- fmt.Errorf("HTTPS API server: %w", err)
 			}
 		}()
 		o.Logger.Info("ARM over HTTPS", "url", gw.URL(), "ca", gw.Certs.CAPath())
 	}
-	d.wg.Add(2)
-	go func() { defer d.wg.Done(); rec.Run(rctx) }()
+	d.wg.Add(3)
+	go func() { defer d.wg.Done(); d.Reconciler.Run(ctx) }()
 	go func() {
 		defer d.wg.Done()
-		if err := srv.Serve(rctx, ln); err != nil {
+		if err := d.API.Serve(ctx, ln); err != nil {
 			d.errc <- fmt.Errorf("API server: %w", err)
 		}
 	}()
-	d.wg.Add(1)
-	go func() { defer d.wg.Done(); mon.Run(rctx) }() // metrics and autoscale
-	if err := d.serveMetrics(rctx); err != nil {
+	go func() { defer d.wg.Done(); mon.Run(ctx) }()
+	if err := d.serveMetrics(ctx); err != nil {
 		o.Logger.Warn("metrics are off", "err", err)
 	}
-	o.Logger.Info("vmss daemon serving", "socket", o.Socket, "state", o.StateDir, "prefix", o.Prefix, "public-ip-range", o.PublicIPRange)
-	return d, nil
 }
 
 func (d *Daemon) serveMetrics(ctx context.Context) error {
