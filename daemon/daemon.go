@@ -534,8 +534,12 @@ func Cleanup(ctx context.Context, o CleanupOptions) error {
 	}
 	errs = append(errs, os.RemoveAll(filepath.Join(o.StateDir, "host"))) // the machine's records, host keys and logs
 	if !o.KeepState {
-		if err := os.Remove(filepath.Join(o.StateDir, model.StateFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
+		// The state and the key its protected settings are sealed with go
+		// together (a key without its state protects nothing).
+		for _, f := range []string{model.StateFile, model.KeyFile} {
+			if err := os.Remove(filepath.Join(o.StateDir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
 		}
 		// A live daemon's lock stays (cleanup --force): only a free one goes.
 		_, err := lockfile.RemoveIfFree(filepath.Join(o.StateDir, model.LockFile))

@@ -136,6 +136,15 @@ func runFreshScenarios(t *testing.T) {
 		case <-time.After(2 * time.Minute):
 			t.Fatalf("vmss up still running 2 minutes after Ctrl-C:\n%s", tail(log.String(), 4000))
 		}
+		// vmss up removes its state directory with everything else (the
+		// sealing key of protected settings used to stay).
+		if ents, err := os.ReadDir(filepath.Join(e.StateDir, "state")); err == nil {
+			var names []string
+			for _, en := range ents {
+				names = append(names, en.Name())
+			}
+			t.Errorf("vmss up left its state directory with %v", names)
+		}
 		if left := freshLeftovers(e, true); left != "" {
 			t.Errorf("left after vmss up ended: %s\n%s", left, tail(log.String(), 4000))
 		}

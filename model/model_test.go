@@ -719,3 +719,23 @@ func TestStoreSealsProtectedSettings(t *testing.T) {
 		t.Errorf("open without the key: %v, want an error naming %s", err, KeyFile)
 	}
 }
+
+// Every OnChange listener hears every change: the reconciler and the
+// dashboard both listen (the dashboard's registration used to replace the
+// reconciler's, which then only woke on its resync timer).
+func TestOnChangeCallsEveryListener(t *testing.T) {
+	st, err := Open(t.TempDir(), DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var a, b int
+	st.OnChange(func() { a++ })
+	st.OnChange(func() { b++ })
+	if err := st.Update(func(s *State) error { s.bump(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if a != 1 || b != 1 {
+		t.Errorf("listeners called %d and %d times, want once each", a, b)
+	}
+}

@@ -28,7 +28,7 @@ type Store struct {
 	st       *State
 	saved    []byte
 	lock     *lockfile.Lock
-	onChange func()
+	onChange []func()
 	seal     *sealer // seals protected settings in the state file
 }
 
@@ -78,10 +78,11 @@ func Open(dir string, cfg Config) (*Store, error) {
 }
 
 // OnChange registers a function called (without locks held) after every
-// successful change.
+// successful change, after those registered before it (the reconciler and
+// the dashboard both listen).
 func (s *Store) OnChange(f func()) {
 	s.mu.Lock()
-	s.onChange = f
+	s.onChange = append(s.onChange, f)
 	s.mu.Unlock()
 }
 
@@ -133,9 +134,9 @@ func (s *Store) Update(f func(*State) error) error {
 		return fmt.Errorf("persist state to %s (change undone): %w", s.dir, merr)
 	}
 	s.saved = data
-	cb := s.onChange
+	cbs := s.onChange
 	s.mu.Unlock()
-	if cb != nil {
+	for _, cb := range cbs {
 		cb()
 	}
 	return nil
