@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vmss-emulator/vmss/internal/mountinfo"
+	"github.com/vmss-emulator/vmss/nsnet"
 )
 
 // The instances' files (StateDir/instances: each one's /home and /root, and
@@ -55,7 +56,7 @@ func (m *Manager) ensureHomes() error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	err := withFlock(m.stateDir(), func() error {
+	err := nsnet.WithFlock(m.stateDir(), func() error {
 		if isMountPoint(dir) {
 			return nil
 		}

@@ -595,7 +595,7 @@ func (m *Manager) removeSharedDirs() error {
 	var errs []error
 	rt := m.runtimeDir()
 	if _, err := os.Stat(rt); err == nil {
-		errs = append(errs, withFlock(rt, func() error {
+		errs = append(errs, nsnet.WithFlock(rt, func() error {
 			ents, err := os.ReadDir(m.runRoot())
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil

@@ -451,7 +451,7 @@ func ensureMountPoint(dir, fstype string, propagation uintptr) (string, error) {
 		return "", err
 	}
 	// Lock the parent: a tmpfs mounted on dir has another inode than dir.
-	return real, withFlock(filepath.Dir(real), func() error {
+	return real, nsnet.WithFlock(filepath.Dir(real), func() error {
 		ms, err := mountinfo.ReadFile("/proc/self/mountinfo")
 		if err != nil {
 			return err
@@ -481,18 +481,4 @@ func ensureMountPoint(dir, fstype string, propagation uintptr) (string, error) {
 		}
 		return nil
 	})
-}
-
-// withFlock runs fn holding an exclusive flock on dir, which serializes
-// goroutines and processes that manage the same directory.
-func withFlock(dir string, fn func() error) error {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("lock %s: %w", dir, err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
-		return fmt.Errorf("lock %s: %w", dir, err)
-	}
-	return fn()
 }

@@ -31,7 +31,7 @@ func EnsureRunDir() error {
 	if err != nil {
 		return err
 	}
-	return withFlock(filepath.Dir(real), func() error {
+	return WithFlock(filepath.Dir(real), func() error {
 		ms, err := mountinfo.ReadFile("/proc/self/mountinfo")
 		if err != nil {
 			return err
@@ -57,9 +57,9 @@ func EnsureRunDir() error {
 	})
 }
 
-// withFlock runs fn holding an exclusive flock on dir, which serializes
+// WithFlock runs fn holding an exclusive flock on dir, which serializes
 // goroutines and processes that manage the same directory.
-func withFlock(dir string, fn func() error) error {
+func WithFlock(dir string, fn func() error) error {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("lock %s: %w", dir, err)
