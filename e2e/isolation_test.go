@@ -210,8 +210,9 @@ func TestProtectedSettingsNeverLeak(t *testing.T) {
 // other instance keeps serving through the load balancer, the memory hog
 // is killed at the instance's memory limit, and stopping the instance ends
 // the fork bomb.
+// Not parallel: a fork bomb and a memory hog would starve the timing of the
+// tests running beside it (probe intervals of a quarter second).
 func TestResourceExhaustionContained(t *testing.T) {
-	t.Parallel()
 	e := Start(t, Options{})
 	c := newSSHClient(t)
 	sshCreate(e, c, "hog", 2, "--lb-rule-port", "80", "--custom-script", "exec vmss webapp --addr :80")

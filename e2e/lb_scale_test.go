@@ -141,7 +141,10 @@ func TestLBTenThousandConnections(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := lbHit(url, netip.Addr{}); err != nil {
-		t.Errorf("after the connections closed: %v", err)
-	}
+	// The load balancer still serves once they are gone (a request may
+	// meet the last closes; a few seconds are allowed, not TIME_WAIT's minute).
+	Eventually(t, 10*time.Second, "a request after the connections closed", func() error {
+		_, err := lbHit(url, netip.Addr{})
+		return err
+	})
 }
