@@ -59,6 +59,8 @@ with the HTTPS API on (the default).`,
 // shq quotes s for a POSIX shell.
 func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
+// printAzConfig prints the setup lines. The secret goes as --password=SECRET:
+// az's argument parser takes a separate value starting with '-' for an option.
 func printAzConfig(w io.Writer, ep gateway.Endpoint, cr identity.Credentials, profile string) {
 	reg := fmt.Sprintf("--endpoint-resource-manager %s --endpoint-vm-image-alias-doc %s --profile %s", shq(ep.ResourceManager), shq(ep.VMImageAliasDoc), shq(profile))
 	fmt.Fprintf(w, `# az CLI -> vmss emulator at %s (Azure Stack-style cloud %q, AD FS authority %s)
@@ -68,7 +70,7 @@ func printAzConfig(w io.Writer, ep gateway.Endpoint, cr identity.Credentials, pr
 export REQUESTS_CA_BUNDLE=%s
 az cloud register -n %s %s --only-show-errors >/dev/null 2>&1 || az cloud update -n %s %s --only-show-errors >/dev/null
 az cloud set -n %s --only-show-errors
-az login --service-principal -u %s -p %s --tenant %s --only-show-errors -o none
+az login --service-principal -u %s --password=%s --tenant %s --only-show-errors -o none
 `,
 		ep.ResourceManager, ep.Cloud, ep.Authority,
 		ep.ResourceManager, strings.TrimSuffix(ep.Authority, "adfs"), ep.Audience, cr.ClientID, cr.TenantID, ep.CABundle,

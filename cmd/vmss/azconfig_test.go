@@ -13,12 +13,14 @@ import (
 )
 
 // The printed lines, run by a shell with az replaced by a function that
-// records its arguments, register, select and sign in to the emulator.
+// records its arguments, register, select and sign in to the emulator; a
+// secret starting with '-' is passed as --password=SECRET, which az's
+// argument parser takes (with -p SECRET it stops: "expected one argument").
 func TestAzConfigLinesRunInAShell(t *testing.T) {
 	ep := gateway.Endpoint{Cloud: "vmss", ResourceManager: "https://127.0.0.1:8443/", Authority: "https://127.0.0.1:8443/adfs",
 		Audience: gateway.Audience, VMImageAliasDoc: "https://127.0.0.1:8443/metadata/vm-image-aliases.json",
 		CAFile: "/run/vmss/https/ca.pem", CABundle: "/run/vmss/https/ca-bundle.pem"}
-	cr := identity.Credentials{TenantID: "00000000-0000-0000-0000-000000000000", ClientID: "11111111-2222-3333-4444-555555555555", ClientSecret: "s3cr'et-$x"}
+	cr := identity.Credentials{TenantID: "00000000-0000-0000-0000-000000000000", ClientID: "11111111-2222-3333-4444-555555555555", ClientSecret: "-s3cr'et-$x"}
 	var out bytes.Buffer
 	printAzConfig(&out, ep, cr, "2020-09-01-hybrid")
 	log := filepath.Join(t.TempDir(), "az.log")
@@ -40,7 +42,7 @@ echo "CA=$REQUESTS_CA_BUNDLE" >>"$AZLOG"`
 		// register "fails" here (cloud exists): update runs instead.
 		"cloud|update|-n|vmss|--endpoint-resource-manager|https://127.0.0.1:8443/|--endpoint-vm-image-alias-doc|https://127.0.0.1:8443/metadata/vm-image-aliases.json|--profile|2020-09-01-hybrid|--only-show-errors|",
 		"cloud|set|-n|vmss|--only-show-errors|",
-		"login|--service-principal|-u|11111111-2222-3333-4444-555555555555|-p|s3cr'et-$x|--tenant|00000000-0000-0000-0000-000000000000|--only-show-errors|-o|none|",
+		"login|--service-principal|-u|11111111-2222-3333-4444-555555555555|--password=-s3cr'et-$x|--tenant|00000000-0000-0000-0000-000000000000|--only-show-errors|-o|none|",
 		"CA=/run/vmss/https/ca-bundle.pem",
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
