@@ -371,13 +371,39 @@ func (s *Server) vmRunCommand(req *request) {
 	s.runCommand(req, netns)
 }
 
+// runCommandParam is one of a run command's parameters.
+type runCommandParam struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// runCommandScript is the shell script that runs script with the command's
+// parameters as positional parameters ($1, $2, ... in order, as az's
+// `--scripts 'echo $1 $2' --parameters hello world` expects). They are set
+// with `set --` in the script itself, which reaches the shell on a pipe, so
+// values stay out of argv.
+func runCommandScript(script []string, params []runCommandParam) string {
+	var b strings.Builder
+	if len(params) > 0 {
+		b.WriteString("set --")
+		for _, p := range params {
+			b.WriteString(" '" + strings.ReplaceAll(p.Value, "'", `'\''`) + "'")
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString(strings.Join(script, "\n"))
+	return b.String()
+}
+
 // runCommand serves the RunShellScript command of az vm/vmss run-command
-// invoke: {"commandId": "RunShellScript", "script": ["line", ...]}. It answers
-// synchronously with Azure's shape: value[0].message holds stdout and stderr.
+// invoke: {"commandId": "RunShellScript", "script": ["line", ...],
+// "parameters": [{"name", "value"}, ...]}. It answers synchronously with
+// Azure's shape: value[0].message holds stdout and stderr.
 func (s *Server) runCommand(req *request, netns string) {
 	var body struct {
-		CommandID string   `json:"commandId"`
-		Script    []string `json:"script"`
+		CommandID  string            `json:"commandId"`
+		Script     []string          `json:"script"`
+		Parameters []runCommandParam `json:"parameters"`
 	}
 	if err := json.Unmarshal(req.body, &body); err != nil {
 		writeErr(req.w, arm.Errorf(400, "InvalidRequestContent", "", "The request body must be {\"commandId\": \"RunShellScript\", \"script\": [...]}: %v.", err))
@@ -387,7 +413,7 @@ func (s *Server) runCommand(req *request, netns string) {
 		writeErr(req.w, arm.BadRequest("commandId", "Command id %q is not available on Linux instances here: use RunShellScript.", body.CommandID))
 		return
 	}
-	stdout, stderr, code, err := s.Runtime.RunCommand(req.r.Context(), netns, strings.Join(body.Script, "\n"))
+	stdout, stderr, code, err := s.Runtime.RunCommand(req.r.Context(), netns, runCommandScript(body.Script, body.Parameters))
 	if err != nil {
 		writeErr(req.w, arm.Errorf(409, "OperationNotAllowed", netns, "Could not run the command: %v.", err))
 		return
