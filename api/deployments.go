@@ -69,6 +69,16 @@ func (s *Server) whatIf(req *request) {
 	}
 }
 
+// validateDeployment serves POST .../deployments/{name}/validate (az
+// deployment group create validates first): 200 with the deployment that
+// would run, or the error Put would answer.
+func (s *Server) validateDeployment(req *request) {
+	if d, ok := s.deployer(req); ok {
+		out, err := d.Validate(req.r.Context(), req.id(1), req.body)
+		answer(req, 200, out, err)
+	}
+}
+
 // deploymentOperations serves GET .../deployments/{name}/operations.
 func (s *Server) deploymentOperations(req *request) {
 	if d, ok := s.deployer(req); ok {

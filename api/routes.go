@@ -117,6 +117,7 @@ func (s *Server) routes() *router {
 	r.handle("PUT "+deploy, s.putDeployment)
 	r.handle("DELETE "+deploy, s.deleteResource)
 	r.handle("POST "+deploy+"/whatIf", s.whatIf)
+	r.handle("POST "+deploy+"/validate", s.validateDeployment)
 	r.handle("GET "+deploy+"/operations", s.deploymentOperations)
 
 	// Resources stored without being acted on (genericTypes).

@@ -30,6 +30,8 @@ type Deployer interface {
 	Get(ctx context.Context, id arm.ID) (any, error)
 	List(ctx context.Context, group string) (any, error)
 	WhatIf(ctx context.Context, id arm.ID, body []byte) (any, error)
+	// Validate checks a deployment as Put does, without deploying.
+	Validate(ctx context.Context, id arm.ID, body []byte) (any, error)
 	Operations(ctx context.Context, id arm.ID) (any, error)
 	Pending(key string) (bool, error)
 }

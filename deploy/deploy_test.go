@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -309,9 +311,13 @@ func TestBadTemplatesDeployNothing(t *testing.T) {
 			if f.seq() != seq || len(f.groupResources("bad")) != 0 {
 				t.Errorf("a bad template changed the state: %v", f.groupResources("bad"))
 			}
-			// What-if reports the same problem.
+			// What-if and validate report the same problem.
 			if _, err := f.whatIf("bad", "d", body(json.RawMessage(tc.tpl), "", tc.params, false)); armErr(t, err).Code != tc.code {
 				t.Errorf("what-if: %v", err)
+			}
+			if _, err := f.c.Do(context.Background(), http.MethodPost, deploymentPath("bad", "d")+"/validate",
+				body(json.RawMessage(tc.tpl), "", tc.params, false), nil); armErr(t, err).Code != tc.code {
+				t.Errorf("validate: %v", err)
 			}
 		})
 	}
@@ -628,5 +634,64 @@ func TestImplicitDependencyOnReferencedResource(t *testing.T) {
 		f := newFixture(t, nil)
 		f.mustDeploy("rg", "d", body(tpl, "", nil, false))
 		f.mustGet(rid("rg", arm.TypeScaleSet, "ss"))
+	}
+}
+
+// az sends deployments (validate, create, what-if) with the template file
+// spliced in as written: an unquoted "template" key, comments and trailing
+// commas. Validate answers what would be deployed and changes nothing; the
+// same body then deploys.
+func TestAzStyleBodyValidatesAndDeploys(t *testing.T) {
+	f := newFixture(t, nil)
+	tpl := `{
+  // storage for the boot diagnostics
+  "$schema": "https://schema.management.azure.com/schemas/2015-01-01/deploymentTemplate.json#",
+  "contentVersion": "1.0.0.0",
+  "parameters": { "name": { "type": "string" }, },
+  "resources": [
+    /* one account */
+    { "type": "Microsoft.Storage/storageAccounts", "apiVersion": "2021-04-01", "name": "[parameters('name')]",
+      "location": "eastus", "sku": { "name": "Standard_LRS" }, "kind": "StorageV2", "properties": {} },
+  ],
+}`
+	// az's JsonCTemplatePolicy: json.dumps(body)[:-2] + ", template:" + file + "}}"
+	azBody := `{"properties": {"parameters": {"name": {"value": "diag1"}}, "mode": "Incremental", template:` + tpl + `}}`
+	send := func(method, path string) (int, map[string]any) {
+		req := httptest.NewRequest(method, path+"?api-version=2019-10-01", strings.NewReader(azBody))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		f.srv.ServeHTTP(rec, req)
+		var out map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatalf("%s %s: %d %s", method, path, rec.Code, rec.Body)
+		}
+		return rec.Code, out
+	}
+	seq := f.seq()
+	code, out := send(http.MethodPost, deploymentPath("azg", "d")+"/validate")
+	props, _ := out["properties"].(map[string]any)
+	vr, _ := props["validatedResources"].([]any)
+	if code != 200 || props["provisioningState"] != "Succeeded" || len(vr) != 1 ||
+		!strings.HasSuffix(fmt.Sprint(vr[0].(map[string]any)["id"]), "/providers/Microsoft.Storage/storageAccounts/diag1") {
+		t.Fatalf("validate: %d %v", code, out)
+	}
+	if f.seq() != seq || len(f.groupResources("azg")) != 0 {
+		t.Errorf("validate changed the state: %v", f.groupResources("azg"))
+	}
+	if _, err := f.get(deploymentPath("azg", "d")); err == nil {
+		t.Error("validate left a deployment record")
+	}
+	if code, out := send(http.MethodPost, deploymentPath("azg", "d")+"/whatIf"); code != 200 && code != 202 {
+		t.Errorf("what-if of az's body: %d %v", code, out)
+	}
+	if code, out := send(http.MethodPut, deploymentPath("azg", "d")); code != 201 && code != 200 {
+		t.Fatalf("PUT of az's body: %d %v", code, out)
+	}
+	waitFor(t, func() bool {
+		rec, err := f.get(deploymentPath("azg", "d"))
+		return err == nil && rec["properties"].(map[string]any)["provisioningState"] == "Succeeded"
+	})
+	if got := f.groupResources("azg"); len(got) != 1 {
+		t.Errorf("after the deployment the group holds %v, want the storage account", got)
 	}
 }

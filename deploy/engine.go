@@ -181,6 +181,34 @@ func (e *Engine) Put(ctx context.Context, id arm.ID, body []byte) (any, error) {
 	return out, nil
 }
 
+// Validate checks the deployment as Put does (template, parameters, every
+// resource body and type) without deploying or recording anything, and
+// answers the deployment as ARM's validate does: provisioningState
+// Succeeded and the resources it would deploy in validatedResources.
+func (e *Engine) Validate(ctx context.Context, id arm.ID, body []byte) (any, error) {
+	p, err := e.prepare(ctx, id, body)
+	if err != nil {
+		return nil, err
+	}
+	var validated []resourceRef
+	for _, r := range p.d.Resources() {
+		if r.Condition {
+			validated = append(validated, resourceRef{ID: r.ID})
+		}
+	}
+	return resource(id, map[string]any{
+		"templateHash":       p.hash,
+		"parameters":         paramRecord(p.d.Parameters()),
+		"mode":               p.mode,
+		"provisioningState":  "Succeeded",
+		"timestamp":          stamp(e.o.Now()),
+		"duration":           isoDuration(0),
+		"correlationId":      newUUID(),
+		"dependencies":       p.deps,
+		"validatedResources": validated,
+	}), nil
+}
+
 func deploymentActive(id arm.ID) error {
 	return arm.Errorf(http.StatusConflict, "DeploymentActive", id.String(),
 		"Unable to edit or replace deployment '%s': the previous deployment is still running. Wait for it to end (vmss deployment show -n %s).", id.Name(), id.Name())

@@ -57,7 +57,11 @@ func (e *Engine) prepare(ctx context.Context, id arm.ID, body []byte) (*plan, er
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return nil, arm.Errorf(400, "InvalidRequestContent", "", "The request body is empty; send {\"properties\": {\"mode\": \"Incremental\", \"template\": {...}, \"parameters\": {...}}}.")
 	}
-	if err := json.Unmarshal(body, &req); err != nil {
+	strict, err := strictJSON(body)
+	if err == nil {
+		err = json.Unmarshal(strict, &req)
+	}
+	if err != nil {
 		return nil, arm.Errorf(400, "InvalidRequestContent", "", "The request content was invalid and could not be deserialized: %v.", err)
 	}
 	rp := req.Properties
