@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/model"
 )
 
@@ -191,7 +192,7 @@ func FuzzAPIBodies(f *testing.F) {
 		var before int64
 		st.View(func(m *model.State) { before = m.Seq })
 
-		req := httptest.NewRequest(r.method, r.path+"?api-version=2024-03-01", bytes.NewReader(body))
+		req := httptest.NewRequest(r.method, r.path+"?api-version="+arm.VersionFor(r.path, "2024-03-01"), bytes.NewReader(body))
 		w := httptest.NewRecorder()
 		s.ServeHTTP(w, req)
 
@@ -212,7 +213,7 @@ func FuzzAPIBodies(f *testing.F) {
 		// Accepted: the resource renders, and the saved state loads.
 		if r.method != "POST" {
 			g := httptest.NewRecorder()
-			s.ServeHTTP(g, httptest.NewRequest("GET", r.path+"?api-version=2024-03-01", nil))
+			s.ServeHTTP(g, httptest.NewRequest("GET", r.path+"?api-version="+arm.VersionFor(r.path, "2024-03-01"), nil))
 			if g.Code >= 500 || !json.Valid(g.Body.Bytes()) {
 				t.Fatalf("GET %s after an accepted %s: %d %q", r.path, r.method, g.Code, g.Body.String())
 			}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/model"
 )
 
@@ -46,7 +47,7 @@ func memServer(t testing.TB, rt Runtime) *Server {
 func call(t testing.TB, s *Server, method, path, body string) *httptest.ResponseRecorder {
 	t.Helper()
 	if !strings.Contains(path, "api-version=") {
-		path += "?api-version=2024-03-01"
+		path += "?api-version=" + arm.VersionFor(path, "2024-03-01")
 	}
 	r := httptest.NewRequest(method, path, strings.NewReader(body))
 	w := httptest.NewRecorder()

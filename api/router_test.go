@@ -15,7 +15,7 @@ import (
 func serve(t *testing.T, srv *Server, method, path, body string) *httptest.ResponseRecorder {
 	t.Helper()
 	if !strings.Contains(path, "api-version=") {
-		path += "?api-version=2024-03-01"
+		path += "?api-version=" + arm.VersionFor(path, "2024-03-01")
 	}
 	w := httptest.NewRecorder()
 	srv.ServeHTTP(w, httptest.NewRequest(method, path, strings.NewReader(body)))
@@ -168,5 +168,50 @@ func TestFixedSegments(t *testing.T) {
 	}
 	if typ := resourceType(segs[:7]); typ != "Microsoft.Compute/virtualMachineScaleSets" {
 		t.Errorf("list type %s", typ)
+	}
+}
+
+// An api-version Azure does not publish for the resource is refused as ARM
+// refuses it, before anything changes; a missing one too; the versions real
+// clients send are served (positive controls).
+func TestAPIVersionsRefusedAsARM(t *testing.T) {
+	srv := newServer(t)
+	set := sub + "/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/web"
+	var before int64
+	srv.Store.View(func(st *model.State) { before = st.Seq })
+	for _, c := range []struct {
+		method, path, body string
+		status             int
+		code               string
+	}{
+		{"PUT", sub + "/resourceGroups/rg?api-version=2099-01-01", `{"location":"eastus"}`, 400, "InvalidApiVersionParameter"},
+		{"PUT", set + "?api-version=2019-13-01", scaleSetBody(1), 400, "NoRegisteredProviderFound"},
+		{"GET", sub + "/resourceGroups/rg/providers/Microsoft.Network/loadBalancers?api-version=2010-01-01", "", 400, "NoRegisteredProviderFound"},
+		{"GET", "/subscriptions?api-version=1.0", "", 400, "InvalidApiVersionParameter"},
+		{"GET", sub + "/resourceGroups", "", 400, "MissingApiVersionParameter"},
+	} {
+		w := httptest.NewRecorder()
+		srv.ServeHTTP(w, httptest.NewRequest(c.method, c.path, strings.NewReader(c.body)))
+		if e := armError(t, w); w.Code != c.status || e.Code != c.code {
+			t.Errorf("%s %s: %d %s, want %d %s", c.method, c.path, w.Code, w.Body, c.status, c.code)
+		}
+	}
+	var after int64
+	srv.Store.View(func(st *model.State) { after = st.Seq })
+	if after != before {
+		t.Errorf("refused requests changed the state (seq %d -> %d)", before, after)
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"PUT", sub + "/resourceGroups/rg?api-version=2019-10-01", `{"location":"eastus"}`},                                // az 2.45
+		{"GET", sub + "/resourceGroups/rg/providers/Microsoft.Network/loadBalancers?api-version=2022-07-01", ""},           // az 2.45
+		{"GET", sub + "/resourceGroups/rg/providers/Microsoft.Network/loadBalancers?api-version=2025-05-01", ""},           // armnetwork v9
+		{"GET", sub + "/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets?api-version=2026-04-01", ""}, // armcompute v8
+		{"GET", "/subscriptions?api-version=2021-04-01", ""},
+	} {
+		w := httptest.NewRecorder()
+		srv.ServeHTTP(w, httptest.NewRequest(c.method, c.path, strings.NewReader(c.body)))
+		if w.Code >= 300 {
+			t.Errorf("%s %s: %d %s", c.method, c.path, w.Code, w.Body)
+		}
 	}
 }

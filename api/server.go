@@ -206,6 +206,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 				"The api-version query parameter (?api-version=) is required for all requests."))
 			return
 		}
+		if e := arm.CheckAPIVersion(r.URL.Path, r.URL.Query().Get("api-version"), s.config().Location); e != nil {
+			writeErr(w, e)
+			return
+		}
 		s.routerOnce.Do(func() { s.router = s.routes() })
 		s.router.ServeHTTP(w, r)
 		return
@@ -222,6 +226,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if cfg := s.config(); !strings.EqualFold(parts[1], cfg.Subscription) {
 		writeErr(w, arm.Errorf(404, "SubscriptionNotFound", parts[1],
 			"The subscription '%s' could not be found. This emulator serves subscription %s.", parts[1], cfg.Subscription))
+		return
+	} else if e := arm.CheckAPIVersion(r.URL.Path, r.URL.Query().Get("api-version"), cfg.Location); e != nil {
+		writeErr(w, e)
 		return
 	}
 	s.routerOnce.Do(func() { s.router = s.routes() })

@@ -22,7 +22,8 @@ import (
 // DefaultSocket is where the daemon listens unless told otherwise.
 const DefaultSocket = defaults.Socket
 
-// APIVersion is sent with every request.
+// APIVersion is sent with every request that Azure accepts it for; others
+// get the newest version Azure publishes for their type (arm.VersionFor).
 const APIVersion = "2024-03-01"
 
 // Client is an ARM client bound to one daemon socket.
@@ -100,7 +101,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) (Op
 		if strings.Contains(u, "?") {
 			sep = "&"
 		}
-		u += sep + "api-version=" + url.QueryEscape(APIVersion)
+		u += sep + "api-version=" + url.QueryEscape(arm.VersionFor(path, APIVersion))
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vmss-emulator/vmss/arm"
 )
 
 //go:embed assets
@@ -403,7 +405,7 @@ func (s *Server) armCall(a Action) (method, path string, body any, err error) {
 
 func (s *Server) callARM(ctx context.Context, method, path string, body any) (int, []byte) {
 	b, _ := json.Marshal(body)
-	req := httptest.NewRequestWithContext(ctx, method, path+"?api-version="+APIVersion, bytes.NewReader(b))
+	req := httptest.NewRequestWithContext(ctx, method, path+"?api-version="+arm.VersionFor(path, APIVersion), bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	s.cfg.ARM.ServeHTTP(rec, req)

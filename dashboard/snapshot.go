@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/vmss-emulator/vmss/arm"
 )
 
 // APIVersion is the api-version of the dashboard's ARM calls (the CLI's).
@@ -95,7 +97,7 @@ func armGet(ctx context.Context, h http.Handler, path string, query url.Values, 
 	if query == nil {
 		query = url.Values{}
 	}
-	query.Set("api-version", APIVersion)
+	query.Set("api-version", arm.VersionFor(path, APIVersion))
 	req := httptest.NewRequestWithContext(ctx, http.MethodGet, path+"?"+query.Encode(), nil)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)

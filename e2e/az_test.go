@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -245,7 +247,8 @@ func TestAzCLIScenario(t *testing.T) {
 
 	// Load balancer reads. (`az network lb show` fails inside Debian's
 	// azure-cli before any request: its network SDK lacks the operations of
-	// the profile's api-version; list and the sub-resource lists work.)
+	// the profile's api-version; list, the sub-resource lists and
+	// `az resource show` work.)
 	var lbs []struct{ Name string }
 	a.az(&lbs, "network", "lb", "list", "-g", "demo")
 	if len(lbs) != 1 || lbs[0].Name != "webLB" {
@@ -264,6 +267,32 @@ func TestAzCLIScenario(t *testing.T) {
 			t.Errorf("NAT rule %+v", r)
 		}
 	}
+
+	var lbRes struct {
+		Name       string
+		Properties struct {
+			FrontendIPConfigurations []struct{ Name string } `json:"frontendIPConfigurations"`
+		}
+	}
+	a.az(&lbRes, "resource", "show", "-g", "demo", "-n", "webLB", "--resource-type", "Microsoft.Network/loadBalancers")
+	if lbRes.Name != "webLB" || len(lbRes.Properties.FrontendIPConfigurations) != 1 {
+		t.Errorf("az resource show webLB: %+v", lbRes)
+	}
+	a.az(nil, "network", "lb", "probe", "create", "-g", "demo", "--lb-name", "webLB", "-n", "p80", "--protocol", "tcp", "--port", "80", "-o", "none")
+	a.az(nil, "network", "lb", "rule", "create", "-g", "demo", "--lb-name", "webLB", "-n", "r80", "--protocol", "tcp",
+		"--frontend-port", "80", "--backend-port", "80", "--probe-name", "p80", "--frontend-ip-name", lbRes.Properties.FrontendIPConfigurations[0].Name,
+		"--backend-pool-name", "webLBBEPool", "-o", "none")
+	var rules []struct {
+		Name  string
+		Probe struct{ ID string }
+	}
+	a.az(&rules, "network", "lb", "rule", "list", "-g", "demo", "--lb-name", "webLB")
+	if len(rules) != 1 || rules[0].Name != "r80" || !strings.HasSuffix(rules[0].Probe.ID, "/probes/p80") {
+		t.Errorf("az network lb rule list after rule create: %+v", rules)
+	}
+
+	azJumpboxAndRunCommands(t, a, c, other)
+	azDeployments(t, a)
 
 	a.az(nil, "group", "delete", "-n", "demo", "--yes")
 	var groups []struct{ Name string }
@@ -293,4 +322,150 @@ func TestAzCLIScenario(t *testing.T) {
 	if cloud.Name != "AzureCloud" {
 		t.Errorf("after the undo lines the current cloud is %q", cloud.Name)
 	}
+}
+
+// azJumpboxAndRunCommands: az vm create of a jumpbox in the scale set's
+// subnet with az's defaults (public IP, NSG allowing SSH, NIC), SSH through
+// it to an instance, az vm list-ip-addresses, and run commands on the VM
+// (with parameters) and on an instance.
+func azJumpboxAndRunCommands(t *testing.T, a *azCLI, c *sshClient, instanceID string) {
+	t.Helper()
+	var vm struct {
+		PowerState       string `json:"powerState"`
+		PrivateIPAddress string `json:"privateIpAddress"`
+		PublicIPAddress  string `json:"publicIpAddress"`
+	}
+	a.az(&vm, "vm", "create", "-g", "demo", "-n", "jumpbox", "--image", "Ubuntu2204", "--vnet-name", "webVNET", "--subnet", "webSubnet",
+		"--admin-username", sshUser, "--generate-ssh-keys")
+	priv, err := netip.ParseAddr(vm.PrivateIPAddress)
+	if err != nil || vm.PowerState != "VM running" || !netip.MustParsePrefix("10.0.0.0/16").Contains(priv) {
+		t.Fatalf("az vm create: %+v", vm)
+	}
+	if _, err := netip.ParseAddr(vm.PublicIPAddress); err != nil {
+		t.Fatalf("az vm create gave no public IP: %+v", vm)
+	}
+	var ports, pips []string
+	a.az(&ports, "network", "nsg", "list", "-g", "demo", "--query", "[?name=='jumpboxNSG'].securityRules[].destinationPortRange")
+	a.az(&pips, "network", "public-ip", "list", "-g", "demo", "--query", "[?name=='jumpboxPublicIP'].ipAddress")
+	if fmt.Sprint(ports) != "[22]" || fmt.Sprint(pips) != "["+vm.PublicIPAddress+"]" {
+		t.Errorf("az vm create's defaults: jumpboxNSG allows ports %v (want [22]), jumpboxPublicIP has %v (want [%s])", ports, pips, vm.PublicIPAddress)
+	}
+	var ips []struct {
+		VirtualMachine struct {
+			Name    string
+			Network struct {
+				PrivateIPAddresses []string `json:"privateIpAddresses"`
+				PublicIPAddresses  []struct {
+					IPAddress string `json:"ipAddress"`
+					Name      string
+				} `json:"publicIpAddresses"`
+			}
+		} `json:"virtualMachine"`
+	}
+	a.az(&ips, "vm", "list-ip-addresses", "-g", "demo", "-n", "jumpbox")
+	if len(ips) != 1 || fmt.Sprint(ips[0].VirtualMachine.Network.PrivateIPAddresses) != "["+vm.PrivateIPAddress+"]" ||
+		len(ips[0].VirtualMachine.Network.PublicIPAddresses) != 1 || ips[0].VirtualMachine.Network.PublicIPAddresses[0].IPAddress != vm.PublicIPAddress ||
+		ips[0].VirtualMachine.Network.PublicIPAddresses[0].Name != "jumpboxPublicIP" {
+		t.Errorf("az vm list-ip-addresses: %+v (vm create said %+v)", ips, vm)
+	}
+
+	// Private SSH: through the jumpbox's public IP to the instance, by the
+	// name the VNET's DNS gives it.
+	var inst struct {
+		OSProfile struct {
+			ComputerName string `json:"computerName"`
+		} `json:"osProfile"`
+	}
+	a.az(&inst, "vmss", "show", "-g", "demo", "-n", "web", "--instance-id", instanceID)
+	jump := net.JoinHostPort(vm.PublicIPAddress, "22")
+	Eventually(t, 30*time.Second, "ssh -J jumpbox instance", func() error {
+		if r := c.jump(jump, inst.OSProfile.ComputerName, "hostname"); r.Code != 0 || r.Out() != inst.OSProfile.ComputerName {
+			return fmt.Errorf("ssh -J %s %s hostname: %s", jump, inst.OSProfile.ComputerName, r)
+		}
+		return nil
+	})
+
+	type runResult struct {
+		Value []struct {
+			Code    string
+			Message string
+		}
+	}
+	var rr runResult
+	a.az(&rr, "vm", "run-command", "invoke", "-g", "demo", "-n", "jumpbox", "--command-id", "RunShellScript",
+		"--scripts", `echo "$1-$2"; hostname`, "--parameters", "hello", "world")
+	if len(rr.Value) != 1 || rr.Value[0].Code != "ProvisioningState/succeeded" || !strings.Contains(rr.Value[0].Message, "[stdout]\nhello-world\njumpbox\n") {
+		t.Errorf("az vm run-command invoke: %+v", rr)
+	}
+	a.az(&rr, "vmss", "run-command", "invoke", "-g", "demo", "-n", "web", "--instance-id", instanceID, "--command-id", "RunShellScript", "--scripts", "hostname")
+	if len(rr.Value) != 1 || !strings.Contains(rr.Value[0].Message, "[stdout]\n"+inst.OSProfile.ComputerName+"\n") {
+		t.Errorf("az vmss run-command invoke (instance %s, %s): %+v", instanceID, inst.OSProfile.ComputerName, rr)
+	}
+}
+
+// azTemplate is a template as people write them for az: comments and
+// trailing commas, which az sends to ARM as written.
+const azTemplate = `{
+  // a storage account and a virtual network
+  "$schema": "https://schema.management.azure.com/schemas/2015-01-01/deploymentTemplate.json#",
+  "contentVersion": "1.0.0.0",
+  "parameters": {
+    "prefix": { "type": "string" },
+    "addressPrefix": { "type": "string", "defaultValue": "10.1.0.0/16" }, /* overridden below */
+  },
+  "resources": [
+    { "type": "Microsoft.Storage/storageAccounts", "apiVersion": "2021-04-01", "name": "[concat(parameters('prefix'), 'diag')]",
+      "location": "[resourceGroup().location]", "sku": { "name": "Standard_LRS" }, "kind": "StorageV2", "properties": {} },
+    { "type": "Microsoft.Network/virtualNetworks", "apiVersion": "2020-06-01", "name": "[concat(parameters('prefix'), 'vnet')]",
+      "location": "[resourceGroup().location]",
+      "properties": { "addressSpace": { "addressPrefixes": [ "[parameters('addressPrefix')]" ] },
+        "subnets": [ { "name": "default", "properties": { "addressPrefix": "[parameters('addressPrefix')]" } } ] } },
+  ],
+  "outputs": { "vnet": { "type": "string", "value": "[concat(parameters('prefix'), 'vnet')]" } },
+}`
+
+// azDeployments: az deployment group create with a template file (az
+// validates, then deploys), and what-if of a change.
+func azDeployments(t *testing.T, a *azCLI) {
+	t.Helper()
+	file := filepath.Join(a.home, "azuredeploy.json")
+	if err := os.WriteFile(file, []byte(azTemplate), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.az(nil, "group", "create", "-n", "demo2", "-l", "eastus", "-o", "none")
+	var dep struct {
+		Properties struct {
+			ProvisioningState string `json:"provisioningState"`
+			Outputs           map[string]struct{ Value string }
+		}
+	}
+	a.az(&dep, "deployment", "group", "create", "-g", "demo2", "-n", "net", "--template-file", file, "--parameters", "prefix=d2", "addressPrefix=10.2.0.0/16")
+	if dep.Properties.ProvisioningState != "Succeeded" || dep.Properties.Outputs["vnet"].Value != "d2vnet" {
+		t.Fatalf("az deployment group create: %+v", dep)
+	}
+	var vnets []string
+	a.az(&vnets, "network", "vnet", "list", "-g", "demo2", "--query", "[].addressSpace.addressPrefixes[0]")
+	if fmt.Sprint(vnets) != "[10.2.0.0/16]" {
+		t.Errorf("after the deployment: VNET address spaces %v, want [10.2.0.0/16]", vnets)
+	}
+	var wi struct {
+		Status  string
+		Changes []struct {
+			ChangeType string `json:"changeType"`
+			ResourceID string `json:"resourceId"`
+		}
+	}
+	a.az(&wi, "deployment", "group", "what-if", "-g", "demo2", "-n", "net", "--template-file", file, "--parameters", "prefix=d2", "addressPrefix=10.3.0.0/16", "--no-pretty-print")
+	got := map[string]string{}
+	for _, c := range wi.Changes {
+		got[c.ResourceID[strings.LastIndex(c.ResourceID, "/")+1:]] = c.ChangeType
+	}
+	if wi.Status != "Succeeded" || got["d2vnet"] != "Modify" || got["d2diag"] != "NoChange" {
+		t.Errorf("az deployment group what-if (address space 10.2 -> 10.3): %+v", wi)
+	}
+	a.az(&vnets, "network", "vnet", "list", "-g", "demo2", "--query", "[].addressSpace.addressPrefixes[0]")
+	if fmt.Sprint(vnets) != "[10.2.0.0/16]" {
+		t.Errorf("what-if changed the VNET: %v", vnets)
+	}
+	a.az(nil, "group", "delete", "-n", "demo2", "--yes")
 }
