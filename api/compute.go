@@ -64,10 +64,7 @@ func (s *Server) listInstances(req *request) {
 		writeErr(req.w, e)
 		return
 	}
-	if out == nil {
-		out = []*arm.ScaleSetVM{}
-	}
-	writeJSON(req.w, 200, map[string]any{"value": out})
+	writePage(s, req, out)
 }
 
 func expandsInstanceView(req *request) bool {

@@ -129,7 +129,7 @@ func (s *Server) listGroups(req *request) {
 			out = append(out, copyOf(st.ResourceGroups[k]))
 		}
 	})
-	writeJSON(req.w, 200, map[string]any{"value": nonNil(out)})
+	writePage(s, req, out)
 }
 
 // listType serves GET .../providers/{ns}/{type}: every resource of a type, in
@@ -144,7 +144,7 @@ func (s *Server) listType(req *request) {
 			}
 		}
 	})
-	writeJSON(req.w, 200, map[string]any{"value": nonNil(out)})
+	writePage(s, req, out)
 }
 
 func (s *Server) listGroupResources(req *request) {
@@ -159,7 +159,7 @@ func (s *Server) listGroupResources(req *request) {
 			}
 		}
 	})
-	writeJSON(req.w, 200, map[string]any{"value": nonNil(out)})
+	writePage(s, req, out)
 }
 
 type listed struct {

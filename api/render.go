@@ -138,6 +138,13 @@ func (s *Server) renderInstance(st *model.State, ss *model.ScaleSet, in *model.I
 			HealthState:          rt.Health,
 		},
 	}
+	if ncs := vp.NICConfigs(); len(ncs) > 0 {
+		vm.Properties.NetworkProfile = &arm.VMNetworkProfile{}
+		for _, nc := range ncs {
+			vm.Properties.NetworkProfile.NetworkInterfaces = append(vm.Properties.NetworkProfile.NetworkInterfaces,
+				arm.VMNICReference{ID: vm.ID + "/networkInterfaces/" + nc.Name})
+		}
+	}
 	if in.Protect || in.ProtectSet {
 		vm.Properties.ProtectionPolicy = &arm.ProtectionPolicy{ProtectFromScaleIn: arm.BoolPtr(in.Protect), ProtectFromScaleSetActions: arm.BoolPtr(in.ProtectSet)}
 	}

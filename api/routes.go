@@ -83,6 +83,11 @@ func (s *Server) routes() *router {
 	r.handle("PUT "+set+"/extensions/{ext}", s.putExtension)
 	r.handle("DELETE "+set+"/extensions/{ext}", s.deleteExtension)
 
+	// Instances' network interfaces, served under the scale set (instancenics.go).
+	r.handle("GET "+set+"/networkInterfaces", s.listScaleSetNICs)
+	r.handle("GET "+inst+"/networkInterfaces", s.listScaleSetNICs)
+	r.handle("GET "+inst+"/networkInterfaces/{nic}", s.getScaleSetNIC)
+
 	// Standalone virtual machines.
 	r.handle("GET "+vm, s.getVM)
 	r.handle("GET "+vm+"/instanceView", s.getVMInstanceView)

@@ -61,6 +61,9 @@ type Server struct {
 	// IdleTimeout closes a keep-alive connection that sends no new request.
 	// Zero: DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// PageSize is how many items a list answers at most; more come with a
+	// nextLink (see writePage). Zero: DefaultPageSize.
+	PageSize int
 
 	ops        sync.Map // operation id -> *operation
 	opsMu      sync.Mutex

@@ -103,34 +103,79 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) (Op
 		}
 		u += sep + "api-version=" + url.QueryEscape(arm.VersionFor(path, APIVersion))
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	data, hdr, err := c.send(ctx, method, path, u, rd)
 	if err != nil {
 		return Op{}, err
 	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return Op{}, c.dialError(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return Op{}, fmt.Errorf("read answer: %w", err)
-	}
-	if resp.StatusCode >= 400 {
-		if ae := arm.DecodeError(resp.StatusCode, data); ae != nil {
-			return Op{}, ae
+	if method == http.MethodGet && out != nil {
+		if data, err = c.allPages(ctx, path, data); err != nil {
+			return Op{}, err
 		}
-		return Op{}, fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(data)))
 	}
 	if out != nil && len(bytes.TrimSpace(data)) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
 			return Op{}, fmt.Errorf("decode answer of %s %s: %w", method, path, err)
 		}
 	}
-	return Op{URL: resp.Header.Get("Azure-AsyncOperation")}, nil
+	return Op{URL: hdr.Get("Azure-AsyncOperation")}, nil
+}
+
+// send sends one request to URL u and answers the body of a success, or
+// the ARM error.
+func (c *Client) send(ctx context.Context, method, path, u string, rd io.Reader) ([]byte, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, nil, c.dialError(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read answer: %w", err)
+	}
+	if resp.StatusCode >= 400 {
+		if ae := arm.DecodeError(resp.StatusCode, data); ae != nil {
+			return nil, nil, ae
+		}
+		return nil, nil, fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(data)))
+	}
+	return data, resp.Header, nil
+}
+
+// allPages follows the nextLink of a list answer to the last page and
+// answers one list of every page's values; other answers are unchanged.
+func (c *Client) allPages(ctx context.Context, path string, data []byte) ([]byte, error) {
+	type page struct {
+		Value    []json.RawMessage `json:"value"`
+		NextLink string            `json:"nextLink,omitempty"`
+	}
+	var p page
+	if json.Unmarshal(data, &p) != nil || p.NextLink == "" {
+		return data, nil
+	}
+	all := p.Value
+	for next := p.NextLink; next != ""; {
+		raw, _, err := c.send(ctx, http.MethodGet, path, next, nil)
+		if err != nil {
+			return nil, err
+		}
+		var more page
+		if err := json.Unmarshal(raw, &more); err != nil {
+			return nil, fmt.Errorf("decode the page %s of %s: %w", next, path, err)
+		}
+		if more.NextLink == next {
+			return nil, fmt.Errorf("GET %s: the page %s links to itself", path, next)
+		}
+		all = append(all, more.Value...)
+		next = more.NextLink
+	}
+	return json.Marshal(page{Value: all})
 }
 
 func (c *Client) dialError(err error) error {

@@ -51,6 +51,9 @@ type Options struct {
 	// tokens from the emulator's authority); it must be a loopback address.
 	// Default gateway.DefaultAddr; "off" disables it.
 	HTTPSAddr string
+	// PageSize is how many items one page of an API list holds (the rest
+	// follows its nextLink). Zero: api.DefaultPageSize.
+	PageSize int
 	// MetricsAddr serves Prometheus metrics; it must be a loopback address.
 	// Default 127.0.0.1:9100; "off" disables metrics.
 	MetricsAddr string
@@ -218,7 +221,7 @@ func Start(ctx context.Context, o Options) (d *Daemon, err error) {
 	})
 	mon := monitor.New(monitor.Options{Store: store, TimeScale: o.TimeScale, Logger: o.Logger, Registerer: reg,
 		Sampler: &monitor.KernelSampler{Prefix: o.Prefix, Processes: h.Manager().Processes, Logger: o.Logger}})
-	srv := &api.Server{Store: store, Runtime: runtime{rec, h}, Monitor: monitorAPI{mon}, Logger: o.Logger}
+	srv := &api.Server{Store: store, Runtime: runtime{rec, h}, Monitor: monitorAPI{mon}, Logger: o.Logger, PageSize: o.PageSize}
 	eng, err := newDeployer(store, srv, o.Logger)
 	if err != nil {
 		h.Close()

@@ -98,13 +98,33 @@ func armGet(ctx context.Context, h http.Handler, path string, query url.Values, 
 		query = url.Values{}
 	}
 	query.Set("api-version", arm.VersionFor(path, APIVersion))
-	req := httptest.NewRequestWithContext(ctx, http.MethodGet, path+"?"+query.Encode(), nil)
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK {
-		return fmt.Errorf("GET %s: %d %s", path, rec.Code, strings.TrimSpace(rec.Body.String()))
+	type page struct {
+		Value    []json.RawMessage `json:"value"`
+		NextLink string            `json:"nextLink,omitempty"`
 	}
-	return json.Unmarshal(rec.Body.Bytes(), out)
+	var all []json.RawMessage
+	for u := path + "?" + query.Encode(); ; {
+		req := httptest.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			return fmt.Errorf("GET %s: %d %s", path, rec.Code, strings.TrimSpace(rec.Body.String()))
+		}
+		// A list longer than a page continues at its nextLink.
+		var p page
+		if json.Unmarshal(rec.Body.Bytes(), &p) != nil || (p.NextLink == "" && all == nil) {
+			return json.Unmarshal(rec.Body.Bytes(), out)
+		}
+		all = append(all, p.Value...)
+		if p.NextLink == "" || p.NextLink == u {
+			b, err := json.Marshal(page{Value: all})
+			if err != nil {
+				return err
+			}
+			return json.Unmarshal(b, out)
+		}
+		u = p.NextLink
+	}
 }
 
 type list[T any] struct {

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -377,13 +378,26 @@ func azJumpboxAndRunCommands(t *testing.T, a *azCLI, c *sshClient, instanceID st
 		} `json:"osProfile"`
 	}
 	a.az(&inst, "vmss", "show", "-g", "demo", "-n", "web", "--instance-id", instanceID)
+	// ... and by the private IP of its NIC (az vmss nic list-vm-nics).
+	var nicIPs []string
+	a.az(&nicIPs, "vmss", "nic", "list-vm-nics", "-g", "demo", "--vmss-name", "web", "--instance-id", instanceID, "--query", "[].ipConfigurations[0].privateIPAddress")
+	if len(nicIPs) != 1 {
+		t.Fatalf("az vmss nic list-vm-nics: %v, want one private IP", nicIPs)
+	}
+	var allIPs []string
+	a.az(&allIPs, "vmss", "nic", "list", "-g", "demo", "--vmss-name", "web", "--query", "[].ipConfigurations[0].privateIPAddress")
+	if len(allIPs) != 4 || !slices.Contains(allIPs, nicIPs[0]) {
+		t.Errorf("az vmss nic list: %v, want 4 private IPs with %s", allIPs, nicIPs[0])
+	}
 	jump := net.JoinHostPort(vm.PublicIPAddress, "22")
-	Eventually(t, 30*time.Second, "ssh -J jumpbox instance", func() error {
-		if r := c.jump(jump, inst.OSProfile.ComputerName, "hostname"); r.Code != 0 || r.Out() != inst.OSProfile.ComputerName {
-			return fmt.Errorf("ssh -J %s %s hostname: %s", jump, inst.OSProfile.ComputerName, r)
-		}
-		return nil
-	})
+	for _, target := range []string{inst.OSProfile.ComputerName, nicIPs[0]} {
+		Eventually(t, 30*time.Second, "ssh -J jumpbox instance", func() error {
+			if r := c.jump(jump, target, "hostname"); r.Code != 0 || r.Out() != inst.OSProfile.ComputerName {
+				return fmt.Errorf("ssh -J %s %s hostname: %s, want %s", jump, target, r, inst.OSProfile.ComputerName)
+			}
+			return nil
+		})
+	}
 
 	type runResult struct {
 		Value []struct {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vmss-emulator/vmss/api"
 	"github.com/vmss-emulator/vmss/daemon"
 )
 
@@ -35,6 +36,7 @@ func (f *daemonFlags) add(c *cobra.Command) {
 	fl.StringVar(&f.pipRange, "public-ip-range", "127.77.0.0/16", "host addresses given to public IPs")
 	fl.BoolVar(&f.o.LiftLimits, "lift-limits", false, "ignore Azure's instance limits (100 per placement group, 1000 per scale set)")
 	fl.StringVar(&f.o.HTTPSAddr, "https-addr", "127.0.0.1:8443", "ARM over HTTPS for az and the Azure SDKs (loopback only; \"off\" disables); `vmss az-config` sets az up for it")
+	fl.IntVar(&f.o.PageSize, "page-size", api.DefaultPageSize, "items per page of API lists (instances, groups, resources); longer lists continue at their nextLink")
 	fl.StringVar(&f.o.MetricsAddr, "metrics-addr", "127.0.0.1:9100", "Prometheus metrics address (loopback only; \"off\" disables)")
 	fl.BoolVar(&f.o.DashboardReadOnly, "dashboard-readonly", false, "serve the dashboard (on --metrics-addr) without its actions (scale, stop, start, ...)")
 	fl.Float64Var(&f.o.ProbeIntervalScale, "probe-interval-scale", 1, "multiply the intervals of load-balancer health probes and the Application Health extension (e.g. 0.1 for fast demos and tests)")

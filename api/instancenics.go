@@ -1,0 +1,111 @@
+package api
+
+import (
+	"strings"
+
+	"github.com/vmss-emulator/vmss/arm"
+	"github.com/vmss-emulator/vmss/model"
+)
+
+// The network interfaces of scale-set instances, as the network provider
+// serves them under the scale set's path (az vmss nic list|list-vm-nics|show,
+// the SDKs' ListVirtualMachineScaleSetNetworkInterfaces): one per NIC
+// configuration of the model, its ip configurations in the configuration's
+// subnet; the primary one carries the instance's private IP address.
+
+// instanceNICs renders the NICs of one instance.
+func instanceNICs(ss *model.ScaleSet, in *model.Instance) []*arm.NetworkInterface {
+	vp := ss.Profile()
+	primary := vp.PrimaryIPConfig()
+	vmID := ss.Model.ID + "/virtualMachines/" + in.ID
+	var out []*arm.NetworkInterface
+	for _, nc := range vp.NICConfigs() {
+		id := vmID + "/networkInterfaces/" + nc.Name
+		nic := &arm.NetworkInterface{
+			Meta: arm.Meta{ID: id, Name: nc.Name, Type: arm.TypeNIC, Location: ss.Model.Location},
+			Properties: arm.NetworkInterfaceProperties{
+				NetworkSecurityGroup: nc.Properties.NetworkSecurityGroup,
+				VirtualMachine:       &arm.SubResource{ID: vmID},
+				Primary:              arm.BoolPtr(vp.PrimaryNICConfig() != nil && vp.PrimaryNICConfig().Name == nc.Name),
+				DNSSettings:          nc.Properties.DNSSettings,
+				EnableIPForwarding:   nc.Properties.EnableIPForwarding,
+				ProvisioningState:    "Succeeded",
+			},
+		}
+		for _, ic := range nc.Properties.IPConfigurations {
+			c := arm.NICIPConfiguration{
+				ID:   id + "/ipConfigurations/" + ic.Name,
+				Name: ic.Name,
+				Properties: arm.NICIPConfigurationP{
+					Subnet:                          ic.Properties.Subnet,
+					PrivateIPAllocationMethod:       "Dynamic",
+					LoadBalancerBackendAddressPools: ic.Properties.LoadBalancerBackendAddressPools,
+					Primary:                         arm.BoolPtr(primary != nil && primary.Name == ic.Name && nic.Properties.Primary != nil && bool(*nic.Properties.Primary)),
+					ProvisioningState:               "Succeeded",
+				},
+			}
+			if c.Properties.Primary != nil && bool(*c.Properties.Primary) {
+				c.Properties.PrivateIPAddress = in.PrivateIP
+			}
+			nic.Properties.IPConfigurations = append(nic.Properties.IPConfigurations, c)
+		}
+		out = append(out, nic)
+	}
+	return out
+}
+
+// listScaleSetNICs serves GET .../virtualMachineScaleSets/{name}/networkInterfaces
+// and .../virtualMachines/{instance}/networkInterfaces.
+func (s *Server) listScaleSetNICs(req *request) {
+	id, inst := req.id(1), req.r.PathValue("instance")
+	var out []*arm.NetworkInterface
+	var e *arm.Error
+	s.Store.View(func(st *model.State) {
+		ss, ok := st.ScaleSets[id.Key()]
+		if !ok {
+			e = arm.NotFound(id.String())
+			return
+		}
+		if inst != "" {
+			in, ok := ss.Instances[inst]
+			if !ok || in.Deleting {
+				e = arm.NotFound(id.String() + "/virtualMachines/" + inst)
+				return
+			}
+			out = instanceNICs(ss, in)
+			return
+		}
+		for _, in := range ss.SortedInstances() {
+			if !in.Deleting {
+				out = append(out, instanceNICs(ss, in)...)
+			}
+		}
+	})
+	if e != nil {
+		writeErr(req.w, e)
+		return
+	}
+	writePage(s, req, out)
+}
+
+// getScaleSetNIC serves GET .../virtualMachines/{instance}/networkInterfaces/{nic}.
+func (s *Server) getScaleSetNIC(req *request) {
+	id, inst, name := req.id(1), req.r.PathValue("instance"), req.r.PathValue("nic")
+	var out *arm.NetworkInterface
+	s.Store.View(func(st *model.State) {
+		if ss, ok := st.ScaleSets[id.Key()]; ok {
+			if in, ok := ss.Instances[inst]; ok && !in.Deleting {
+				for _, n := range instanceNICs(ss, in) {
+					if strings.EqualFold(n.Name, name) {
+						out = n
+					}
+				}
+			}
+		}
+	})
+	if out == nil {
+		writeErr(req.w, arm.NotFound(id.String()+"/virtualMachines/"+inst+"/networkInterfaces/"+name))
+		return
+	}
+	writeJSON(req.w, 200, out)
+}
