@@ -81,10 +81,10 @@ func (a *azCLI) az(out any, args ...string) {
 
 // startAz starts a daemon with the HTTPS API on a free port and sets az up
 // for it with the lines `vmss az-config` prints.
-func startAz(t *testing.T) (*Env, *azCLI, string) {
+func startAz(t *testing.T, extra ...string) (*Env, *azCLI, string) {
 	a := newAzCLI(t)
 	addr := lbMetricsAddr(t) // a free loopback port
-	e := Start(t, Options{Extra: []string{"--https-addr", addr}})
+	e := Start(t, Options{Extra: append([]string{"--https-addr", addr}, extra...)})
 	endpoint := filepath.Join(e.RuntimeDir, "https", "endpoint.json")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
