@@ -288,6 +288,8 @@ func TestBadTemplatesDeployNothing(t *testing.T) {
 			natParams(2), []string{"variables.vnetName", "substring"}},
 		{"undeclared parameter given", nat, "InvalidTemplate", map[string]any{"setName": "x", "instanceCount": 2, "adminPassword": password, "instanceCnt": 3},
 			[]string{"instanceCnt"}},
+		{"api-version Azure does not publish", strings.Replace(nat, `"apiVersion": "2016-03-30"`, `"apiVersion": "2016-03-31"`, 1), "InvalidTemplateDeployment",
+			natParams(2), []string{"NoRegisteredProviderFound", "'2016-03-31'", "The supported api-versions are"}},
 		{"linked template", strings.Replace(nat, `"resources": [`, `"resources": [ {"type": "Microsoft.Resources/deployments", "apiVersion": "2021-04-01", "name": "linked", "properties": {"mode": "Incremental", "templateLink": {"uri": "https://example.invalid/t.json"}}},`, 1), "InvalidTemplate",
 			natParams(2), []string{"resources[0].properties.templateLink", "not supported", "inline"}},
 	}

@@ -32,7 +32,7 @@ func FuzzDeploymentBodies(f *testing.F) {
 		f.Add(true, b)
 	}
 	for _, b := range []string{`{}`, `{"properties":null}`, `{"properties":{"template":null}}`,
-		`{"properties":{"template":{"resources":[{"type":"Microsoft.Network/virtualNetworks","apiVersion":"2020-01-01","name":"[concat('v', copyIndex())]","copy":{"name":"l","count":3},"properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]}}}]}}}`,
+		`{"properties":{"template":{"resources":[{"type":"Microsoft.Network/virtualNetworks","apiVersion":"2020-06-01","name":"[concat('v', copyIndex())]","copy":{"name":"l","count":3},"properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]}}}]}}}`,
 		`{"properties":{"templateLink":{"uri":"http://x"}}}`, `{"properties":{"mode":"Complete","template":{"resources":[]}}}`,
 		`{"properties":{"template":{"parameters":{"p":{"type":"int"}},"resources":[]},"parameters":{"p":{"value":"x"}}}}`} {
 		f.Add(false, []byte(b))

@@ -114,6 +114,9 @@ func (e *Engine) prepare(ctx context.Context, id arm.ID, body []byte) (*plan, er
 			problems = append(problems, fmt.Sprintf("%s: resource type '%s' (%s) is not emulated. Emulated types: %s. "+
 				"To skip it with a warning, set properties.emulatorOptions.skipUnknownResourceTypes (vmss deployment create --skip-unknown-types).",
 				r.Path, r.Type, r.Name, supportedTypes()))
+		} else if ae := arm.CheckAPIVersion(r.ID, r.APIVersion, e.location); kindOf(r.Type) != kindUnknown && ae != nil {
+			// As ARM's validation: before anything is deployed.
+			problems = append(problems, fmt.Sprintf("%s (%s): %s: %s", r.Path, r.Name, ae.Code, ae.Message))
 		}
 	}
 	if len(problems) > 0 {
