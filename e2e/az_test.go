@@ -227,11 +227,12 @@ func TestAzCLIScenario(t *testing.T) {
 		t.Errorf("capacity after delete-instances: %d, want 4", sset.SKU.Capacity)
 	}
 
-	// Power actions on one instance, then it answers SSH again.
+	// Power actions and a reimage on one instance, then it runs again.
 	other := ids[1]
 	for _, verb := range []string{"stop", "start", "restart"} {
 		a.az(nil, "vmss", verb, "-g", "demo", "-n", "web", "--instance-ids", other, "-o", "none")
 	}
+	a.az(nil, "vmss", "reimage", "-g", "demo", "-n", "web", "--instance-id", other, "-o", "none")
 	var view struct {
 		Statuses []struct{ Code string }
 	}
