@@ -293,6 +293,16 @@ func TestAzCLIScenario(t *testing.T) {
 		t.Errorf("az network lb rule list after rule create: %+v", rules)
 	}
 
+	// An api-version Azure does not publish is refused as ARM refuses it;
+	// the same request with az's own version is served (positive control).
+	lbURL := "/subscriptions/" + e.Client.Subscription + "/resourceGroups/demo/providers/Microsoft.Network/loadBalancers/webLB?api-version="
+	if out, err := a.sh("az rest --method get --url '" + lbURL + "2099-01-01'"); err == nil || !strings.Contains(err.Error(), "NoRegisteredProviderFound") {
+		t.Errorf("az rest with api-version 2099-01-01: %q %v, want NoRegisteredProviderFound", out, err)
+	}
+	if out, err := a.sh("az rest --method get --url '" + lbURL + "2022-07-01' --query name -o tsv"); err != nil || strings.TrimSpace(out) != "webLB" {
+		t.Errorf("az rest with api-version 2022-07-01: %q %v", out, err)
+	}
+
 	azJumpboxAndRunCommands(t, a, c, other)
 	azDeployments(t, a)
 
