@@ -138,6 +138,18 @@ func (s *Server) renderInstance(st *model.State, ss *model.ScaleSet, in *model.I
 			HealthState:          rt.Health,
 		},
 	}
+	vm.Properties.PublicIPAddress = in.PublicIP
+	if nics := model.InstanceNICs(ss, in); len(nics) > 0 {
+		np := &arm.VMNetworkProfile{}
+		for _, nic := range nics {
+			ref := arm.VMNICReference{ID: nic.ID}
+			ref.Properties = &struct {
+				Primary *arm.Bool `json:"primary,omitempty"`
+			}{Primary: nic.Properties.Primary}
+			np.NetworkInterfaces = append(np.NetworkInterfaces, ref)
+		}
+		vm.Properties.NetworkProfile = np
+	}
 	if in.Protect || in.ProtectSet {
 		vm.Properties.ProtectionPolicy = &arm.ProtectionPolicy{ProtectFromScaleIn: arm.BoolPtr(in.Protect), ProtectFromScaleSetActions: arm.BoolPtr(in.ProtectSet)}
 	}
