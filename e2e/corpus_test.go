@@ -76,7 +76,7 @@ var corpus = []corpusCase{
 				t.Fatalf("public IPs %+v for %d instances, want 2", pips, len(insts))
 			}
 			for _, in := range insts {
-				pipCheckInstance(t, c, pips[in.InstanceID].IPAddress, in.OSProfile.ComputerName)
+				pipCheckInstance(t, e, c, g, "pip", in.InstanceID, pips[in.InstanceID].IPAddress, in.OSProfile.ComputerName)
 			}
 		},
 	},

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -79,13 +80,35 @@ func pipDeploy(e *Env, c *sshClient, group, set, label string, count int) {
 		"sshPublicKey="+strings.TrimSpace(string(pub)), "dnsLabel="+label, "-o", "none")
 }
 
+// pipSSHEndpoint is where SSH of an instance's public IP answers, from its
+// instance view: port 22, or a fallback port when the host's own sshd holds
+// port 22 of every address.
+func pipSSHEndpoint(e *Env, group, set, id, addr string) string {
+	e.T.Helper()
+	var ep string
+	Eventually(e.T, 30*time.Second, "the SSH endpoint of instance "+id, func() error {
+		view := e.MustCLI("get-instance-view", "-g", group, "-n", set, "--instance-id", id)
+		m := regexp.MustCompile(`SSHEndpoint/([0-9.]+:[0-9]+)`).FindStringSubmatch(view)
+		if m == nil {
+			return fmt.Errorf("no SSHEndpoint status: %s", view)
+		}
+		ep = m[1]
+		return nil
+	})
+	if host, _ := splitEP(e.T, ep); host != addr {
+		e.T.Fatalf("instance %s: SSH endpoint %s is not on its public IP %s", id, ep, addr)
+	}
+	return ep
+}
+
 // pipCheckInstance checks, from the host, that an instance's own public IP
-// reaches it: SSH on port 22 and the app on 8080.
-func pipCheckInstance(t *testing.T, c *sshClient, addr, computerName string) {
+// reaches it: SSH (port 22, see pipSSHEndpoint) and the app on 8080.
+func pipCheckInstance(t *testing.T, e *Env, c *sshClient, group, set, id, addr, computerName string) {
 	t.Helper()
-	Eventually(t, 60*time.Second, "ssh to "+computerName+" at its public IP "+addr, func() error {
-		if r := c.ssh(net.JoinHostPort(addr, "22"), "hostname"); r.Code != 0 || r.Out() != computerName {
-			return fmt.Errorf("ssh %s hostname: %s, want %q", addr, r, computerName)
+	ep := pipSSHEndpoint(e, group, set, id, addr)
+	Eventually(t, 60*time.Second, "ssh to "+computerName+" at its public IP "+ep, func() error {
+		if r := c.ssh(ep, "hostname"); r.Code != 0 || r.Out() != computerName {
+			return fmt.Errorf("ssh %s hostname: %s, want %q", ep, r, computerName)
 		}
 		return nil
 	})
@@ -149,7 +172,7 @@ func TestInstancePublicIPs(t *testing.T) {
 		if !strings.Contains(strings.ToLower(jsonString(nic)), strings.ToLower(wantID)) {
 			t.Errorf("the instance's NIC does not reference its public IP: %s", jsonString(nic))
 		}
-		pipCheckInstance(t, c, p.IPAddress, in.OSProfile.ComputerName)
+		pipCheckInstance(t, e, c, g, set, in.InstanceID, p.IPAddress, in.OSProfile.ComputerName)
 
 		// The name resolves through the VNET's DNS (from inside an instance).
 		out, err := InNetns(in.Netns, "dig", "+short", "+time=2", "+tries=2", "@168.63.129.16", p.DNSSettings.Fqdn)
@@ -166,7 +189,7 @@ func TestInstancePublicIPs(t *testing.T) {
 		if after[in.InstanceID].IPAddress != pips[in.InstanceID].IPAddress {
 			t.Errorf("instance %s: %s after a restart, was %s", in.InstanceID, after[in.InstanceID].IPAddress, pips[in.InstanceID].IPAddress)
 		}
-		pipCheckInstance(t, c, after[in.InstanceID].IPAddress, in.OSProfile.ComputerName)
+		pipCheckInstance(t, e, c, g, set, in.InstanceID, after[in.InstanceID].IPAddress, in.OSProfile.ComputerName)
 	}
 
 	// NSG: a Deny of the app port from the Internet, on the scale set's
@@ -184,12 +207,17 @@ func TestInstancePublicIPs(t *testing.T) {
 		}
 		return nil
 	})
-	if r := c.ssh(net.JoinHostPort(addr0, "22"), "hostname"); r.Code != 0 {
+	ep0 := pipSSHEndpoint(e, g, set, insts[0].InstanceID, addr0)
+	if r := c.ssh(ep0, "hostname"); r.Code != 0 {
 		t.Errorf("ssh through the public IP failed with only the app denied: %s", r)
 	}
 
 	// Scale-in releases the removed instance's address; the other keeps its own.
 	gone := insts[1]
+	goneEP := pipSSHEndpoint(e, g, set, gone.InstanceID, pips[gone.InstanceID].IPAddress)
+	if r := c.ssh(goneEP, "true"); r.Code != 0 {
+		t.Fatalf("ssh to instance %s before its deletion: %s", gone.InstanceID, r)
+	}
 	e.MustCLI("delete-instances", "-g", g, "-n", set, "--instance-ids", gone.InstanceID, "-o", "none")
 	left := instancePIPs(e, g, set)
 	if len(left) != 1 || left[insts[0].InstanceID].IPAddress != addr0 {
@@ -197,8 +225,8 @@ func TestInstancePublicIPs(t *testing.T) {
 	}
 	goneAddr := pips[gone.InstanceID].IPAddress
 	Eventually(t, 30*time.Second, "the deleted instance's public IP stops answering", func() error {
-		if r := c.quickSSH(net.JoinHostPort(goneAddr, "22"), "true"); r.Code == 0 {
-			return fmt.Errorf("ssh to %s still works", goneAddr)
+		if r := c.quickSSH(goneEP, "true"); r.Code == 0 {
+			return fmt.Errorf("ssh to %s still works", goneEP)
 		}
 		return nil
 	})

@@ -163,15 +163,23 @@ func (b *planner) instancePublicIPs(setKey string, ss *model.ScaleSet) {
 			continue
 		}
 		for _, p := range ports {
+			var fallback []uint16
+			if p.Port == 22 && p.Protocol == "Tcp" {
+				// As a jumpbox's: the host's own sshd may hold port 22 of
+				// every address; SSH then answers on a fallback port (the
+				// instance view's SSHEndpoint status says which).
+				fallback = b.o.JumpboxFallbackPorts
+			}
 			b.nat = append(b.nat, NATMapping{
-				Owner:       setKey,
-				Name:        fmt.Sprintf("%s → %s:%d/%s", c.Config.Name, in.Name, p.Port, strings.ToLower(p.Protocol)),
-				Protocol:    p.Protocol,
-				Public:      netip.AddrPortFrom(pub, p.Port),
-				VNetNetns:   d.Spec.VNetNetns,
-				Backend:     netip.AddrPortFrom(d.Spec.Addr.Addr(), p.Port),
-				Instance:    in.Netns,
-				IdleTimeout: idle,
+				Owner:         setKey,
+				Name:          fmt.Sprintf("%s → %s:%d/%s", c.Config.Name, in.Name, p.Port, strings.ToLower(p.Protocol)),
+				Protocol:      p.Protocol,
+				Public:        netip.AddrPortFrom(pub, p.Port),
+				VNetNetns:     d.Spec.VNetNetns,
+				Backend:       netip.AddrPortFrom(d.Spec.Addr.Addr(), p.Port),
+				Instance:      in.Netns,
+				IdleTimeout:   idle,
+				FallbackPorts: fallback,
 			})
 		}
 	}

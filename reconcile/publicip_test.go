@@ -44,13 +44,16 @@ func TestInstancePublicIPForwards(t *testing.T) {
 	for _, d := range DesiredInstances(st) {
 		exists[d.Spec.Netns] = d.Spec.InstanceID != "2"
 	}
-	p := BuildPlan(st, exists, exists, PlanOptions{})
+	p := BuildPlan(st, exists, exists, PlanOptions{JumpboxFallbackPorts: []uint16{2222}})
 	got := map[string][]string{}
 	for _, m := range p.NAT {
 		if m.Owner != sid.Key() {
 			continue
 		}
 		got[m.Instance] = append(got[m.Instance], fmt.Sprintf("%s/%d->%s", strings.ToLower(m.Protocol), m.Public.Port(), m.Backend))
+		if fb := fmt.Sprint(m.FallbackPorts); (m.Public.Port() == 22) != (fb == "[2222]") {
+			t.Errorf("%s: fallback ports %s (port 22 alone falls back, as a jumpbox's)", m.Name, fb)
+		}
 		if m.IdleTimeout.Minutes() != 10 {
 			t.Errorf("%s: idle timeout %v, want 10m", m.Name, m.IdleTimeout)
 		}
