@@ -108,6 +108,30 @@ func (s *Server) getInstancePublicIP(req *request) {
 	writeErr(req.w, arm.NotFound(req.r.URL.Path))
 }
 
+// listScaleSetNICs serves GET .../virtualMachineScaleSets/{name}/networkInterfaces
+// (NetworkInterfaces_ListVirtualMachineScaleSetNetworkInterfaces): every
+// instance's NICs, by instance id.
+func (s *Server) listScaleSetNICs(req *request) {
+	id := req.id(1)
+	out := []arm.NetworkInterface{}
+	var e *arm.Error
+	s.Store.View(func(st *model.State) {
+		ss, ok := st.ScaleSets[id.Key()]
+		if !ok {
+			e = arm.NotFound(id.String())
+			return
+		}
+		for _, in := range ss.SortedInstances() {
+			out = append(out, model.InstanceNICs(ss, in)...)
+		}
+	})
+	if e != nil {
+		writeErr(req.w, e)
+		return
+	}
+	writeJSON(req.w, 200, map[string]any{"value": out})
+}
+
 // listInstanceNICs serves GET .../virtualMachines/{instance}/networkInterfaces
 // (NetworkInterfaces_ListVirtualMachineScaleSetVMNetworkInterfaces).
 func (s *Server) listInstanceNICs(req *request) {

@@ -56,6 +56,15 @@ func TestInstancePublicIPRoutes(t *testing.T) {
 		nic.Properties.IPConfigurations[0].Properties.PublicIPAddress.ID != p1.ID {
 		t.Errorf("NIC %+v does not reference %s", nic, p1.ID)
 	}
+	var nics struct {
+		Value []arm.NetworkInterface `json:"value"`
+	}
+	if _, err := c.Do(ctx, "GET", set+"/networkinterfaces", nil, &nics); err != nil {
+		t.Fatal(err)
+	}
+	if len(nics.Value) != 2 || nics.Value[1].ID != nic.ID {
+		t.Errorf("scale set NIC list %+v, want 2 with instance 1's second", nics.Value)
+	}
 	var vm arm.ScaleSetVM
 	if _, err := c.Do(ctx, "GET", set+"/virtualMachines/1", nil, &vm); err != nil {
 		t.Fatal(err)

@@ -87,6 +87,7 @@ func (s *Server) routes() *router {
 	// (publicIPAddressConfiguration).
 	const instNIC = inst + "/networkInterfaces/{nic}"
 	r.handle("GET "+set+"/publicIPAddresses", s.listScaleSetPublicIPs)
+	r.handle("GET "+set+"/networkInterfaces", s.listScaleSetNICs)
 	r.handle("GET "+inst+"/networkInterfaces", s.listInstanceNICs)
 	r.handle("GET "+instNIC, s.getInstanceNIC)
 	r.handle("GET "+instNIC+"/ipConfigurations/{ipconf}/publicIPAddresses", s.listInstancePublicIPs)
