@@ -122,9 +122,13 @@ func TestInstancePublicIPShape(t *testing.T) {
 	if c.Properties.PublicIPAddress == nil || c.Properties.PublicIPAddress.ID != wantID || c.Properties.PrivateIPAddress != ss.Instances["1"].PrivateIP {
 		t.Errorf("NIC ip configuration %+v", c.Properties)
 	}
-	// DNS names for the resolver.
+	// DNS names for the resolver: the instances' and a standalone public
+	// IP's with a label (the fixture's unlabelled one has none).
+	jb, _, e := s.PutPublicIP(id(t, arm.TypePublicIP, "jb"), []byte(`{"properties":{"dnsSettings":{"domainNameLabel":"JumpBox"}}}`))
+	must(t, e)
 	recs := s.PublicDNSRecords()
-	if len(recs) != 2 || recs[0].FQDN != "vm0.myapp."+loc+".cloudapp.azure.com" || recs[0].IP.String() != ss.Instances["0"].PublicIP {
+	if len(recs) != 3 || recs[0].FQDN != "jumpbox."+loc+".cloudapp.azure.com" || recs[0].IP.String() != jb.Properties.IPAddress ||
+		recs[1].FQDN != "vm0.myapp."+loc+".cloudapp.azure.com" || recs[1].IP.String() != ss.Instances["0"].PublicIP {
 		t.Errorf("DNS records %+v", recs)
 	}
 }
