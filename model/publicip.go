@@ -158,7 +158,7 @@ func InstancePublicIP(ss *ScaleSet, in *Instance) *arm.PublicIPAddress {
 	}
 	id := InstancePublicIPID(ss, in.ID, c)
 	pip := &arm.PublicIPAddress{}
-	pip.ID, pip.Name, pip.Location = id, c.Config.Name, ss.Model.Location
+	pip.ID, pip.Name, pip.Type, pip.Location = id, c.Config.Name, arm.TypePublicIP, ss.Model.Location
 	pip.Sku = c.Config.Sku
 	if len(pip.Sku) == 0 {
 		pip.Sku = []byte(`{"name":"Basic","tier":"Regional"}`)

@@ -97,7 +97,7 @@ func TestInstancePublicIPShape(t *testing.T) {
 	}
 	p := list[1]
 	wantID := sid.String() + "/virtualMachines/1/networkInterfaces/nic/ipConfigurations/ipc/publicIPAddresses/pub"
-	if p.ID != wantID || p.Name != "pub" {
+	if p.ID != wantID || p.Name != "pub" || p.Type != arm.TypePublicIP {
 		t.Errorf("id %s name %s, want %s and pub", p.ID, p.Name, wantID)
 	}
 	if p.Properties.IPAddress != ss.Instances["1"].PublicIP || p.Properties.PublicIPAllocationMethod != "Static" {
