@@ -90,8 +90,8 @@ func (s *State) usedPublicAddrs() map[string]string {
 // assignInstancePublicIPs gives each instance of ss without one an address
 // of the public IP range when the scale set asks for per-instance public
 // IPs, and takes them back when it no longer does. An instance keeps its
-// address for its life. extra are addresses ss already holds in this change
-// (ss may be a working copy not yet in the state).
+// address for its life. ss may be a working copy not yet in the state: the
+// addresses it holds count as taken besides the state's.
 func (s *State) assignInstancePublicIPs(ss *ScaleSet) *arm.Error {
 	if InstancePublicIPConfig(ss) == nil {
 		for _, in := range ss.Instances {
