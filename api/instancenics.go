@@ -11,54 +11,15 @@ import (
 // serves them under the scale set's path (az vmss nic list|list-vm-nics|show,
 // the SDKs' ListVirtualMachineScaleSetNetworkInterfaces): one per NIC
 // configuration of the model, its ip configurations in the configuration's
-// subnet; the primary one carries the instance's private IP address.
-
-// instanceNICs renders the NICs of one instance.
-func instanceNICs(ss *model.ScaleSet, in *model.Instance) []*arm.NetworkInterface {
-	vp := ss.Profile()
-	primary := vp.PrimaryIPConfig()
-	vmID := ss.Model.ID + "/virtualMachines/" + in.ID
-	var out []*arm.NetworkInterface
-	for _, nc := range vp.NICConfigs() {
-		id := vmID + "/networkInterfaces/" + nc.Name
-		nic := &arm.NetworkInterface{
-			Meta: arm.Meta{ID: id, Name: nc.Name, Type: arm.TypeNIC, Location: ss.Model.Location},
-			Properties: arm.NetworkInterfaceProperties{
-				NetworkSecurityGroup: nc.Properties.NetworkSecurityGroup,
-				VirtualMachine:       &arm.SubResource{ID: vmID},
-				Primary:              arm.BoolPtr(vp.PrimaryNICConfig() != nil && vp.PrimaryNICConfig().Name == nc.Name),
-				DNSSettings:          nc.Properties.DNSSettings,
-				EnableIPForwarding:   nc.Properties.EnableIPForwarding,
-				ProvisioningState:    "Succeeded",
-			},
-		}
-		for _, ic := range nc.Properties.IPConfigurations {
-			c := arm.NICIPConfiguration{
-				ID:   id + "/ipConfigurations/" + ic.Name,
-				Name: ic.Name,
-				Properties: arm.NICIPConfigurationP{
-					Subnet:                          ic.Properties.Subnet,
-					PrivateIPAllocationMethod:       "Dynamic",
-					LoadBalancerBackendAddressPools: ic.Properties.LoadBalancerBackendAddressPools,
-					Primary:                         arm.BoolPtr(primary != nil && primary.Name == ic.Name && nic.Properties.Primary != nil && bool(*nic.Properties.Primary)),
-					ProvisioningState:               "Succeeded",
-				},
-			}
-			if c.Properties.Primary != nil && bool(*c.Properties.Primary) {
-				c.Properties.PrivateIPAddress = in.PrivateIP
-			}
-			nic.Properties.IPConfigurations = append(nic.Properties.IPConfigurations, c)
-		}
-		out = append(out, nic)
-	}
-	return out
-}
+// subnet; the primary one carries the instance's private IP address and, with
+// publicIPAddressConfiguration, a reference to the instance's own public IP
+// (model.InstanceNICs renders them).
 
 // listScaleSetNICs serves GET .../virtualMachineScaleSets/{name}/networkInterfaces
 // and .../virtualMachines/{instance}/networkInterfaces.
 func (s *Server) listScaleSetNICs(req *request) {
 	id, inst := req.id(1), req.r.PathValue("instance")
-	var out []*arm.NetworkInterface
+	var out []arm.NetworkInterface
 	var e *arm.Error
 	s.Store.View(func(st *model.State) {
 		ss, ok := st.ScaleSets[id.Key()]
@@ -72,12 +33,12 @@ func (s *Server) listScaleSetNICs(req *request) {
 				e = arm.NotFound(id.String() + "/virtualMachines/" + inst)
 				return
 			}
-			out = instanceNICs(ss, in)
+			out = model.InstanceNICs(ss, in)
 			return
 		}
 		for _, in := range ss.SortedInstances() {
 			if !in.Deleting {
-				out = append(out, instanceNICs(ss, in)...)
+				out = append(out, model.InstanceNICs(ss, in)...)
 			}
 		}
 	})
@@ -95,9 +56,9 @@ func (s *Server) getScaleSetNIC(req *request) {
 	s.Store.View(func(st *model.State) {
 		if ss, ok := st.ScaleSets[id.Key()]; ok {
 			if in, ok := ss.Instances[inst]; ok && !in.Deleting {
-				for _, n := range instanceNICs(ss, in) {
+				for _, n := range model.InstanceNICs(ss, in) {
 					if strings.EqualFold(n.Name, name) {
-						out = n
+						out = &n
 					}
 				}
 			}

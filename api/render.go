@@ -138,12 +138,17 @@ func (s *Server) renderInstance(st *model.State, ss *model.ScaleSet, in *model.I
 			HealthState:          rt.Health,
 		},
 	}
-	if ncs := vp.NICConfigs(); len(ncs) > 0 {
-		vm.Properties.NetworkProfile = &arm.VMNetworkProfile{}
-		for _, nc := range ncs {
-			vm.Properties.NetworkProfile.NetworkInterfaces = append(vm.Properties.NetworkProfile.NetworkInterfaces,
-				arm.VMNICReference{ID: vm.ID + "/networkInterfaces/" + nc.Name})
+	vm.Properties.PublicIPAddress = in.PublicIP
+	if nics := model.InstanceNICs(ss, in); len(nics) > 0 {
+		np := &arm.VMNetworkProfile{}
+		for _, nic := range nics {
+			ref := arm.VMNICReference{ID: nic.ID}
+			ref.Properties = &struct {
+				Primary *arm.Bool `json:"primary,omitempty"`
+			}{Primary: nic.Properties.Primary}
+			np.NetworkInterfaces = append(np.NetworkInterfaces, ref)
 		}
+		vm.Properties.NetworkProfile = np
 	}
 	if in.Protect || in.ProtectSet {
 		vm.Properties.ProtectionPolicy = &arm.ProtectionPolicy{ProtectFromScaleIn: arm.BoolPtr(in.Protect), ProtectFromScaleSetActions: arm.BoolPtr(in.ProtectSet)}

@@ -83,10 +83,15 @@ func (s *Server) routes() *router {
 	r.handle("PUT "+set+"/extensions/{ext}", s.putExtension)
 	r.handle("DELETE "+set+"/extensions/{ext}", s.deleteExtension)
 
-	// Instances' network interfaces, served under the scale set (instancenics.go).
+	// Scale-set instances' network interfaces and their own public IPs
+	// (publicIPAddressConfiguration).
+	const instNIC = inst + "/networkInterfaces/{nic}"
+	r.handle("GET "+set+"/publicIPAddresses", s.listScaleSetPublicIPs)
 	r.handle("GET "+set+"/networkInterfaces", s.listScaleSetNICs)
 	r.handle("GET "+inst+"/networkInterfaces", s.listScaleSetNICs)
-	r.handle("GET "+inst+"/networkInterfaces/{nic}", s.getScaleSetNIC)
+	r.handle("GET "+instNIC, s.getScaleSetNIC)
+	r.handle("GET "+instNIC+"/ipConfigurations/{ipconf}/publicIPAddresses", s.listInstancePublicIPs)
+	r.handle("GET "+instNIC+"/ipConfigurations/{ipconf}/publicIPAddresses/{pip}", s.getInstancePublicIP)
 
 	// Standalone virtual machines.
 	r.handle("GET "+vm, s.getVM)

@@ -1,6 +1,9 @@
 package arm
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+)
 
 // VirtualMachineScaleSet is a scale set (Uniform orchestration).
 type VirtualMachineScaleSet struct {
@@ -129,6 +132,7 @@ type ScaleSetVMProps struct {
 	TimeCreated        string            `json:"timeCreated,omitempty"`
 
 	PrivateIPAddress     string `json:"privateIpAddress,omitempty"`
+	PublicIPAddress      string `json:"publicIpAddress,omitempty"` // its own public IP (publicIPAddressConfiguration)
 	PlatformFaultDomain  int    `json:"platformFaultDomain"`
 	PlatformUpdateDomain int    `json:"platformUpdateDomain"`
 	PowerState           string `json:"powerState,omitempty"`
@@ -185,4 +189,39 @@ func (p *ScaleSetVMProfile) PrimaryIPConfig() *ScaleSetIPConfig {
 		}
 	}
 	return ic
+}
+
+// ScaleSetPublicIPConfig is an ip configuration's publicIPAddressConfiguration:
+// every instance gets a public IP of its own, named after it.
+type ScaleSetPublicIPConfig struct {
+	Name       string                  `json:"name"`
+	Sku        json.RawMessage         `json:"sku,omitempty"`
+	Properties ScaleSetPublicIPConfigP `json:"properties"`
+}
+
+// ScaleSetPublicIPConfigP are its properties.
+type ScaleSetPublicIPConfigP struct {
+	IdleTimeoutInMinutes   *Int                       `json:"idleTimeoutInMinutes,omitempty"`
+	DNSSettings            *ScaleSetPublicIPDNSConfig `json:"dnsSettings,omitempty"`
+	PublicIPPrefix         *SubResource               `json:"publicIPPrefix,omitempty"`
+	PublicIPAddressVersion string                     `json:"publicIPAddressVersion,omitempty"`
+}
+
+// ScaleSetPublicIPDNSConfig is the DNS label the instances' public IPs are named under.
+type ScaleSetPublicIPDNSConfig struct {
+	DomainNameLabel string `json:"domainNameLabel"`
+}
+
+// PublicIPConfig decodes the ip configuration's publicIPAddressConfiguration:
+// nil without one, an error when it is not the documented shape.
+func (p *ScaleSetIPConfigP) PublicIPConfig() (*ScaleSetPublicIPConfig, error) {
+	raw := bytes.TrimSpace(p.PublicIPAddressConfiguration)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, nil
+	}
+	var c ScaleSetPublicIPConfig
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
 }

@@ -32,6 +32,7 @@ const reverseSuffix = ".in-addr.arpa."
 //	name in the zone, unknown      NXDOMAIN
 //	PTR of a known address         the FQDN
 //	PTR in the VNET, unknown       NXDOMAIN
+//	a public IP's name             A: its (host) address
 //	anything else                  REFUSED (no recursion, no upstream)
 //
 // Negative answers carry the zone's SOA in the authority section.
@@ -64,6 +65,8 @@ func (s *Server) answer(z *zone, r *mdns.Msg) *mdns.Msg {
 		s.host(z, m, q, strings.TrimSuffix(name, "."))
 	case strings.HasSuffix(name, reverseSuffix):
 		s.reverse(z, m, q, name)
+	case s.hasPublic(name):
+		s.publicHost(m, q, name)
 	default:
 		m.Rcode = mdns.RcodeRefused
 	}
@@ -117,6 +120,21 @@ func (s *Server) host(z *zone, m *mdns.Msg, q mdns.Question, label string) {
 		return
 	}
 	m.Authoritative = true
+	m.Answer = append(m.Answer, &mdns.A{Hdr: s.header(q.Name, mdns.TypeA), A: ip.AsSlice()})
+}
+
+func (s *Server) hasPublic(name string) bool {
+	_, ok := s.publicAddr(name)
+	return ok
+}
+
+// publicHost answers the name of a public IP (not authoritative: the zone
+// is Azure's public cloudapp.azure.com).
+func (s *Server) publicHost(m *mdns.Msg, q mdns.Question, name string) {
+	ip, _ := s.publicAddr(name)
+	if q.Qtype != mdns.TypeA && q.Qtype != mdns.TypeANY {
+		return // NODATA
+	}
 	m.Answer = append(m.Answer, &mdns.A{Hdr: s.header(q.Name, mdns.TypeA), A: ip.AsSlice()})
 }
 

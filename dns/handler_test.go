@@ -265,3 +265,32 @@ func BenchmarkServeDNS(b *testing.B) {
 		}
 	})
 }
+
+// TestPublicNames: public IPs' names (label.location.cloudapp.azure.com)
+// resolve besides the zone, in any case; other outside names stay REFUSED;
+// a bad record changes nothing.
+func TestPublicNames(t *testing.T) {
+	s := testServer(t)
+	const name = "vm0.myapp.eastus.cloudapp.azure.com."
+	if got := summary(ask(s, name, mdns.TypeA)); !strings.HasPrefix(got, "REFUSED") {
+		t.Errorf("before any public record: %s, want REFUSED", got)
+	}
+	if err := s.SetPublicRecords([]Record{{Name: "VM0.myapp.eastus.cloudapp.azure.com", IP: netip.MustParseAddr("127.77.0.2")}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := summary(ask(s, strings.ToUpper(name), mdns.TypeA)); !strings.Contains(got, "127.77.0.2") {
+		t.Errorf("public name: %s, want 127.77.0.2", got)
+	}
+	if got := summary(ask(s, name, mdns.TypeAAAA)); strings.Contains(got, "127.77.0.2") || strings.HasPrefix(got, "REFUSED") {
+		t.Errorf("AAAA of a public name: %s, want no data", got)
+	}
+	if got := summary(ask(s, "vm1.myapp.eastus.cloudapp.azure.com.", mdns.TypeA)); !strings.HasPrefix(got, "REFUSED") {
+		t.Errorf("unknown public name: %s, want REFUSED", got)
+	}
+	if err := s.SetPublicRecords([]Record{{Name: "x.cloudapp.azure.com", IP: netip.MustParseAddr("::1")}}); err == nil {
+		t.Error("an IPv6 public record was accepted")
+	}
+	if got := summary(ask(s, name, mdns.TypeA)); !strings.Contains(got, "127.77.0.2") {
+		t.Errorf("after a refused update: %s, want the old record", got)
+	}
+}

@@ -45,6 +45,37 @@ type Server struct {
 
 	mu   sync.Mutex // serializes writers
 	zone atomic.Pointer[zone]
+	// public are the names of public IPs (label.location.cloudapp.azure.com):
+	// Azure's resolver answers them from every VNET.
+	public atomic.Pointer[map[string]netip.Addr]
+}
+
+// SetPublicRecords replaces the public IPs' names the server answers
+// (fully qualified, any case) besides its zone. They must be IPv4.
+func (s *Server) SetPublicRecords(records []Record) error {
+	m := make(map[string]netip.Addr, len(records))
+	for _, r := range records {
+		if !r.IP.Is4() {
+			return fmt.Errorf("set public DNS records: %s: want an IPv4 address, got %v", r.Name, r.IP)
+		}
+		name := strings.ToLower(mdns.Fqdn(r.Name))
+		if _, ok := mdns.IsDomainName(name); !ok {
+			return fmt.Errorf("set public DNS records: %q is not a domain name", r.Name)
+		}
+		m[name] = r.IP
+	}
+	s.public.Store(&m)
+	return nil
+}
+
+// publicAddr is the address of a public IP's name.
+func (s *Server) publicAddr(name string) (netip.Addr, bool) {
+	m := s.public.Load()
+	if m == nil {
+		return netip.Addr{}, false
+	}
+	a, ok := (*m)[name]
+	return a, ok
 }
 
 // New returns a Server with no records.

@@ -284,6 +284,9 @@ func (s *State) ReplaceInstances(id arm.ID, ids []string) ([]*Instance, *arm.Err
 	if e := s.scaleOutExact(work, len(ins)); e != nil {
 		return nil, e
 	}
+	if e := s.assignInstancePublicIPs(work); e != nil {
+		return nil, e
+	}
 	s.commitScaleSet(id.Key(), work)
 	return ins, nil
 }

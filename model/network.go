@@ -319,28 +319,11 @@ func (s *State) PutPublicIP(id arm.ID, body []byte) (*arm.PublicIPAddress, bool,
 }
 
 func (s *State) publicIPOwner(a netip.Addr) string {
-	for _, p := range s.PublicIPs {
-		if p.Properties.IPAddress == a.String() {
-			return p.ID
-		}
-	}
-	return ""
+	return s.usedPublicAddrs()[a.String()]
 }
 
 func (s *State) allocatePublicAddr() (netip.Addr, *arm.Error) {
-	r := s.cfg.PublicIPRange
-	used := map[string]bool{}
-	for _, p := range s.PublicIPs {
-		used[p.Properties.IPAddress] = true
-	}
-	for a := r.Addr().Next(); r.Contains(a) && a != Broadcast(r); a = a.Next() {
-		if !used[a.String()] {
-			return a, nil
-		}
-	}
-	return netip.Addr{}, arm.Errorf(409, "PublicIPCountLimitReached", "",
-		"All %d host addresses of the public IP range %s are in use. Delete unused public IPs or start the daemon with a larger --public-ip-range.",
-		UsableCount(r)+3, r)
+	return s.freePublicAddr(s.usedPublicAddrs())
 }
 
 // PublicIPUser returns the id of the frontend or NIC ip configuration using a

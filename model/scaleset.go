@@ -82,6 +82,9 @@ func (s *State) PutScaleSet(id arm.ID, body []byte, patch bool) (*ScaleSet, bool
 	if e := s.assignNATPorts(ss, nil); e != nil {
 		return nil, false, e
 	}
+	if e := s.assignInstancePublicIPs(ss); e != nil {
+		return nil, false, e
+	}
 	s.applyUpgradePolicy(ss)
 	s.ensureGroup(id)
 	s.commitScaleSet(id.Key(), ss)
@@ -282,6 +285,9 @@ func (s *State) validateScaleSetNICs(setID string, vp *arm.ScaleSetVMProfile) *a
 				if !s.lbChildExists(r.ID, "inboundNatPools") {
 					return invalidRef(r.ID, setID)
 				}
+			}
+			if e := validatePublicIPConfig(target, ic); e != nil {
+				return e
 			}
 		}
 	}

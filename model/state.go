@@ -93,6 +93,7 @@ type Instance struct {
 	MAC          string         `json:"mac"`
 	Netns        string         `json:"netns"`
 	NATPorts     map[string]int `json:"natPorts,omitempty"` // lower-cased NAT pool or v2 NAT rule id -> frontend port
+	PublicIP     string         `json:"publicIp,omitempty"` // its own public IP (publicIPAddressConfiguration): a host address
 	Power        string         `json:"power"`
 	Protect      bool           `json:"protectFromScaleIn,omitempty"`
 	ProtectSet   bool           `json:"protectFromScaleSetActions,omitempty"`

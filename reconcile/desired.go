@@ -173,6 +173,7 @@ func BuildPlan(st *model.State, serving, exists map[string]bool, o PlanOptions) 
 	}
 	for setKey, ss := range st.ScaleSets {
 		b.scaleSet(setKey, ss)
+		b.instancePublicIPs(setKey, ss)
 	}
 	b.standaloneNICs()
 	sort.Slice(b.nat, func(i, j int) bool {
@@ -186,8 +187,12 @@ func BuildPlan(st *model.State, serving, exists map[string]bool, o PlanOptions) 
 // instance with a computer name.
 func dnsZones(st *model.State, desired []*Desired, exists map[string]bool) []DNSZone {
 	zones := map[string]*DNSZone{}
+	var public []DNSRecord
+	for _, r := range st.PublicDNSRecords() {
+		public = append(public, DNSRecord{Name: r.FQDN, IP: r.IP})
+	}
 	for _, v := range VNetSpecs(st) {
-		z := &DNSZone{VNetNetns: v.Netns, Suffix: v.Suffix}
+		z := &DNSZone{VNetNetns: v.Netns, Suffix: v.Suffix, Public: public}
 		for _, sn := range v.Subnets {
 			z.Prefixes = append(z.Prefixes, sn.Prefix)
 		}

@@ -121,6 +121,9 @@ type DNSZone struct {
 	Suffix    string
 	Prefixes  []netip.Prefix
 	Records   []DNSRecord
+	// Public are the names of public IPs with a DNS label
+	// (label.location.cloudapp.azure.com), answered in every VNET.
+	Public []DNSRecord
 }
 
 // DNSRecord maps a computer name to a private IP.

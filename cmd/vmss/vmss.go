@@ -36,7 +36,7 @@ type createOpts struct {
 // addScaleSetCommands adds the az vmss verbs to root.
 func addScaleSetCommands(root *cobra.Command, g *globals) {
 	root.AddCommand(scaleSetCreateCmd(g), scaleSetShowCmd(g), scaleSetListCmd(g), scaleSetDeleteCmd(g), scaleCmd(g),
-		scaleSetUpdateCmd(g), listInstancesCmd(g), instanceViewCmd(g), connectionInfoCmd(g))
+		scaleSetUpdateCmd(g), listInstancesCmd(g), instanceViewCmd(g), connectionInfoCmd(g), publicIPsCmd(g))
 	for _, a := range []struct{ verb, action, short string }{
 		{"delete-instances", "delete", "Delete instances by id; never blocked by scale-in protection"},
 		{"start", "start", "Start instances"},
@@ -52,7 +52,7 @@ func addScaleSetCommands(root *cobra.Command, g *globals) {
 	for _, c := range root.Commands() {
 		switch c.Name() {
 		case "show", "delete", "scale", "update", "list-instances", "get-instance-view", "delete-instances", "start", "stop",
-			"deallocate", "restart", "reimage", "update-instances", "list-instance-connection-info":
+			"deallocate", "restart", "reimage", "update-instances", "list-instance-connection-info", "list-instance-public-ips":
 			c.Flags().StringP("name", "n", "", "scale set name (required)")
 			must(c.MarkFlagRequired("name"))
 		}
@@ -277,6 +277,20 @@ func connectionInfoCmd(g *globals) *cobra.Command {
 				return err
 			}
 			return g.print(os.Stdout, info, nil)
+		},
+	}
+}
+
+// publicIPsCmd is vmss list-instance-public-ips.
+func publicIPsCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use: "list-instance-public-ips", Short: "List the instances' own public IPs (az vmss list-instance-public-ips)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := g.list(ctxOf(cmd), g.rid(arm.TypeScaleSet, nameFlag(cmd))+"/publicIPAddresses")
+			if err != nil {
+				return err
+			}
+			return g.print(os.Stdout, v, pipColumns)
 		},
 	}
 }

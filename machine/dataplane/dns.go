@@ -116,5 +116,12 @@ func (p *Plane) applyDNS(zs []reconcile.DNSZone) {
 		if err := srv.SetRecords(recs); err != nil {
 			p.log.Error("DNS records", "vnet", zone.VNetNetns, "err", err)
 		}
+		pub := make([]dns.Record, 0, len(zone.Public))
+		for _, r := range zone.Public {
+			pub = append(pub, dns.Record{Name: r.Name, IP: r.IP})
+		}
+		if err := srv.SetPublicRecords(pub); err != nil {
+			p.log.Error("public DNS records", "vnet", zone.VNetNetns, "err", err)
+		}
 	}
 }
