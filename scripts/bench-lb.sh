@@ -221,6 +221,7 @@ median() { # mode target -> the run with the median req/s
 	for rep in $(seq "$REPEAT"); do echo "${results["$1 $2 $rep"]}"; done | sort -n -k1,1 | sed -n "$(((REPEAT + 1) / 2))p"
 }
 
+echo "# load after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '\n%-10s %-14s %12s %9s %9s %11s  %s\n' mode target req/s p50_ms p99_ms proxy_cpu_us errors
 declare -A rps p99 cpu
 for mode in $MODES; do
