@@ -101,6 +101,32 @@ type rule struct {
 	rr      atomic.Uint64
 	total   atomic.Int64
 	refused atomic.Int64
+	series  sync.Map // *member → *series: looked up once, not per flow
+}
+
+// series are a rule's Prometheus series for one backend. Looking them up
+// hashes the label values under the vector's lock; a flow takes them from
+// the rule's cache instead.
+type series struct {
+	rule              string // the rule's name when looked up (a renamed rule looks up again)
+	conns             prometheus.Counter
+	active            prometheus.Gauge
+	bytesIn, bytesOut prometheus.Counter
+}
+
+// seriesFor returns the series of rule name for m.
+func (r *rule) seriesFor(mx *metrics, name string, m *member) *series {
+	if v, ok := r.series.Load(m); ok && v.(*series).rule == name {
+		return v.(*series)
+	}
+	s := &series{rule: name,
+		conns:    mx.conns.WithLabelValues(name, m.name),
+		active:   mx.active.WithLabelValues(name, m.name),
+		bytesIn:  mx.bytes.WithLabelValues(name, m.name, "in"),
+		bytesOut: mx.bytes.WithLabelValues(name, m.name, "out"),
+	}
+	r.series.Store(m, s)
+	return s
 }
 
 // New creates an Engine with nothing configured; call Apply.
@@ -221,6 +247,7 @@ func (e *Engine) renameRulesLocked(rules []Rule) {
 	for _, rc := range rules {
 		if old, ok := byKey[frontKey(rc)]; ok && e.rules[rc.Name] == nil && !names[old] {
 			e.rules[rc.Name] = e.rules[old]
+			e.rules[rc.Name].series.Clear()
 			delete(e.rules, old)
 			e.m.forgetRule(old)
 		}
@@ -418,6 +445,10 @@ func claim(m *member) bool {
 }
 
 func clientAddr(c net.Conn) netip.AddrPort {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
 	ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
@@ -453,11 +484,10 @@ func (e *Engine) connectTCP(r *rule) proxy.ConnectFunc {
 func (e *Engine) target(cfg *Rule, r *rule, m *member, c net.Conn) proxy.Target {
 	r.total.Add(1)
 	m.total.Add(1)
-	e.m.conns.WithLabelValues(cfg.Name, m.name).Inc()
-	active := e.m.active.WithLabelValues(cfg.Name, m.name)
+	ms := r.seriesFor(e.m, cfg.Name, m)
+	ms.conns.Inc()
+	active, in, out := ms.active, ms.bytesIn, ms.bytesOut
 	active.Inc()
-	in := e.m.bytes.WithLabelValues(cfg.Name, m.name, "in")
-	out := e.m.bytes.WithLabelValues(cfg.Name, m.name, "out")
 	return proxy.Target{
 		Key:  m.name,
 		Conn: c,
@@ -678,6 +708,7 @@ func (e *Engine) removeLocked(p *pool, m *member) {
 	for _, r := range e.rules {
 		if r.cfg.Load().BackendPool == p.cfg.Name {
 			r.CloseTo(m.name)
+			r.series.Delete(m)
 			e.m.forgetRuleBackend(r.cfg.Load().Name, m.name)
 		}
 	}

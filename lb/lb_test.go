@@ -665,3 +665,68 @@ func TestCloseStopsEverything(t *testing.T) {
 		t.Fatal("Apply after Close succeeded")
 	}
 }
+
+// A rule's series are looked up once per backend and cached; a rename, a
+// rename back, and a backend removed and added again under its name still
+// count every flow in the series of the current names.
+func TestMetricsFollowRenamesAndReadds(t *testing.T) {
+	f := newFleet(t)
+	b0 := f.start(0)
+	e, reg := newEngine(t)
+	cfg := f.config(nil, b0)
+	apply := func(name string, members ...*backendSrv) {
+		t.Helper()
+		c := f.config(nil, members...)
+		c.Rules[0].Name = name
+		if err := e.Apply(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	requests := func(n int) {
+		t.Helper()
+		for i := range n {
+			if _, err := get(client(false, netip.Addr{}), f.url()); err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+		}
+	}
+	conns := func(rule string) float64 {
+		t.Helper()
+		return metricValue(t, reg, "vmss_lb_connections_total", "rule", rule)
+	}
+	apply(cfg.Rules[0].Name, b0)
+	requests(3)
+	apply("renamed", b0)
+	apply("http", b0) // back to the first name, whose series were dropped, with no flow between
+	requests(4)
+	if got := conns("http"); got != 4 {
+		t.Fatalf("after renaming back: vmss_lb_connections_total{rule=http} = %v, want 4", got)
+	}
+	apply("renamed", b0)
+	requests(2)
+	if got := conns("renamed"); got != 2 {
+		t.Fatalf("after a rename: vmss_lb_connections_total{rule=renamed} = %v, want 2", got)
+	}
+	apply("http", b0)
+	requests(1)
+	if err := e.RemoveBackend("bepool", b0.name); err != nil {
+		t.Fatal(err)
+	}
+	e.mu.RLock()
+	cached := 0
+	for _, r := range e.rules {
+		r.series.Range(func(any, any) bool { cached++; return true })
+	}
+	e.mu.RUnlock()
+	if cached != 0 {
+		t.Fatalf("%d cached series of a removed backend", cached)
+	}
+	apply("http", b0)
+	requests(5)
+	if got := conns("http"); got != 5 { // a removed backend's series are dropped
+		t.Fatalf("after the backend came back: vmss_lb_connections_total{rule=http} = %v, want 5", got)
+	}
+	if got := metricValue(t, reg, "vmss_lb_bytes_total", "rule", "http"); got == 0 {
+		t.Fatal("no bytes counted after the backend came back")
+	}
+}

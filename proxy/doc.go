@@ -4,14 +4,17 @@
 //
 // Pieces:
 //
-//   - Pipe copies a TCP flow both ways with splice(2), half-closes with
-//     CloseWrite, waits for both directions and counts bytes. It works on
-//     the raw *net.TCPConn values (no wrapper types on the hot path) with
-//     its own splice loop rather than io.Copy: io.Copy also splices, but it
-//     pins a pipe (two descriptors) per direction for the flow's whole life,
-//     so an idle flow would hold six descriptors instead of two; the loop
-//     takes pooled pipes only while bytes are in transit, and reports bytes
-//     per chunk. Other net.Conn types fall back to io.Copy. An optional
+//   - Pipe copies a TCP flow both ways, half-closes with CloseWrite, waits
+//     for both directions and counts bytes. It works on the raw
+//     *net.TCPConn values (no wrapper types on the hot path) with its own
+//     loop rather than io.Copy: small chunks go through read(2)/write(2)
+//     and a pooled 16 KiB buffer (cheaper than splicing a few hundred
+//     bytes), a chunk that fills the buffer switches the direction to
+//     splice(2) for bulk data. io.Copy also splices, but it pins a pipe
+//     (two descriptors) per direction for the flow's whole life, so an
+//     idle flow would hold six descriptors instead of two; the loop takes
+//     pooled buffers and pipes only while bytes are in transit, and
+//     reports bytes per chunk. Other net.Conn types fall back to io.Copy. An optional
 //     idle timeout (Azure idleTimeoutInMinutes) uses read deadlines of a
 //     quarter of the timeout, re-armed when they fire; a direction that
 //     wakes checks the flow's last-activity time. An idle flow is dropped

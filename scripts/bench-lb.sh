@@ -221,6 +221,7 @@ median() { # mode target -> the run with the median req/s
 	for rep in $(seq "$REPEAT"); do echo "${results["$1 $2 $rep"]}"; done | sort -n -k1,1 | sed -n "$(((REPEAT + 1) / 2))p"
 }
 
+echo "# load after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '\n%-10s %-14s %12s %9s %9s %11s  %s\n' mode target req/s p50_ms p99_ms proxy_cpu_us errors
 declare -A rps p99 cpu
 for mode in $MODES; do
@@ -250,7 +251,9 @@ for round in $(seq "$ROUNDS"); do
 		jq -r '.extensions[0].statuses[0].message' | sed -n 's/.*workload, pid \([0-9]*\).*/\1/p')
 	[ -n "$pid" ] || { echo "bench-lb: no workload pid for instance 1" >&2; exit 1; }
 	t0=$(date +%s.%N)
-	vmss run-command invoke -n web --instance-id 1 --scripts "kill $pid" -o none
+	# The pid is the workload's in the host's PID namespace (the instance has
+	# its own), so the host kills it; the app dies with it (parent-death signal).
+	kill "$pid"
 	while [ "$(state1)" != Down ]; do sleep 0.01; done
 	t1=$(date +%s.%N)
 	awk -v a="$t0" -v b="$t1" -v i="$iv" -v r="$round" 'BEGIN { printf "  round %d: marked down %.3fs after the kill (%.2f × interval)\n", r, b - a, (b - a) / i }'
