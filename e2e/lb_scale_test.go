@@ -107,8 +107,12 @@ func TestLBTenThousandConnections(t *testing.T) {
 	if len(failed) > 0 {
 		t.Fatalf("%d of %d connections failed, first: %v", len(failed), n, failed[0])
 	}
-	if per["0"]+per["1"]+per["2"] != n || per["0"] < n/3-1 || per["1"] < n/3-1 || per["2"] < n/3-1 {
-		t.Fatalf("answers per instance %v, want %d spread evenly", per, n)
+	// Round-robin spreads them evenly (lb's unit tests check the exact order);
+	// on a loaded host a probe can miss its quarter-second timeout and take a
+	// backend out of rotation for a moment, so 1% of n may go elsewhere.
+	low := n/3 - n/100
+	if per["0"]+per["1"]+per["2"] != n || per["0"] < low || per["1"] < low || per["2"] < low {
+		t.Fatalf("answers per instance %v, want %d spread evenly (each at least %d)", per, n, low)
 	}
 	v, err := lbHealth(e, "webLB")
 	if err != nil {
