@@ -88,6 +88,9 @@ func (m *Manager) reservePort(ctx context.Context, h *netlink.Handle, ns string,
 		}
 		break
 	}
+	if err := m.sizeNeighbors(ns, ps.subnets, 1); err != nil {
+		return 0, err
+	}
 	s := ps.subnets[trunk]
 	if p.newLeaf >= 0 {
 		idx, err := m.makeLeaf(ctx, h, ns, br, p.bridge)
@@ -220,4 +223,29 @@ func onSubnet(ctx context.Context, h *netlink.Handle, l, br netlink.Link) (bool,
 		return false, fmt.Errorf("find %s: %w", upName, err)
 	}
 	return up.Attrs().MasterIndex == br.Attrs().Index, nil
+}
+
+// instancePorts counts the instance ports of a VNET's subnets.
+func instancePorts(subnets map[string]*subnetPorts) int {
+	n := 0
+	for _, s := range subnets {
+		n += s.trunkPorts - len(s.leaves)
+		for _, lf := range s.leaves {
+			n += lf.ports - 1
+		}
+	}
+	return n
+}
+
+// sizeNeighbors makes the host's neighbour table hold the instances of
+// every VNET of the Manager, with adding more in VNET ns.
+func (m *Manager) sizeNeighbors(ns string, subnets map[string]*subnetPorts, adding int) error {
+	m.ports.Store(ns, instancePorts(subnets))
+	total := adding
+	m.ports.Range(func(_, v any) bool { total += v.(int); return true })
+	var sys Sysctls = procSysctls{}
+	if m.Sysctls != nil {
+		sys = m.Sysctls
+	}
+	return m.neigh.ensure(sys, total, m.log())
 }

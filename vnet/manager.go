@@ -29,8 +29,14 @@ type Manager struct {
 	// small one.
 	Layout Layout
 
+	// Sysctls is the host's /proc/sys, where the neighbour table limits
+	// are raised when the instances need it. Nil: /proc/sys.
+	Sysctls Sysctls
+
 	locks   sync.Map // VNET namespace name -> *sync.RWMutex
 	placing sync.Map // VNET namespace name -> *placeState
+	ports   sync.Map // VNET namespace name -> int, instance ports last counted
+	neigh   neighSizer
 
 	// failAt, when set, is called at named points of Ensure and Attach; an
 	// error it returns fails the call there. Tests use it to check rollback.
@@ -270,6 +276,7 @@ func (m *Manager) Delete(ctx context.Context, netns string) error {
 	mu.Lock()
 	defer mu.Unlock()
 	m.placing.Delete(netns)
+	m.ports.Delete(netns)
 	if nsnet.Exists(netns) {
 		if err := deleteGroup(ctx, netns, LinkGroup); err != nil {
 			return fmt.Errorf("VNET %s: %w", netns, err)
