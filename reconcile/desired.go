@@ -59,6 +59,7 @@ func (d *Desired) Run() bool { return !d.Deleting && !d.FaultDown && d.Power == 
 // state, ordered by kernel name.
 func DesiredInstances(st *model.State) []*Desired {
 	var out []*Desired
+	vnets := vnetNetnsIndex(st)
 	for key, ss := range st.ScaleSets {
 		vp := ss.Profile()
 		var exts []arm.Extension
@@ -89,7 +90,7 @@ func DesiredInstances(st *model.State) []*Desired {
 				}
 				sp.PublicKeys = model.PublicKeys(vp.OSProfile)
 			}
-			fillNet(st, &sp, in.Subnet, in.PrivateIP)
+			fillNet(st, vnets, &sp, in.Subnet, in.PrivateIP)
 			out = append(out, &Desired{
 				Spec:        sp,
 				Power:       in.Power,
@@ -122,7 +123,7 @@ func DesiredInstances(st *model.State) []*Desired {
 		nic, ipc := st.PrimaryNIC(vm)
 		if nic != nil && ipc != nil && ipc.Properties.Subnet != nil {
 			sp.MAC = strings.ToLower(strings.ReplaceAll(nic.Properties.MacAddress, "-", ":"))
-			fillNet(st, &sp, ipc.Properties.Subnet.ID, ipc.Properties.PrivateIPAddress)
+			fillNet(st, vnets, &sp, ipc.Properties.Subnet.ID, ipc.Properties.PrivateIPAddress)
 		}
 		out = append(out, &Desired{Spec: sp, Power: vm.Power, Deleting: vm.Deleting, SetKey: key})
 	}
@@ -130,7 +131,20 @@ func DesiredInstances(st *model.State) []*Desired {
 	return out
 }
 
-func fillNet(st *model.State, sp *InstanceSpec, subnetID, ip string) {
+// vnetNetnsIndex maps each owner key of st.Netns (a VNET's among them) to
+// its namespace: State.VNetNetns searches every namespace, instances'
+// included, which made a pass over n instances cost n².
+func vnetNetnsIndex(st *model.State) map[string]string {
+	idx := make(map[string]string, len(st.Netns))
+	for n, owner := range st.Netns {
+		if old, ok := idx[owner]; !ok || n < old { // stable if an owner has two
+			idx[owner] = n
+		}
+	}
+	return idx
+}
+
+func fillNet(st *model.State, vnets map[string]string, sp *InstanceSpec, subnetID, ip string) {
 	ref, ok := st.LookupSubnet(subnetID)
 	if !ok {
 		return
@@ -139,7 +153,7 @@ func fillNet(st *model.State, sp *InstanceSpec, subnetID, ip string) {
 	if err != nil {
 		return
 	}
-	sp.VNetNetns = st.VNetNetns(strings.ToLower(ref.VNet.ID))
+	sp.VNetNetns = vnets[strings.ToLower(ref.VNet.ID)]
 	sp.Bridge = BridgeName(ref.Subnet.Name)
 	sp.Addr = netip.PrefixFrom(a, ref.Prefix.Bits())
 	sp.Gateway = model.Gateway(ref.Prefix)
