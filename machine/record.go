@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/vmss-emulator/vmss/arm"
@@ -33,6 +34,38 @@ type record struct {
 type records struct {
 	dir string
 	mu  sync.Mutex // serializes read-modify-write updates
+
+	// cache holds what the files hold, so a reconcile pass does not read
+	// and parse a file per instance (every pass reads every record). The
+	// daemon is the only writer of dir (it locks the state directory).
+	cmu   sync.Mutex
+	cache map[string]record
+}
+
+func cloneRecord(r record) record {
+	r.Extensions = slices.Clone(r.Extensions)
+	r.Workloads = slices.Clone(r.Workloads)
+	return r
+}
+
+func (rs *records) cached(netns string) (record, bool) {
+	rs.cmu.Lock()
+	defer rs.cmu.Unlock()
+	r, ok := rs.cache[netns]
+	return cloneRecord(r), ok
+}
+
+func (rs *records) remember(netns string, r record, ok bool) {
+	rs.cmu.Lock()
+	defer rs.cmu.Unlock()
+	if rs.cache == nil {
+		rs.cache = map[string]record{}
+	}
+	if ok {
+		rs.cache[netns] = cloneRecord(r)
+	} else {
+		delete(rs.cache, netns)
+	}
 }
 
 func (rs *records) path(netns string) string {
@@ -40,6 +73,9 @@ func (rs *records) path(netns string) string {
 }
 
 func (rs *records) read(netns string) (record, bool) {
+	if r, ok := rs.cached(netns); ok {
+		return r, true
+	}
 	var r record
 	data, err := os.ReadFile(rs.path(netns))
 	if err != nil {
@@ -48,6 +84,7 @@ func (rs *records) read(netns string) (record, bool) {
 	if json.Unmarshal(data, &r) != nil {
 		return record{}, false
 	}
+	rs.remember(netns, r, true)
 	return r, true
 }
 
@@ -58,8 +95,10 @@ func (rs *records) write(netns string, r record) error {
 	}
 	data, _ := json.Marshal(r)
 	if err := atomicfile.Write(p, data, 0o600); err != nil {
+		rs.remember(netns, record{}, false) // the file may or may not have changed
 		return fmt.Errorf("instance record: %w", err)
 	}
+	rs.remember(netns, r, true)
 	return nil
 }
 
@@ -72,6 +111,7 @@ func (rs *records) update(netns string, f func(*record)) error {
 }
 
 func (rs *records) remove(netns string) error {
+	rs.remember(netns, record{}, false)
 	err := os.Remove(rs.path(netns))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

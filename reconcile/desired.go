@@ -59,6 +59,7 @@ func (d *Desired) Run() bool { return !d.Deleting && !d.FaultDown && d.Power == 
 // state, ordered by kernel name.
 func DesiredInstances(st *model.State) []*Desired {
 	var out []*Desired
+	nets := &netCache{vnets: vnetNetnsIndex(st), subnets: map[string]*subnetNet{}}
 	for key, ss := range st.ScaleSets {
 		vp := ss.Profile()
 		var exts []arm.Extension
@@ -89,7 +90,7 @@ func DesiredInstances(st *model.State) []*Desired {
 				}
 				sp.PublicKeys = model.PublicKeys(vp.OSProfile)
 			}
-			fillNet(st, &sp, in.Subnet, in.PrivateIP)
+			fillNet(st, nets, &sp, in.Subnet, in.PrivateIP)
 			out = append(out, &Desired{
 				Spec:        sp,
 				Power:       in.Power,
@@ -122,7 +123,7 @@ func DesiredInstances(st *model.State) []*Desired {
 		nic, ipc := st.PrimaryNIC(vm)
 		if nic != nil && ipc != nil && ipc.Properties.Subnet != nil {
 			sp.MAC = strings.ToLower(strings.ReplaceAll(nic.Properties.MacAddress, "-", ":"))
-			fillNet(st, &sp, ipc.Properties.Subnet.ID, ipc.Properties.PrivateIPAddress)
+			fillNet(st, nets, &sp, ipc.Properties.Subnet.ID, ipc.Properties.PrivateIPAddress)
 		}
 		out = append(out, &Desired{Spec: sp, Power: vm.Power, Deleting: vm.Deleting, SetKey: key})
 	}
@@ -130,20 +131,64 @@ func DesiredInstances(st *model.State) []*Desired {
 	return out
 }
 
-func fillNet(st *model.State, sp *InstanceSpec, subnetID, ip string) {
-	ref, ok := st.LookupSubnet(subnetID)
-	if !ok {
+// vnetNetnsIndex maps each owner key of st.Netns (a VNET's among them) to
+// its namespace: State.VNetNetns searches every namespace, instances'
+// included, which made a pass over n instances cost n².
+func vnetNetnsIndex(st *model.State) map[string]string {
+	idx := make(map[string]string, len(st.Netns))
+	for n, owner := range st.Netns {
+		if old, ok := idx[owner]; !ok || n < old { // stable if an owner has two
+			idx[owner] = n
+		}
+	}
+	return idx
+}
+
+// subnetNet is what instances of one subnet share.
+type subnetNet struct {
+	ok        bool
+	vnetNetns string
+	bridge    string
+	bits      int
+	gateway   netip.Addr
+	suffix    string
+}
+
+// netCache remembers, for one pass, each subnet's network: looking a subnet
+// up parses ids and hashes names, too much to do for every instance of
+// every pass.
+type netCache struct {
+	vnets   map[string]string
+	subnets map[string]*subnetNet
+}
+
+func (c *netCache) subnet(st *model.State, id string) *subnetNet {
+	if n, ok := c.subnets[id]; ok {
+		return n
+	}
+	n := &subnetNet{}
+	if ref, ok := st.LookupSubnet(id); ok {
+		*n = subnetNet{ok: true, vnetNetns: c.vnets[strings.ToLower(ref.VNet.ID)], bridge: BridgeName(ref.Subnet.Name),
+			bits: ref.Prefix.Bits(), gateway: model.Gateway(ref.Prefix), suffix: model.DNSSuffix(ref.VNet.ID)}
+	}
+	c.subnets[id] = n
+	return n
+}
+
+func fillNet(st *model.State, c *netCache, sp *InstanceSpec, subnetID, ip string) {
+	n := c.subnet(st, subnetID)
+	if !n.ok {
 		return
 	}
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
 		return
 	}
-	sp.VNetNetns = st.VNetNetns(strings.ToLower(ref.VNet.ID))
-	sp.Bridge = BridgeName(ref.Subnet.Name)
-	sp.Addr = netip.PrefixFrom(a, ref.Prefix.Bits())
-	sp.Gateway = model.Gateway(ref.Prefix)
-	sp.DNSSuffix = model.DNSSuffix(ref.VNet.ID)
+	sp.VNetNetns = n.vnetNetns
+	sp.Bridge = n.bridge
+	sp.Addr = netip.PrefixFrom(a, n.bits)
+	sp.Gateway = n.gateway
+	sp.DNSSuffix = n.suffix
 }
 
 // PlanOptions tune BuildPlan.

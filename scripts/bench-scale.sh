@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Time from `vmss create --instance-count N` to all N instances running with
 # internal DNS answering for every computer name, for N = 10, 100, 250 (or the
-# counts given as arguments), and the daemon's RSS. Runs its own daemon with its
-# own prefix, state and address range, and removes everything at the end.
+# counts given as arguments), the daemon's RSS, and the time from `vmss delete`
+# until no instance namespace is left. Runs its own daemon (--lift-limits) with
+# its own prefix, state and address range; at the end times `vmss cleanup` of
+# everything left and checks that no namespace, link or mount of the prefix
+# remains.
 #
-#   sudo scripts/bench-scale.sh            # N = 10 100 250
-#   sudo scripts/bench-scale.sh 50 500     # other counts (over 100 uses --single-placement-group false)
+#   sudo scripts/bench-scale.sh                 # N = 10 100 250
+#   sudo scripts/bench-scale.sh 100 1000 4096   # other counts (over 100 uses --single-placement-group false;
+#                                               # the subnet is a /24 up to 250, a /20 up to 4,091, else a /19)
+#   VMSS_CPUPROFILE=/tmp/vmss.pprof sudo -E scripts/bench-scale.sh 1000   # and a CPU profile of the daemon
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "needs root: sudo $0" >&2; exit 1; }
 cd "$(dirname "$0")/.."
@@ -26,19 +31,24 @@ finish() {
 trap finish EXIT
 
 "$bin" serve --socket "$sock" --state-dir "$work/state" --runtime-dir "$rundir" --prefix "$prefix" \
-  --public-ip-range "127.$((100 + 0x${id:0:2} % 100)).$((0x${id:2:2})).0/24" --metrics-addr off --lift-limits \
+  --public-ip-range "127.$((100 + 0x${id:0:2} % 100)).$((0x${id:2:2})).0/24" --metrics-addr off --https-addr off --lift-limits \
   >"$work/daemon.log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+for _ in $(seq 1200); do
+  [ -S "$sock" ] && break
+  kill -0 "$pid" 2>/dev/null || { cat "$work/daemon.log" >&2; exit 1; }
+  sleep 0.05
+done
 
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$pid/status"; }
 now() { date +%s.%N; }
-printf "%-6s %-12s %-12s %-12s %-12s %-10s\n" N create_s dns_s total_s inst_per_s rss_MiB
+count_ns() { ip netns list | awk -v p="$prefix" 'index($1, p) == 1' | wc -l; }
+printf "%-6s %-10s %-10s %-10s %-11s %-9s %-9s\n" N create_s dns_s total_s inst_per_s rss_MiB delete_s
 for n in "${counts[@]}"; do
   name="b$n"
   spg=()
   [ "$n" -gt 100 ] && spg=(--single-placement-group false)
-  prefixlen=24; [ "$n" -gt 250 ] && prefixlen=20
+  prefixlen=24; [ "$n" -gt 250 ] && prefixlen=20; [ "$n" -gt 4091 ] && prefixlen=19
   t0=$(now)
   vmss create -n "$name" --instance-count "$n" --disable-overprovision --lb none --admin-password 'Bench!pass1' \
     --vnet-address-prefix "10.$((n % 250)).0.0/16" --subnet-address-prefix "10.$((n % 250)).0.0/$prefixlen" "${spg[@]}" -o none
@@ -55,10 +65,24 @@ for n in "${counts[@]}"; do
   done
   t2=$(now)
   rss=$(rss_kb)
-  python3 - "$n" "$t0" "$t1" "$t2" "$rss" <<'PY'
-import sys
-n, t0, t1, t2, rss = int(sys.argv[1]), *map(float, sys.argv[2:5]), int(sys.argv[5])
-print(f"{n:<6} {t1-t0:<12.3f} {t2-t1:<12.3f} {t2-t0:<12.3f} {n/(t2-t0):<12.1f} {rss/1024:<10.1f}")
-PY
+  base=$(count_ns)
   vmss delete -n "$name"
+  # Deleted: every instance namespace gone (the VNET's stays until its own delete).
+  while [ "$(count_ns)" -gt $((base - n)) ]; do sleep 0.05; done
+  t3=$(now)
+  python3 - "$n" "$t0" "$t1" "$t2" "$t3" "$rss" <<'PY'
+import sys
+n, t0, t1, t2, t3, rss = int(sys.argv[1]), *map(float, sys.argv[2:6]), int(sys.argv[6])
+print(f"{n:<6} {t1-t0:<10.3f} {t2-t1:<10.3f} {t2-t0:<10.3f} {n/(t2-t0):<11.1f} {rss/1024:<9.1f} {t3-t2:<9.3f}")
+PY
 done
+
+kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+t0=$(now)
+"$bin" cleanup --force --prefix "$prefix" --state-dir "$work/state" --runtime-dir "$rundir" --socket "$sock" >/dev/null
+t1=$(now)
+echo "cleanup_s $(python3 -c "print(f'{$t1-$t0:.3f}')")"
+left=$(count_ns)
+links=$(ip -br link | grep -c "^$prefix" || true)
+mounts=$(grep -c "$prefix" /proc/self/mountinfo || true)
+echo "left: $left namespaces, $links links, $mounts mounts with prefix $prefix"

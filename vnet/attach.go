@@ -125,10 +125,14 @@ func (m *Manager) attach(ctx context.Context, vnetNetns string, n NIC) error {
 
 	created := false
 	if veth == nil {
+		master, err := m.reservePort(ctx, vh, vnetNetns, br)
+		if err != nil {
+			return err
+		}
 		attrs := netlink.NewLinkAttrs()
 		attrs.Name = n.HostSideName
 		attrs.MTU = n.MTU
-		attrs.MasterIndex = br.Attrs().Index
+		attrs.MasterIndex = master
 		attrs.Group = LinkGroup
 		attrs.Flags = net.FlagUp
 		nv := &netlink.Veth{
@@ -138,15 +142,17 @@ func (m *Manager) attach(ctx context.Context, vnetNetns string, n NIC) error {
 			PeerNamespace:    netlink.NsFd(instFd),
 		}
 		if err := retry(ctx, func() error { return vh.LinkAdd(nv) }); err != nil {
+			m.forgetPlaces(vnetNetns)
 			return fmt.Errorf("create veth %s: %w", n.HostSideName, err)
 		}
 		created = true
 	}
 	err = m.fail("attach-configure")
 	if err == nil {
-		err = m.configure(ctx, vh, ih, br, n)
+		err = m.configure(ctx, vnetNetns, vh, ih, br, n)
 	}
 	if err != nil && created {
+		m.forgetPlaces(vnetNetns)
 		if derr := deleteLink(ctx, vh, n.HostSideName); derr != nil {
 			err = errors.Join(err, fmt.Errorf("roll back: %w", derr))
 		}
@@ -178,13 +184,21 @@ func isPeer(vh *netlink.Handle, veth netlink.Link, instFd netns.NsHandle, eth0 n
 
 // configure brings an existing pair to the NIC's state. Everything here is
 // idempotent.
-func (m *Manager) configure(ctx context.Context, vh, ih *netlink.Handle, br netlink.Link, n NIC) error {
+func (m *Manager) configure(ctx context.Context, vnetNetns string, vh, ih *netlink.Handle, br netlink.Link, n NIC) error {
 	veth, err := retryGet(ctx, func() (netlink.Link, error) { return vh.LinkByName(n.HostSideName) })
 	if err != nil {
 		return fmt.Errorf("find %s: %w", n.HostSideName, err)
 	}
-	if veth.Attrs().MasterIndex != br.Attrs().Index {
-		if err := retry(ctx, func() error { return vh.LinkSetMasterByIndex(veth, br.Attrs().Index) }); err != nil {
+	ok, err := onSubnet(ctx, vh, veth, br)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		master, err := m.reservePort(ctx, vh, vnetNetns, br)
+		if err != nil {
+			return err
+		}
+		if err := retry(ctx, func() error { return vh.LinkSetMasterByIndex(veth, master) }); err != nil {
 			return fmt.Errorf("attach %s to %s: %w", n.HostSideName, n.Bridge, err)
 		}
 	}
@@ -312,6 +326,7 @@ func (m *Manager) Detach(ctx context.Context, vnetNetns string, hostSideNames ..
 	if err := m.detach(ctx, vnetNetns, hostSideNames); err != nil {
 		return fmt.Errorf("detach from VNET %s: %w", vnetNetns, err)
 	}
+	m.forgetPlaces(vnetNetns)
 	m.log().Info("detached instances", "netns", vnetNetns, "veths", hostSideNames)
 	return nil
 }

@@ -24,7 +24,19 @@ type Manager struct {
 	// discards.
 	Logger *slog.Logger
 
-	locks sync.Map // VNET namespace name -> *sync.RWMutex
+	// Layout spreads a subnet's instance ports over several bridges when
+	// one bridge cannot hold them all. Zero: DefaultLayout. Tests use a
+	// small one.
+	Layout Layout
+
+	// Sysctls is the host's /proc/sys, where the neighbour table limits
+	// are raised when the instances need it. Nil: /proc/sys.
+	Sysctls Sysctls
+
+	locks   sync.Map // VNET namespace name -> *sync.RWMutex
+	placing sync.Map // VNET namespace name -> *placeState
+	ports   sync.Map // VNET namespace name -> int, instance ports last counted
+	neigh   neighSizer
 
 	// failAt, when set, is called at named points of Ensure and Attach; an
 	// error it returns fails the call there. Tests use it to check rollback.
@@ -81,6 +93,7 @@ func (m *Manager) Ensure(ctx context.Context, spec Spec) error {
 		m.log().Info("created VNET namespace", "netns", s.Netns)
 	}
 	err = m.ensureInside(ctx, s)
+	m.forgetPlaces(s.Netns)
 	if err != nil && created {
 		if rerr := nsnet.Remove(s.Netns); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("roll back: %w", rerr))
@@ -115,6 +128,8 @@ func (m *Manager) ensureInside(ctx context.Context, s Spec) error {
 			return fmt.Errorf("subnet %s: link %s exists and is a %s, not a bridge; delete it", sn.Name, sn.Bridge, l.Type())
 		}
 	}
+	topo := topology(linkInfos(links))
+	trunks := trunkOf(topo)
 	var remove []netlink.Link
 	var busy []error
 	for _, l := range links {
@@ -122,14 +137,30 @@ func (m *Manager) ensureInside(ctx context.Context, s Spec) error {
 		if l.Type() != "bridge" || !strings.HasPrefix(name, BridgePrefix) || wanted[name] {
 			continue
 		}
+		// The bridge of a removed subnet goes with its leaves and uplinks;
+		// instance ports on any of them keep it.
 		var ports []string
 		for _, p := range links {
-			if p.Attrs().MasterIndex == l.Attrs().Index {
+			master := ""
+			for _, b := range links {
+				if b.Attrs().Index == p.Attrs().MasterIndex {
+					master = b.Attrs().Name
+				}
+			}
+			if master != "" && trunks[master] == name && strings.HasPrefix(p.Attrs().Name, VethPrefix) {
 				ports = append(ports, p.Attrs().Name)
 			}
 		}
 		if len(ports) > 0 {
 			busy = append(busy, fmt.Errorf("bridge %s of a removed subnet still has instances attached (%s); detach them first", name, strings.Join(ports, ", ")))
+		}
+		for _, lf := range topo[name].leaves {
+			up, _ := uplinkNames(lf.name)
+			for _, n := range []string{up, lf.name} {
+				if l, ok := byName[n]; ok {
+					remove = append(remove, l)
+				}
+			}
 		}
 		remove = append(remove, l)
 	}
@@ -161,7 +192,7 @@ func (m *Manager) ensureInside(ctx context.Context, s Spec) error {
 		if err := retry(ctx, func() error { return h.LinkDel(l) }); err != nil && !isNotFound(err) {
 			return fmt.Errorf("remove bridge %s: %w", l.Attrs().Name, err)
 		}
-		m.log().Info("removed subnet bridge", "netns", s.Netns, "bridge", l.Attrs().Name)
+		m.log().Info("removed bridge of a removed subnet", "netns", s.Netns, "bridge", l.Attrs().Name)
 	}
 	for _, sn := range s.Subnets {
 		if err := errors.Join(ctx.Err(), m.fail("ensure-subnet")); err != nil {
@@ -244,6 +275,8 @@ func (m *Manager) Delete(ctx context.Context, netns string) error {
 	mu := m.lock(netns)
 	mu.Lock()
 	defer mu.Unlock()
+	m.placing.Delete(netns)
+	m.ports.Delete(netns)
 	if nsnet.Exists(netns) {
 		if err := deleteGroup(ctx, netns, LinkGroup); err != nil {
 			return fmt.Errorf("VNET %s: %w", netns, err)

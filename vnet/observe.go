@@ -79,9 +79,14 @@ func observe(ctx context.Context, o *Observed) error {
 	if err != nil {
 		return err
 	}
+	// An instance on a leaf bridge is on its subnet's bridge.
+	trunks := trunkOf(topology(linkInfos(links)))
 	names := map[int]string{}
 	for _, l := range links {
 		names[l.Attrs().Index] = l.Attrs().Name
+		if t, ok := trunks[l.Attrs().Name]; ok {
+			names[l.Attrs().Index] = t
+		}
 	}
 	type peer struct {
 		nic     int // index in o.NICs
