@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"runtime"
 	"syscall"
 
 	mdns "github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
 	"github.com/vmss-emulator/vmss/nsnet"
@@ -33,8 +33,11 @@ const (
 	// maxCacheBytes bounds a loop's cache (keys and replies); when full
 	// it starts again empty.
 	maxCacheBytes = 2 << 20
-	// readBuffer holds any UDP datagram.
-	readBuffer = 65535
+	// readBuffer is the most of a request that is read; a longer one is
+	// read cut (miekg/dns's server reads 512 bytes).
+	readBuffer = 4096
+	// batch is how many datagrams a system call reads or writes at most.
+	batch = 32
 )
 
 // udpLoop serves one UDP socket; it is used by one goroutine only.
@@ -43,16 +46,15 @@ type udpLoop struct {
 	zone  *zone             // the snapshot the cache belongs to
 	cache map[string][]byte // request after its ID -> packed reply
 	bytes int               // size of keys and replies in cache
-	out   []byte            // reply being written
 }
 
 func newUDPLoop(s *Server) *udpLoop {
-	return &udpLoop{s: s, cache: map[string][]byte{}, out: make([]byte, 0, mdns.MaxMsgSize)}
+	return &udpLoop{s: s, cache: map[string][]byte{}}
 }
 
-// handle returns the reply to the datagram req, nil for none. The reply
-// is valid until the next call.
-func (u *udpLoop) handle(req []byte) []byte {
+// handle returns the reply to the datagram req, nil for none: appended to
+// dst, or a slice the caller must not change.
+func (u *udpLoop) handle(dst, req []byte) []byte {
 	if len(req) < 12 {
 		return nil // not even a header: no reply (any reply helps amplification)
 	}
@@ -64,9 +66,9 @@ func (u *udpLoop) handle(req []byte) []byte {
 	}
 	key := req[2:]
 	if cached, ok := u.cache[string(key)]; ok {
-		u.out = append(u.out[:0], cached...)
-		copy(u.out, req[:2])
-		return u.out
+		dst = append(dst, cached...)
+		copy(dst, req[:2])
+		return dst
 	}
 	reply, cacheable := u.s.udpReply(z, req)
 	if reply == nil {
@@ -143,44 +145,87 @@ func headerMsg(dh mdns.Header) *mdns.Msg {
 	return m
 }
 
-// serveUDP answers queries on pc until it is closed.
+// serveUDP answers queries on pc until it is closed. A UDP socket is read
+// and written in batches (recvmmsg, sendmmsg): whatever has arrived is read
+// at once and answered with one system call.
 func (s *Server) serveUDP(pc net.PacketConn) error {
 	u := newUDPLoop(s)
-	buf := make([]byte, readBuffer)
-	uc, fast := pc.(*net.UDPConn)
+	uc, ok := pc.(*net.UDPConn)
+	if !ok {
+		return s.serveUDPOneByOne(u, pc)
+	}
+	p := ipv4.NewPacketConn(uc)
+	in := make([]ipv4.Message, batch)
+	out := make([]ipv4.Message, batch)
+	replies := make([][]byte, batch)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, readBuffer)}
+		out[i].Buffers = make([][]byte, 1)
+		replies[i] = make([]byte, 0, 512)
+	}
 	for {
-		var (
-			n    int
-			addr netip.AddrPort
-			from net.Addr
-			err  error
-		)
-		if fast {
-			n, addr, err = uc.ReadFromUDPAddrPort(buf)
-		} else {
-			n, from, err = pc.ReadFrom(buf)
-		}
+		n, err := p.ReadBatch(in, 0)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if stop, err := readFailed(err); stop {
 				return err
 			}
-			continue // e.g. ECONNREFUSED reported for an earlier reply
-		}
-		reply := u.handle(buf[:n])
-		if reply == nil {
 			continue
 		}
-		// An error means the client is gone; nothing to do.
-		if fast {
-			_, _ = uc.WriteToUDPAddrPort(reply, addr)
-		} else {
-			_, _ = pc.WriteTo(reply, from)
+		k := 0
+		for i := range n {
+			reply := u.handle(replies[i][:0], in[i].Buffers[0][:in[i].N])
+			if reply == nil {
+				continue
+			}
+			if len(reply) <= cap(replies[i]) {
+				replies[i] = reply[:0] // keep a grown buffer
+			}
+			out[k].Buffers[0] = reply
+			out[k].Addr = in[i].Addr
+			k++
+		}
+		for sent := 0; sent < k; {
+			m, err := p.WriteBatch(out[sent:k], 0)
+			if err != nil {
+				// The client of out[sent] is gone (or its reply cannot
+				// be sent): skip it; nothing else to do.
+				m = max(m, 1)
+			}
+			sent += m
 		}
 	}
+}
+
+// serveUDPOneByOne serves a PacketConn that is not a UDP socket.
+func (s *Server) serveUDPOneByOne(u *udpLoop, pc net.PacketConn) error {
+	buf := make([]byte, readBuffer)
+	var dst []byte
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			if stop, err := readFailed(err); stop {
+				return err
+			}
+			continue
+		}
+		if dst = u.handle(dst[:0], buf[:n]); dst != nil {
+			_, _ = pc.WriteTo(dst, from) // an error means the client is gone
+		}
+	}
+}
+
+// readFailed says whether a read error ends the loop, and with what: a
+// closed socket ends it without error; errors about earlier replies
+// (ECONNREFUSED from an ICMP error) do not end it.
+func readFailed(err error) (bool, error) {
+	if errors.Is(err, net.ErrClosed) {
+		return true, nil
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true, err
+	}
+	return false, nil
 }
 
 // listenUDP opens n UDP sockets on addr inside the namespace at nsPath,

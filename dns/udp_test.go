@@ -164,7 +164,7 @@ func unpack(t *testing.T, b []byte) *mdns.Msg {
 func TestUDPCache(t *testing.T) {
 	s := testServer(t)
 	u := newUDPLoop(s)
-	ask := func(m *mdns.Msg) *mdns.Msg { return unpack(t, bytes.Clone(u.handle(pack(t, m)))) }
+	ask := func(m *mdns.Msg) *mdns.Msg { return unpack(t, bytes.Clone(u.handle(nil, pack(t, m)))) }
 
 	if got := summary(ask(query(1, "web000002.", mdns.TypeA))); got != "NOERROR aa | web000002. 10 IN A 10.0.0.4" {
 		t.Fatalf("first answer: %s", got)
@@ -252,7 +252,7 @@ func TestUDPCacheBounded(t *testing.T) {
 	u := newUDPLoop(s)
 	peak := 0
 	for i := range 30000 {
-		m := unpack(t, u.handle(pack(t, query(uint16(i), fmt.Sprintf("n%d.", i), mdns.TypeA))))
+		m := unpack(t, u.handle(nil, pack(t, query(uint16(i), fmt.Sprintf("n%d.", i), mdns.TypeA))))
 		if m.Rcode != mdns.RcodeNameError || m.Id != uint16(i) {
 			t.Fatalf("query %d: %s", i, summary(m))
 		}
@@ -261,7 +261,7 @@ func TestUDPCacheBounded(t *testing.T) {
 	if peak > maxCacheBytes || peak < maxCacheBytes/2 {
 		t.Fatalf("cache peaked at %d bytes, want about %d at most", peak, maxCacheBytes)
 	}
-	if m := unpack(t, u.handle(pack(t, query(1, "web000002.", mdns.TypeA)))); len(m.Answer) != 1 {
+	if m := unpack(t, u.handle(nil, pack(t, query(1, "web000002.", mdns.TypeA)))); len(m.Answer) != 1 {
 		t.Fatalf("after many names: %s", summary(m))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -31,6 +32,7 @@ func run(log *slog.Logger) error {
 	records := flag.Int("records", 100, "number of names (1 to 60000)")
 	hostsFile := flag.String("hosts", "", "write the names as a hosts file here (for dnsmasq)")
 	queriesFile := flag.String("queries", "", "write a dnsperf query file here (A of each FQDN)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run here")
 	flag.Parse()
 	switch {
 	case !strings.HasPrefix(*netns, "vmss"):
@@ -39,6 +41,17 @@ func run(log *slog.Logger) error {
 		return fmt.Errorf("-records %d: want 1 to 60000", *records)
 	case nsnet.Exists(*netns):
 		return fmt.Errorf("namespace %s exists already; choose another -netns", *netns)
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
