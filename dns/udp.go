@@ -52,8 +52,8 @@ func newUDPLoop(s *Server) *udpLoop {
 	return &udpLoop{s: s, cache: map[string][]byte{}}
 }
 
-// handle returns the reply to the datagram req, nil for none: appended to
-// dst, or a slice the caller must not change.
+// handle appends the reply to the datagram req to dst and returns it; nil
+// for no reply. The reply never shares memory with the cache.
 func (u *udpLoop) handle(dst, req []byte) []byte {
 	if len(req) < 12 {
 		return nil // not even a header: no reply (any reply helps amplification)
@@ -82,7 +82,7 @@ func (u *udpLoop) handle(dst, req []byte) []byte {
 		u.cache[string(key)] = reply
 		u.bytes += len(key) + len(reply)
 	}
-	return reply
+	return append(dst, reply...)
 }
 
 // udpReply is the full path for a UDP request: it does what miekg/dns's
@@ -177,9 +177,7 @@ func (s *Server) serveUDP(pc net.PacketConn) error {
 			if reply == nil {
 				continue
 			}
-			if len(reply) <= cap(replies[i]) {
-				replies[i] = reply[:0] // keep a grown buffer
-			}
+			replies[i] = reply[:0] // its own buffer, perhaps grown
 			out[k].Buffers[0] = reply
 			out[k].Addr = in[i].Addr
 			k++
@@ -199,7 +197,7 @@ func (s *Server) serveUDP(pc net.PacketConn) error {
 // serveUDPOneByOne serves a PacketConn that is not a UDP socket.
 func (s *Server) serveUDPOneByOne(u *udpLoop, pc net.PacketConn) error {
 	buf := make([]byte, readBuffer)
-	var dst []byte
+	var out []byte
 	for {
 		n, from, err := pc.ReadFrom(buf)
 		if err != nil {
@@ -208,8 +206,9 @@ func (s *Server) serveUDPOneByOne(u *udpLoop, pc net.PacketConn) error {
 			}
 			continue
 		}
-		if dst = u.handle(dst[:0], buf[:n]); dst != nil {
-			_, _ = pc.WriteTo(dst, from) // an error means the client is gone
+		if reply := u.handle(out[:0], buf[:n]); reply != nil {
+			out = reply[:0]
+			_, _ = pc.WriteTo(reply, from) // an error means the client is gone
 		}
 	}
 }

@@ -314,3 +314,36 @@ func BenchmarkUDPLoopHandle(b *testing.B) {
 		}
 	}
 }
+
+// TestUDPRepliesInterleaved asks different questions in turn, cached and
+// not, over a socket and through the loop directly: every reply is the
+// one for its question (a reply buffer must never alias a cached reply).
+func TestUDPRepliesInterleaved(t *testing.T) {
+	s := testServer(t)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveTest(t, s, pc, nil)
+	names := []string{"web000002.", "web00000a.", "nosuch.", "example.com.", "4.0.0.10.in-addr.arpa."}
+	want := map[string]string{}
+	for _, n := range names {
+		want[n] = summary(ask(s, n, mdns.TypeA))
+	}
+	u := newUDPLoop(s)
+	var buf []byte
+	for round := range 4 {
+		for i, n := range names {
+			id := uint16(round*100 + i)
+			req := pack(t, query(id, n, mdns.TypeA))
+			viaSocket := unpack(t, exchangeRaw(t, pc.LocalAddr().String(), req, 2*time.Second))
+			buf = u.handle(buf[:0], req)
+			direct := unpack(t, buf)
+			for how, m := range map[string]*mdns.Msg{"socket": viaSocket, "loop": direct} {
+				if got := summary(m); got != want[n] || m.Id != id {
+					t.Fatalf("round %d, %s via %s: id %d %s, want id %d %s", round, n, how, m.Id, got, id, want[n])
+				}
+			}
+		}
+	}
+}
