@@ -20,6 +20,15 @@
 // Add and Remove change some; each change builds a new snapshot and swaps
 // it in, so queries never wait for a lock.
 //
+// Serving: UDP is answered by one read loop per socket (ListenAndServe
+// opens an SO_REUSEPORT socket per CPU), reading and writing in batches
+// (recvmmsg, sendmmsg), with no goroutine per query. Each loop keeps the
+// packed replies of the current snapshot keyed by the request's bytes
+// after its ID, so a repeated question is answered by a copy with the ID
+// patched; a new snapshot empties the cache. Replies are byte for byte
+// those of the full path (miekg/dns's server with ServeDNS). TCP is
+// served by miekg/dns.
+//
 // Typical usage, one Server per VNET:
 //
 //	srv, err := dns.New(dns.Config{Suffix: dns.SuffixFor(vnetID),

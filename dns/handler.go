@@ -12,16 +12,23 @@ import (
 // ServeDNS answers one query from the current records; it never blocks on
 // a change to them. It implements miekg/dns's Handler.
 func (s *Server) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
-	m := s.answer(s.zone.Load(), r)
+	_, udp := w.RemoteAddr().(*net.UDPAddr)
+	_ = w.WriteMsg(s.reply(s.zone.Load(), r, udp)) // an error means the client is gone; nothing to do
+}
+
+// reply is the answer to r from z, truncated to what the client takes:
+// over UDP 512 bytes or the EDNS0 size it announced.
+func (s *Server) reply(z *zone, r *mdns.Msg, udp bool) *mdns.Msg {
+	m := s.answer(z, r)
 	size := mdns.MaxMsgSize
-	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+	if udp {
 		size = mdns.MinMsgSize
 		if opt := r.IsEdns0(); opt != nil {
 			size = int(opt.UDPSize())
 		}
 	}
-	m.Truncate(size)  // a guard: with one answer record, replies fit in 512 bytes
-	_ = w.WriteMsg(m) // an error means the client is gone; nothing to do
+	m.Truncate(size) // a guard: with one answer record, replies fit in 512 bytes
+	return m
 }
 
 const reverseSuffix = ".in-addr.arpa."

@@ -165,31 +165,41 @@ func (s *Server) Records() []Record {
 // both down and closes them. Either may be nil, not both. It returns nil
 // after ctx ends, or the error that stopped a server.
 func (s *Server) Serve(ctx context.Context, pc net.PacketConn, l net.Listener) error {
-	var servers []*mdns.Server
+	var pcs []net.PacketConn
 	if pc != nil {
-		servers = append(servers, &mdns.Server{PacketConn: pc, Handler: s})
+		pcs = append(pcs, pc)
 	}
-	if l != nil {
-		servers = append(servers, &mdns.Server{Listener: l, Handler: s})
-	}
-	if len(servers) == 0 {
+	return s.serve(ctx, pcs, l)
+}
+
+// serve answers on every socket of pcs with a read loop each, and on l
+// with miekg/dns's TCP server.
+func (s *Server) serve(ctx context.Context, pcs []net.PacketConn, l net.Listener) error {
+	if len(pcs) == 0 && l == nil {
 		return errors.New("serve DNS: no socket given")
 	}
-	errc := make(chan error, len(servers))
-	var started sync.WaitGroup
-	for _, srv := range servers {
-		started.Add(1)
+	errc := make(chan error, len(pcs)+1)
+	var tcp *mdns.Server
+	if l != nil {
+		tcp = &mdns.Server{Listener: l, Handler: s}
+		started := make(chan struct{})
 		var once sync.Once
-		srv.NotifyStartedFunc = func() { once.Do(started.Done) }
+		tcp.NotifyStartedFunc = func() { once.Do(func() { close(started) }) }
 		go func() {
-			err := srv.ActivateAndServe()
-			once.Do(started.Done) // it failed before it started
+			err := tcp.ActivateAndServe()
+			once.Do(func() { close(started) }) // it failed before it started
 			errc <- err
 		}()
+		<-started
 	}
-	started.Wait()
+	for _, pc := range pcs {
+		go func() { errc <- s.serveUDP(pc) }()
+	}
 
-	pending := len(servers)
+	pending := cap(errc)
+	if l == nil {
+		pending--
+	}
 	var err error
 	select {
 	case <-ctx.Done():
@@ -200,16 +210,16 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn, l net.Listener) e
 		}
 		err = fmt.Errorf("serve DNS: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, srv := range servers {
-		_ = srv.ShutdownContext(sctx) // fails only for a server that already stopped
+	if tcp != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = tcp.ShutdownContext(sctx) // fails only for a server that already stopped
+		cancel()
+	}
+	for _, pc := range pcs {
+		pc.Close() // ends its read loop
 	}
 	for ; pending > 0; pending-- {
 		<-errc
-	}
-	if pc != nil {
-		pc.Close()
 	}
 	if l != nil {
 		l.Close()
@@ -225,14 +235,16 @@ func (s *Server) ListenAndServe(ctx context.Context, nsPath, addr string) error 
 	if addr == "" {
 		addr = Addr
 	}
-	pc, err := nsnet.ListenUDP(ctx, nsPath, addr)
+	pcs, err := listenUDP(ctx, nsPath, addr, udpSockets())
 	if err != nil {
 		return fmt.Errorf("DNS server: %w", err)
 	}
 	l, err := nsnet.ListenTCP(ctx, nsPath, addr)
 	if err != nil {
-		pc.Close()
+		for _, pc := range pcs {
+			pc.Close()
+		}
 		return fmt.Errorf("DNS server: %w", err)
 	}
-	return s.Serve(ctx, pc, l)
+	return s.serve(ctx, pcs, l)
 }
