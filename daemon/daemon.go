@@ -218,7 +218,7 @@ func Start(ctx context.Context, o Options) (d *Daemon, err error) {
 	})
 	mon := monitor.New(monitor.Options{Store: store, TimeScale: o.TimeScale, Logger: o.Logger, Registerer: reg,
 		StateFile: filepath.Join(o.StateDir, monitor.StateFile),
-		Sampler: &monitor.KernelSampler{Prefix: o.Prefix, Processes: h.Manager().Processes, Logger: o.Logger}})
+		Sampler:   &monitor.KernelSampler{Prefix: o.Prefix, Processes: h.Manager().Processes, Logger: o.Logger}})
 	srv := &api.Server{Store: store, Runtime: runtime{rec, h}, Monitor: monitorAPI{mon}, Logger: o.Logger}
 	eng, err := newDeployer(store, srv, o.Logger)
 	if err != nil {
