@@ -35,7 +35,7 @@ spg=(); [ "$N" -gt 100 ] && spg=(--single-placement-group false)
 printf "%-6s %-10s %-14s %-10s\n" N scale daemon_cpu_% rss_MiB
 for scale in $SCALES; do
   "$bin" serve --socket "$sock" --state-dir "$work/state" --runtime-dir "$rundir" --prefix "$prefix" \
-    --public-ip-range "127.$((100 + 0x${id:0:2} % 100)).$((0x${id:2:2})).0/24" --metrics-addr off --lift-limits \
+    --public-ip-range "127.$((100 + 0x${id:0:2} % 100)).$((0x${id:2:2})).0/24" --metrics-addr off --https-addr off --lift-limits \
     --time-scale "$scale" >"$work/daemon.log" 2>&1 &
   pid=$!
   # the daemon may take a while on a loaded machine (making its CA, its disk image)

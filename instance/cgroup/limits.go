@@ -152,13 +152,14 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// v2Controllers returns the LimitControllers available in Dir (listed in
-// its cgroup.controllers; on a hybrid host they are bound to v1 instead).
+// v2Controllers returns the LimitControllers and AccountingControllers
+// available in Dir (listed in its cgroup.controllers; on a hybrid host they
+// are bound to v1 instead).
 func (h Hierarchy) v2Controllers() []string {
 	b, _ := os.ReadFile(filepath.Join(h.Dir, "cgroup.controllers"))
 	have := strings.Fields(string(b))
 	var out []string
-	for _, c := range LimitControllers {
+	for _, c := range append(slices.Clone(LimitControllers), "io") {
 		if contains(have, c) {
 			out = append(out, c)
 		}
@@ -166,11 +167,20 @@ func (h Hierarchy) v2Controllers() []string {
 	return out
 }
 
+// AccountingControllers are the v1 controllers whose hierarchies a group
+// joins only to be measured: blkio counts its disk I/O (io.stat where the
+// cgroup v2 io controller is available instead).
+var AccountingControllers = []string{"blkio"}
+
 // LimitHierarchies returns the hierarchies that enforce Limits next to h:
 // on v2, h itself for the controllers it has, and the v1 hierarchies of
 // the others (a hybrid host); on v1 the mounted pids and memory
 // hierarchies (as Hierarchy values whose Controller is "pids" or
-// "memory"), which can be h.
+// "memory"), which can be h. It adds those that only account: the v1
+// blkio hierarchy where v2 has no io controller, and on a v1 host a
+// mounted cgroup2 hierarchy (/sys/fs/cgroup/unified on hybrid hosts),
+// whose cpu.stat counts CPU time without any controller, so a group's
+// processes are measured from their start.
 func LimitHierarchies(h Hierarchy) ([]Hierarchy, error) {
 	ms, err := mountinfo.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -193,6 +203,25 @@ func limitHierarchies(h Hierarchy, ms []mountinfo.Mount) []Hierarchy {
 		for _, m := range cgroupMounts(ms) {
 			if m.FSType == "cgroup" && m.HasSuperOption(c) {
 				out = append(out, Hierarchy{Dir: m.MountPoint, Version: V1, Controller: c})
+				break
+			}
+		}
+	}
+	for _, c := range AccountingControllers {
+		if contains(have, "io") {
+			break
+		}
+		for _, m := range cgroupMounts(ms) {
+			if m.FSType == "cgroup" && m.HasSuperOption(c) {
+				out = append(out, Hierarchy{Dir: m.MountPoint, Version: V1, Controller: c})
+				break
+			}
+		}
+	}
+	if h.Version == V1 {
+		for _, m := range cgroupMounts(ms) {
+			if m.FSType == "cgroup2" {
+				out = append(out, Hierarchy{Dir: m.MountPoint, Version: V2})
 				break
 			}
 		}
