@@ -408,3 +408,16 @@ func TestLimitHierarchiesAccounting(t *testing.T) {
 		t.Errorf("v2 with io: limitHierarchies = %q, want %q", got, want)
 	}
 }
+
+// A v1 blkio group gets, per device to account, a throttle rule no
+// workload reaches (the kernel counts I/O only where a rule exists).
+func TestSetLimitsBlkioAccounting(t *testing.T) {
+	k := newFake(t, map[string]string{"g/blkio.throttle.write_bps_device": ""})
+	if err := k.hierarchy(V1, "blkio").SetLimits("g", Limits{Pids: 7, AccountDevices: []string{"7:3", "254:0"}}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"g/blkio.throttle.write_bps_device=7:3 " + unreachableBps, "g/blkio.throttle.write_bps_device=254:0 " + unreachableBps}
+	if !reflect.DeepEqual(k.writes, want) {
+		t.Errorf("writes = %q\nwant %q", k.writes, want)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vmss-emulator/vmss/internal/mountinfo"
 )
 
@@ -22,7 +24,16 @@ type Limits struct {
 	// memory.limit_in_bytes and memory.memsw.limit_in_bytes). At the cap the
 	// kernel reclaims, then the OOM killer kills a process of the group.
 	Memory int64
+	// AccountDevices are block devices ("major:minor") whose I/O a v1 blkio
+	// group counts. Recent kernels count a v1 group's I/O
+	// (blkio.throttle.io_service_bytes, io_serviced) only on devices where
+	// it has a throttle rule, so SetLimits gives the group a rule no
+	// workload reaches (write_bps_device at 2^62 bytes a second).
+	AccountDevices []string
 }
+
+// unreachableBps is the v1 throttle rule that only turns on accounting.
+const unreachableBps = "4611686018427387904" // 2^62 bytes a second
 
 // LimitControllers are the controllers SetLimits uses. A group in the cpu
 // controller sets no limit: it makes the group one entity for the
@@ -79,6 +90,10 @@ func (h Hierarchy) SetLimits(group string, l Limits) error {
 		}
 	case h.Controller == "pids":
 		set("pids.max", l.Pids, false)
+	case h.Controller == "blkio":
+		for _, dev := range l.AccountDevices {
+			errs = append(errs, h.writeFile(filepath.Join(dir, "blkio.throttle.write_bps_device"), dev+" "+unreachableBps))
+		}
 	case h.Controller == "memory":
 		// memsw (memory+swap) must stay >= memory: lower memory first when
 		// setting, raise memsw first when lifting.
@@ -225,6 +240,26 @@ func limitHierarchies(h Hierarchy, ms []mountinfo.Mount) []Hierarchy {
 				break
 			}
 		}
+	}
+	return out
+}
+
+// BlockDevices answers the block devices ("major:minor") of the file
+// systems holding paths, for Limits.AccountDevices: each once, and only
+// real block devices (a tmpfs or overlay has none); paths that cannot be
+// read are skipped.
+func BlockDevices(paths ...string) []string {
+	var out []string
+	for _, p := range paths {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil {
+			continue
+		}
+		dev := fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))
+		if slices.Contains(out, dev) || !exists(filepath.Join("/sys/dev/block", dev)) {
+			continue
+		}
+		out = append(out, dev)
 	}
 	return out
 }
