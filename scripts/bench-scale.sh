@@ -26,7 +26,7 @@ finish() {
 trap finish EXIT
 
 "$bin" serve --socket "$sock" --state-dir "$work/state" --runtime-dir "$rundir" --prefix "$prefix" \
-  --public-ip-range "127.$((100 + 0x${id:0:2} % 100)).$((0x${id:2:2})).0/24" --metrics-addr off --lift-limits \
+  --public-ip-range "127.$((100 + 0x${id:0:2} % 100)).$((0x${id:2:2})).0/24" --metrics-addr off --https-addr off --lift-limits \
   >"$work/daemon.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
