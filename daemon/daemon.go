@@ -220,7 +220,8 @@ func Start(ctx context.Context, o Options) (d *Daemon, err error) {
 		Plan: reconcile.PlanOptions{ProbeIntervalScale: o.ProbeIntervalScale, DefaultDrain: o.DrainPeriod, JumpboxFallbackPorts: o.JumpboxPorts},
 	})
 	mon := monitor.New(monitor.Options{Store: store, TimeScale: o.TimeScale, Logger: o.Logger, Registerer: reg,
-		Sampler: &monitor.KernelSampler{Prefix: o.Prefix, Processes: h.Manager().Processes, Logger: o.Logger}})
+		StateFile: filepath.Join(o.StateDir, monitor.StateFile),
+		Sampler:   &monitor.KernelSampler{Prefix: o.Prefix, Processes: h.Manager().Processes, Logger: o.Logger}})
 	srv := &api.Server{Store: store, Runtime: runtime{rec, h}, Monitor: monitorAPI{mon}, Logger: o.Logger, PageSize: o.PageSize}
 	eng, err := newDeployer(store, srv, o.Logger)
 	if err != nil {
@@ -539,7 +540,7 @@ func Cleanup(ctx context.Context, o CleanupOptions) error {
 	if !o.KeepState {
 		// The state and the key its protected settings are sealed with go
 		// together (a key without its state protects nothing).
-		for _, f := range []string{model.StateFile, model.KeyFile} {
+		for _, f := range []string{model.StateFile, model.KeyFile, monitor.StateFile} {
 			if err := os.Remove(filepath.Join(o.StateDir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, err)
 			}

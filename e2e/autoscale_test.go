@@ -284,3 +284,68 @@ func TestAutoscaleBehindLoadBalancer(t *testing.T) {
 		t.Errorf("capacity left [1, 3]: %d..%d", lo, hi)
 	}
 }
+
+// TestAutoscaleDiskWritesAcrossRestart: direct writes to an instance's home
+// (the instances' ext4 image) drive Disk Write Bytes, measured from the
+// instance's io/blkio cgroup, over a scale-out rule; the daemon is then
+// killed and started again while the writes go on: the history still lists
+// the scale-out and the rule's cooldown (PT40M × 0.02 = 48 s) still holds,
+// until it ends and the same load scales out again (positive control).
+func TestAutoscaleDiskWritesAcrossRestart(t *testing.T) {
+	e := Start(t, Options{Extra: []string{"--time-scale", "0.02"}})
+	e.MustCLI("create", "-n", "web", "--instance-count", "1", "--disable-overprovision", "--admin-password", password, "-o", "none")
+	e.MustCLI("monitor", "autoscale", "create", "--resource", "web", "-n", "web-as", "--min-count", "1", "--max-count", "3", "--count", "1", "-o", "none")
+	e.MustCLI("monitor", "autoscale", "rule", "create", "--autoscale-name", "web-as", "--condition", "Disk Write Bytes > 100000 avg 5m", "--scale", "out", "1", "--cooldown", "40", "-o", "none")
+	e.runIn("web", "0", "nohup nice -n 10 sh -c 'while :; do dd if=/dev/zero of=$HOME/f bs=1M count=1 oflag=direct status=none; sleep 0.1; done' >/dev/null 2>&1 &")
+	w := watchCapacity(e, "web")
+	Eventually(t, 2*time.Minute, "scale-out on disk writes", func() error {
+		if _, _, last := w.get(); last != 2 {
+			return fmt.Errorf("capacity %d", last)
+		}
+		return nil
+	})
+	scaledOut := time.Now()
+	w.close()
+	var m struct {
+		Value []struct {
+			Timeseries []struct {
+				Data []struct {
+					Total *float64 `json:"total"`
+				} `json:"data"`
+			} `json:"timeseries"`
+		} `json:"value"`
+	}
+	e.JSON(&m, "monitor", "metrics", "list", "--resource", "web", "--metric", "Disk Write Bytes", "--aggregation", "Total", "--interval", "PT1S", "--offset", "20s")
+	written := 0.0
+	for _, d := range m.Value[0].Timeseries[0].Data {
+		if d.Total != nil {
+			written += *d.Total
+		}
+	}
+	if written < 1<<20 {
+		t.Fatalf("Disk Write Bytes over 20 s: %.0f, want at least 1 MiB", written)
+	}
+
+	e.Kill()
+	e.Serve()
+	out := e.MustCLI("monitor", "autoscale", "history", "-n", "web-as", "-o", "json")
+	if !strings.Contains(out, "Autoscale scale up") {
+		t.Fatalf("history after the restart lacks the scale-out:\n%s", out)
+	}
+	w = watchCapacity(e, "web")
+	defer w.close()
+	// the writes go on; a new window (6 s) and several evaluations pass
+	time.Sleep(time.Until(scaledOut.Add(30 * time.Second)))
+	if _, hi, _ := w.get(); hi != 2 {
+		t.Fatalf("capacity %d within the cooldown after a restart, want 2", hi)
+	}
+	Eventually(t, 2*time.Minute, "scale-out once the cooldown ends", func() error {
+		if _, _, last := w.get(); last != 3 {
+			return fmt.Errorf("capacity %d", last)
+		}
+		return nil
+	})
+	if d := time.Since(scaledOut); d < 48*time.Second {
+		t.Fatalf("second scale-out %s after the first, within the 48 s cooldown", d.Round(time.Second))
+	}
+}

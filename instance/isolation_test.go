@@ -302,3 +302,58 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestAccountedFromBirth: a process started in an instance is, from its
+// start, in the instance's group of every hierarchy that accounts it (the
+// cgroup2 one for CPU time, the v1 blkio one for disk I/O on v1 hosts), and
+// a direct write to its /home (the instances' ext4 image) is counted there.
+func TestAccountedFromBirth(t *testing.T) {
+	m := newTestManager(t)
+	s := create(t, m, testSpec(m, "acct"))
+	hs, err := m.groupHierarchies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blkio string
+	want := []string{}
+	for _, h := range hs {
+		switch {
+		case h.Version == cgroup.V2:
+			want = append(want, "0::/"+m.group(s.Name)+"\n")
+		case h.Controller == "blkio":
+			blkio = h.Path(m.group(s.Name))
+			want = append(want, ":blkio:/"+m.group(s.Name)+"\n")
+		}
+	}
+	if len(want) == 0 {
+		t.Skip("no cgroup2 or blkio hierarchy mounted")
+	}
+	got := run(t, m, s.Name, sh("cat /proc/self/cgroup"))
+	for _, w := range want {
+		if !strings.Contains(got+"\n", w) {
+			t.Errorf("/proc/self/cgroup in the instance lacks %q:\n%s", w, got)
+		}
+	}
+	if blkio == "" {
+		return
+	}
+	written := func() int {
+		b, err := os.ReadFile(filepath.Join(blkio, "blkio.throttle.io_service_bytes"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) == 3 && f[1] == "Write" {
+				v, _ := strconv.Atoi(f[2])
+				n += v
+			}
+		}
+		return n
+	}
+	before := written()
+	run(t, m, s.Name, sh("dd if=/dev/zero of=$HOME/f bs=64k count=64 oflag=direct status=none; rm -f $HOME/f"))
+	if after := written(); after-before < 4<<20 {
+		t.Errorf("blkio counted %d bytes written for a 4 MiB direct write", after-before)
+	}
+}

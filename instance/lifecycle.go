@@ -225,6 +225,12 @@ func (m *Manager) createCgroups(ctx context.Context, name string, undo *[]func()
 				return err
 			}
 		}
+		if gh.Controller == "blkio" { // disk I/O counted, for metrics only
+			l := cgroup.Limits{AccountDevices: cgroup.BlockDevices(m.homesDir(), "/")}
+			if err := gh.SetLimits(group, l); err != nil {
+				m.log().Warn("instance disk I/O is not measured", "instance", name, "err", err)
+			}
+		}
 	}
 	return nil
 }

@@ -26,6 +26,10 @@ type Target struct {
 	// HostIface is the host-side peer of the instance's eth0; empty when the
 	// instance has no network yet.
 	HostIface string
+	// IODir is the instance's cgroup directory with io.stat (v2) or
+	// blkio.throttle.io_service_bytes and blkio.throttle.io_serviced (v1);
+	// empty when there is none.
+	IODir string
 }
 
 // Counters are an instance's cumulative kernel counters at one moment.
@@ -37,6 +41,10 @@ type Counters struct {
 	HasNet       bool
 	MemAvailable uint64
 	MemTotal     uint64 // 0 when unknown
+	// Disk I/O of the instance's processes, summed over block devices.
+	ReadBytes, WriteBytes uint64
+	ReadOps, WriteOps     uint64
+	HasDisk               bool
 }
 
 // Reader reads an instance's counters from the kernel.
@@ -95,6 +103,13 @@ func (k Kernel) Read(t Target) (Counters, error) {
 			c.RxBytes, c.TxBytes, c.HasNet = rx, tx, true
 		}
 	}
+	if t.IODir != "" {
+		io, ok, err := k.disk(t.IODir)
+		if ok {
+			c.ReadBytes, c.WriteBytes, c.ReadOps, c.WriteOps, c.HasDisk = io[0], io[1], io[2], io[3], true
+		}
+		errs = append(errs, err)
+	}
 	avail, total, err := k.memory(t.MemoryDir)
 	c.MemAvailable, c.MemTotal = avail, total
 	errs = append(errs, err)
@@ -121,6 +136,70 @@ func (k Kernel) cpu(dir string) (time.Duration, bool, error) {
 		return 0, false, err
 	}
 	return time.Duration(v), true, nil
+}
+
+// disk answers read bytes, written bytes, reads and writes of the group
+// in dir, summed over devices: from io.stat (v2: "8:0 rbytes=… wbytes=…
+// rios=… wios=…") or the v1 blkio throttle files ("8:0 Read N" lines;
+// every I/O passes the throttle layer, limited or not). A group without
+// those files answers ok false.
+func (k Kernel) disk(dir string) (io [4]uint64, ok bool, err error) {
+	dir = k.path(dir)
+	b, err := os.ReadFile(filepath.Join(dir, "io.stat"))
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			for _, kv := range f[min(1, len(f)):] {
+				name, val, _ := strings.Cut(kv, "=")
+				i := slicesIndex([]string{"rbytes", "wbytes", "rios", "wios"}, name)
+				if i < 0 {
+					continue
+				}
+				v, err := strconv.ParseUint(val, 10, 64)
+				if err != nil {
+					return io, false, fmt.Errorf("%s: %q is not a counter", filepath.Join(dir, "io.stat"), kv)
+				}
+				io[i] += v
+			}
+		}
+		return io, true, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return io, false, err
+	}
+	for j, file := range []string{"blkio.throttle.io_service_bytes", "blkio.throttle.io_serviced"} {
+		b, err := os.ReadFile(filepath.Join(dir, file))
+		if errors.Is(err, os.ErrNotExist) {
+			return io, false, nil
+		}
+		if err != nil {
+			return io, false, err
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) != 3 { // "Total N" and empty lines
+				continue
+			}
+			i := slicesIndex([]string{"Read", "Write"}, f[1])
+			if i < 0 {
+				continue
+			}
+			v, err := strconv.ParseUint(f[2], 10, 64)
+			if err != nil {
+				return io, false, fmt.Errorf("%s: %q is not a counter", filepath.Join(dir, file), line)
+			}
+			io[2*j+i] += v
+		}
+	}
+	return io, true, nil
+}
+
+func slicesIndex(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return -1
 }
 
 // unlimited is the smallest cgroup v1 memory limit that means "no limit".

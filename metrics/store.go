@@ -18,9 +18,18 @@ type Sample struct {
 	NetOut       float64 // bytes sent in the interval
 	MemAvailable float64 // bytes
 	MemTotal     float64 // bytes; 0 when unknown
+	DiskRead     float64 // bytes read in the interval
+	DiskWrite    float64 // bytes written in the interval
+	DiskReadOps  float64 // reads per second over the interval
+	DiskWriteOps float64 // writes per second over the interval
 	hasCPU       bool
 	hasNet       bool
+	hasDisk      bool
+	span         time.Duration // since the previous sample
 }
+
+// interval is the seconds the sample's rates are over (0 for the first).
+func (s Sample) interval() float64 { return s.span.Seconds() }
 
 // DefaultCapacity is the number of samples kept per instance when
 // Store.Capacity is zero.
@@ -76,6 +85,7 @@ func (s *Store) Add(t Target, c Counters, now time.Time) {
 	smp := Sample{Time: now, MemAvailable: float64(c.MemAvailable), MemTotal: float64(c.MemTotal)}
 	if !sr.prevT.IsZero() {
 		dt := now.Sub(sr.prevT)
+		smp.span = dt
 		if dt > 0 && c.HasCPU && sr.prev.HasCPU && c.CPU >= sr.prev.CPU {
 			smp.CPU = min(100, 100*float64(c.CPU-sr.prev.CPU)/float64(dt)/float64(sr.vcpus))
 			smp.hasCPU = true
@@ -83,6 +93,13 @@ func (s *Store) Add(t Target, c Counters, now time.Time) {
 		if c.HasNet && sr.prev.HasNet && c.RxBytes >= sr.prev.RxBytes && c.TxBytes >= sr.prev.TxBytes {
 			smp.NetIn, smp.NetOut = float64(c.RxBytes-sr.prev.RxBytes), float64(c.TxBytes-sr.prev.TxBytes)
 			smp.hasNet = true
+		}
+		p := sr.prev
+		if dt > 0 && c.HasDisk && p.HasDisk && c.ReadBytes >= p.ReadBytes && c.WriteBytes >= p.WriteBytes && c.ReadOps >= p.ReadOps && c.WriteOps >= p.WriteOps {
+			smp.DiskRead, smp.DiskWrite = float64(c.ReadBytes-p.ReadBytes), float64(c.WriteBytes-p.WriteBytes)
+			smp.DiskReadOps = float64(c.ReadOps-p.ReadOps) / dt.Seconds()
+			smp.DiskWriteOps = float64(c.WriteOps-p.WriteOps) / dt.Seconds()
+			smp.hasDisk = true
 		}
 	}
 	sr.prev, sr.prevT, sr.last = c, now, now

@@ -59,7 +59,11 @@ func BenchmarkKernelSample1000(b *testing.B) {
 	}
 	defer func() {
 		k.Sample(context.Background(), nil) // removes the groups it made
-		os.Remove(filepath.Join(k.cpuRoot, k.group("")))
+		for _, root := range []string{k.cpuRoot, k.ioRoot} {
+			if root != "" {
+				os.Remove(filepath.Join(root, k.group("")))
+			}
+		}
 	}()
 	if _, err := k.Sample(context.Background(), ins); err != nil {
 		b.Fatal(err)

@@ -22,17 +22,21 @@ import (
 
 // KernelSampler reads instances' counters from the kernel: CPU time from a
 // cgroup that accounts it, memory from the instance's memory cgroup (or the
-// host), bytes from the VNET-side veth of each instance.
+// host), disk I/O from its io (v2) or blkio (v1) cgroup, bytes from the
+// VNET-side veth of each instance.
 //
 // CPU accounting: on a cgroup v2 host the instance's own group accounts CPU
-// time (cpu.stat). On a v1 or hybrid host the group that holds an instance's
-// processes (freezer or pids) does not; when a cgroup2 hierarchy is mounted
-// (hybrid hosts mount it at /sys/fs/cgroup/unified), every sample moves the
-// instance's processes into the group of the same name there, whose cpu.stat
-// then counts them and every process they start. A process that starts and
-// ends between two samples is not counted. Those groups are removed with the
-// instance (package instance removes its group from every cgroup2
-// hierarchy) and by the sampler once the instance is gone.
+// time (cpu.stat) and disk I/O (io.stat). On a v1 or hybrid host the group
+// that holds an instance's processes (freezer or pids) does not; package
+// instance also puts every process of an instance, from its start, in the
+// group of the same name in the cgroup2 hierarchy when one is mounted
+// (hybrid hosts mount it at /sys/fs/cgroup/unified), whose cpu.stat counts
+// them, and in the v1 blkio hierarchy, whose throttle files count their
+// disk I/O. The first time the sampler sees an instance it moves into those
+// groups any process that is not there yet (an instance made by an older
+// daemon); after that it only reads. Those groups are removed with the
+// instance (package instance removes its group from every hierarchy) and by
+// the sampler, for the ones it made, once the instance is gone.
 type KernelSampler struct {
 	// Prefix is the instances' name prefix (instance.Manager.Prefix); their
 	// cgroup group is <Prefix without trailing "-_.">/<name>.
@@ -45,8 +49,10 @@ type KernelSampler struct {
 	once     sync.Once
 	setupErr error
 	cpuRoot  string          // hierarchy dir whose <group> accounts CPU
-	move     bool            // processes must be moved into cpuRoot/<group>
+	move     bool            // v1 host: processes may have to be moved into cpuRoot/<group> and ioRoot/<group>
 	memRoot  string          // hierarchy dir with the memory controller ("" for none)
+	ioRoot   string          // hierarchy dir whose <group> accounts disk I/O ("" for none)
+	seen     map[string]bool // instances whose processes were checked, by name
 	made     map[string]bool // accounting groups this sampler made, by instance name
 }
 
@@ -66,8 +72,7 @@ func (k *KernelSampler) setup() error {
 			return
 		}
 		if h.Version == cgroup.V2 {
-			k.cpuRoot = h.Dir
-			k.memRoot = h.Dir
+			k.cpuRoot, k.memRoot, k.ioRoot = h.Dir, h.Dir, h.Dir
 		} else {
 			all, _ := cgroup.All()
 			for _, a := range all {
@@ -81,6 +86,9 @@ func (k *KernelSampler) setup() error {
 			}
 			if exists("/sys/fs/cgroup/memory/memory.usage_in_bytes") {
 				k.memRoot = "/sys/fs/cgroup/memory"
+			}
+			if exists("/sys/fs/cgroup/blkio/blkio.throttle.io_serviced") {
+				k.ioRoot, k.move = "/sys/fs/cgroup/blkio", true
 			}
 		}
 	})
@@ -104,26 +112,40 @@ func (k *KernelSampler) Sample(ctx context.Context, ins []Instance) (map[string]
 	errs = append(errs, merr)
 	out := make(map[string]metrics.Counters, len(ins))
 	live := map[string]bool{}
+	if k.seen == nil {
+		k.seen = map[string]bool{}
+	}
 	for _, in := range ins {
 		if ctx.Err() != nil {
 			return out, ctx.Err()
 		}
 		live[in.Name] = true
-		pids, err := k.Processes(in.Name)
-		if err != nil {
-			continue // not (yet) in the kernel
+		g := k.group(in.Name)
+		if !k.seen[in.Name] {
+			// once per instance: is it in the kernel yet, and are its
+			// processes in the accounting groups?
+			pids, err := k.Processes(in.Name)
+			if err != nil {
+				continue // not (yet) in the kernel
+			}
+			k.seen[in.Name] = true
+			if k.move {
+				for _, root := range []string{k.cpuRoot, k.ioRoot} {
+					if root != "" {
+						k.join(in.Name, filepath.Join(root, g), pids)
+					}
+				}
+			}
 		}
 		t := metrics.Target{ResourceID: in.ResourceID, Instance: in.ID, VMSize: in.VMSize, HostIface: vnet.VethName(in.Name)}
-		g := k.group(in.Name)
 		if k.cpuRoot != "" {
-			dir := filepath.Join(k.cpuRoot, g)
-			if k.move {
-				k.join(in.Name, dir, pids)
-			}
-			t.CPUDir = dir
+			t.CPUDir = filepath.Join(k.cpuRoot, g)
 		}
-		if k.memRoot != "" && exists(filepath.Join(k.memRoot, g)) {
+		if k.memRoot != "" {
 			t.MemoryDir = filepath.Join(k.memRoot, g)
+		}
+		if k.ioRoot != "" {
+			t.IODir = filepath.Join(k.ioRoot, g)
 		}
 		c, err := reader.Read(t)
 		if err != nil {
@@ -131,6 +153,11 @@ func (k *KernelSampler) Sample(ctx context.Context, ins []Instance) (map[string]
 			continue
 		}
 		out[in.Name] = c
+	}
+	for name := range k.seen {
+		if !live[name] {
+			delete(k.seen, name)
+		}
 	}
 	if k.move {
 		k.sweep(live)
@@ -148,7 +175,7 @@ func (k *KernelSampler) join(name, dir string, pids []int) {
 		if k.made == nil {
 			k.made = map[string]bool{}
 		}
-		k.made[name] = true
+		k.made[dir] = true
 	}
 	if len(pids) == 0 {
 		return
@@ -174,13 +201,13 @@ func (k *KernelSampler) join(name, dir string, pids []int) {
 // are gone (an empty cgroup is removed by rmdir; a busy one is left for the
 // next sweep).
 func (k *KernelSampler) sweep(live map[string]bool) {
-	for name := range k.made {
-		if live[name] {
+	for dir := range k.made {
+		if live[filepath.Base(dir)] {
 			continue
 		}
-		err := os.Remove(filepath.Join(k.cpuRoot, k.group(name)))
+		err := os.Remove(dir)
 		if err == nil || errors.Is(err, fs.ErrNotExist) {
-			delete(k.made, name)
+			delete(k.made, dir)
 		}
 	}
 }

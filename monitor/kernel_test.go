@@ -34,8 +34,12 @@ func TestKernelSamplerAccountingGroup(t *testing.T) {
 	defer func() {
 		busy.Process.Signal(syscall.SIGKILL)
 		busy.Wait()
-		os.Remove(filepath.Join(k.cpuRoot, k.group(name)))
-		os.Remove(filepath.Join(k.cpuRoot, k.group("")))
+		for _, root := range []string{k.cpuRoot, k.ioRoot} {
+			if root != "" {
+				os.Remove(filepath.Join(root, k.group(name)))
+				os.Remove(filepath.Join(root, k.group("")))
+			}
+		}
 	}()
 	k.Processes = func(n string) ([]int, error) {
 		if n != name {
@@ -52,6 +56,9 @@ func TestKernelSamplerAccountingGroup(t *testing.T) {
 	cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", busy.Process.Pid))
 	if !strings.Contains(string(cg), "0::/"+k.group(name)+"\n") {
 		t.Fatalf("the process was not moved into %s:\n%s", k.group(name), cg)
+	}
+	if k.ioRoot != "" && (!strings.Contains(string(cg), ":blkio:/"+k.group(name)+"\n") || !first[name].HasDisk) {
+		t.Fatalf("not accounted in blkio group %s (disk counters %v):\n%s", k.group(name), first[name].HasDisk, cg)
 	}
 	var second time.Duration
 	for i := 0; i < 50 && second <= first[name].CPU; i++ {
@@ -77,5 +84,8 @@ func TestKernelSamplerAccountingGroup(t *testing.T) {
 	}
 	if exists(dir) {
 		t.Fatalf("%s left behind", dir)
+	}
+	if k.ioRoot != "" && exists(filepath.Join(k.ioRoot, k.group(name))) {
+		t.Fatalf("%s left behind", filepath.Join(k.ioRoot, k.group(name)))
 	}
 }

@@ -53,6 +53,10 @@ type Options struct {
 	// Registerer, when not nil, gets the instances' latest measurements and
 	// the autoscale counters as Prometheus metrics.
 	Registerer prometheus.Registerer
+	// StateFile, when not empty, keeps each setting's last scale action
+	// (cooldowns) and the activity log across restarts: read by New,
+	// written after each scale action and when Run ends.
+	StateFile string
 }
 
 // Monitor samples metrics and runs autoscale. Create it with New.
@@ -65,6 +69,7 @@ type Monitor struct {
 	last     map[string]time.Time // setting key → last scale action
 	invalid  map[string]string    // setting key → the parse error last logged
 	outcomes map[string]float64   // evaluations by outcome, for Prometheus
+	saveMu   sync.Mutex           // one writer of the state file at a time
 }
 
 // New returns a Monitor; Run starts it.
@@ -89,6 +94,7 @@ func New(o Options) *Monitor {
 	}
 	m := &Monitor{o: o, store: &metrics.Store{}, engine: autoscale.Engine{TimeScale: o.TimeScale},
 		log: &activityLog{max: o.History}, last: map[string]time.Time{}, invalid: map[string]string{}, outcomes: map[string]float64{}}
+	m.load()
 	if o.Registerer != nil {
 		o.Registerer.MustRegister(collector{m})
 	}
@@ -107,6 +113,9 @@ func (m *Monitor) Run(ctx context.Context) {
 	go func() { defer wg.Done(); m.loop(ctx, m.o.SampleInterval, m.SampleOnce) }()
 	go func() { defer wg.Done(); m.loop(ctx, m.o.EvalInterval, m.EvaluateOnce) }()
 	wg.Wait()
+	if err := m.save(true); err != nil {
+		m.o.Logger.Warn("monitor", "err", err)
+	}
 }
 
 // loop runs f every interval, and never more than a quarter of the time: a
@@ -345,6 +354,11 @@ func (m *Monitor) evaluate(ctx context.Context, s setting) error {
 		}
 	}
 	m.log.add(s.key, ev)
+	if d.Changed() {
+		if err := m.save(false); err != nil {
+			m.o.Logger.Warn("monitor", "err", err)
+		}
+	}
 	outcome := d.Action
 	if msg != "" {
 		outcome = "Failed"

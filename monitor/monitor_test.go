@@ -332,3 +332,55 @@ func TestRuleDimensions(t *testing.T) {
 		t.Error("an unknown dimension was accepted")
 	}
 }
+
+// A monitor started again over the same state file (a daemon restart) keeps
+// the setting's cooldown and its activity log: the scale-out just before the
+// restart holds back a scale-in that a monitor without the file makes at
+// once (positive control).
+func TestRestartKeepsCooldownAndHistory(t *testing.T) {
+	f := newFixture(t, true)
+	file := t.TempDir() + "/" + StateFile
+	f.mon = New(Options{Store: f.store, Sampler: f.sampler, TimeScale: 0.01, Now: func() time.Time { return f.clock }, StateFile: file})
+	f.sampler.busy = 0.9
+	for i := 0; i < 100 && f.capacity() < 2; i++ {
+		f.run(t, 700*time.Millisecond) // one evaluation each
+	}
+	if f.capacity() < 2 {
+		t.Fatalf("no scale-out under load: capacity %d", f.capacity())
+	}
+	before := f.mon.Activity(Filter{ScaleOnly: true})
+	if len(before) == 0 {
+		t.Fatal("no scale action recorded")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	f.mon.Run(ctx) // stops at once and writes everything
+	capacity := f.capacity()
+
+	restart := func(file string) *Monitor {
+		now := func() time.Time { return f.clock }
+		s := &fakeSampler{now: now, cpu: map[string]time.Duration{}, last: f.clock}
+		return New(Options{Store: f.store, Sampler: s, TimeScale: 0.01, Now: now, StateFile: file})
+	}
+	// the load stopped; the scale-in cooldown is PT5M × 0.01 = 3 s
+	m := restart(file)
+	if got := m.Activity(Filter{ScaleOnly: true}); len(got) != len(before) || got[0].ID != before[0].ID {
+		t.Fatalf("activity log after restart: %d scale actions, want %d", len(got), len(before))
+	}
+	if all := m.Activity(Filter{}); len(all) <= len(before) {
+		t.Fatalf("evaluations not kept: %d events", len(all))
+	}
+	f.mon = m
+	f.run(t, 1500*time.Millisecond)
+	if f.capacity() != capacity {
+		t.Fatalf("scaled in from %d to %d within the cooldown after a restart", capacity, f.capacity())
+	}
+	// positive control: without the file the same moment scales in
+	f.store.Update(func(s *model.State) error { _, e := s.Scale(f.set, int64(capacity)); return e })
+	f.clock = f.clock.Add(-1500 * time.Millisecond)
+	f.mon = restart("")
+	f.run(t, 1500*time.Millisecond)
+	if f.capacity() >= capacity {
+		t.Fatalf("control: capacity %d, want a scale-in below %d", f.capacity(), capacity)
+	}
+}

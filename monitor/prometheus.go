@@ -19,12 +19,16 @@ var (
 		[]string{"scale_set", "instance"}, nil)
 	descTx = prometheus.NewDesc("vmss_instance_network_out_bytes_total", "Bytes an instance sent (its veth's counter).",
 		[]string{"scale_set", "instance"}, nil)
+	descDiskR = prometheus.NewDesc("vmss_instance_disk_read_bytes_total", "Bytes an instance's processes read from disk (its io or blkio cgroup's counter).",
+		[]string{"scale_set", "instance"}, nil)
+	descDiskW = prometheus.NewDesc("vmss_instance_disk_write_bytes_total", "Bytes an instance's processes wrote to disk (its io or blkio cgroup's counter).",
+		[]string{"scale_set", "instance"}, nil)
 	descEval = prometheus.NewDesc("vmss_autoscale_evaluations_total", "Autoscale evaluations by outcome (None, ScaleOut, ScaleIn, Failed).",
 		[]string{"outcome"}, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCPU, descMem, descRx, descTx, descEval} {
+	for _, d := range []*prometheus.Desc{descCPU, descMem, descRx, descTx, descDiskR, descDiskW, descEval} {
 		ch <- d
 	}
 }
@@ -40,6 +44,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		if cs.HasNet {
 			ch <- prometheus.MustNewConstMetric(descRx, prometheus.CounterValue, float64(cs.RxBytes), rid, inst)
 			ch <- prometheus.MustNewConstMetric(descTx, prometheus.CounterValue, float64(cs.TxBytes), rid, inst)
+		}
+		if cs.HasDisk {
+			ch <- prometheus.MustNewConstMetric(descDiskR, prometheus.CounterValue, float64(cs.ReadBytes), rid, inst)
+			ch <- prometheus.MustNewConstMetric(descDiskW, prometheus.CounterValue, float64(cs.WriteBytes), rid, inst)
 		}
 	})
 	c.m.mu.Lock()

@@ -35,10 +35,12 @@ spg=(); [ "$N" -gt 100 ] && spg=(--single-placement-group false)
 printf "%-6s %-10s %-14s %-10s\n" N scale daemon_cpu_% rss_MiB
 for scale in $SCALES; do
   "$bin" serve --socket "$sock" --state-dir "$work/state" --runtime-dir "$rundir" --prefix "$prefix" \
-    --public-ip-range "127.$((100 + 0x${id:0:2} % 100)).$((0x${id:2:2})).0/24" --metrics-addr off --lift-limits \
+    --public-ip-range "127.$((100 + 0x${id:0:2} % 100)).$((0x${id:2:2})).0/24" --metrics-addr off --https-addr off --lift-limits \
     --time-scale "$scale" >"$work/daemon.log" 2>&1 &
   pid=$!
-  for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+  # the daemon may take a while on a loaded machine (making its CA, its disk image)
+  for _ in $(seq 1200); do [ -S "$sock" ] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  [ -S "$sock" ] || { echo "the daemon did not start:" >&2; cat "$work/daemon.log" >&2; exit 1; }
   vmss create -n idle --instance-count "$N" --disable-overprovision --lb none --admin-password 'Bench!pass1' \
     --vnet-address-prefix 10.9.0.0/16 --subnet-address-prefix 10.9.0.0/20 "${spg[@]}" -o none
   vmss monitor autoscale create --resource idle -n idle-as --min-count "$N" --max-count "$N" --count "$N" -o none

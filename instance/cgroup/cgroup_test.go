@@ -326,8 +326,8 @@ func TestSetLimitsV2(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"cgroup.subtree_control=+pids +cpu",
-		"vmss/cgroup.subtree_control=+pids +memory +cpu",
+		"cgroup.subtree_control=+pids +cpu +io",
+		"vmss/cgroup.subtree_control=+pids +memory +cpu +io",
 		"vmss/vmss-a/pids.max=100",
 		"vmss/vmss-a/memory.max=1048576",
 		"vmss/vmss-a/memory.swap.max=0",
@@ -338,7 +338,7 @@ func TestSetLimitsV2(t *testing.T) {
 	// Enabled now (the fake stores what was written; the kernel would list
 	// both): lifting the limits enables nothing more and writes max.
 	for _, f := range []string{"cgroup.subtree_control", "vmss/cgroup.subtree_control"} {
-		if err := os.WriteFile(filepath.Join(k.root, f), []byte("cpu memory pids"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(k.root, f), []byte("cpu io memory pids"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -381,6 +381,42 @@ func TestSetLimitsV1(t *testing.T) {
 	}
 	want := []string{"g/pids.max=7", "g/memory.limit_in_bytes=9", "g/memory.memsw.limit_in_bytes=9",
 		"g/memory.memsw.limit_in_bytes=-1", "g/memory.limit_in_bytes=-1"}
+	if !reflect.DeepEqual(k.writes, want) {
+		t.Errorf("writes = %q\nwant %q", k.writes, want)
+	}
+}
+
+// On a v1 host a group also joins the hierarchies that only account: the
+// v1 blkio hierarchy (disk I/O) and the cgroup2 one (CPU time); where v2
+// has the io controller, no blkio hierarchy is added.
+func TestLimitHierarchiesAccounting(t *testing.T) {
+	ms := mounts(t, hybrid+"43 31 0:40 / /sys/fs/cgroup/blkio rw - cgroup cgroup rw,blkio\n")
+	var got []string
+	for _, l := range limitHierarchies(Hierarchy{Dir: "/sys/fs/cgroup/freezer", Version: V1, Controller: "freezer"}, ms) {
+		got = append(got, l.Dir+":"+l.Controller+":"+l.Version.String())
+	}
+	want := []string{"/sys/fs/cgroup/pids:pids:cgroup v1", "/sys/fs/cgroup/cpu:cpu:cgroup v1", "/sys/fs/cgroup/blkio:blkio:cgroup v1", "/sys/fs/cgroup/unified::cgroup v2"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("limitHierarchies = %q, want %q", got, want)
+	}
+	k := newFake(t, map[string]string{"cgroup.controllers": "cpu io memory pids", "cgroup.subtree_control": ""})
+	got = nil
+	for _, l := range limitHierarchies(k.hierarchy(V2, ""), ms) {
+		got = append(got, l.Dir+":"+l.Controller)
+	}
+	if want := []string{k.root + ":"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("v2 with io: limitHierarchies = %q, want %q", got, want)
+	}
+}
+
+// A v1 blkio group gets, per device to account, a throttle rule no
+// workload reaches (the kernel counts I/O only where a rule exists).
+func TestSetLimitsBlkioAccounting(t *testing.T) {
+	k := newFake(t, map[string]string{"g/blkio.throttle.write_bps_device": ""})
+	if err := k.hierarchy(V1, "blkio").SetLimits("g", Limits{Pids: 7, AccountDevices: []string{"7:3", "254:0"}}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"g/blkio.throttle.write_bps_device=7:3 " + unreachableBps, "g/blkio.throttle.write_bps_device=254:0 " + unreachableBps}
 	if !reflect.DeepEqual(k.writes, want) {
 		t.Errorf("writes = %q\nwant %q", k.writes, want)
 	}

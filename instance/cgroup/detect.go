@@ -54,7 +54,7 @@ func At(dir string) (Hierarchy, error) {
 }
 
 // All returns every mounted hierarchy this package could use (all cgroup2
-// mounts and the v1 freezer, pids, memory and cpu hierarchies), e.g. to
+// mounts and the v1 freezer, pids, memory, cpu and blkio hierarchies), e.g. to
 // find leftovers.
 func All() ([]Hierarchy, error) {
 	ms, err := mountinfo.ReadFile("/proc/self/mountinfo")
@@ -148,9 +148,9 @@ func all(ms []mountinfo.Mount) []Hierarchy {
 	var out []Hierarchy
 	for _, m := range cgroupMounts(ms) {
 		h := fromMount(m, m.MountPoint)
-		for _, c := range []string{"memory", "cpu"} {
+		for _, c := range append([]string{"memory", "cpu"}, AccountingControllers...) {
 			if h.Version == V1 && h.Controller == "" && m.HasSuperOption(c) {
-				h.Controller = c // holds groups for the limits
+				h.Controller = c // holds groups for the limits or accounting
 			}
 		}
 		if h.Version == V2 || h.Controller != "" {

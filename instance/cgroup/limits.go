@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vmss-emulator/vmss/internal/mountinfo"
 )
 
@@ -22,7 +24,16 @@ type Limits struct {
 	// memory.limit_in_bytes and memory.memsw.limit_in_bytes). At the cap the
 	// kernel reclaims, then the OOM killer kills a process of the group.
 	Memory int64
+	// AccountDevices are block devices ("major:minor") whose I/O a v1 blkio
+	// group counts. Recent kernels count a v1 group's I/O
+	// (blkio.throttle.io_service_bytes, io_serviced) only on devices where
+	// it has a throttle rule, so SetLimits gives the group a rule no
+	// workload reaches (write_bps_device at 2^62 bytes a second).
+	AccountDevices []string
 }
+
+// unreachableBps is the v1 throttle rule that only turns on accounting.
+const unreachableBps = "4611686018427387904" // 2^62 bytes a second
 
 // LimitControllers are the controllers SetLimits uses. A group in the cpu
 // controller sets no limit: it makes the group one entity for the
@@ -79,6 +90,10 @@ func (h Hierarchy) SetLimits(group string, l Limits) error {
 		}
 	case h.Controller == "pids":
 		set("pids.max", l.Pids, false)
+	case h.Controller == "blkio":
+		for _, dev := range l.AccountDevices {
+			errs = append(errs, h.writeFile(filepath.Join(dir, "blkio.throttle.write_bps_device"), dev+" "+unreachableBps))
+		}
 	case h.Controller == "memory":
 		// memsw (memory+swap) must stay >= memory: lower memory first when
 		// setting, raise memsw first when lifting.
@@ -152,13 +167,14 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// v2Controllers returns the LimitControllers available in Dir (listed in
-// its cgroup.controllers; on a hybrid host they are bound to v1 instead).
+// v2Controllers returns the LimitControllers and AccountingControllers
+// available in Dir (listed in its cgroup.controllers; on a hybrid host they
+// are bound to v1 instead).
 func (h Hierarchy) v2Controllers() []string {
 	b, _ := os.ReadFile(filepath.Join(h.Dir, "cgroup.controllers"))
 	have := strings.Fields(string(b))
 	var out []string
-	for _, c := range LimitControllers {
+	for _, c := range append(slices.Clone(LimitControllers), "io") {
 		if contains(have, c) {
 			out = append(out, c)
 		}
@@ -166,11 +182,20 @@ func (h Hierarchy) v2Controllers() []string {
 	return out
 }
 
+// AccountingControllers are the v1 controllers whose hierarchies a group
+// joins only to be measured: blkio counts its disk I/O (io.stat where the
+// cgroup v2 io controller is available instead).
+var AccountingControllers = []string{"blkio"}
+
 // LimitHierarchies returns the hierarchies that enforce Limits next to h:
 // on v2, h itself for the controllers it has, and the v1 hierarchies of
 // the others (a hybrid host); on v1 the mounted pids and memory
 // hierarchies (as Hierarchy values whose Controller is "pids" or
-// "memory"), which can be h.
+// "memory"), which can be h. It adds those that only account: the v1
+// blkio hierarchy where v2 has no io controller, and on a v1 host a
+// mounted cgroup2 hierarchy (/sys/fs/cgroup/unified on hybrid hosts),
+// whose cpu.stat counts CPU time without any controller, so a group's
+// processes are measured from their start.
 func LimitHierarchies(h Hierarchy) ([]Hierarchy, error) {
 	ms, err := mountinfo.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -196,6 +221,45 @@ func limitHierarchies(h Hierarchy, ms []mountinfo.Mount) []Hierarchy {
 				break
 			}
 		}
+	}
+	for _, c := range AccountingControllers {
+		if contains(have, "io") {
+			break
+		}
+		for _, m := range cgroupMounts(ms) {
+			if m.FSType == "cgroup" && m.HasSuperOption(c) {
+				out = append(out, Hierarchy{Dir: m.MountPoint, Version: V1, Controller: c})
+				break
+			}
+		}
+	}
+	if h.Version == V1 {
+		for _, m := range cgroupMounts(ms) {
+			if m.FSType == "cgroup2" {
+				out = append(out, Hierarchy{Dir: m.MountPoint, Version: V2})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// BlockDevices answers the block devices ("major:minor") of the file
+// systems holding paths, for Limits.AccountDevices: each once, and only
+// real block devices (a tmpfs or overlay has none); paths that cannot be
+// read are skipped.
+func BlockDevices(paths ...string) []string {
+	var out []string
+	for _, p := range paths {
+		var st unix.Stat_t
+		if err := unix.Stat(p, &st); err != nil {
+			continue
+		}
+		dev := fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))
+		if slices.Contains(out, dev) || !exists(filepath.Join("/sys/dev/block", dev)) {
+			continue
+		}
+		out = append(out, dev)
 	}
 	return out
 }
