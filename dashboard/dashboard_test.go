@@ -43,24 +43,35 @@ func newFixtureN(t testing.TB, readOnly bool, capacity int) *fixture {
 	t.Cleanup(func() { st.Close() })
 	a := &api.Server{Store: st, Runtime: api.StaticRuntime{}}
 	f := &fixture{store: st, arm: a}
+	f.setup(t, capacity)
+	d, err := New(Config{ARM: a, Subscription: sub, ReadOnly: readOnly, Debounce: time.Millisecond, DataPlane: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.serve(t, d)
+	return f
+}
+
+// setup makes the resource group, its VNET and the scale set.
+func (f *fixture) setup(t testing.TB, capacity int) {
+	t.Helper()
 	f.call(t, "PUT", rg, `{"location":"eastus"}`)
 	f.call(t, "PUT", rg+"/providers/Microsoft.Network/virtualNetworks/vnet", `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[{"name":"sn","properties":{"addressPrefix":"10.0.0.0/20"}}]}}`)
 	f.call(t, "PUT", set, `{"location":"eastus","sku":{"name":"Standard_A1","capacity":`+strconv.Itoa(capacity)+`},"properties":{"overprovision":false,"singlePlacementGroup":false,"upgradePolicy":{"mode":"Manual"},"virtualMachineProfile":{
 	  "storageProfile":{"imageReference":{"publisher":"Canonical","offer":"ubuntu-24_04-lts","sku":"server","version":"latest"}},
 	  "osProfile":{"computerNamePrefix":"web","adminUsername":"azureuser","adminPassword":"Secr3t!pass"},
 	  "networkProfile":{"networkInterfaceConfigurations":[{"name":"nic","properties":{"primary":true,"ipConfigurations":[{"name":"ip","properties":{"subnet":{"id":"`+rg+`/providers/Microsoft.Network/virtualNetworks/vnet/subnets/sn"}}}]}}]}}}}`)
-	d, err := New(Config{ARM: a, Subscription: sub, ReadOnly: readOnly, Debounce: time.Millisecond, DataPlane: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+}
+
+// serve runs the dashboard d over the fixture's state, on loopback.
+func (f *fixture) serve(t testing.TB, d *Server) {
 	f.dash = d
-	st.OnChange(d.Notify)
+	f.store.OnChange(d.Notify)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); d.Run(ctx) }()
 	f.srv = httptest.NewServer(d.Handler())
 	t.Cleanup(func() { f.srv.Close(); cancel(); <-done })
-	return f
 }
 
 func (f *fixture) call(t testing.TB, method, path, body string) {
