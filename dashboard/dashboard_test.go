@@ -307,3 +307,51 @@ func TestActionsAreTheCLIsARMCalls(t *testing.T) {
 		}
 	}
 }
+
+func TestWhatIfIsAllowedReadOnlyButDeployIsNot(t *testing.T) {
+	f := newFixture(t, true)
+	tpl := `{"resourceGroup":"default","name":"d1","template":{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[]}}`
+	post := func(path, body, token string) (int, string) {
+		req, _ := http.NewRequest("POST", f.srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(TokenHeader, token)
+		req.Header.Set("Origin", f.srv.URL)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post("/api/deploy", tpl, f.dash.Token()); code != http.StatusForbidden || !strings.Contains(body, "read-only") {
+		t.Errorf("deploy on a read-only dashboard: %d %s", code, body)
+	}
+	if code, body := post("/api/whatif", tpl, "wrong"); code != http.StatusForbidden {
+		t.Errorf("what-if without the token: %d %s", code, body)
+	}
+	// Positive control: what-if changes nothing, so it is served (here the
+	// API has no deployment engine: the ARM call is made and answers so).
+	if code, body := post("/api/whatif", tpl, f.dash.Token()); code == http.StatusForbidden || code == http.StatusBadRequest {
+		t.Errorf("what-if on a read-only dashboard: %d %s", code, body)
+	}
+}
+
+func TestDeploymentCallsAreAz(t *testing.T) {
+	s := &Server{cfg: Config{Subscription: sub}}
+	dep := rg + "/providers/Microsoft.Resources/deployments/d1"
+	tpl := json.RawMessage(`{"resources":[]}`)
+	m, p, b, err := s.deploymentCall(Template{Group: "default", Name: "d1", Template: tpl, Parameters: json.RawMessage(`{"$schema":"x","parameters":{"n":{"value":3}}}`)}, false)
+	got, _ := json.Marshal(b)
+	if err != nil || m != "POST" || p != dep+"/whatIf" || string(got) != `{"properties":{"mode":"Incremental","parameters":{"n":{"value":3}},"template":{"resources":[]}}}` {
+		t.Errorf("what-if: %s %s %s (%v)", m, p, got, err)
+	}
+	if m, p, _, err := s.deploymentCall(Template{Group: "default", Name: "d1", Mode: "Complete", Template: tpl}, true); err != nil || m != "PUT" || p != dep {
+		t.Errorf("deploy: %s %s (%v)", m, p, err)
+	}
+	for _, bad := range []Template{{Group: "../x", Name: "d1", Template: tpl}, {Group: "default", Name: "a/b", Template: tpl}, {Group: "default", Name: "d1"}, {Group: "default", Name: "d1", Template: tpl, Mode: "Replace"}} {
+		if _, _, _, err := s.deploymentCall(bad, false); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}

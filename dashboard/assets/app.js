@@ -42,10 +42,12 @@
     if (data == null) return;
     const t0 = performance.now();
     snap = JSON.parse(data);
+    const t1 = performance.now();
     record();
     render();
     const ms = performance.now() - t0;
-    window.vmssRenders.push({ seq: snap.seq, ms: ms, at: Date.now() });
+    void document.body.offsetHeight; // style and layout, which the browser would do next
+    window.vmssRenders.push({ seq: snap.seq, ms: ms, parse: t1 - t0, layout: performance.now() - t0, at: Date.now() });
     if (window.vmssRenders.length > 1000) window.vmssRenders.shift();
     if (window.vmssOnRender) window.vmssOnRender(snap);
     $("#stats").textContent = `update #${snap.seq} · server ${snap.buildMs.toFixed(1)} ms · page ${ms.toFixed(1)} ms · ${new Date(snap.time).toLocaleTimeString()}`;
@@ -166,8 +168,7 @@
       for (const vn of g.vnets) h += link("vnet", vn.name, "rg:" + g.name);
       for (const d of g.deployments) h += link("dep", d.name, "dep:" + g.name + "/" + d.name);
     }
-    const t = $("#tree");
-    if (t.innerHTML !== h) t.innerHTML = h;
+    put("tree", h);
   }
 
   function renderOverview(v) {
