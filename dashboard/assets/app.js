@@ -349,7 +349,7 @@
     const [g0, n0] = (id || "").split("/");
     if (!v.firstChild) {
       v.innerHTML = `<h2>What-if / deploy a template</h2>
-        <p class="muted">Preview what a template would create, modify or delete (<code>vmss deployment group what-if</code>), then deploy it.</p>
+        <p class="muted">Preview what a template would create, modify or delete (<code>vmss deployment what-if</code>), then deploy it.</p>
         <div class="form"><label>Resource group <input id="wigroup" list="wigroups" value="${esc(g0 || "default")}"></label><datalist id="wigroups"></datalist>
         <label>Deployment <input id="winame" list="winames" value="${esc(n0 || "dashboard")}"></label><datalist id="winames"></datalist>
         <label>Mode <select id="wimode"><option>Incremental</option><option>Complete</option></select></label></div>
