@@ -112,3 +112,32 @@ func waitFor(b testing.TB, ctx context.Context, expr string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// BenchmarkBuild1000WithMetrics measures the server's side of an update of a
+// scale set of 1,000 instances whose CPU is sampled: reading the model, the
+// load balancers, the CPU series and each instance's CPU through the API.
+//
+//	go test ./dashboard/ -run '^$' -bench Build1000WithMetrics
+func BenchmarkBuild1000WithMetrics(b *testing.B) {
+	f := newLiveFixtureN(b, 0.5, 1000)
+	ctx := context.Background()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) { // two samples at least
+		s, err := f.dash.build(ctx)
+		if err == nil && s.Groups[0].ScaleSets[0].Instances[999].CPU != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("no CPU sample within 30s")
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s, err := f.dash.build(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if in := s.Groups[0].ScaleSets[0].Instances; len(in) != 1000 || in[0].CPU == nil {
+			b.Fatalf("%d instances, CPU of the first %v", len(in), in[0].CPU)
+		}
+	}
+}

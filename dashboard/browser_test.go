@@ -85,7 +85,9 @@ const autoscaleSetting = `{"location":"eastus","properties":{"name":"as","enable
  {"metricTrigger":{"metricName":"Percentage CPU","metricResourceUri":%q,"timeGrain":"PT1M","statistic":"Average","timeWindow":"PT5M","timeAggregation":"Average","operator":"LessThan","threshold":30},
   "scaleAction":{"direction":"Decrease","type":"ChangeCount","value":"1","cooldown":"PT5M"}}]}]}}`
 
-func newLiveFixture(t *testing.T, busy float64) *liveFixture {
+func newLiveFixture(t testing.TB, busy float64) *liveFixture { return newLiveFixtureN(t, busy, 2) }
+
+func newLiveFixtureN(t testing.TB, busy float64, capacity int) *liveFixture {
 	t.Helper()
 	st, err := model.Open(filepath.Join(t.TempDir(), "state"), model.DefaultConfig())
 	if err != nil {
@@ -101,7 +103,7 @@ func newLiveFixture(t *testing.T, busy float64) *liveFixture {
 	}
 	a.Deployer = eng
 	f := &fixture{store: st, arm: a}
-	f.setup(t, 2)
+	f.setup(t, capacity)
 	d, err := New(Config{ARM: a, Subscription: sub, Debounce: time.Millisecond, DataPlane: 200 * time.Millisecond, SampleInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
