@@ -185,6 +185,11 @@ func TestBrowserCPUChartAndAutoscaleDecisions(t *testing.T) {
 		t.Errorf("instance chart title %q", got)
 	}
 	screenshot(t, ctx, "scaleset-cpu-1500.png", 1500)
+	// Another instance replaces it.
+	if err := chromedp.Run(ctx, chromedp.Click(`#insttable tr[data-instance="1"] a[data-pick]`, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, `document.querySelector('#instcputitle').textContent === "Percentage CPU of web_1" && document.querySelectorAll('#instcpuchart .uplot').length === 1 && window.vmssCPUPoints("picked") >= 2`)
 
 	// Autoscale: busy instances scale the set out to the maximum; the page
 	// shows the decision and the activity log has it with its reason.

@@ -19,7 +19,7 @@
   // "picked", the picked instance's) has, for tests.
   window.vmssCPUPoints = (which) => {
     if (which === "picked") return picked ? picked.pts.t.length : 0;
-    for (const k in charts) if (k.startsWith("cpu:") && k.split(":").length === 3) return charts[k].plot.data[0].length;
+    for (const k in charts) if (k.startsWith("cpu:")) return charts[k].plot.data[0].length;
     return 0;
   };
   window.vmssRenders = []; // {seq, ms, at}: the page's update cost, read by benchmarks
@@ -256,7 +256,7 @@
     if (picked && picked.set === ss.id) {
       $("#instcpu").hidden = false;
       put("instcputitle", `Percentage CPU of ${esc(ss.name)}_${esc(picked.id)}`);
-      chart($("#instcpuchart"), "cpu:" + key + ":" + picked.id, "", "%", picked.pts);
+      chart($("#instcpuchart"), "picked:" + key, "", "%", picked.pts);
     } else $("#instcpu").hidden = true;
     put("autoscale", autoscaleView(ss.autoscale));
     const pages = Math.max(1, Math.ceil(ss.instances.length / PAGE));
@@ -458,7 +458,8 @@
   // pick charts one instance's CPU: its history from the metrics API, then
   // each live update's value.
   function pick(set, id) {
-    if (picked && picked.set === set && picked.id === id) { picked = null; render(); return; }
+    if (picked && picked.set === set && picked.id === id) { picked = null; render(); return; } // a second click hides it
+    for (const k in charts) if (k.startsWith("picked:")) { charts[k].plot.destroy(); delete charts[k]; }
     const mine = picked = { set: set, id: id, pts: { t: [], cols: { "%": [] } } };
     render();
     fetch("/api/cpu?scaleSet=" + encodeURIComponent(set) + "&instance=" + encodeURIComponent(id)).then((r) => r.json()).then((hist) => {
