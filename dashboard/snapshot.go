@@ -25,6 +25,8 @@ type Snapshot struct {
 	BuildMS  float64    `json:"buildMs"` // time the server took to build it
 	// CPUGrain is the CPU charts' grain in seconds.
 	CPUGrain float64 `json:"cpuGrain"`
+	// CPUSpan is the time the CPU charts cover, in seconds, up to Time.
+	CPUSpan float64 `json:"cpuSpan"`
 
 	autoscale []Activity // autoscale decisions read by this build
 }
@@ -135,8 +137,8 @@ func (s *Server) build(ctx context.Context) (*Snapshot, error) {
 		return nil, err
 	}
 	snap := &Snapshot{Time: start.UTC(), ReadOnly: s.cfg.ReadOnly}
-	_, grain := cpuWindow(s.cfg.SampleInterval)
-	snap.CPUGrain = grain.Seconds()
+	span, grain := cpuWindow(s.cfg.SampleInterval)
+	snap.CPUGrain, snap.CPUSpan = grain.Seconds(), span.Seconds()
 	evs := s.autoscaleEvents(ctx)
 	snap.autoscale = s.autoscaleActivity(evs)
 	for _, e := range evs {

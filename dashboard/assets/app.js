@@ -122,7 +122,10 @@
     if (!c) {
       el.innerHTML = "";
       const plot = new uPlot({
-        title: title, scales: yLabel === "%" ? { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(10, Math.ceil((hi || 0) * 1.15))] } } : { x: { time: true } }, width: Math.min(760, Math.max(360, el.parentElement.clientWidth - 20)), height: 200,
+        title: title, scales: yLabel === "%" ? {
+          // the chart's whole span up to the latest view, however few points it has yet
+          x: { time: true, range: () => { const end = Date.parse(snap.time) / 1000; return [end - (snap.cpuSpan || 120), end]; } },
+          y: { range: (u, lo, hi) => [0, Math.max(10, Math.ceil((hi || 0) * 1.15))] } } : { x: { time: true } }, width: Math.min(760, Math.max(360, el.parentElement.clientWidth - 20)), height: 200,
         axes: [{ stroke: "#8393a5", grid: { stroke: "#263241" } }, { label: yLabel, stroke: "#8393a5", grid: { stroke: "#263241" } }],
         series: [{}].concat(names.map((n, i) => ({ label: n, stroke: palette[i % palette.length], width: 2, spanGaps: true }))),
       }, data, el);
