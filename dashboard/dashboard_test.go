@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vmss-emulator/vmss/api"
+	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/model"
 )
 
@@ -43,29 +44,40 @@ func newFixtureN(t testing.TB, readOnly bool, capacity int) *fixture {
 	t.Cleanup(func() { st.Close() })
 	a := &api.Server{Store: st, Runtime: api.StaticRuntime{}}
 	f := &fixture{store: st, arm: a}
+	f.setup(t, capacity)
+	d, err := New(Config{ARM: a, Subscription: sub, ReadOnly: readOnly, Debounce: time.Millisecond, DataPlane: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.serve(t, d)
+	return f
+}
+
+// setup makes the resource group, its VNET and the scale set.
+func (f *fixture) setup(t testing.TB, capacity int) {
+	t.Helper()
 	f.call(t, "PUT", rg, `{"location":"eastus"}`)
 	f.call(t, "PUT", rg+"/providers/Microsoft.Network/virtualNetworks/vnet", `{"location":"eastus","properties":{"addressSpace":{"addressPrefixes":["10.0.0.0/16"]},"subnets":[{"name":"sn","properties":{"addressPrefix":"10.0.0.0/20"}}]}}`)
 	f.call(t, "PUT", set, `{"location":"eastus","sku":{"name":"Standard_A1","capacity":`+strconv.Itoa(capacity)+`},"properties":{"overprovision":false,"singlePlacementGroup":false,"upgradePolicy":{"mode":"Manual"},"virtualMachineProfile":{
 	  "storageProfile":{"imageReference":{"publisher":"Canonical","offer":"ubuntu-24_04-lts","sku":"server","version":"latest"}},
 	  "osProfile":{"computerNamePrefix":"web","adminUsername":"azureuser","adminPassword":"Secr3t!pass"},
 	  "networkProfile":{"networkInterfaceConfigurations":[{"name":"nic","properties":{"primary":true,"ipConfigurations":[{"name":"ip","properties":{"subnet":{"id":"`+rg+`/providers/Microsoft.Network/virtualNetworks/vnet/subnets/sn"}}}]}}]}}}}`)
-	d, err := New(Config{ARM: a, Subscription: sub, ReadOnly: readOnly, Debounce: time.Millisecond, DataPlane: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+}
+
+// serve runs the dashboard d over the fixture's state, on loopback.
+func (f *fixture) serve(t testing.TB, d *Server) {
 	f.dash = d
-	st.OnChange(d.Notify)
+	f.store.OnChange(d.Notify)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); d.Run(ctx) }()
 	f.srv = httptest.NewServer(d.Handler())
 	t.Cleanup(func() { f.srv.Close(); cancel(); <-done })
-	return f
 }
 
 func (f *fixture) call(t testing.TB, method, path, body string) {
 	t.Helper()
-	req := httptest.NewRequest(method, path+"?api-version="+APIVersion, strings.NewReader(body))
+	req := httptest.NewRequest(method, path+"?api-version="+arm.VersionFor(path, APIVersion), strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	f.arm.ServeHTTP(rec, req)
@@ -327,5 +339,53 @@ func TestReadsFollowNextLink(t *testing.T) {
 	var one struct{ Name string }
 	if err := armGet(context.Background(), a, set, nil, &one); err != nil || one.Name != "web" {
 		t.Errorf("armGet of the scale set: %+v %v", one, err)
+	}
+}
+
+func TestWhatIfIsAllowedReadOnlyButDeployIsNot(t *testing.T) {
+	f := newFixture(t, true)
+	tpl := `{"resourceGroup":"default","name":"d1","template":{"$schema":"https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#","contentVersion":"1.0.0.0","resources":[]}}`
+	post := func(path, body, token string) (int, string) {
+		req, _ := http.NewRequest("POST", f.srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(TokenHeader, token)
+		req.Header.Set("Origin", f.srv.URL)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post("/api/deploy", tpl, f.dash.Token()); code != http.StatusForbidden || !strings.Contains(body, "read-only") {
+		t.Errorf("deploy on a read-only dashboard: %d %s", code, body)
+	}
+	if code, body := post("/api/whatif", tpl, "wrong"); code != http.StatusForbidden {
+		t.Errorf("what-if without the token: %d %s", code, body)
+	}
+	// Positive control: what-if changes nothing, so it is served (here the
+	// API has no deployment engine: the ARM call is made and answers so).
+	if code, body := post("/api/whatif", tpl, f.dash.Token()); code == http.StatusForbidden || code == http.StatusBadRequest {
+		t.Errorf("what-if on a read-only dashboard: %d %s", code, body)
+	}
+}
+
+func TestDeploymentCallsAreAz(t *testing.T) {
+	s := &Server{cfg: Config{Subscription: sub}}
+	dep := rg + "/providers/Microsoft.Resources/deployments/d1"
+	tpl := json.RawMessage(`{"resources":[]}`)
+	m, p, b, err := s.deploymentCall(Template{Group: "default", Name: "d1", Template: tpl, Parameters: json.RawMessage(`{"$schema":"x","parameters":{"n":{"value":3}}}`)}, false)
+	got, _ := json.Marshal(b)
+	if err != nil || m != "POST" || p != dep+"/whatIf" || string(got) != `{"properties":{"mode":"Incremental","parameters":{"n":{"value":3}},"template":{"resources":[]}}}` {
+		t.Errorf("what-if: %s %s %s (%v)", m, p, got, err)
+	}
+	if m, p, _, err := s.deploymentCall(Template{Group: "default", Name: "d1", Mode: "Complete", Template: tpl}, true); err != nil || m != "PUT" || p != dep {
+		t.Errorf("deploy: %s %s (%v)", m, p, err)
+	}
+	for _, bad := range []Template{{Group: "../x", Name: "d1", Template: tpl}, {Group: "default", Name: "a/b", Template: tpl}, {Group: "default", Name: "d1"}, {Group: "default", Name: "d1", Template: tpl, Mode: "Replace"}} {
+		if _, _, _, err := s.deploymentCall(bad, false); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
 	}
 }

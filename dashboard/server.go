@@ -7,6 +7,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -16,6 +17,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -41,7 +43,10 @@ type Config struct {
 	// states and counters are read again (they change without a model
 	// change); default 1s.
 	DataPlane time.Duration
-	Logger    *slog.Logger
+	// SampleInterval is how often the monitor samples instances' metrics
+	// (the CPU charts' resolution); default 15s.
+	SampleInterval time.Duration
+	Logger         *slog.Logger
 }
 
 // Server serves the page, its live updates and its actions.
@@ -56,6 +61,14 @@ type Server struct {
 	activity []Activity
 	seq      int64
 	subs     map[chan []byte]struct{}
+
+	// buildMu serialises builds and guards what they carry over: the
+	// autoscale events read so far and each scale set's latest decision.
+	buildMu   sync.Mutex
+	asSince   time.Time
+	asSeen    map[string]bool
+	asReason  map[string]string   // autoscale setting → reason of its last logged evaluation
+	decisions map[string]Decision // lower-case scale set id → latest autoscale decision
 }
 
 // maxActivity bounds the activity log.
@@ -72,6 +85,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DataPlane <= 0 {
 		cfg.DataPlane = time.Second
 	}
+	if cfg.SampleInterval <= 0 {
+		cfg.SampleInterval = 15 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -83,7 +99,8 @@ func New(cfg Config) (*Server, error) {
 		}
 		tok = hex.EncodeToString(b)
 	}
-	return &Server{cfg: cfg, token: tok, notify: make(chan struct{}, 1), subs: map[chan []byte]struct{}{}}, nil
+	return &Server{cfg: cfg, token: tok, notify: make(chan struct{}, 1), subs: map[chan []byte]struct{}{},
+		asSeen: map[string]bool{}, asReason: map[string]string{}, decisions: map[string]Decision{}}, nil
 }
 
 // Token is the per-start token actions must carry.
@@ -127,6 +144,8 @@ func (s *Server) viewers() int {
 
 // refresh builds the view and publishes it when it changed.
 func (s *Server) refresh(ctx context.Context) {
+	s.buildMu.Lock()
+	defer s.buildMu.Unlock()
 	snap, err := s.build(ctx)
 	if err != nil {
 		s.cfg.Logger.Warn("dashboard: reading the state failed", "err", err)
@@ -135,6 +154,8 @@ func (s *Server) refresh(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.activity = append(s.activity, diff(s.snap, snap, snap.Time)...)
+	s.activity = append(s.activity, snap.autoscale...)
+	sort.SliceStable(s.activity, func(i, j int) bool { return s.activity[i].Time.Before(s.activity[j].Time) })
 	if n := len(s.activity); n > maxActivity {
 		s.activity = append([]Activity(nil), s.activity[n-maxActivity:]...)
 	}
@@ -182,7 +203,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", s.page)
 	mux.HandleFunc("GET /events", s.events)
 	mux.HandleFunc("GET /api/view", s.view)
+	mux.HandleFunc("GET /api/cpu", s.instanceCPU)
 	mux.HandleFunc("POST /api/action", s.action)
+	mux.HandleFunc("POST /api/whatif", s.deployment(false))
+	mux.HandleFunc("POST /api/deploy", s.deployment(true))
 	return s.guard(mux)
 }
 
@@ -328,21 +352,31 @@ type Action struct {
 // TokenHeader carries the per-start token on actions.
 const TokenHeader = "X-Vmss-Token"
 
-func (s *Server) action(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.ReadOnly {
+// allowed checks what every request of the page that acts must carry (the
+// token, a same-origin Origin, a JSON body), and the read-only flag when
+// change is true; it answers the error itself.
+func (s *Server) allowed(w http.ResponseWriter, r *http.Request, change bool) bool {
+	if change && s.cfg.ReadOnly {
 		http.Error(w, "the dashboard is read-only (started with --dashboard-readonly)", http.StatusForbidden)
-		return
+		return false
 	}
 	if got := r.Header.Get(TokenHeader); got == "" || got != s.token {
 		http.Error(w, "missing or wrong "+TokenHeader+": reload the page (the token changes at every start)", http.StatusForbidden)
-		return
+		return false
 	}
 	if o := r.Header.Get("Origin"); o == "" || !sameOrigin(o, r.Host) {
 		http.Error(w, "cross-origin action refused (Origin "+o+")", http.StatusForbidden)
-		return
+		return false
 	}
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		http.Error(w, "send the action as application/json", http.StatusUnsupportedMediaType)
+		return false
+	}
+	return true
+}
+
+func (s *Server) action(w http.ResponseWriter, r *http.Request) {
+	if !s.allowed(w, r, true) {
 		return
 	}
 	var a Action
@@ -414,4 +448,94 @@ func (s *Server) callARM(ctx context.Context, method, path string, body any) (in
 		out = []byte("{}")
 	}
 	return rec.Code, out
+}
+
+// Template is a deployment the page previews (what-if) or starts.
+type Template struct {
+	Group      string          `json:"resourceGroup"`
+	Name       string          `json:"name"`
+	Mode       string          `json:"mode,omitempty"` // Incremental (default) or Complete
+	Template   json.RawMessage `json:"template"`
+	Parameters json.RawMessage `json:"parameters,omitempty"` // {"p":{"value":…}} or a parameters file
+}
+
+// deploymentCall maps a template to the ARM call az makes for it:
+// POST …/deployments/{name}/whatIf (az deployment group what-if) or PUT
+// …/deployments/{name} (az deployment group create).
+func (s *Server) deploymentCall(t Template, run bool) (method, path string, body any, err error) {
+	var errs []error
+	if !validName(t.Group) {
+		errs = append(errs, fmt.Errorf("resourceGroup %q: give a resource group name (letters, digits, ._-())", t.Group))
+	}
+	if !validName(t.Name) {
+		errs = append(errs, fmt.Errorf("name %q: give a deployment name (letters, digits, ._-())", t.Name))
+	}
+	var tpl map[string]any
+	if err := json.Unmarshal(t.Template, &tpl); err != nil || tpl == nil {
+		errs = append(errs, fmt.Errorf("template: paste or upload an ARM template (a JSON object): %v", err))
+	}
+	params := map[string]any{}
+	if len(bytes.TrimSpace(t.Parameters)) > 0 && string(bytes.TrimSpace(t.Parameters)) != "null" {
+		if err := json.Unmarshal(t.Parameters, &params); err != nil {
+			errs = append(errs, fmt.Errorf("parameters: give a JSON object ({\"name\": {\"value\": …}} or a parameters file): %v", err))
+		} else if inner, ok := params["parameters"].(map[string]any); ok && params["$schema"] != nil {
+			params = inner // a parameters file
+		}
+	}
+	mode := t.Mode
+	if mode == "" {
+		mode = "Incremental"
+	}
+	if mode != "Incremental" && mode != "Complete" {
+		errs = append(errs, fmt.Errorf("mode %q: Incremental or Complete", t.Mode))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return "", "", nil, err
+	}
+	path = "/subscriptions/" + s.cfg.Subscription + "/resourceGroups/" + t.Group + "/providers/Microsoft.Resources/deployments/" + t.Name
+	body = map[string]any{"properties": map[string]any{"mode": mode, "template": tpl, "parameters": params}}
+	if run {
+		return http.MethodPut, path, body, nil
+	}
+	return http.MethodPost, path + "/whatIf", body, nil
+}
+
+func validName(n string) bool {
+	if n == "" || len(n) > 90 {
+		return false
+	}
+	for _, c := range n {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-()", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// deployment answers the page's what-if (run false: changes nothing, allowed
+// when read-only) or deployment (run true) of a template.
+func (s *Server) deployment(run bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.allowed(w, r, run) {
+			return
+		}
+		var t Template
+		if err := json.NewDecoder(io.LimitReader(r.Body, 8<<20)).Decode(&t); err != nil {
+			http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		method, path, body, err := s.deploymentCall(t, run)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		code, out := s.callARM(r.Context(), method, path, body)
+		s.cfg.Logger.Info("dashboard deployment", "whatIf", !run, "group", t.Group, "name", t.Name, "status", code)
+		if run {
+			s.Notify()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_, _ = w.Write(out)
+	}
 }

@@ -25,6 +25,12 @@ type Snapshot struct {
 	Groups   []Group    `json:"groups"`
 	Activity []Activity `json:"activity"`
 	BuildMS  float64    `json:"buildMs"` // time the server took to build it
+	// CPUGrain is the CPU charts' grain in seconds.
+	CPUGrain float64 `json:"cpuGrain"`
+	// CPUSpan is the time the CPU charts cover, in seconds, up to Time.
+	CPUSpan float64 `json:"cpuSpan"`
+
+	autoscale []Activity // autoscale decisions read by this build
 }
 
 // Group is a resource group and what it holds.
@@ -50,6 +56,10 @@ type ScaleSet struct {
 	AdminUser     string     `json:"adminUser"`
 	Provisioning  string     `json:"provisioningState"`
 	Instances     []Instance `json:"instances"`
+	// CPU is the set's Percentage CPU (average of its instances) per grain.
+	CPU []CPUPoint `json:"cpu"`
+	// Autoscale is the latest decision of an autoscale setting on the set.
+	Autoscale *Decision `json:"autoscale,omitempty"`
 }
 
 // Instance is one row of a scale set's instance table.
@@ -66,6 +76,8 @@ type Instance struct {
 	LatestModel  bool   `json:"latestModel"`
 	SSH          string `json:"ssh,omitempty"` // ssh -p PORT user@ADDR through the load balancer's NAT
 	LB           string `json:"lb,omitempty"`  // probe state in the load balancers (Up, Down, Draining, Unknown)
+	// CPU is the instance's Percentage CPU over the latest samples; nil before the first.
+	CPU *float64 `json:"cpu,omitempty"`
 }
 
 // LoadBalancer is a load balancer's model with its data-plane view.
@@ -147,6 +159,13 @@ func (s *Server) build(ctx context.Context) (*Snapshot, error) {
 		return nil, err
 	}
 	snap := &Snapshot{Time: start.UTC(), ReadOnly: s.cfg.ReadOnly}
+	span, grain := cpuWindow(s.cfg.SampleInterval)
+	snap.CPUGrain, snap.CPUSpan = grain.Seconds(), span.Seconds()
+	evs := s.autoscaleEvents(ctx)
+	snap.autoscale = s.autoscaleActivity(evs)
+	for _, e := range evs {
+		s.decisions[strings.ToLower(e.Decision.Target)] = e.decision()
+	}
 	sort.Slice(groups.Value, func(i, j int) bool { return groups.Value[i].Name < groups.Value[j].Name })
 	for _, g := range groups.Value {
 		rg := sub + "/resourceGroups/" + g.Name
@@ -190,9 +209,20 @@ func (s *Server) build(ctx context.Context) (*Snapshot, error) {
 			if err := armGet(ctx, s.cfg.ARM, m.ID+"/virtualMachines", nil, &vms); err != nil {
 				return nil, err
 			}
+			cpuSeries, cpuNow := s.cpu(ctx, m.ID, start)
+			ss.CPU = cpuSeries
+			if ss.CPU == nil {
+				ss.CPU = []CPUPoint{}
+			}
+			if d, ok := s.decisions[strings.ToLower(m.ID)]; ok {
+				ss.Autoscale = &d
+			}
 			ss.Instances = make([]Instance, 0, len(vms.Value))
 			for _, v := range vms.Value {
 				in := v.view()
+				if c, ok := cpuNow[in.ID]; ok {
+					in.CPU = &c
+				}
 				if fe, ok := nat[in.PrivateIP+":22"]; ok && ss.AdminUser != "" {
 					if host, port, ok := strings.Cut(fe, ":"); ok {
 						in.SSH = "ssh -p " + port + " " + ss.AdminUser + "@" + host

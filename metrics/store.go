@@ -175,15 +175,18 @@ func (s *Store) Series(resourceID, metric string, grain time.Duration, agg strin
 		return nil, nil
 	}
 	acc := make([]accum, n)
-	only := map[string]bool{}
-	for _, i := range instances {
-		only[i] = true
-	}
 	s.mu.Lock()
-	for id, sr := range s.sets[key(resourceID)] {
-		if len(only) > 0 && !only[id] {
-			continue
+	set := s.sets[key(resourceID)]
+	of := set
+	if len(instances) > 0 { // only those: a lookup each, not a walk of the set (a split by VM asks every instance in turn)
+		of = make(map[string]*series, len(instances))
+		for _, id := range instances {
+			if sr, ok := set[id]; ok {
+				of[id] = sr
+			}
 		}
+	}
+	for _, sr := range of {
 		sr.since(start, func(smp Sample) {
 			if !smp.Time.Before(end) {
 				return

@@ -391,3 +391,6 @@ func (m *Monitor) Activity(f Filter) []Event { return m.log.list(f) }
 
 // Store is the metric samples (for tests and benchmarks).
 func (m *Monitor) Store() *metrics.Store { return m.store }
+
+// SampleInterval is how often instances are sampled.
+func (m *Monitor) SampleInterval() time.Duration { return m.o.SampleInterval }
