@@ -282,13 +282,20 @@ func TestWebhookNotification(t *testing.T) {
 	}
 	f.sampler.busy = 0.9
 	f.run(t, 5*time.Second)
-	select {
-	case p := <-got:
-		if p.Operation != "Scale Out" || p.Context.OldCapacity != "1" || p.Context.NewCapacity != "2" || p.Context.ResourceID != f.set.String() {
-			t.Fatalf("payload %+v", p)
+	// The run may scale out more than once, and each action's webhook is
+	// posted on its own, so they can arrive in either order: wait for the
+	// 1 → 2 one and check every payload on the way.
+	timeout := time.After(10 * time.Second)
+	for first := false; !first; {
+		select {
+		case p := <-got:
+			if p.Operation != "Scale Out" || p.Context.ResourceID != f.set.String() {
+				t.Fatalf("payload %+v", p)
+			}
+			first = p.Context.OldCapacity == "1" && p.Context.NewCapacity == "2"
+		case <-timeout:
+			t.Fatal("the webhook of the scale-out from 1 to 2 was not called")
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the webhook was not called")
 	}
 	ev := f.mon.Activity(Filter{ScaleOnly: true})
 	note := ev[len(ev)-1].Properties["Notifications"]
