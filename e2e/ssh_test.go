@@ -504,7 +504,7 @@ func TestSSHHostKeys(t *testing.T) {
 		ep := info[in.InstanceID]
 		c.mustSSH(ep, "true")
 		host, port := splitEP(t, ep)
-		// The RSA key is generated in the background after create.
+		// The RSA key is generated in the background after the first connection.
 		Eventually(t, 30*time.Second, "RSA host key of "+ep, func() error {
 			if r := c.run("", "ssh", append(rsaOpts, "-p", port, host, "true")...); r.Code != 0 {
 				return fmt.Errorf("%s", r)

@@ -54,13 +54,32 @@ type HostKeys struct {
 	signers []ssh.Signer
 	rsaDone chan struct{}
 	rsaErr  error
+
+	rsaOnce    sync.Once
+	rsaStart   func() // starts the RSA generation; nil when the key was loaded
+	rsaStarted bool   // under mu; for tests
+}
+
+// startRSA starts generating the missing RSA key, once.
+func (h *HostKeys) startRSA() {
+	if h.rsaStart == nil {
+		return
+	}
+	h.rsaOnce.Do(func() {
+		h.mu.Lock()
+		h.rsaStarted = true
+		h.mu.Unlock()
+		go h.rsaStart()
+	})
 }
 
 // LoadOrCreateHostKeys loads the host keys stored in dir, creating dir
 // (0700) and any missing key. The ed25519 key is ready on return. A missing
-// RSA key is generated in the background (one core: about 60 ms for 2048
-// bits, 0.4 s on average for 3072, with a wide spread) and offered from then
-// on; Wait waits for it. The goroutine stops
+// RSA key is generated in the background once it is first asked for (the
+// first Signers call, that is the instance's first SSH connection, or Wait):
+// one core takes about 60 ms for 2048 bits, 0.4 s on average for 3072, with
+// a wide spread, which thousands of instances nobody logs into need not
+// spend. It is offered from then on; Wait waits for it. The goroutine stops
 // early when ctx is done. Keys are stable across restarts: a daemon that
 // calls again with the same dir gets the same keys; a fresh dir (reimage)
 // gets new ones. A key file that cannot be parsed or is readable by others
@@ -95,7 +114,7 @@ func LoadOrCreateHostKeys(ctx context.Context, dir string, opts HostKeyOptions) 
 		h.signers = append(h.signers, rk)
 		close(h.rsaDone)
 	case errors.Is(err, fs.ErrNotExist):
-		go h.generateRSA(ctx, rsaPath, bits, opts.Limit, log)
+		h.rsaStart = func() { h.generateRSA(ctx, rsaPath, bits, opts.Limit, log) }
 	default:
 		return nil, err
 	}
@@ -136,27 +155,33 @@ func (h *HostKeys) generateRSA(ctx context.Context, path string, bits int, limit
 		"took", time.Since(start).Round(time.Millisecond))
 }
 
-// Signers returns the keys available now; pass the method as
-// Config.HostKeys.
+// Signers returns the keys available now, and starts generating a missing
+// RSA key; pass the method as Config.HostKeys.
 func (h *HostKeys) Signers() []ssh.Signer {
+	h.startRSA()
+	return h.available()
+}
+
+func (h *HostKeys) available() []ssh.Signer {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]ssh.Signer(nil), h.signers...)
 }
 
 // Fingerprints returns "type SHA256:…" for each key available now, for
-// logs and the instance view.
+// logs and the instance view (without starting a missing RSA key).
 func (h *HostKeys) Fingerprints() []string {
 	var fps []string
-	for _, s := range h.Signers() {
+	for _, s := range h.available() {
 		fps = append(fps, s.PublicKey().Type()+" "+ssh.FingerprintSHA256(s.PublicKey()))
 	}
 	return fps
 }
 
-// Wait waits until the RSA key is available, and returns why it is not
-// when generation failed or was stopped.
+// Wait starts generating a missing RSA key, waits until it is available,
+// and returns why it is not when generation failed or was stopped.
 func (h *HostKeys) Wait(ctx context.Context) error {
+	h.startRSA()
 	select {
 	case <-h.rsaDone:
 		h.mu.Lock()

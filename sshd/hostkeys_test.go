@@ -178,3 +178,32 @@ func TestOpenSSHRSAHostKey(t *testing.T) {
 		t.Fatalf("with a wrong known RSA key: code %d stderr %q; want a host key mismatch", r.code, r.stderr)
 	}
 }
+
+// TestRSAKeyOnDemand: a missing RSA key is not generated until it is asked
+// for (Signers, that is a connection, or Wait); Fingerprints does not ask.
+func TestRSAKeyOnDemand(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keys, err := LoadOrCreateHostKeys(context.Background(), dir, HostKeyOptions{RSABits: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := func() bool { keys.mu.Lock(); defer keys.mu.Unlock(); return keys.rsaStarted }
+	if fps := keys.Fingerprints(); len(fps) != 1 || started() {
+		t.Fatalf("before any connection: fingerprints %q, generation started %v; want the ed25519 key only, not started", fps, started())
+	}
+	if got := keys.Signers(); len(got) < 1 || !started() {
+		t.Fatalf("Signers: %d keys, generation started %v; want it started", len(got), started())
+	}
+	if err := keys.Wait(context.Background()); err != nil || len(keys.Signers()) != 2 {
+		t.Fatalf("Wait: %v, %d keys; want the RSA key too", err, len(keys.Signers()))
+	}
+	if _, err := os.Stat(filepath.Join(dir, RSAKeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	// Loaded from file: nothing to start.
+	again, err := LoadOrCreateHostKeys(context.Background(), dir, HostKeyOptions{RSABits: 2048})
+	if err != nil || len(again.Fingerprints()) != 2 {
+		t.Fatalf("reload: %v, %q", err, again.Fingerprints())
+	}
+}
