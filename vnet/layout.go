@@ -22,7 +22,7 @@ import (
 //	vmssbu<h>  uplink, trunk side (a port of the trunk)
 //	vmssbd<h>  uplink, leaf side (a port of the leaf)
 const (
-	MaxBridgePorts = 1024
+	MaxBridgePorts = 1023 // the kernel never uses port number 0 of its 1,024
 	LeafPrefix     = "vmssbl"
 	UplinkPrefix   = "vmssbu"
 	DownlinkPrefix = "vmssbd"
@@ -35,8 +35,8 @@ type Layout struct {
 	// MaxBridgePorts). Zero: MaxBridgePorts.
 	PortsPerBridge int
 	// TrunkReserve is how many trunk ports are kept for uplinks to leaves,
-	// so also the most leaves a subnet gets. Zero: 64, which with 1,024
-	// ports per bridge makes room for 960 + 64 × 1,023 = 66,432 instances
+	// so also the most leaves a subnet gets. Zero: 64, which with 1,023
+	// ports per bridge makes room for 959 + 64 × 1,022 = 66,367 instances
 	// (more than a /16 has addresses).
 	TrunkReserve int
 }

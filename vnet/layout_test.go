@@ -70,9 +70,15 @@ func TestLayoutDefaults(t *testing.T) {
 		t.Errorf("default capacity %d does not hold a /16", l.Capacity())
 	}
 	// 1,000 instances still fit on one bridge; 4,096 need leaves.
-	s := &subnetPorts{trunk: "vmssbr0", trunkPorts: 959}
+	s := &subnetPorts{trunk: "vmssbr0", trunkPorts: 958}
 	if p, _ := l.place(s); p.bridge != "vmssbr0" {
-		t.Errorf("port 960 went to %s, want the trunk", p.bridge)
+		t.Errorf("port 959 went to %s, want the trunk", p.bridge)
+	}
+	// A kernel bridge takes 1,023 ports (port number 0 is never used): the
+	// trunk keeps 64 for uplinks, so instance 960 needs a leaf.
+	s.trunkPorts = 959
+	if p, _ := l.place(s); p.bridge == "vmssbr0" {
+		t.Errorf("port 960 went to the trunk, whose other 64 ports are the leaves' uplinks")
 	}
 	for _, bad := range []Layout{{PortsPerBridge: 1}, {PortsPerBridge: 2000}, {PortsPerBridge: 4, TrunkReserve: 5}, {TrunkReserve: -1}} {
 		if _, err := bad.normalize(); err == nil {
