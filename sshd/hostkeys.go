@@ -192,6 +192,17 @@ func (h *HostKeys) Wait(ctx context.Context) error {
 	}
 }
 
+// Settle waits for an RSA key generation that has started to end (stored
+// or failed), so the key directory is no longer written to; it starts none.
+func (h *HostKeys) Settle() {
+	h.mu.Lock()
+	started := h.rsaStarted
+	h.mu.Unlock()
+	if started {
+		<-h.rsaDone
+	}
+}
+
 // loadOrCreateKey loads the private key at path or stores a new one from
 // gen. When two callers race, both end up with the key stored first.
 func loadOrCreateKey(path string, gen func() (crypto.Signer, error)) (ssh.Signer, error) {

@@ -3,6 +3,7 @@ package sshd
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -205,5 +206,28 @@ func TestRSAKeyOnDemand(t *testing.T) {
 	again, err := LoadOrCreateHostKeys(context.Background(), dir, HostKeyOptions{RSABits: 2048})
 	if err != nil || len(again.Fingerprints()) != 2 {
 		t.Fatalf("reload: %v, %q", err, again.Fingerprints())
+	}
+}
+
+// Settle starts no generation, and after one has started it returns only
+// once the RSA key is stored (nothing writes to the directory afterwards).
+func TestHostKeysSettle(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	h, err := LoadOrCreateHostKeys(context.Background(), dir, HostKeyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Settle()
+	if _, err := os.Stat(filepath.Join(dir, RSAKeyFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Settle started an RSA key: %v", err)
+	}
+	h.Signers()
+	h.Settle()
+	if _, err := os.Stat(filepath.Join(dir, RSAKeyFile)); err != nil {
+		t.Fatalf("after Settle the RSA key is not stored: %v", err)
+	}
+	if n := len(h.Signers()); n != 2 {
+		t.Errorf("%d signers after Settle, want ed25519 and RSA", n)
 	}
 }

@@ -266,16 +266,26 @@ func (s *Service) Stop(netns string) {
 	}
 }
 
-// Close stops every server and waits for the service's goroutines.
+// Close stops every server and waits for the service's goroutines and for
+// host keys being generated.
 func (s *Service) Close() error {
 	s.mu.Lock()
 	var errs []error
 	for _, sv := range s.servers {
 		errs = append(errs, sv.srv.Close())
 	}
+	keys := make([]*sshd.HostKeys, 0, len(s.keys))
+	for _, k := range s.keys {
+		keys = append(keys, k.keys)
+	}
 	s.mu.Unlock()
 	s.stop()
 	s.wg.Wait()
+	// A background RSA key being generated still writes its file: wait,
+	// so nothing writes to the key directories after Close.
+	for _, k := range keys {
+		k.Settle()
+	}
 	return errors.Join(errs...)
 }
 
