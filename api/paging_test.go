@@ -5,36 +5,19 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/vmss-emulator/vmss/api"
+	"github.com/vmss-emulator/vmss/api/apitest"
 	"github.com/vmss-emulator/vmss/arm"
-	"github.com/vmss-emulator/vmss/client"
-	"github.com/vmss-emulator/vmss/model"
 )
 
 // Lists longer than a page answer a page and a nextLink with a $skiptoken;
 // following the links yields every item once, in order; the emulator's
 // client follows them itself.
 func TestListsPageWithNextLink(t *testing.T) {
-	dir := t.TempDir()
-	st, err := model.Open(filepath.Join(dir, "state"), model.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	sock := filepath.Join(dir, "vmss.sock")
-	ln, err := api.ListenUnix(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- (&api.Server{Store: st, Runtime: api.StaticRuntime{}, PageSize: 10}).Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
-	c := client.New(sock)
+	c, _ := apitest.StartWith(t, func(s *api.Server) { s.PageSize = 10 })
 
 	network(t, c)
 	put(t, c, rg+"/Microsoft.Compute/virtualMachineScaleSets/web", scaleSetBody(25), nil)

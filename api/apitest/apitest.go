@@ -16,6 +16,13 @@ import (
 // Start serves the API until t ends and returns a client of it and the state.
 func Start(t testing.TB) (*client.Client, *model.Store) {
 	t.Helper()
+	return StartWith(t, nil)
+}
+
+// StartWith is Start with the server's settings changed by configure
+// (nil: none) before it serves, e.g. a small PageSize.
+func StartWith(t testing.TB, configure func(*api.Server)) (*client.Client, *model.Store) {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := model.Open(filepath.Join(dir, "state"), model.DefaultConfig())
 	if err != nil {
@@ -29,7 +36,11 @@ func Start(t testing.TB) (*client.Client, *model.Store) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- (&api.Server{Store: st, Runtime: api.StaticRuntime{}}).Serve(ctx, ln) }()
+	srv := &api.Server{Store: st, Runtime: api.StaticRuntime{}}
+	if configure != nil {
+		configure(srv)
+	}
+	go func() { done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
