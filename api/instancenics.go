@@ -15,25 +15,33 @@ import (
 // publicIPAddressConfiguration, a reference to the instance's own public IP
 // (model.InstanceNICs renders them).
 
+// liveInstanceNICs answers the NICs of the instance a path names, as
+// instanceNet finds it; an instance being deleted has none to show.
+func liveInstanceNICs(st *model.State, req *request) ([]arm.NetworkInterface, *arm.Error) {
+	ss, in, e := instanceNet(st, req)
+	if e != nil {
+		return nil, e
+	}
+	if in.Deleting {
+		return nil, arm.NotFound(req.id(1).String() + "/virtualMachines/" + req.r.PathValue("instance"))
+	}
+	return model.InstanceNICs(ss, in), nil
+}
+
 // listScaleSetNICs serves GET .../virtualMachineScaleSets/{name}/networkInterfaces
 // and .../virtualMachines/{instance}/networkInterfaces.
 func (s *Server) listScaleSetNICs(req *request) {
-	id, inst := req.id(1), req.r.PathValue("instance")
+	id := req.id(1)
 	var out []arm.NetworkInterface
 	var e *arm.Error
 	s.Store.View(func(st *model.State) {
+		if req.r.PathValue("instance") != "" {
+			out, e = liveInstanceNICs(st, req)
+			return
+		}
 		ss, ok := st.ScaleSets[id.Key()]
 		if !ok {
 			e = arm.NotFound(id.String())
-			return
-		}
-		if inst != "" {
-			in, ok := ss.Instances[inst]
-			if !ok || in.Deleting {
-				e = arm.NotFound(id.String() + "/virtualMachines/" + inst)
-				return
-			}
-			out = model.InstanceNICs(ss, in)
 			return
 		}
 		for _, in := range ss.SortedInstances() {
@@ -54,13 +62,10 @@ func (s *Server) getScaleSetNIC(req *request) {
 	id, inst, name := req.id(1), req.r.PathValue("instance"), req.r.PathValue("nic")
 	var out *arm.NetworkInterface
 	s.Store.View(func(st *model.State) {
-		if ss, ok := st.ScaleSets[id.Key()]; ok {
-			if in, ok := ss.Instances[inst]; ok && !in.Deleting {
-				for _, n := range model.InstanceNICs(ss, in) {
-					if strings.EqualFold(n.Name, name) {
-						out = &n
-					}
-				}
+		nics, _ := liveInstanceNICs(st, req)
+		for _, n := range nics {
+			if strings.EqualFold(n.Name, name) {
+				out = &n
 			}
 		}
 	})
