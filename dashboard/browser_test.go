@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -267,4 +268,81 @@ func TestBrowserWhatIf(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, ctx, `!!document.querySelector('#wierror')`)
+}
+
+// The fault-domain × update-domain grid shows each instance in the cell of
+// its domains, and a change redraws only the cells it touches: after a
+// scale-out, cells that kept their instances keep their elements.
+func TestBrowserFaultDomainGrid(t *testing.T) {
+	f := newFixtureN(t, false, 9)
+	ctx := browserOrSkip(t)
+	if err := chromedp.Run(ctx, chromedp.Navigate(f.srv.URL+"/#ss:"+strings.ToLower(set))); err != nil {
+		t.Fatal(err)
+	}
+	// cells reads the page's grid: cell id → the instance names in it.
+	const cells = `(() => { const o = {}; for (const td of document.querySelectorAll('#grid td[id^="cell-"]'))
+	  o[td.id] = [...td.querySelectorAll('.dot')].map((d) => d.title.split(":")[0]).sort().join(","); return o; })()`
+	check := func(n int) map[string]string {
+		t.Helper()
+		waitFor(t, ctx, `document.querySelectorAll('#grid .dot').length === `+strconv.Itoa(n))
+		s, err := f.dash.build(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string][]string{}
+		for _, i := range s.Groups[0].ScaleSets[0].Instances {
+			k := fmt.Sprintf("cell-%d-%d", i.FD, i.UD)
+			want[k] = append(want[k], i.Name)
+		}
+		var got map[string]string
+		if err := chromedp.Run(ctx, chromedp.Evaluate(cells, &got)); err != nil {
+			t.Fatal(err)
+		}
+		used := 0
+		for k, names := range want {
+			slices.Sort(names)
+			if got[k] != strings.Join(names, ",") {
+				t.Errorf("%d instances: cell %s shows %q, want %q", n, k, got[k], strings.Join(names, ","))
+			}
+			used++
+		}
+		for k, v := range got {
+			if _, ok := want[k]; !ok && v != "" {
+				t.Errorf("%d instances: cell %s shows %q, want it empty", n, k, v)
+			}
+		}
+		if used < 2 {
+			t.Fatalf("%d instances fill %d cells; the check needs several", n, used)
+		}
+		return got
+	}
+	before := check(9)
+	// Mark every cell's element; a cell redrawn loses its mark.
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`document.querySelectorAll('#grid td[id^="cell-"]').forEach((td) => { if (td.firstChild) td.firstChild.kept = true; })`, nil)); err != nil {
+		t.Fatal(err)
+	}
+	f.call(t, "PATCH", set, `{"sku":{"capacity":12}}`)
+	after := check(12)
+	var kept map[string]bool
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`(() => { const o = {}; for (const td of document.querySelectorAll('#grid td[id^="cell-"]')) o[td.id] = !!(td.firstChild && td.firstChild.kept); return o; })()`, &kept)); err != nil {
+		t.Fatal(err)
+	}
+	same, changed := 0, 0
+	for k, v := range after {
+		switch {
+		case v == before[k] && v != "":
+			same++
+			if !kept[k] {
+				t.Errorf("cell %s did not change (%s) but was redrawn", k, v)
+			}
+		case v != before[k] && v != "":
+			changed++
+			if kept[k] {
+				t.Errorf("cell %s changed (%s → %s) but still shows its old elements", k, before[k], v)
+			}
+		}
+	}
+	if same == 0 || changed == 0 {
+		t.Fatalf("the scale-out left %d cells unchanged and changed %d: the check needs both", same, changed)
+	}
 }
