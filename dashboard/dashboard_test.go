@@ -389,3 +389,31 @@ func TestDeploymentCallsAreAz(t *testing.T) {
 		}
 	}
 }
+
+// A rebuild that shows nothing new is not sent: the sequence stays, and the
+// next change is sent with the next sequence number.
+func TestRefreshSendsOnlyChanges(t *testing.T) {
+	f := newFixture(t, false)
+	ctx := context.Background()
+	f.dash.refresh(ctx)
+	seq := func() int64 {
+		f.dash.mu.Lock()
+		defer f.dash.mu.Unlock()
+		return f.dash.seq
+	}
+	first := seq()
+	if first == 0 {
+		t.Fatal("no view was built")
+	}
+	for range 3 {
+		f.dash.refresh(ctx) // time and build cost differ; nothing shown does
+	}
+	if got := seq(); got != first {
+		t.Fatalf("seq %d after rebuilds that changed nothing, want %d", got, first)
+	}
+	f.call(t, "PATCH", set, `{"sku":{"capacity":3}}`)
+	f.dash.refresh(ctx)
+	if got := seq(); got != first+1 {
+		t.Fatalf("seq %d after a scale-out, want %d", got, first+1)
+	}
+}

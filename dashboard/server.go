@@ -58,6 +58,7 @@ type Server struct {
 	mu       sync.Mutex
 	snap     *Snapshot
 	payload  []byte // the snapshot as JSON
+	shows    []byte // what the snapshot shows, as JSON (see shown)
 	activity []Activity
 	seq      int64
 	subs     map[chan []byte]struct{}
@@ -160,7 +161,8 @@ func (s *Server) refresh(ctx context.Context) {
 		s.activity = append([]Activity(nil), s.activity[n-maxActivity:]...)
 	}
 	snap.Activity = s.activity
-	if s.snap != nil && same(s.snap, snap) {
+	shows := shown(snap)
+	if s.snap != nil && bytes.Equal(s.shows, shows) {
 		return
 	}
 	s.seq++
@@ -170,7 +172,7 @@ func (s *Server) refresh(ctx context.Context) {
 		s.cfg.Logger.Warn("dashboard: encoding the view failed", "err", err)
 		return
 	}
-	s.snap, s.payload = snap, b
+	s.snap, s.payload, s.shows = snap, b, shows
 	for c := range s.subs {
 		select {
 		case c <- b:
@@ -184,13 +186,13 @@ func (s *Server) refresh(ctx context.Context) {
 	}
 }
 
-// same reports whether two views show the same thing (time and build cost aside).
-func same(a, b *Snapshot) bool {
-	ca, cb := *a, *b
-	ca.Time, cb.Time, ca.BuildMS, cb.BuildMS, ca.Seq, cb.Seq = time.Time{}, time.Time{}, 0, 0, 0, 0
-	x, _ := json.Marshal(ca)
-	y, _ := json.Marshal(cb)
-	return bytes.Equal(x, y)
+// shown encodes what a view shows: time, build cost and sequence aside. Two
+// views that show the same thing encode alike.
+func shown(v *Snapshot) []byte {
+	c := *v
+	c.Time, c.BuildMS, c.Seq = time.Time{}, 0, 0
+	b, _ := json.Marshal(c) // a view always encodes (it is sent as JSON)
+	return b
 }
 
 // Handler serves the page (/), its assets, the event stream (/events), the
