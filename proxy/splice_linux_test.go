@@ -3,9 +3,11 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // Small chunks are copied and bulk ones spliced: a flow that alternates
@@ -54,39 +56,64 @@ func TestPipeSwitchesBetweenCopyAndSplice(t *testing.T) {
 }
 
 // The splicer copies small chunks, switches to splice after a chunk that
-// fills its buffer, and back to copying after a small one.
+// fills its buffer, and back to copying after a small one; it holds no
+// buffer or pipe once its session ends.
 func TestSplicerMode(t *testing.T) {
 	src, in := pair(t)
 	out, dst := pair(t)
-	s := newSplicer(out, in)
+	s := newSplicer(out, in, 0)
 	if s == nil {
 		t.Fatal("no splicer for two TCP connections")
 	}
 	go io.Copy(io.Discard, dst)
-	step := func(size int, wantBulk bool) {
-		t.Helper()
-		errc := make(chan error, 1)
-		go func() { _, err := src.Write(make([]byte, size)); errc <- err }()
-		moved, bulk := 0, false
-		for moved < size {
-			n, err, unsupported := s.chunk()
-			if err != nil || unsupported {
-				t.Fatalf("chunk: %v (unsupported %v)", err, unsupported)
-			}
-			moved += n
-			bulk = bulk || s.bulk
+	type chunk struct {
+		n    int
+		bulk bool
+	}
+	chunks := make(chan chunk, 1024)
+	done := make(chan error, 1)
+	go func() {
+		// s.bulk is the mode of the chunk being reported.
+		_, err, unsupported := s.session(func(n int) { chunks <- chunk{n, s.bulk} })
+		if unsupported {
+			err = errors.New("unsupported")
 		}
-		if err := <-errc; err != nil {
+		done <- err
+	}()
+	// step writes size bytes and reports whether any of their chunks was
+	// spliced.
+	step := func(size int) bool {
+		t.Helper()
+		if _, err := src.Write(make([]byte, size)); err != nil {
 			t.Fatal(err)
 		}
-		if bulk != wantBulk {
-			t.Fatalf("moving %d bytes: spliced %v, want %v", size, bulk, wantBulk)
+		moved, bulk := 0, false
+		for moved < size {
+			select {
+			case c := <-chunks:
+				bulk = bulk || c.bulk
+				moved += c.n
+			case <-time.After(10 * time.Second):
+				t.Fatalf("moving %d bytes: no chunk for 10 s", size)
+			}
 		}
-		if s.buf != nil || s.pipe != nil {
-			t.Fatal("a buffer or pipe is held between chunks")
-		}
+		return bulk
 	}
-	step(100, false)
-	step(4<<20, true)
-	step(10, false)
+	if step(100) {
+		t.Fatal("100 bytes were spliced, want copied")
+	}
+	if !step(4 << 20) {
+		t.Fatal("4 MiB were copied, want spliced")
+	}
+	step(10) // may still be spliced (the last 4 MiB chunk may have filled a buffer): it switches back
+	if step(10) {
+		t.Fatal("10 bytes after a small chunk were spliced, want copied")
+	}
+	src.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("session: %v", err)
+	}
+	if s.buf != nil || s.pipe != nil {
+		t.Fatal("a buffer or pipe is held after the session")
+	}
 }
