@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/vmss-emulator/vmss/tcpfd"
 )
 
@@ -135,23 +133,18 @@ func (f *Forwarder) Serve(ctx context.Context) error {
 
 // fdListener returns the tcpfd.Listener that accepts the clients of a
 // *net.TCPListener as *tcpfd.Conn (no getsockname and no setsockopt per
-// accept, as net's Accept makes), or nil for other listeners, which
-// accept as they do. It sets the options accepted sockets inherit from
-// the listening one, so that no accept pays for them: TCP_NODELAY (as
-// net sets it on every connection) and TCP_INQ (the pipe's reads learn
-// that nothing is left; see splice_linux.go). A failure to set them
-// leaves the pipe to set TCP_INQ per socket and Nagle on, which costs
-// latency, not data.
+// accept, as net's Accept makes), or nil, to accept with Listener.Accept.
+// It needs a listening socket prepared by ListenControl before it
+// listened (HostListen and nsnet.ListenTCP do): accepted sockets inherit
+// TCP_NODELAY from it, which net would otherwise set on each. Options set
+// now would miss the clients already queued.
 func (f *Forwarder) fdListener() *tcpfd.Listener {
 	tl, ok := f.Listener.(*net.TCPListener)
 	if !ok {
 		return nil
 	}
-	if raw, err := tl.SyscallConn(); err == nil {
-		_ = raw.Control(func(fd uintptr) {
-			_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-			_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_INQ, 1)
-		})
+	if rc, err := tl.SyscallConn(); err != nil || !prepared(rc) {
+		return nil
 	}
 	fl, err := tcpfd.NewListener(tl)
 	if err != nil {

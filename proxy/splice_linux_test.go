@@ -6,8 +6,12 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Small chunks are copied and bulk ones spliced: a flow that alternates
@@ -116,4 +120,105 @@ func TestSplicerMode(t *testing.T) {
 	if s.buf != nil || s.pipe != nil {
 		t.Fatal("a buffer or pipe is held after the session")
 	}
+}
+
+// A response that arrives with the sender's FIN right behind it is read
+// in one recvmsg that also takes the FIN; TCP_INQ says so (a non-zero
+// count), and the direction reads on to the EOF instead of waiting for a
+// wakeup that already happened. Each round must see the bytes and the EOF
+// at once, through the Forwarder (accepted sockets inherit TCP_INQ) and
+// through a Pipe whose sockets got TCP_INQ before their first read.
+func TestPipeDataThenFIN(t *testing.T) {
+	msg := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	backend := server(t, func(c net.Conn) {
+		buf := make([]byte, 64)
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+		c.Write(msg) // the deferred Close sends the FIN right behind it
+	})
+	f := forwarderTo(t, backend.Addr().String(), PipeConfig{})
+	for i := range 200 {
+		c, err := net.Dial("tcp", f.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("round %d: read %q, %v; want the response and EOF", i, got, err)
+		}
+	}
+
+	for i := range 50 {
+		client, pc := pair(t)
+		pb, srv := pair(t)
+		for _, c := range []*net.TCPConn{pc, pb} {
+			rc, _ := c.SyscallConn()
+			rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_INQ, 1) })
+		}
+		go Pipe(context.Background(), pc, pb, PipeConfig{})
+		srv.Write(msg)
+		srv.Close()
+		client.SetDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(client)
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("pipe round %d: read %q, %v; want the response and EOF", i, got, err)
+		}
+	}
+}
+
+// A Forwarder's accepted clients inherit TCP_NODELAY and TCP_INQ from a
+// listener of HostListen (plain TCP; an MPTCP listener, Go's default,
+// does not pass TCP_INQ on), so no accept sets them; a listener without
+// them is accepted from by net (which sets TCP_NODELAY).
+func TestAcceptedInheritOptions(t *testing.T) {
+	got := make(chan [2]int, 1)
+	f := &Forwarder{
+		Listener: listen(t),
+		Connect: func(_ context.Context, c net.Conn) (Target, error) {
+			var v [2]int
+			rc, _ := c.(interface {
+				SyscallConn() (syscall.RawConn, error)
+			}).SyscallConn()
+			rc.Control(func(fd uintptr) {
+				v[0], _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY)
+				v[1], _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_INQ)
+			})
+			got <- v
+			return Target{}, errors.New("refused")
+		},
+	}
+	check := func(want [2]int) {
+		t.Helper()
+		// The client is refused (reset), maybe before its dial returns.
+		if c, err := net.Dial("tcp", f.Listener.Addr().String()); err == nil {
+			defer c.Close()
+		}
+		select {
+		case v := <-got:
+			if v != want {
+				t.Fatalf("accepted socket: TCP_NODELAY %d, TCP_INQ %d; want %d, %d", v[0], v[1], want[0], want[1])
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no client accepted")
+		}
+	}
+	go f.Serve(context.Background())
+	t.Cleanup(func() { f.Close() })
+	check([2]int{1, 1})
+
+	// A listener of net.Listen: net's accept (TCP_NODELAY, no TCP_INQ).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f = &Forwarder{Listener: ln, Connect: f.Connect}
+	go f.Serve(context.Background())
+	t.Cleanup(func() { f.Close() })
+	check([2]int{1, 0})
 }

@@ -87,12 +87,12 @@ func NewListener(l *net.TCPListener) (*Listener, error) {
 func (l *Listener) Accept() (*Conn, error) {
 	var (
 		nfd int
-		sa  unix.Sockaddr
+		sa  syscall.Sockaddr // syscall's: x/sys/unix asks for SO_PROTOCOL on every accept
 		err error
 	)
 	rerr := l.raw.Read(func(fd uintptr) bool {
 		for {
-			nfd, sa, err = unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			nfd, sa, err = syscall.Accept4(int(fd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
 			switch err {
 			case unix.EINTR:
 				continue
@@ -380,11 +380,15 @@ func sockaddr(ap netip.AddrPort) unix.Sockaddr {
 	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
 }
 
-func addrPort(sa unix.Sockaddr) netip.AddrPort {
+func addrPort(sa any) netip.AddrPort {
 	switch sa := sa.(type) {
 	case *unix.SockaddrInet4:
 		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
 	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port))
+	case *syscall.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *syscall.SockaddrInet6:
 		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port))
 	}
 	return netip.AddrPort{}
