@@ -38,8 +38,9 @@ import (
 // left comes from TCP_INQ: each recvmsg(2) returns the bytes still queued,
 // and a non-zero count when the peer's FIN is waiting, so a chunk that
 // ended with the FIN is not mistaken for a drained socket. The option is
-// set on the listening socket (accepted sockets inherit it) and on sockets
-// made by tcpfd.Socket; a socket without it gets it on its first read.
+// set on the listening socket (accepted sockets inherit it); a socket
+// without it (a backend's) gets it on its second chunk, so a connection
+// of one request and one response does not pay for it.
 
 const maxSplice = 1 << 20 // bytes per splice(2) call, as the runtime uses
 
@@ -85,7 +86,7 @@ type splicer struct {
 	buf      *[]byte // pooled copy buffer while a small chunk is in transit
 	off      int     // start of the unwritten bytes in buf
 	bulk     bool    // splice (true) or copy (false) the next chunk
-	inq      int8    // TCP_INQ on src: 0 unknown, 1 on, -1 cannot be set
+	inq      int8    // chunks read from src without a TCP_INQ hint: 0, 1 (-1), 2 and it was set (-2)
 	ackLeft  int     // reads of the flow still followed by immediate ACKs
 	moved    int64   // bytes moved by the current session
 	onChunk  func(n int)
@@ -245,11 +246,15 @@ func (s *splicer) recv(fd uintptr, drained *bool) bool {
 			case ok:
 				*drained = left == 0
 			case s.inq == 0:
-				// Not set on this socket: set it for the next reads.
+				// Not set on this socket (a backend's): the first chunk reads
+				// on until EAGAIN or EOF as any reader must; a second one
+				// means an exchange of several rounds (keep-alive), where the
+				// option saves a read per chunk from now on. A connection of
+				// one request and one response never pays the setsockopt.
 				s.inq = -1
-				if unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_INQ, 1) == nil {
-					s.inq = 1
-				}
+			case s.inq == -1:
+				s.inq = -2
+				_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_INQ, 1) // on failure reads go on until EAGAIN
 			}
 		}
 		return true

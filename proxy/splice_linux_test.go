@@ -222,3 +222,34 @@ func TestAcceptedInheritOptions(t *testing.T) {
 	t.Cleanup(func() { f.Close() })
 	check([2]int{1, 0})
 }
+
+// A source without TCP_INQ (a backend's socket) gets it on its second
+// chunk, not its first: a connection of one request and one response
+// pays no setsockopt for it.
+func TestSplicerSetsInqOnSecondChunk(t *testing.T) {
+	in, src := pair(t) // in: a dialled socket, without TCP_INQ
+	out, dst := pair(t)
+	s := newSplicer(out, in, 0)
+	go io.Copy(io.Discard, dst)
+	chunks := make(chan int, 16)
+	go s.session(func(n int) { chunks <- n })
+	inq := func() int {
+		rc, _ := in.SyscallConn()
+		v := -1
+		rc.Control(func(fd uintptr) { v, _ = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_INQ) })
+		return v
+	}
+	for round, want := range []int{0, 1, 1} {
+		if _, err := src.Write([]byte("request")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-chunks:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: no chunk", round)
+		}
+		if got := inq(); got != want {
+			t.Fatalf("after chunk %d: TCP_INQ %d, want %d", round+1, got, want)
+		}
+	}
+}

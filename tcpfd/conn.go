@@ -396,9 +396,7 @@ func addrPort(sa any) netip.AddrPort {
 
 // Socket makes a non-blocking, close-on-exec TCP socket of the family of
 // a (IPv4 or IPv6) in the calling thread's network namespace, with
-// TCP_NODELAY set as net sets it on its connections, and TCP_INQ, with
-// which each recvmsg(2) says how many bytes are left to read (package
-// proxy's pipe uses it to wait without a read that finds nothing).
+// TCP_NODELAY set as net sets it on its connections.
 func Socket(a netip.Addr) (int, error) {
 	family := unix.AF_INET
 	if !a.Unmap().Is4() {
@@ -408,11 +406,9 @@ func Socket(a netip.Addr) (int, error) {
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
 	}
-	for _, opt := range []int{unix.TCP_NODELAY, unix.TCP_INQ} {
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, opt, 1); err != nil {
-			unix.Close(fd)
-			return -1, os.NewSyscallError("setsockopt", err)
-		}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("setsockopt", err)
 	}
 	return fd, nil
 }
