@@ -180,7 +180,7 @@ func (s *splicer) step(fd uintptr) bool {
 				s.pipe.destroy() // it may still hold bytes
 				s.pipe = nil
 			}
-			s.err = werr
+			s.err = wrapSplice(werr) // wrapped: a write's EINVAL is not "unsupported"
 			return true
 		}
 		s.moved += int64(n)
@@ -336,7 +336,8 @@ func (s *splicer) release() {
 
 func wrapSplice(err error) error {
 	var errno syscall.Errno
-	if errors.As(err, &errno) {
+	var oe *net.OpError
+	if !errors.As(err, &oe) && errors.As(err, &errno) {
 		return &net.OpError{Op: "splice", Net: "tcp", Err: err}
 	}
 	return err
