@@ -445,6 +445,10 @@ func claim(m *member) bool {
 }
 
 func clientAddr(c net.Conn) netip.AddrPort {
+	if a, ok := c.(interface{ RemoteAddrPort() netip.AddrPort }); ok {
+		ap := a.RemoteAddrPort() // no allocation (proxy's accepted connections)
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		ap := a.AddrPort()
 		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
@@ -494,6 +498,8 @@ func (e *Engine) target(cfg *Rule, r *rule, m *member, c net.Conn) proxy.Target 
 		Pipe: proxy.PipeConfig{
 			IdleTimeout: cfg.idle(),
 			ResetOnIdle: cfg.EnableTCPReset,
+			// SSH behind a rule: OpenSSH keeps Nagle on during its handshake.
+			QuickAck: cfg.BackendPort == 22,
 			Progress: func(up, down int64) {
 				if up > 0 {
 					m.bytesIn.Add(up)

@@ -207,7 +207,8 @@ func (e *entry) connectTCP(ctx context.Context, _ net.Conn) (proxy.Target, error
 	return proxy.Target{
 		Key:  m.Backend.String(),
 		Conn: c,
-		Pipe: proxy.PipeConfig{IdleTimeout: idleOf(m), ResetOnIdle: m.EnableTCPReset, Progress: e.progress},
+		// QuickAck: NAT ports lead to SSH, whose handshake stalls on delayed ACKs.
+		Pipe: proxy.PipeConfig{IdleTimeout: idleOf(m), ResetOnIdle: m.EnableTCPReset, Progress: e.progress, QuickAck: true},
 	}, nil
 }
 

@@ -31,7 +31,7 @@ func reset(b *testing.B, c net.Conn, err error) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c.(*net.TCPConn).SetLinger(0)
+	c.(interface{ SetLinger(int) error }).SetLinger(0) // *net.TCPConn or *tcpfd.Conn
 	c.Close()
 }
 
@@ -70,7 +70,7 @@ func cpuTime() time.Duration {
 //	host-plain     net.Dialer in the process namespace (the reference)
 //	ns-locked      goroutines locked into the namespace for the whole run,
 //	               dialing with net.Dialer: the floor for dials inside it
-//	ns-Namespace   Namespace.Dialer: namespace opened once (the hot path)
+//	ns-Namespace   Namespace.Dialer: namespace opened once, pooled sockets (the hot path)
 //	ns-Dialer      Dialer(path): opens the namespace file per dial
 //	ns-whole-Do    net.Dialer run entirely inside Do: the thread stays
 //	               switched and locked while the connect completes

@@ -2,8 +2,13 @@ package nsnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // ListenTCP listens on a TCP address (for example "168.63.129.16:53" or
@@ -11,10 +16,17 @@ import (
 // namespace). The listener stays in that namespace for its whole life and
 // may be used from any goroutine. Close it when done: an open socket keeps
 // its namespace alive after the namespace's name is removed.
+//
+// The socket is plain TCP, not the MPTCP socket Go's listeners use by
+// default, with TCP_NODELAY and TCP_INQ set before it listens, so every
+// accepted socket inherits them (package proxy accepts without setting
+// options per connection; TCP_INQ changes nothing for read(2)).
 func ListenTCP(ctx context.Context, nsPath, addr string) (*net.TCPListener, error) {
 	var l net.Listener
 	err := Do(nsPath, func() (err error) {
-		l, err = new(net.ListenConfig).Listen(ctx, "tcp", addr)
+		lc := net.ListenConfig{Control: inheritedOptions}
+		lc.SetMultipathTCP(false)
+		l, err = lc.Listen(ctx, "tcp", addr)
 		return err
 	})
 	if err != nil {
@@ -34,4 +46,21 @@ func ListenUDP(ctx context.Context, nsPath, addr string) (*net.UDPConn, error) {
 		return nil, fmt.Errorf("listen udp %s in network namespace %q: %w", addr, nsPath, err)
 	}
 	return c.(*net.UDPConn), nil
+}
+
+// inheritedOptions sets the options accepted sockets inherit from a
+// listening TCP socket: TCP_NODELAY (net sets it on each accepted
+// connection anyway) and TCP_INQ (recvmsg(2) reports the bytes left).
+func inheritedOptions(_, _ string, rc syscall.RawConn) error {
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		for _, opt := range []int{unix.TCP_NODELAY, unix.TCP_INQ} {
+			if err := unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, opt, 1); err != nil {
+				serr = errors.Join(serr, os.NewSyscallError("setsockopt", err))
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	return serr
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vmss-emulator/vmss/tcpfd"
 )
 
 // Target is where Connect sends one client.
@@ -49,6 +51,7 @@ type Forwarder struct {
 	gate     serveGate
 	shutdown chan struct{} // closed by Shutdown/Close
 	once     sync.Once
+	fdl      *tcpfd.Listener // Serve's accepting duplicate of Listener, if any
 }
 
 func (f *Forwarder) init() {
@@ -61,8 +64,11 @@ func (f *Forwarder) init() {
 	}
 }
 
-// Serve accepts clients until the listener is closed, Shutdown or Close is
-// called, or ctx is done (which closes everything like Close). It returns
+// Serve accepts clients until Shutdown or Close is called, ctx is done
+// (which closes everything like Close), or the listener fails. A
+// *net.TCPListener is accepted from through a duplicate of its socket
+// (tcpfd.Listener), which Shutdown and Close close too: closing the
+// Listener alone does not stop Serve then. It returns
 // nil after a Shutdown/Close and otherwise the accept error. Serve returns
 // once the accept loop has stopped; flows may still be running (Shutdown
 // and Close wait for them).
@@ -80,8 +86,18 @@ func (f *Forwarder) Serve(ctx context.Context) error {
 		maxBackoff = time.Second
 	}
 	var backoff time.Duration
+	accept := f.Listener.Accept
+	if fl := f.fdListener(); fl != nil {
+		accept = func() (net.Conn, error) {
+			c, err := fl.Accept()
+			if err != nil {
+				return nil, err // a nil *tcpfd.Conn must not become a non-nil net.Conn
+			}
+			return c, nil
+		}
+	}
 	for {
-		c, err := f.Listener.Accept()
+		c, err := accept()
 		if err != nil {
 			select {
 			case <-f.shutdown:
@@ -113,6 +129,35 @@ func (f *Forwarder) Serve(ctx context.Context) error {
 		f.mu.Unlock()
 		go f.handle(ctx, c)
 	}
+}
+
+// fdListener returns the tcpfd.Listener that accepts the clients of a
+// *net.TCPListener as *tcpfd.Conn (no getsockname and no setsockopt per
+// accept, as net's Accept makes), or nil, to accept with Listener.Accept.
+// It needs a listening socket prepared by ListenControl before it
+// listened (HostListen and nsnet.ListenTCP do): accepted sockets inherit
+// TCP_NODELAY from it, which net would otherwise set on each. Options set
+// now would miss the clients already queued.
+func (f *Forwarder) fdListener() *tcpfd.Listener {
+	tl, ok := f.Listener.(*net.TCPListener)
+	if !ok {
+		return nil
+	}
+	if rc, err := tl.SyscallConn(); err != nil || !prepared(rc) {
+		return nil
+	}
+	fl, err := tcpfd.NewListener(tl)
+	if err != nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closing {
+		fl.Close()
+		return nil
+	}
+	f.fdl = fl
+	return fl
 }
 
 // temporaryAcceptError reports errors after which accepting may succeed
@@ -238,8 +283,12 @@ func (f *Forwarder) stopAccepting() {
 		f.mu.Lock()
 		f.closing = true
 		close(f.shutdown)
+		fdl := f.fdl
 		f.mu.Unlock()
 		_ = f.Listener.Close() // ends Serve; an error means it was closed already
+		if fdl != nil {
+			_ = fdl.Close() // the duplicate Serve accepts on; it never fails twice
+		}
 	})
 }
 

@@ -30,6 +30,11 @@ type PipeConfig struct {
 	// when a direction's copy returns (at the end of the flow, and at each
 	// idle-check slice when an idle timeout is set). up is client→backend.
 	Progress func(up, down int64)
+	// QuickAck acknowledges the first QuickAckReads reads of each
+	// direction at once (TCP_QUICKACK): a peer that keeps Nagle on during
+	// its handshake, as OpenSSH does, otherwise waits for the delayed ACK,
+	// 40 ms per round. It costs a setsockopt(2) per read while it lasts.
+	QuickAck bool
 }
 
 // Result describes a finished flow.
@@ -126,7 +131,8 @@ func Reset(c net.Conn) { closeConn(c, closeRST) }
 // Pipe copies client→backend and backend→client until both directions
 // finish, the idle timeout fires, or ctx is done (then both conns are
 // closed with RST). Pipe always closes both conns before it returns.
-// With *net.TCPConn on both sides the copy uses splice(2).
+// With TCP connections (*net.TCPConn, *tcpfd.Conn) on both sides the copy
+// uses its own read/write and splice(2) loop.
 func Pipe(ctx context.Context, client, backend net.Conn, cfg PipeConfig) Result {
 	f := &flow{client: client, backend: backend}
 	stop := context.AfterFunc(ctx, func() { f.kill(closeRST) })
@@ -229,19 +235,20 @@ func (f *flow) copyLoop(dst, src net.Conn, cfg PipeConfig, up bool) (int64, erro
 		return 0, err
 	}
 	var total int64
-	if sp := newSplicer(dst, src); sp != nil && !forceStdCopy {
+	quickAck := 0
+	if cfg.QuickAck {
+		quickAck = QuickAckReads
+	}
+	if sp := newSplicer(dst, src, quickAck); sp != nil && !forceStdCopy {
+		onChunk := func(n int) {
+			f.touch()
+			report(int64(n))
+		}
 		for {
-			n, err, unsupported := sp.chunk()
+			n, err, unsupported := sp.session(onChunk)
+			total += n
 			if unsupported {
-				break // nothing consumed: fall back to io.Copy below
-			}
-			if n > 0 {
-				total += int64(n)
-				f.touch()
-				report(int64(n))
-			}
-			if err == nil && n > 0 {
-				continue
+				break // the failed call consumed nothing: io.Copy goes on below
 			}
 			if err == nil {
 				return total, nil // EOF

@@ -19,7 +19,7 @@ import (
 // listen opens a TCP listener on 127.0.0.1:0 closed at cleanup.
 func listen(t testing.TB) net.Listener {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := HostListen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,12 @@
 #      PROBE_SCALE=0.2 (probe interval 5 s × 0.2 = 1 s, threshold 2) ROUNDS=3 (failover)
 #      PIN=1 wrk on CPU 0, daemon, backends and HAProxy on the others
 #      PROFILE=/tmp/lb.pprof  CPU profile of the daemon (vmss-* runs included)
-# Needs: root, go, wrk, haproxy, jq, curl, nsenter.
+#      SYSCALLS=1 after the timed runs, count the proxy's system calls per request
+#                 (strace -c on every thread of the daemon and of HAProxy during a
+#                 SYSCALLS_DURATION=3s wrk run per mode, vmss-internal and haproxy);
+#                 strace slows the proxy, so these runs are not timed
+#      ONLY=1     skip the failover rounds
+# Needs: root, go, wrk, haproxy, jq, curl, nsenter (and strace for SYSCALLS=1).
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "bench-lb: needs root: sudo $0" >&2; exit 1; }
 cd "$(dirname "$0")/.."
@@ -55,6 +60,9 @@ PROBE_SCALE=${PROBE_SCALE:-0.2}
 ROUNDS=${ROUNDS:-3}
 PIN=${PIN:-0}
 PROFILE=${PROFILE:-}
+SYSCALLS=${SYSCALLS:-0}
+SYSCALLS_DURATION=${SYSCALLS_DURATION:-3s}
+ONLY=${ONLY:-0}
 
 for tool in go wrk haproxy jq curl nsenter; do
 	command -v "$tool" >/dev/null || { echo "bench-lb: $tool not found (apt-get install wrk haproxy jq curl util-linux)" >&2; exit 1; }
@@ -239,6 +247,37 @@ for mode in $MODES; do
 			printf "%-10s %-14s req/s %.2fx haproxy, %.2fx direct; p99 %.2f ms vs haproxy %.2f ms (%.2fx); CPU per request %.1f µs vs haproxy %.1f µs\n", m, n, o / h, o / d, po, ph, po / ph, co, ch }'
 	done
 done
+
+# System calls per request: strace -c on every thread of the proxy during a
+# short wrk run (not timed: strace slows every call down).
+syscalls() { # mode target
+	local mode=$1 name=$2 hdr=() proxy tids=() out reqs
+	[[ $mode == close ]] && hdr=(-H 'Connection: close')
+	case $name in vmss-*) proxy=$daemon ;; haproxy) proxy=$haproxy_pid ;; esac
+	for t in /proc/"$proxy"/task/*; do tids+=(-p "${t##*/}"); done
+	strace -f -c -o "$work/strace.out" "${tids[@]}" 2>/dev/null &
+	local st=$!
+	sleep 1
+	out=$(nsenter --net="/run/netns/$vnet" wrk -t"$THREADS" -c"$CONNS" -d"$SYSCALLS_DURATION" "${hdr[@]}" "${url[$name]}")
+	kill -INT "$st" && wait "$st" 2>/dev/null || true
+	reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+	awk -v n="$reqs" -v m="$mode" -v t="$name" '
+		$NF == "total" { total = $4 }
+		$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { calls[$NF] = $4 }
+		END {
+			printf "%-10s %-14s syscalls per request %.1f:", m, t, total / n
+			for (c in calls) if (calls[c] / n >= 0.05) printf " %s %.2f", c, calls[c] / n
+			printf "\n"
+		}' "$work/strace.out"
+}
+if [[ $SYSCALLS == 1 ]]; then
+	command -v strace >/dev/null || { echo "bench-lb: SYSCALLS=1 needs strace" >&2; exit 1; }
+	echo
+	for mode in $MODES; do
+		for name in vmss-internal haproxy; do syscalls "$mode" "$name"; done
+	done
+fi
+[[ $ONLY == 1 ]] && exit 0
 
 # Failover detection: kill one instance's web app; time until the probe marks it down.
 iv=$(awk -v s="$PROBE_SCALE" 'BEGIN { printf "%.3f", 5 * s }')

@@ -1,0 +1,414 @@
+package tcpfd
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Conn is a TCP connection on a non-blocking descriptor. Safe for
+// concurrent use as a net.Conn is (one reader and one writer at a time).
+type Conn struct {
+	f      *os.File
+	raw    syscall.RawConn
+	remote netip.AddrPort
+	closed atomic.Bool
+
+	mu    sync.Mutex
+	local net.Addr // asked for on first use
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+// New takes ownership of fd, a non-blocking TCP socket, and registers it
+// with the runtime poller. remote is the peer's address (reported by
+// RemoteAddr; never checked). On error fd is closed.
+func New(fd int, remote netip.AddrPort) (*Conn, error) {
+	f := os.NewFile(uintptr(fd), "tcp")
+	if f == nil {
+		unix.Close(fd)
+		return nil, &net.OpError{Op: "register", Net: "tcp", Err: syscall.EBADF}
+	}
+	raw, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, &net.OpError{Op: "register", Net: "tcp", Err: err}
+	}
+	return &Conn{f: f, raw: raw, remote: remote}, nil
+}
+
+// Listener accepts connections of a listening socket with accept4(2) as
+// Conns. net's TCPListener gives no way to wait for a connection on its
+// descriptor, so the Listener works on a duplicate of it, registered with
+// the poller (the two share the socket: options set on one are the
+// other's). The socket stays open until both are closed.
+type Listener struct {
+	f      *os.File
+	raw    syscall.RawConn
+	closed atomic.Bool
+}
+
+// NewListener returns a Listener on the socket of l; l keeps working (its
+// Addr, its Close) and must be closed as well.
+func NewListener(l *net.TCPListener) (*Listener, error) {
+	rc, err := l.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	nfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, os.NewSyscallError("fcntl", derr)
+	}
+	f := os.NewFile(uintptr(nfd), "tcp-listener")
+	raw, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &Listener{f: f, raw: raw}, nil
+}
+
+// Accept takes the next connection, non-blocking and close-on-exec, and
+// wraps it. It waits through the poller and fails with net.ErrClosed once
+// the Listener is closed.
+func (l *Listener) Accept() (*Conn, error) {
+	var (
+		nfd int
+		sa  syscall.Sockaddr // syscall's: x/sys/unix asks for SO_PROTOCOL on every accept
+		err error
+	)
+	rerr := l.raw.Read(func(fd uintptr) bool {
+		for {
+			nfd, sa, err = syscall.Accept4(int(fd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+			switch err {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false
+			}
+			return true
+		}
+	})
+	if rerr != nil {
+		if l.closed.Load() {
+			rerr = net.ErrClosed
+		}
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: rerr}
+	}
+	if err != nil {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", err)}
+	}
+	return New(nfd, addrPort(sa))
+}
+
+// Close closes the Listener's descriptor; an Accept waiting returns.
+func (l *Listener) Close() error {
+	if l.closed.Swap(true) {
+		return nil
+	}
+	return l.f.Close()
+}
+
+// Connect connects fd, a fresh non-blocking TCP socket of remote's family
+// (bound or not), to remote, and returns once the handshake is done, ctx
+// ends, or the connect fails. fd is registered with the poller before the
+// connect, so the completion is never missed. On error fd is closed.
+func Connect(ctx context.Context, fd int, remote netip.AddrPort) (*Conn, error) {
+	c, err := New(fd, remote)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := ctx.Deadline(); ok {
+		_ = c.f.SetWriteDeadline(d) // a pollable file: cannot fail
+	}
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { _ = c.f.SetWriteDeadline(aLongTimeAgo) })
+	}
+	sa := sockaddr(remote)
+	started := false
+	var cerr error
+	werr := c.raw.Write(func(fd uintptr) bool {
+		if !started {
+			started = true
+			for {
+				cerr = unix.Connect(int(fd), sa)
+				switch cerr {
+				case unix.EINTR:
+					continue
+				case unix.EINPROGRESS, unix.EALREADY:
+					cerr = nil
+					return false // wait for the handshake
+				}
+				return true // connected at once, or failed
+			}
+		}
+		// One call tells the outcome: established, still in progress
+		// (a wakeup from before the connect), or closed with an error.
+		var info *unix.TCPInfo
+		info, cerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+		if cerr != nil {
+			return true
+		}
+		switch info.State {
+		case tcpSynSent:
+			return false
+		case tcpClose:
+			soerr, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
+			cerr = err
+			if err == nil {
+				cerr = syscall.ECONNREFUSED
+				if soerr != 0 {
+					cerr = syscall.Errno(soerr)
+				}
+			}
+		}
+		return true
+	})
+	if stop != nil {
+		stop()
+	}
+	if werr == nil && cerr == nil && ctx.Err() == nil {
+		_ = c.f.SetWriteDeadline(time.Time{})
+		return c, nil
+	}
+	c.Close()
+	switch {
+	case ctx.Err() != nil:
+		cerr = ctx.Err()
+		if errors.Is(cerr, context.DeadlineExceeded) {
+			cerr = errTimeout{}
+		}
+	case werr != nil && errors.Is(werr, os.ErrDeadlineExceeded):
+		cerr = errTimeout{}
+	case cerr == nil:
+		cerr = werr
+	default:
+		cerr = os.NewSyscallError("connect", cerr)
+	}
+	return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(remote), Err: cerr}
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// TCP states of linux/tcp_states.h, as TCP_INFO reports them.
+const (
+	tcpSynSent = 2
+	tcpClose   = 7
+)
+
+// errTimeout is a connect that ran out of time: a net.Error with Timeout.
+type errTimeout struct{}
+
+func (errTimeout) Error() string   { return "i/o timeout" }
+func (errTimeout) Timeout() bool   { return true }
+func (errTimeout) Temporary() bool { return true }
+func (errTimeout) Is(err error) bool {
+	return err == context.DeadlineExceeded || err == os.ErrDeadlineExceeded
+}
+
+// Read implements net.Conn.
+func (c *Conn) Read(b []byte) (int, error) {
+	n, err := c.f.Read(b)
+	if err != nil && err != io.EOF {
+		err = c.opError("read", err)
+	}
+	return n, err
+}
+
+// Write implements net.Conn.
+func (c *Conn) Write(b []byte) (int, error) {
+	n, err := c.f.Write(b)
+	if err != nil {
+		err = c.opError("write", err)
+	}
+	return n, err
+}
+
+// Close implements net.Conn.
+func (c *Conn) Close() error {
+	if c.closed.Swap(true) {
+		return c.opError("close", net.ErrClosed)
+	}
+	if err := c.f.Close(); err != nil {
+		return c.opError("close", err)
+	}
+	return nil
+}
+
+// CloseWrite shuts down the sending side (FIN), as net.TCPConn.CloseWrite.
+func (c *Conn) CloseWrite() error { return c.shutdown("close", unix.SHUT_WR) }
+
+// CloseRead shuts down the receiving side, as net.TCPConn.CloseRead.
+func (c *Conn) CloseRead() error { return c.shutdown("close", unix.SHUT_RD) }
+
+func (c *Conn) shutdown(op string, how int) error {
+	return c.control(op, func(fd int) error { return os.NewSyscallError("shutdown", unix.Shutdown(fd, how)) })
+}
+
+// SetLinger is net.TCPConn.SetLinger: 0 makes Close send RST.
+func (c *Conn) SetLinger(sec int) error {
+	l := unix.Linger{}
+	if sec >= 0 {
+		l.Onoff, l.Linger = 1, int32(sec)
+	}
+	return c.control("set", func(fd int) error {
+		return os.NewSyscallError("setsockopt", unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &l))
+	})
+}
+
+// SetNoDelay is net.TCPConn.SetNoDelay.
+func (c *Conn) SetNoDelay(on bool) error {
+	v := 0
+	if on {
+		v = 1
+	}
+	return c.control("set", func(fd int) error {
+		return os.NewSyscallError("setsockopt", unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, v))
+	})
+}
+
+func (c *Conn) control(op string, fn func(fd int) error) error {
+	var ferr error
+	if err := c.raw.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return c.opError(op, err)
+	}
+	if ferr != nil {
+		return c.opError(op, ferr)
+	}
+	return nil
+}
+
+// SyscallConn gives the descriptor to splice(2) and friends. Its Read,
+// Write and Control report net.ErrClosed once the Conn is closed.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) { return rawConn{c}, nil }
+
+type rawConn struct{ c *Conn }
+
+func (r rawConn) Control(f func(uintptr)) error { return r.c.rawErr(r.c.raw.Control(f)) }
+func (r rawConn) Read(f func(uintptr) bool) error {
+	return r.c.rawErr(r.c.raw.Read(f))
+}
+func (r rawConn) Write(f func(uintptr) bool) error {
+	return r.c.rawErr(r.c.raw.Write(f))
+}
+
+// rawErr turns os's "use of closed file" into net's error for a closed
+// connection; deadlines stay os.ErrDeadlineExceeded.
+func (c *Conn) rawErr(err error) error {
+	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	if c.closed.Load() {
+		return net.ErrClosed
+	}
+	return err
+}
+
+// RemoteAddr implements net.Conn: the address given when the Conn was made.
+func (c *Conn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.remote) }
+
+// RemoteAddrPort is RemoteAddr without an allocation.
+func (c *Conn) RemoteAddrPort() netip.AddrPort { return c.remote }
+
+// LocalAddr implements net.Conn; the kernel is asked on the first call.
+func (c *Conn) LocalAddr() net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.local != nil {
+		return c.local
+	}
+	var sa unix.Sockaddr
+	if c.raw.Control(func(fd uintptr) { sa, _ = unix.Getsockname(int(fd)) }) != nil || sa == nil {
+		return &net.TCPAddr{} // closed: as net, an empty address
+	}
+	c.local = net.TCPAddrFromAddrPort(addrPort(sa))
+	return c.local
+}
+
+// SetDeadline implements net.Conn.
+func (c *Conn) SetDeadline(t time.Time) error { return c.deadline(c.f.SetDeadline(t)) }
+
+// SetReadDeadline implements net.Conn.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.deadline(c.f.SetReadDeadline(t)) }
+
+// SetWriteDeadline implements net.Conn.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.deadline(c.f.SetWriteDeadline(t)) }
+
+func (c *Conn) deadline(err error) error {
+	if err != nil {
+		return c.opError("set", err)
+	}
+	return nil
+}
+
+// opError is the *net.OpError net would return: os's wrapping removed,
+// a closed file reported as net.ErrClosed.
+func (c *Conn) opError(op string, err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if errors.Is(err, os.ErrClosed) || (c.closed.Load() && !errors.Is(err, os.ErrDeadlineExceeded)) {
+		err = net.ErrClosed
+	}
+	var se *os.SyscallError
+	if errno, ok := err.(syscall.Errno); ok && !errors.As(err, &se) {
+		err = os.NewSyscallError(op, errno)
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: nil, Addr: net.TCPAddrFromAddrPort(c.remote), Err: err}
+}
+
+func sockaddr(ap netip.AddrPort) unix.Sockaddr {
+	a := ap.Addr()
+	if a.Is4() || a.Is4In6() {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.Unmap().As4()}
+	}
+	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
+}
+
+func addrPort(sa any) netip.AddrPort {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port))
+	case *syscall.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *syscall.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// Socket makes a non-blocking, close-on-exec TCP socket of the family of
+// a (IPv4 or IPv6) in the calling thread's network namespace, with
+// TCP_NODELAY set as net sets it on its connections.
+func Socket(a netip.Addr) (int, error) {
+	family := unix.AF_INET
+	if !a.Unmap().Is4() {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("setsockopt", err)
+	}
+	return fd, nil
+}

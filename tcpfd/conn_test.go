@@ -1,0 +1,172 @@
+package tcpfd
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// listener returns a loopback listener and a Listener on it.
+func listener(t *testing.T) (*net.TCPListener, *Listener) {
+	t.Helper()
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	raw, err := NewListener(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return l, raw
+}
+
+func dial(t *testing.T, ctx context.Context, to netip.AddrPort) (*Conn, error) {
+	t.Helper()
+	fd, err := Socket(to.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Connect(ctx, fd, to)
+}
+
+// Connect and Accept make a working pair: bytes both ways, the addresses
+// each side was given, half-close, and net's errors after Close.
+func TestConnectAccept(t *testing.T) {
+	l, raw := listener(t)
+	to := l.Addr().(*net.TCPAddr).AddrPort()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	accepted := make(chan *Conn, 1)
+	go func() {
+		c, err := raw.Accept()
+		if err != nil {
+			t.Error(err)
+		}
+		accepted <- c
+	}()
+	c, err := dial(t, ctx, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s := <-accepted
+	if s == nil {
+		t.FailNow()
+	}
+	defer s.Close()
+
+	if got := c.RemoteAddr().String(); got != to.String() {
+		t.Errorf("client RemoteAddr = %s, want %s", got, to)
+	}
+	if got, want := s.RemoteAddr().String(), c.LocalAddr().String(); got != want {
+		t.Errorf("server RemoteAddr = %s, client LocalAddr = %s", got, want)
+	}
+	if got := s.LocalAddr().String(); got != to.String() {
+		t.Errorf("server LocalAddr = %s, want %s", got, to)
+	}
+
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("server read %q, %v", buf, err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("after CloseWrite the server read %d, %v; want 0, EOF", n, err)
+	}
+	if _, err := s.Write([]byte("pong")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "pong" {
+		t.Fatalf("client read %q after its CloseWrite, %v", buf, err)
+	}
+
+	// Deadlines are the poller's and say Timeout.
+	c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	_, err = c.Read(buf)
+	var ne net.Error
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read past the deadline = %v, want a timeout", err)
+	}
+
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Read(buf); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after Close = %v, want net.ErrClosed", err)
+	}
+	if err := s.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second Close = %v, want net.ErrClosed", err)
+	}
+	rc, _ := s.SyscallConn()
+	if err := rc.Read(func(uintptr) bool { return true }); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("SyscallConn().Read after Close = %v, want net.ErrClosed", err)
+	}
+}
+
+// SetLinger(0) makes Close reset the connection, as net.TCPConn's.
+func TestSetLingerResets(t *testing.T) {
+	l, raw := listener(t)
+	ctx := context.Background()
+	go func() {
+		s, err := raw.Accept()
+		if err != nil {
+			return
+		}
+		s.Read(make([]byte, 1)) // the client is connected
+		s.SetLinger(0)
+		s.Close()
+	}()
+	c, err := dial(t, ctx, l.Addr().(*net.TCPAddr).AddrPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("x"))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read after the peer's reset = %v, want ECONNRESET", err)
+	}
+}
+
+// A refused connect, a cancelled context and a closed listener fail as
+// net's would.
+func TestConnectErrors(t *testing.T) {
+	l, raw := listener(t)
+	to := l.Addr().(*net.TCPAddr).AddrPort()
+	l.Close()
+	raw.Close()
+	if _, err := raw.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept on a closed listener = %v, want net.ErrClosed", err)
+	}
+	_, err := dial(t, context.Background(), to)
+	var oe *net.OpError
+	if !errors.Is(err, syscall.ECONNREFUSED) || !errors.As(err, &oe) || oe.Op != "dial" {
+		t.Errorf("connect to a closed port = %v, want a dial *net.OpError with ECONNREFUSED", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	l2, _ := listener(t)
+	if _, err := dial(t, ctx, l2.Addr().(*net.TCPAddr).AddrPort()); !errors.Is(err, context.Canceled) {
+		t.Errorf("connect with a cancelled context = %v, want context.Canceled", err)
+	}
+	// Positive control: the same listener accepts with a live context.
+	c, err := dial(t, context.Background(), l2.Addr().(*net.TCPAddr).AddrPort())
+	if err != nil {
+		t.Fatalf("connect to a listener = %v", err)
+	}
+	c.Close()
+}
