@@ -2,13 +2,10 @@ package nsnet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"os"
-	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/vmss-emulator/vmss/tcpfd"
 )
 
 // ListenTCP listens on a TCP address (for example "168.63.129.16:53" or
@@ -24,7 +21,7 @@ import (
 func ListenTCP(ctx context.Context, nsPath, addr string) (*net.TCPListener, error) {
 	var l net.Listener
 	err := Do(nsPath, func() (err error) {
-		lc := net.ListenConfig{Control: inheritedOptions}
+		lc := net.ListenConfig{Control: tcpfd.ListenControl}
 		lc.SetMultipathTCP(false)
 		l, err = lc.Listen(ctx, "tcp", addr)
 		return err
@@ -46,21 +43,4 @@ func ListenUDP(ctx context.Context, nsPath, addr string) (*net.UDPConn, error) {
 		return nil, fmt.Errorf("listen udp %s in network namespace %q: %w", addr, nsPath, err)
 	}
 	return c.(*net.UDPConn), nil
-}
-
-// inheritedOptions sets the options accepted sockets inherit from a
-// listening TCP socket: TCP_NODELAY (net sets it on each accepted
-// connection anyway) and TCP_INQ (recvmsg(2) reports the bytes left).
-func inheritedOptions(_, _ string, rc syscall.RawConn) error {
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		for _, opt := range []int{unix.TCP_NODELAY, unix.TCP_INQ} {
-			if err := unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, opt, 1); err != nil {
-				serr = errors.Join(serr, os.NewSyscallError("setsockopt", err))
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	return serr
 }

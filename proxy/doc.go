@@ -28,7 +28,7 @@
 //   - Forwarder runs a TCP listener: accept loop with backoff on EMFILE and
 //     friends, a goroutine per flow, flow tracking per backend key (count,
 //     force-close), graceful Shutdown and forced Close. A listener of
-//     HostListen (or prepared with ListenControl, as nsnet.ListenTCP's
+//     HostListen (or prepared with tcpfd.ListenControl, as nsnet.ListenTCP's
 //     are) is accepted from with accept4(2) as *tcpfd.Conn: no address
 //     lookup and no socket option per client, since accepted sockets
 //     inherit TCP_NODELAY and TCP_INQ from it.

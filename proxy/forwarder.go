@@ -134,7 +134,7 @@ func (f *Forwarder) Serve(ctx context.Context) error {
 // fdListener returns the tcpfd.Listener that accepts the clients of a
 // *net.TCPListener as *tcpfd.Conn (no getsockname and no setsockopt per
 // accept, as net's Accept makes), or nil, to accept with Listener.Accept.
-// It needs a listening socket prepared by ListenControl before it
+// It needs a listening socket prepared by tcpfd.ListenControl before it
 // listened (HostListen and nsnet.ListenTCP do): accepted sockets inherit
 // TCP_NODELAY from it, which net would otherwise set on each. Options set
 // now would miss the clients already queued.
@@ -143,7 +143,7 @@ func (f *Forwarder) fdListener() *tcpfd.Listener {
 	if !ok {
 		return nil
 	}
-	if rc, err := tl.SyscallConn(); err != nil || !prepared(rc) {
+	if rc, err := tl.SyscallConn(); err != nil || !tcpfd.Prepared(rc) {
 		return nil
 	}
 	fl, err := tcpfd.NewListener(tl)

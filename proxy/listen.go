@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"strings"
 	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/vmss-emulator/vmss/tcpfd"
 )
 
 // ListenFunc opens a stream listener, e.g. inside a VNET namespace.
@@ -27,48 +25,12 @@ type DialFunc func(ctx context.Context, network, address string) (net.Conn, erro
 // it saves four setsockopt calls per connection. Namespace-aware seams
 // should do the same (net.ListenConfig{KeepAlive: -1}). The socket is
 // plain TCP, not MPTCP (Go's default for listeners), with the options
-// accepted sockets inherit set before it listens (ListenControl), so that
+// accepted sockets inherit set before it listens (tcpfd.ListenControl), so that
 // a Forwarder accepts without setting options per connection.
 func HostListen(ctx context.Context, network, address string) (net.Listener, error) {
-	lc := net.ListenConfig{KeepAlive: -1, Control: ListenControl}
+	lc := net.ListenConfig{KeepAlive: -1, Control: tcpfd.ListenControl}
 	lc.SetMultipathTCP(false)
 	return lc.Listen(ctx, network, address)
-}
-
-// ListenControl is a net.ListenConfig.Control that prepares a TCP
-// listening socket for a Forwarder: TCP_NODELAY (as net sets it on every
-// connection) and TCP_INQ (the pipe's reads learn that nothing is left;
-// see splice_linux.go), which accepted sockets inherit from it. Other
-// networks are left alone. Use it with SetMultipathTCP(false): an MPTCP
-// listener takes the options but its TCP connections do not inherit
-// TCP_INQ.
-func ListenControl(network, _ string, rc syscall.RawConn) error {
-	if !strings.HasPrefix(network, "tcp") {
-		return nil
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		for _, opt := range []int{unix.TCP_NODELAY, unix.TCP_INQ} {
-			if err := unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, opt, 1); err != nil {
-				serr = errors.Join(serr, os.NewSyscallError("setsockopt", err))
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	return serr
-}
-
-// prepared reports whether a listening socket has the options of
-// ListenControl.
-func prepared(rc syscall.RawConn) bool {
-	ok := false
-	_ = rc.Control(func(fd uintptr) {
-		inq, err1 := unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_INQ)
-		nd, err2 := unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NODELAY)
-		ok = err1 == nil && err2 == nil && inq == 1 && nd == 1
-	})
-	return ok
 }
 
 // HostListenPacket opens a datagram socket in the calling process's namespace.
