@@ -96,12 +96,19 @@ func (m *Machine) StartInstance(ctx context.Context, in reconcile.InstanceSpec, 
 		}
 		views, err := m.work.RunExtensions(ctx, in)
 		workloads = m.work.Workloads(in.Netns)
-		if rerr := m.records.update(in.Netns, func(r *record) { r.Extensions, r.Workloads = views, workloads }); rerr != nil {
-			m.log.Warn("instance record: extension results not kept", "instance", in.VMName, "err", rerr)
-		}
 		if err != nil {
+			if rerr := m.records.update(in.Netns, func(r *record) { r.Extensions, r.Workloads = views, workloads }); rerr != nil {
+				m.log.Warn("instance record: extension results not kept", "instance", in.VMName, "err", rerr)
+			}
 			return err
 		}
+		m.work.StartHealth(in)
+		// One write for the results and the generations (a crash before
+		// it runs the extensions again, as it would between two writes).
+		return m.records.update(in.Netns, func(r *record) {
+			r.Extensions = views
+			r.RestartGen, r.ModelGen, r.WorkKey, r.Workloads = in.RestartGen, in.ModelGen, key, workloads
+		})
 	}
 	m.work.StartHealth(in)
 	return m.records.update(in.Netns, func(r *record) {

@@ -33,7 +33,11 @@ type record struct {
 // durably (package atomicfile).
 type records struct {
 	dir string
-	mu  sync.Mutex // serializes read-modify-write updates
+	// locks serialize read-modify-write updates of one record; records of
+	// different instances are written in parallel (each write waits for
+	// the disk, and the file system commits concurrent ones together).
+	lmu   sync.Mutex
+	locks map[string]*sync.Mutex
 
 	// cache holds what the files hold, so a reconcile pass does not read
 	// and parse a file per instance (every pass reads every record). The
@@ -102,15 +106,30 @@ func (rs *records) write(netns string, r record) error {
 	return nil
 }
 
+func (rs *records) lock(netns string) func() {
+	rs.lmu.Lock()
+	if rs.locks == nil {
+		rs.locks = map[string]*sync.Mutex{}
+	}
+	l := rs.locks[netns]
+	if l == nil {
+		l = &sync.Mutex{}
+		rs.locks[netns] = l
+	}
+	rs.lmu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
 func (rs *records) update(netns string, f func(*record)) error {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
+	defer rs.lock(netns)()
 	r, _ := rs.read(netns)
 	f(&r)
 	return rs.write(netns, r)
 }
 
 func (rs *records) remove(netns string) error {
+	defer rs.lock(netns)()
 	rs.remember(netns, record{}, false)
 	err := os.Remove(rs.path(netns))
 	if errors.Is(err, fs.ErrNotExist) {

@@ -266,23 +266,17 @@ func (m *Manager) configure(ctx context.Context, vnetNetns string, vh, ih *netli
 	return forgetStaleNeighbor(vh, br, n)
 }
 
-// forgetStaleNeighbor removes the VNET's neighbor entry for the NIC's address
-// when it holds another MAC: an instance that reuses the address of a deleted
-// one would otherwise stay unreachable from the VNET (NAT, load balancing)
-// while the old entry is still considered reachable.
+// forgetStaleNeighbor removes the VNET's neighbor entry for the NIC's address:
+// an instance that reuses the address of a deleted one would otherwise stay
+// unreachable from the VNET (NAT, load balancing) while the old entry, with
+// the old MAC, is still considered reachable. The entry goes whatever MAC it
+// holds (the next packet resolves the address again): reading it first
+// would mean listing the host's whole neighbour table, one table for all
+// namespaces, for every instance attached.
 func forgetStaleNeighbor(vh *netlink.Handle, br netlink.Link, n NIC) error {
-	neighs, err := vh.NeighList(br.Attrs().Index, netlink.FAMILY_V4)
-	if err != nil {
-		return fmt.Errorf("list neighbors of %s: %w", n.Bridge, err)
-	}
-	for _, nb := range neighs {
-		ip, ok := netip.AddrFromSlice(nb.IP)
-		if !ok || ip.Unmap() != n.Addr.Addr() || len(nb.HardwareAddr) == 0 || slices.Equal(nb.HardwareAddr, n.MAC) {
-			continue
-		}
-		if err := vh.NeighDel(&nb); err != nil && !isNotFound(err) {
-			return fmt.Errorf("forget the old neighbor entry of %v on %s: %w", n.Addr.Addr(), n.Bridge, err)
-		}
+	nb := &netlink.Neigh{LinkIndex: br.Attrs().Index, Family: netlink.FAMILY_V4, IP: n.Addr.Addr().AsSlice()}
+	if err := vh.NeighDel(nb); err != nil && !errors.Is(err, unix.ENOENT) && !isNotFound(err) {
+		return fmt.Errorf("forget the old neighbor entry of %v on %s: %w", n.Addr.Addr(), n.Bridge, err)
 	}
 	return nil
 }
