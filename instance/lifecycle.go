@@ -630,6 +630,7 @@ func forEach(names []string, fn func(name string)) {
 // RuntimeDir/bin and empty state directories when no instance of any prefix
 // remains.
 func (m *Manager) removeSharedDirs() error {
+	m.dropTemplate() // it holds copies of what goes now
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var errs []error

@@ -97,6 +97,11 @@ type Manager struct {
 	exe   string // copy of the executable, once made
 
 	uids uidClaims // what this Manager knows of the admin uid claims
+
+	tmplMu     sync.Mutex
+	tmpl       *mntTemplate  // current template mount namespace (see acquireTemplate)
+	tmplMaking chan struct{} // closed when the template being made is ready
+	tmplOff    bool          // templates are not possible here
 }
 
 type nameLock struct{ sync.Mutex }
