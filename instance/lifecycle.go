@@ -340,21 +340,7 @@ func (m *Manager) writeNetnsEtc(s Spec, hostPasswd, hostGroup []byte) error {
 // content) but not durably: for files that Create writes again, whose loss
 // in a crash costs nothing (a durable write waits for the disk twice).
 func replaceFile(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	err = errors.Join(err, f.Chmod(mode), f.Close())
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Replace(path, data, mode)
 }
 
 func copyFile(src, dst string, mode os.FileMode) error {
