@@ -42,8 +42,13 @@ func (m *Machine) Instances(ctx context.Context) (map[string]reconcile.Observed,
 func (m *Machine) CreateInstance(ctx context.Context, in reconcile.InstanceSpec) error {
 	m.ssh.Creating()
 	m.plane.ForgetFilter(in.Netns) // a rebuilt namespace has none of the old one's filter
-	if err := m.records.update(in.Netns, func(r *record) { *r = record{VNetNetns: in.VNetNetns} }); err != nil {
-		return err
+	// A record marks an instance being built as incomplete (and says where
+	// its NIC goes). A new instance has none, which reads the same: a crash
+	// before the complete record leaves a partial instance either way.
+	if _, ok := m.records.read(in.Netns); ok {
+		if err := m.records.update(in.Netns, func(r *record) { *r = record{VNetNetns: in.VNetNetns} }); err != nil {
+			return err
+		}
 	}
 	spec := instance.Spec{
 		Name:         in.Netns,

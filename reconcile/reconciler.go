@@ -16,7 +16,7 @@ import (
 
 // Options tune a Reconciler. Zero values take the defaults given.
 type Options struct {
-	Parallel int           // kernel operations at once; default 16
+	Parallel int           // kernel operations at once; default DefaultParallel
 	Resync   time.Duration // periodic pass even without changes; default 10s
 	Backoff  time.Duration // first retry delay after a failure; default 1s, doubling up to BackoffMax
 	// BackoffMax caps the retry delay; default 1 minute.
@@ -27,6 +27,12 @@ type Options struct {
 	// changed), e.g. to update a live view.
 	OnPass func()
 }
+
+// DefaultParallel is how many instances are created or deleted at once. A
+// creation mostly waits (for the disk, for the kernel's network
+// configuration lock), so more at once than there are cores: 64 created
+// 1,000 instances twice as fast as 16 on 2 cores.
+const DefaultParallel = 64
 
 // Reconciler drives the Kernel toward the Store's desired state.
 type Reconciler struct {
@@ -87,7 +93,7 @@ type removal struct {
 // New returns a Reconciler. Call Run to start it.
 func New(store *model.Store, kernel Kernel, opt Options) *Reconciler {
 	if opt.Parallel <= 0 {
-		opt.Parallel = 16
+		opt.Parallel = DefaultParallel
 	}
 	if opt.Resync <= 0 {
 		opt.Resync = 10 * time.Second
