@@ -682,3 +682,28 @@ func TestStopOfNewInstance(t *testing.T) {
 		t.Error("a new Manager takes an instance it did not build for idle")
 	}
 }
+
+// On the instances' own filesystem a new instance's spec is committed with
+// a commit of that filesystem (shared by concurrent creations), and a new
+// Manager reads it back.
+func TestSpecCommittedOnInstancesFilesystem(t *testing.T) {
+	m := newTestManager(t)
+	s := create(t, m, testSpec(m, "spec"))
+	m.mu.Lock()
+	own := m.homesReady && m.homesOwn
+	m.mu.Unlock()
+	if !own {
+		t.Skip("no filesystem of the instances' own here")
+	}
+	m.homesSync.mu.Lock()
+	commits := m.homesSync.ended
+	m.homesSync.mu.Unlock()
+	if commits == 0 {
+		t.Error("the spec was written without a commit of the instances' filesystem")
+	}
+	m2 := &Manager{RuntimeDir: m.RuntimeDir, StateDir: m.StateDir, Prefix: m.Prefix, Logger: m.Logger}
+	got, err := m2.Lookup(s.Name)
+	if err != nil || got.AdminUID != s.AdminUID || got.Hostname != s.Hostname {
+		t.Errorf("spec read back = %+v, %v; want uid %d, host name %s", got, err, s.AdminUID, s.Hostname)
+	}
+}

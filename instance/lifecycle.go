@@ -305,7 +305,7 @@ func (m *Manager) writeState(s Spec, hostPasswd, hostGroup []byte) (fresh, recre
 	if err != nil {
 		return fresh, recreated, err
 	}
-	return fresh, recreated, writeFileAtomic(filepath.Join(dir, specFile), b, 0o600)
+	return fresh, recreated, m.writeSpecFile(filepath.Join(dir, specFile), b)
 }
 
 // netnsEtcNames are the files `ip netns exec` reads from /etc/netns/NAME:

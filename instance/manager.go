@@ -92,6 +92,9 @@ type Manager struct {
 	nsDirs []string // namespace mount points, once set up
 	// homesReady: StateDir/instances is set up (see ensureHomes).
 	homesReady bool
+	// homesOwn: StateDir/instances is the instances' own filesystem.
+	homesOwn  bool
+	homesSync groupSync // commits of that filesystem
 
 	exeMu sync.Mutex
 	exe   string // copy of the executable, once made
