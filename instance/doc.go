@@ -26,7 +26,10 @@
 // The network, mount and UTS namespaces are pinned by bind mounts
 // (RuntimeDir/instances/<name>/{mnt,uts}, like `ip netns` does for network
 // namespaces) and are built on a short-lived OS thread of the calling
-// process, so creating one costs a few milliseconds and no fork. The PID and
+// process, so creating one costs a few milliseconds and no fork; the mount
+// namespace is a copy of a template (a private copy of the daemon's without
+// the instances' pins, see templateMaxAge), so that cost does not grow with
+// the number of instances. The PID and
 // IPC namespaces need a process: the first Command starts the init (pinning
 // its namespaces at RuntimeDir/instances/<name>/{pid,ipc} and recording its
 // pid), which lives until Stop or Delete, across restarts of the daemon (a

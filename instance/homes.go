@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vmss-emulator/vmss/internal/atomicfile"
 	"github.com/vmss-emulator/vmss/internal/mountinfo"
 	"github.com/vmss-emulator/vmss/nsnet"
 )
@@ -56,6 +57,7 @@ func (m *Manager) ensureHomes() error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	own := true
 	err := nsnet.WithFlock(m.stateDir(), func() error {
 		if isMountPoint(dir) {
 			return nil
@@ -85,12 +87,33 @@ func (m *Manager) ensureHomes() error {
 		return os.Chmod(dir, 0o700)
 	})
 	if errors.Is(err, errSkipHomes) {
-		err = nil
+		err, own = nil, false
 	}
 	if err != nil {
 		return fmt.Errorf("instances' filesystem %s: %w", img, err)
 	}
-	m.homesReady = true
+	m.homesReady, m.homesOwn = true, own
+	return nil
+}
+
+// writeSpecFile writes an instance's spec durably: on the instances' own
+// filesystem with one commit of it shared by the instances created at the
+// same time (see groupSync), elsewhere (no such filesystem) as
+// atomicfile.Write does, so as not to commit the whole filesystem of the
+// state directory.
+func (m *Manager) writeSpecFile(path string, data []byte) error {
+	m.mu.Lock()
+	own := m.homesReady && m.homesOwn
+	m.mu.Unlock()
+	if !own {
+		return writeFileAtomic(path, data, 0o600)
+	}
+	if err := atomicfile.Replace(path, data, 0o600); err != nil {
+		return err
+	}
+	if err := m.homesSync.Sync(m.homesDir()); err != nil {
+		return fmt.Errorf("write %s: commit the instances' filesystem: %w", path, err)
+	}
 	return nil
 }
 

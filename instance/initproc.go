@@ -85,6 +85,7 @@ func (m *Manager) initPid(name string) int {
 // ensureInit starts the init of instance name unless one runs. The caller
 // holds the instance's lock.
 func (m *Manager) ensureInit(ctx context.Context, name string) error {
+	m.setIdle(name, false) // from now on Stop has something to look for
 	if m.initPid(name) != 0 {
 		return nil
 	}

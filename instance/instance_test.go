@@ -642,3 +642,68 @@ func nsPidOfChild(t *testing.T, parent int) string {
 	t.Fatalf("no nested NSpid for pid %s: %s", kids[0], st)
 	return ""
 }
+
+// A new instance in which nothing was started has nothing for Stop to kill:
+// Stop returns at once and marks nothing stopped; once a command ran, Stop
+// kills it as usual.
+func TestStopOfNewInstance(t *testing.T) {
+	m := newTestManager(t)
+	s := create(t, m, testSpec(m, "idle"))
+	if !m.isIdle(s.Name) {
+		t.Fatal("a new instance is not idle")
+	}
+	if err := m.Stop(context.Background(), s.Name); err != nil {
+		t.Fatal(err)
+	}
+	if fileExists(m.stoppedFile(s.Name)) {
+		t.Error("Stop of an instance that never ran anything marked it stopped")
+	}
+	// Create again keeps the namespaces: still idle.
+	create(t, m, s)
+	if !m.isIdle(s.Name) {
+		t.Error("Create of an existing idle instance made it not idle")
+	}
+	cmd, pids := startTree(t, m, s.Name)
+	if m.isIdle(s.Name) {
+		t.Fatal("still idle after a command started")
+	}
+	if err := m.Stop(context.Background(), s.Name); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	waitGone(t, pids)
+	if !fileExists(m.stoppedFile(s.Name)) {
+		t.Error("Stop after a command did not mark the instance stopped")
+	}
+	// A Manager that did not build it (a restarted daemon) does not know
+	// it is idle.
+	m2 := &Manager{RuntimeDir: m.RuntimeDir, StateDir: m.StateDir, Prefix: m.Prefix, Logger: m.Logger}
+	if m2.isIdle(s.Name) {
+		t.Error("a new Manager takes an instance it did not build for idle")
+	}
+}
+
+// On the instances' own filesystem a new instance's spec is committed with
+// a commit of that filesystem (shared by concurrent creations), and a new
+// Manager reads it back.
+func TestSpecCommittedOnInstancesFilesystem(t *testing.T) {
+	m := newTestManager(t)
+	s := create(t, m, testSpec(m, "spec"))
+	m.mu.Lock()
+	own := m.homesReady && m.homesOwn
+	m.mu.Unlock()
+	if !own {
+		t.Skip("no filesystem of the instances' own here")
+	}
+	m.homesSync.mu.Lock()
+	commits := m.homesSync.ended
+	m.homesSync.mu.Unlock()
+	if commits == 0 {
+		t.Error("the spec was written without a commit of the instances' filesystem")
+	}
+	m2 := &Manager{RuntimeDir: m.RuntimeDir, StateDir: m.StateDir, Prefix: m.Prefix, Logger: m.Logger}
+	got, err := m2.Lookup(s.Name)
+	if err != nil || got.AdminUID != s.AdminUID || got.Hostname != s.Hostname {
+		t.Errorf("spec read back = %+v, %v; want uid %d, host name %s", got, err, s.AdminUID, s.Hostname)
+	}
+}

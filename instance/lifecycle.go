@@ -174,6 +174,7 @@ func (m *Manager) buildInstanceNamespaces(ctx context.Context, s, old Spec, exis
 		return err
 	}
 	m.remember(s)
+	m.setIdle(s.Name, true)
 	m.log().Debug("created instance", "instance", s.Name, "hostname", s.Hostname)
 	return nil
 }
@@ -304,7 +305,7 @@ func (m *Manager) writeState(s Spec, hostPasswd, hostGroup []byte) (fresh, recre
 	if err != nil {
 		return fresh, recreated, err
 	}
-	return fresh, recreated, writeFileAtomic(filepath.Join(dir, specFile), b, 0o600)
+	return fresh, recreated, m.writeSpecFile(filepath.Join(dir, specFile), b)
 }
 
 // netnsEtcNames are the files `ip netns exec` reads from /etc/netns/NAME:
@@ -324,11 +325,22 @@ func (m *Manager) writeNetnsEtc(s Spec, hostPasswd, hostGroup []byte) error {
 		if !slices.Contains(netnsEtcNames, f.name) {
 			continue
 		}
-		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data, 0o644); err != nil {
+		p := filepath.Join(dir, f.name)
+		if cur, err := os.ReadFile(p); err == nil && bytes.Equal(cur, f.data) {
+			continue
+		}
+		if err := replaceFile(p, f.data, 0o644); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// replaceFile replaces path atomically (a reader sees the old or the new
+// content) but not durably: for files that Create writes again, whose loss
+// in a crash costs nothing (a durable write waits for the disk twice).
+func replaceFile(path string, data []byte, mode os.FileMode) error {
+	return atomicfile.Replace(path, data, mode)
 }
 
 func copyFile(src, dst string, mode os.FileMode) error {
@@ -387,13 +399,21 @@ func deleteNetns(name string) error { return nsnet.Remove(name) }
 // powered-off Azure VM do, while what lives in RAM goes: the PID and IPC
 // namespaces (with the init) and the contents of /tmp and /dev/shm.
 // Stopping an instance with no processes, or one that does not exist, does
-// nothing.
+// nothing. An instance in which this Manager has started nothing since it
+// built its namespaces (a new one, before its first command) has nothing
+// to kill and no RAM to lose: Stop returns at once, without looking through
+// its cgroups and every process of the host, which would make creating
+// and starting n instances cost n² (a process entered into it by hand,
+// with nsenter on its pins, is not looked for then).
 func (m *Manager) Stop(ctx context.Context, name string) error {
 	if err := m.checkName(name); err != nil {
 		return err
 	}
 	unlock := m.lock(name)
 	defer unlock()
+	if m.isIdle(name) {
+		return nil
+	}
 	if err := m.killAll(ctx, name, false); err != nil {
 		return fmt.Errorf("stop instance %s: %w", name, err)
 	}
@@ -596,6 +616,7 @@ func forEach(names []string, fn func(name string)) {
 // RuntimeDir/bin and empty state directories when no instance of any prefix
 // remains.
 func (m *Manager) removeSharedDirs() error {
+	m.dropTemplate() // it holds copies of what goes now
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var errs []error

@@ -86,12 +86,25 @@ type Manager struct {
 	tools   *execTools           // resolved sh and nsenter
 	locks   map[string]*nameLock // per-instance locks
 	specs   map[string]Spec      // recorded specs, by name
-	nsDirs  []string             // namespace mount points, once set up
+	// idle are instances whose namespaces this Manager built and in which
+	// it has started nothing since (see Stop).
+	idle   map[string]bool
+	nsDirs []string // namespace mount points, once set up
 	// homesReady: StateDir/instances is set up (see ensureHomes).
 	homesReady bool
+	// homesOwn: StateDir/instances is the instances' own filesystem.
+	homesOwn  bool
+	homesSync groupSync // commits of that filesystem
 
 	exeMu sync.Mutex
 	exe   string // copy of the executable, once made
+
+	uids uidClaims // what this Manager knows of the admin uid claims
+
+	tmplMu     sync.Mutex
+	tmpl       *mntTemplate  // current template mount namespace (see acquireTemplate)
+	tmplMaking chan struct{} // closed when the template being made is ready
+	tmplOff    bool          // templates are not possible here
 }
 
 type nameLock struct{ sync.Mutex }
@@ -314,6 +327,28 @@ func (m *Manager) forget(name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.specs, name)
+	delete(m.idle, name)
+}
+
+// setIdle records whether nothing was started in instance name since this
+// Manager built its namespaces.
+func (m *Manager) setIdle(name string, idle bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !idle {
+		delete(m.idle, name)
+		return
+	}
+	if m.idle == nil {
+		m.idle = map[string]bool{}
+	}
+	m.idle[name] = true
+}
+
+func (m *Manager) isIdle(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.idle[name]
 }
 
 // checkName validates the configuration and an instance name given to a

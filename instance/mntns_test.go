@@ -204,3 +204,39 @@ func createFromHighIDNamespace(t *testing.T) {
 	}
 	runtime.KeepAlive(own)
 }
+
+// A new instance's mount namespace has none of the namespace pins of the
+// host: neither those of the Manager's other instances nor another
+// daemon's (another prefix and RuntimeDir, whose RuntimeDir/instances is
+// not even mounted there); it is copied from a template.
+func TestMountNamespaceFromTemplate(t *testing.T) {
+	m := newTestManager(t)
+	other := newTestManager(t)
+	create(t, other, testSpec(other, "o"))
+	a := create(t, m, testSpec(m, "a"))
+	m.tmplMu.Lock()
+	made, off := m.tmpl != nil, m.tmplOff
+	m.tmplMu.Unlock()
+	if off {
+		t.Skip("no template mount namespaces on this kernel")
+	}
+	if !made {
+		t.Error("no template mount namespace after Create")
+	}
+	for _, s := range []string{"b", "c"} {
+		create(t, m, testSpec(m, s))
+	}
+	for _, name := range []string{a.Name, m.Prefix + "c"} {
+		script := "grep -c nsfs /proc/self/mountinfo; grep -c ' " + other.runRoot() + " ' /proc/self/mountinfo"
+		if got := run(t, m, name, ExecRequest{Argv: []string{"sh", "-c", script + "; true"}}); got != "0\n0" {
+			t.Errorf("instance %s: namespace bind mounts and mounts of the other daemon's %s: %q, want none", name, other.runRoot(), got)
+		}
+	}
+	// Positive control: the host's namespace holds both.
+	if n := len(mountLines(t, "nsfs")); n < 2*4 {
+		t.Errorf("the host shows %d nsfs mounts, want at least those of the 4 instances", n)
+	}
+	if len(mountLines(t, " "+other.runRoot()+" ")) == 0 {
+		t.Errorf("%s is not a mount point on the host", other.runRoot())
+	}
+}

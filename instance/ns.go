@@ -55,6 +55,10 @@ type nsPlan struct {
 	nsDirs []string
 }
 
+// runtimeTmpfsSource names the tmpfs of RuntimeDir/instances (the source
+// field of its mount), which holds a daemon's namespace pins.
+const runtimeTmpfsSource = "vmss"
+
 // isNsfs reports whether path is a namespace bind mount.
 func isNsfs(path string) bool {
 	var st unix.Statfs_t
@@ -89,10 +93,12 @@ func (m *Manager) buildNamespaces(plan nsPlan) (createdNet bool, err error) {
 		createdNet bool
 		err        error
 	}
+	tmpl, done := m.acquireTemplate(plan.nsDirs)
+	defer done()
 	resc := make(chan result, 1)
 	release := make(chan struct{})
 	go onDisposableThread(func() {
-		created, err := setupThread(plan)
+		created, err := setupThread(plan, tmpl)
 		resc <- result{unix.Gettid(), created, err}
 		if err == nil {
 			<-release
@@ -143,8 +149,10 @@ func onDisposableThread(fn func()) {
 	fn() // the thread stays locked: the runtime ends it when this goroutine returns
 }
 
-// setupThread runs on a disposable thread; see buildNamespaces.
-func setupThread(plan nsPlan) (createdNet bool, err error) {
+// setupThread runs on a disposable thread; see buildNamespaces. tmpl is
+// an open mount namespace to copy the instance's from (see
+// acquireTemplate), or -1 to copy the daemon's own.
+func setupThread(plan nsPlan, tmpl int) (createdNet bool, err error) {
 	if plan.netns == "" {
 		h, err := netns.NewNamed(plan.name)
 		if err != nil {
@@ -162,6 +170,28 @@ func setupThread(plan nsPlan) (createdNet bool, err error) {
 	if err := setupNetns(); err != nil {
 		return createdNet, err
 	}
+	// From a template: clone the bind sources here, in the daemon's mount
+	// namespace (the template has no RuntimeDir/instances), as detached
+	// mounts, then enter the template, whose copy becomes the instance's.
+	var clones []int
+	if tmpl >= 0 {
+		// setns into a mount namespace needs a root and working directory
+		// of the thread's own.
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			return createdNet, fmt.Errorf("unshare file system attributes: %w", err)
+		}
+		for _, b := range plan.binds {
+			fd, err := unix.OpenTree(unix.AT_FDCWD, b.src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+			if err != nil {
+				return createdNet, fmt.Errorf("clone %s: %w", b.src, err)
+			}
+			defer unix.Close(fd)
+			clones = append(clones, fd)
+		}
+		if err := unix.Setns(tmpl, unix.CLONE_NEWNS); err != nil {
+			return createdNet, fmt.Errorf("enter the template mount namespace: %w", err)
+		}
+	}
 	if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_NEWUTS); err != nil {
 		return createdNet, fmt.Errorf("unshare mount and UTS namespaces: %w", err)
 	}
@@ -171,21 +201,29 @@ func setupThread(plan nsPlan) (createdNet bool, err error) {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return createdNet, fmt.Errorf("make / private: %w", err)
 	}
-	// Open the bind sources before mounting anything: a mount over /tmp,
-	// /home or /root would hide a StateDir placed there. (They must be opened
-	// in the new namespace: a bind source from another one is refused.)
-	srcs := make([]int, len(plan.binds))
-	for i, b := range plan.binds {
-		fd, err := unix.Open(b.src, unix.O_PATH|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return createdNet, fmt.Errorf("open %s: %w", b.src, err)
+	if tmpl >= 0 {
+		for i, b := range plan.binds {
+			if err := unix.MoveMount(clones[i], "", unix.AT_FDCWD, b.dst, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+				return createdNet, fmt.Errorf("bind %s on %s: %w", b.src, b.dst, err)
+			}
 		}
-		defer unix.Close(fd)
-		srcs[i] = fd
-	}
-	for i, b := range plan.binds {
-		if err := unix.Mount("/proc/self/fd/"+strconv.Itoa(srcs[i]), b.dst, "", unix.MS_BIND, ""); err != nil {
-			return createdNet, fmt.Errorf("bind %s on %s: %w", b.src, b.dst, err)
+	} else {
+		// Open the bind sources before mounting anything: a mount over /tmp,
+		// /home or /root would hide a StateDir placed there. (They must be opened
+		// in the new namespace: a bind source from another one is refused.)
+		srcs := make([]int, len(plan.binds))
+		for i, b := range plan.binds {
+			fd, err := unix.Open(b.src, unix.O_PATH|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return createdNet, fmt.Errorf("open %s: %w", b.src, err)
+			}
+			defer unix.Close(fd)
+			srcs[i] = fd
+		}
+		for i, b := range plan.binds {
+			if err := unix.Mount("/proc/self/fd/"+strconv.Itoa(srcs[i]), b.dst, "", unix.MS_BIND, ""); err != nil {
+				return createdNet, fmt.Errorf("bind %s on %s: %w", b.src, b.dst, err)
+			}
 		}
 	}
 	// After the binds: the generated /etc files live on RuntimeDir/instances,
@@ -355,6 +393,17 @@ func detachNamespaceMounts(dirs []string) error {
 			}
 		}
 	}
+	// The RuntimeDir/instances of other daemons (other prefixes), with
+	// their instances' pins: one unmount each rather than one per pin.
+	// (Not the instance's own files bound from there: their root is a file.)
+	for _, mt := range ms {
+		if mt.FSType == "tmpfs" && mt.Source == runtimeTmpfsSource && mt.Root == "/" && !gone[mt.ID] {
+			if err := detach(mt.MountPoint); err != nil {
+				return err
+			}
+			gone[mt.ID] = true
+		}
+	}
 	inGone := func(id int) bool {
 		for seen := 0; seen < len(ms); seen++ {
 			if gone[id] {
@@ -468,7 +517,7 @@ func ensureMountPoint(dir, fstype string, propagation uintptr) (string, error) {
 		if top == nil {
 			var err error
 			if fstype == "tmpfs" {
-				err = unix.Mount("vmss", real, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0711")
+				err = unix.Mount(runtimeTmpfsSource, real, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0711")
 			} else {
 				err = unix.Mount(real, real, "", unix.MS_BIND|unix.MS_REC, "")
 			}

@@ -2,6 +2,8 @@ package instance
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -121,5 +123,31 @@ func TestCheckHostIDs(t *testing.T) {
 		if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 			t.Errorf("uid %d gid %d allow %v: err = %v, want %q", tc.uid, tc.gid, tc.allow, err, tc.wantErr)
 		}
+	}
+}
+
+// replaceFile replaces the content and mode, leaves no temporary file and
+// keeps the old file when it cannot write.
+func TestReplaceFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "resolv.conf")
+	for _, content := range []string{"one\n", "two\n"} {
+		if err := replaceFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil || string(b) != content {
+			t.Fatalf("content = %q, %v; want %q", b, err, content)
+		}
+	}
+	if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("mode = %v, %v", st.Mode(), err)
+	}
+	if err := replaceFile(filepath.Join(dir, "missing", "x"), []byte("x"), 0o644); err == nil {
+		t.Error("writing into a missing directory succeeded")
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Errorf("files left: %v", ents)
 	}
 }

@@ -57,3 +57,80 @@ func TestClaimUID(t *testing.T) {
 		t.Errorf("claims left after releasing prefix vmsst-: %v, want only other-x's %d", ents, o)
 	}
 }
+
+// Two Managers share the claims directory: each one's index misses the
+// other's newer claims, and still no uid is handed out twice; a release by
+// one is seen by the other.
+func TestClaimUIDStaleIndex(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "uids")
+	a := &Manager{Prefix: "vmssa-", UIDDir: dir}
+	b := &Manager{Prefix: "vmssb-", UIDDir: dir}
+	seen := map[int]string{}
+	for i := range 20 {
+		m, name := a, "vmssa-"+strconv.Itoa(i)
+		if i%3 == 0 {
+			m, name = b, "vmssb-"+strconv.Itoa(i)
+		}
+		uid, err := m.claimUID(name, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev, dup := seen[uid]; dup {
+			t.Fatalf("uid %d handed to %s and %s", uid, prev, name)
+		}
+		seen[uid] = name
+		if owner, err := os.Readlink(filepath.Join(dir, strconv.Itoa(uid))); err != nil || owner != name {
+			t.Fatalf("claim of %d = %q, %v; want %s", uid, owner, err, name)
+		}
+	}
+	if len(seen) != 20 {
+		t.Fatalf("%d uids for 20 instances", len(seen))
+	}
+	// b's claim released by b is not found by a as a's.
+	if err := b.releaseUID("vmssb-0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.releaseUID("vmssb-0"); err != nil {
+		t.Fatal(err)
+	}
+	// Each Manager finds its own claims again, and a released one is gone.
+	for uid, name := range seen {
+		m := a
+		if strings.HasPrefix(name, "vmssb-") {
+			m = b
+		}
+		got, err := m.claimUID(name, 0)
+		want := uid
+		if name == "vmssb-0" {
+			want = got // claimed anew
+		}
+		if err != nil || got != want {
+			t.Errorf("claim again of %s = %d, %v; want %d", name, got, err, want)
+		}
+	}
+}
+
+// Claiming one more uid costs the same whatever the number of claims (the
+// index, not a read of every claim).
+func BenchmarkClaimUID(b *testing.B) {
+	for _, n := range []int{100, 4000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			m := &Manager{Prefix: "vmssbench-", UIDDir: filepath.Join(b.TempDir(), "uids")}
+			for i := range n {
+				if _, err := m.claimUID("vmssbench-"+strconv.Itoa(i), 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				name := "vmssbench-x" + strconv.Itoa(i)
+				if _, err := m.claimUID(name, 0); err != nil {
+					b.Fatal(err)
+				}
+				if err := m.releaseUID(name); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

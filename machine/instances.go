@@ -42,8 +42,13 @@ func (m *Machine) Instances(ctx context.Context) (map[string]reconcile.Observed,
 func (m *Machine) CreateInstance(ctx context.Context, in reconcile.InstanceSpec) error {
 	m.ssh.Creating()
 	m.plane.ForgetFilter(in.Netns) // a rebuilt namespace has none of the old one's filter
-	if err := m.records.update(in.Netns, func(r *record) { *r = record{VNetNetns: in.VNetNetns} }); err != nil {
-		return err
+	// A record marks an instance being built as incomplete (and says where
+	// its NIC goes). A new instance has none, which reads the same: a crash
+	// before the complete record leaves a partial instance either way.
+	if _, ok := m.records.read(in.Netns); ok {
+		if err := m.records.update(in.Netns, func(r *record) { *r = record{VNetNetns: in.VNetNetns} }); err != nil {
+			return err
+		}
 	}
 	spec := instance.Spec{
 		Name:         in.Netns,
@@ -96,12 +101,19 @@ func (m *Machine) StartInstance(ctx context.Context, in reconcile.InstanceSpec, 
 		}
 		views, err := m.work.RunExtensions(ctx, in)
 		workloads = m.work.Workloads(in.Netns)
-		if rerr := m.records.update(in.Netns, func(r *record) { r.Extensions, r.Workloads = views, workloads }); rerr != nil {
-			m.log.Warn("instance record: extension results not kept", "instance", in.VMName, "err", rerr)
-		}
 		if err != nil {
+			if rerr := m.records.update(in.Netns, func(r *record) { r.Extensions, r.Workloads = views, workloads }); rerr != nil {
+				m.log.Warn("instance record: extension results not kept", "instance", in.VMName, "err", rerr)
+			}
 			return err
 		}
+		m.work.StartHealth(in)
+		// One write for the results and the generations (a crash before
+		// it runs the extensions again, as it would between two writes).
+		return m.records.update(in.Netns, func(r *record) {
+			r.Extensions = views
+			r.RestartGen, r.ModelGen, r.WorkKey, r.Workloads = in.RestartGen, in.ModelGen, key, workloads
+		})
 	}
 	m.work.StartHealth(in)
 	return m.records.update(in.Netns, func(r *record) {

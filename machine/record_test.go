@@ -2,7 +2,9 @@ package machine
 
 import (
 	"os"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/vmss-emulator/vmss/arm"
 )
@@ -45,5 +47,43 @@ func TestRecordsCache(t *testing.T) {
 	}
 	if _, err := os.Stat(rs.path("a")); !os.IsNotExist(err) {
 		t.Errorf("record file after remove: %v", err)
+	}
+}
+
+// Updates of one record are serialized (none is lost); an update of
+// another record does not wait for them.
+func TestRecordsUpdateLocking(t *testing.T) {
+	rs := &records{dir: t.TempDir()}
+	inA, releaseA := make(chan struct{}), make(chan struct{})
+	doneA := make(chan error, 1)
+	go func() {
+		doneA <- rs.update("a", func(r *record) { close(inA); <-releaseA; r.BuildGen++ })
+	}()
+	<-inA
+	doneB := make(chan error, 1)
+	go func() { doneB <- rs.update("b", func(r *record) { r.BuildGen = 7 }) }()
+	select {
+	case err := <-doneB:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an update of record b waited for one of record a")
+	}
+	close(releaseA)
+	if err := <-doneA; err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if err := rs.update("a", func(r *record) { r.BuildGen++ }); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if r, _ := (&records{dir: rs.dir}).read("a"); r.BuildGen != 21 {
+		t.Errorf("BuildGen after 21 updates = %d (an update was lost)", r.BuildGen)
 	}
 }

@@ -207,10 +207,14 @@ type PlanOptions struct {
 // DNS lists every created instance (serving or not, as Azure keeps names of
 // stopped VMs).
 func BuildPlan(st *model.State, serving, exists map[string]bool, o PlanOptions) *Plan {
+	return buildPlan(st, DesiredInstances(st), serving, exists, o)
+}
+
+// buildPlan is BuildPlan with the instances st wants (DesiredInstances).
+func buildPlan(st *model.State, desired []*Desired, serving, exists map[string]bool, o PlanOptions) *Plan {
 	if o.ProbeIntervalScale <= 0 {
 		o.ProbeIntervalScale = 1
 	}
-	desired := DesiredInstances(st)
 	b := &planner{st: st, serving: serving, exists: exists, o: o,
 		byKey: map[string]*Desired{}, poolMembers: map[string][]*Desired{}}
 	for _, d := range desired {

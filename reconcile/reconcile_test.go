@@ -446,3 +446,46 @@ func TestPanicUnderTheLockReleasesIt(t *testing.T) {
 	e.putSet(1, false)
 	e.converge()
 }
+
+// Passes share the snapshot of the state and its desired instances while
+// the state does not change, and take a new one when it does.
+func TestSnapshotReusedUntilTheStateChanges(t *testing.T) {
+	e := setup(t)
+	e.putSet(3, false)
+	s1, d1 := e.r.snapshot()
+	s2, d2 := e.r.snapshot()
+	if s1 != s2 || len(d1) != 3 || &d1[0] != &d2[0] {
+		t.Errorf("unchanged state: a new snapshot (%p, %p) or desired instances (%d)", s1, s2, len(d1))
+	}
+	e.converge()
+	e.putSet(5, false)
+	s3, d3 := e.r.snapshot()
+	if s3 == s1 || len(d3) != 5 {
+		t.Errorf("after a change: same snapshot %v, %d desired instances, want a new one with 5", s3 == s1, len(d3))
+	}
+	e.converge()
+	if got := len(e.k.inst); got != 5 {
+		t.Errorf("%d instances in the kernel, want 5", got)
+	}
+	var records int
+	for _, z := range e.k.plan.DNS {
+		records += len(z.Records)
+	}
+	if records != 5 {
+		t.Errorf("%d DNS records, want 5", records)
+	}
+}
+
+// The pause before a pass is twice the last pass, within bounds.
+func TestPassPause(t *testing.T) {
+	for _, tc := range []struct{ last, want time.Duration }{
+		{0, 2 * time.Millisecond},
+		{time.Millisecond, 2 * time.Millisecond},
+		{40 * time.Millisecond, 80 * time.Millisecond},
+		{time.Second, 500 * time.Millisecond},
+	} {
+		if got := passPause(tc.last); got != tc.want {
+			t.Errorf("passPause(%v) = %v, want %v", tc.last, got, tc.want)
+		}
+	}
+}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Time from `vmss create --instance-count N` to all N instances running with
 # internal DNS answering for every computer name, for N = 10, 100, 250 (or the
-# counts given as arguments), the daemon's RSS, and the time from `vmss delete`
+# counts given as arguments), the daemon's RSS and CPU seconds (user +
+# system) per 100 instances over create and DNS (steadier than times on a
+# shared machine), and the time from `vmss delete`
 # until no instance namespace is left. Runs its own daemon (--lift-limits) with
 # its own prefix, state and address range; at the end times `vmss cleanup` of
 # everything left and checks that no namespace, link or mount of the prefix
@@ -41,14 +43,16 @@ for _ in $(seq 1200); do
 done
 
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$pid/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }   # the daemon's utime + stime
 now() { date +%s.%N; }
 count_ns() { ip netns list | awk -v p="$prefix" 'index($1, p) == 1' | wc -l; }
-printf "%-6s %-10s %-10s %-10s %-11s %-9s %-9s\n" N create_s dns_s total_s inst_per_s rss_MiB delete_s
+printf "%-6s %-10s %-10s %-10s %-11s %-9s %-9s %-9s\n" N create_s dns_s total_s inst_per_s rss_MiB delete_s cpu_s_100
 for n in "${counts[@]}"; do
   name="b$n"
   spg=()
   [ "$n" -gt 100 ] && spg=(--single-placement-group false)
   prefixlen=24; [ "$n" -gt 250 ] && prefixlen=20; [ "$n" -gt 4091 ] && prefixlen=19
+  c0=$(cpu_ticks)
   t0=$(now)
   vmss create -n "$name" --instance-count "$n" --disable-overprovision --lb none --admin-password 'Bench!pass1' \
     --vnet-address-prefix "10.$((n % 250)).0.0/16" --subnet-address-prefix "10.$((n % 250)).0.0/$prefixlen" "${spg[@]}" -o none
@@ -58,22 +62,29 @@ for n in "${counts[@]}"; do
   netns=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["netns"])' "$work/insts.json")
   python3 -c 'import json,sys; [print(i["osProfile"]["computerName"]) for i in json.load(open(sys.argv[1]))]' "$work/insts.json" >"$work/names"
   want=$(wc -l <"$work/names")
+  deadline=$(( $(date +%s) + 300 ))
   while :; do
     got=$(nsenter --net="/run/netns/$netns" dig +short +time=1 +tries=1 @168.63.129.16 -f "$work/names" | grep -c '^10\.' || true)
     [ "$got" -ge "$want" ] && break
+    if [ "$(date +%s)" -gt "$deadline" ]; then
+      echo "N=$n: after 300 s the internal DNS answered $got of $want names asked from $netns" >&2
+      exit 1
+    fi
     sleep 0.02
   done
   t2=$(now)
+  c2=$(cpu_ticks)
   rss=$(rss_kb)
   base=$(count_ns)
   vmss delete -n "$name"
   # Deleted: every instance namespace gone (the VNET's stays until its own delete).
   while [ "$(count_ns)" -gt $((base - n)) ]; do sleep 0.05; done
   t3=$(now)
-  python3 - "$n" "$t0" "$t1" "$t2" "$t3" "$rss" <<'PY'
+  python3 - "$n" "$t0" "$t1" "$t2" "$t3" "$rss" "$c0" "$c2" "$(getconf CLK_TCK)" <<'PY'
 import sys
 n, t0, t1, t2, t3, rss = int(sys.argv[1]), *map(float, sys.argv[2:6]), int(sys.argv[6])
-print(f"{n:<6} {t1-t0:<10.3f} {t2-t1:<10.3f} {t2-t0:<10.3f} {n/(t2-t0):<11.1f} {rss/1024:<9.1f} {t3-t2:<9.3f}")
+cpu = (float(sys.argv[8]) - float(sys.argv[7])) / float(sys.argv[9])  # daemon CPU s, create + DNS
+print(f"{n:<6} {t1-t0:<10.3f} {t2-t1:<10.3f} {t2-t0:<10.3f} {n/(t2-t0):<11.1f} {rss/1024:<9.1f} {t3-t2:<9.3f} {cpu/n*100:<9.2f}")
 PY
 done
 

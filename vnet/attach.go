@@ -148,7 +148,11 @@ func (m *Manager) attach(ctx context.Context, vnetNetns string, n NIC) error {
 		created = true
 	}
 	err = m.fail("attach-configure")
-	if err == nil {
+	switch {
+	case err != nil:
+	case created:
+		err = m.configureNew(ctx, vh, ih, br, n)
+	default:
 		err = m.configure(ctx, vnetNetns, vh, ih, br, n)
 	}
 	if err != nil && created {
@@ -180,6 +184,18 @@ func isPeer(vh *netlink.Handle, veth netlink.Link, instFd netns.NsHandle, eth0 n
 		return false, "its peer is in another namespace"
 	}
 	return true, ""
+}
+
+// configureNew finishes a pair created just now with the NIC's MAC, MTU,
+// bridge port, group and state: what configure would find right already
+// is not looked at again (each look is a request to the kernel, and there
+// are thousands of instances to attach).
+func (m *Manager) configureNew(ctx context.Context, vh, ih *netlink.Handle, br netlink.Link, n NIC) error {
+	eth0, err := retryGet(ctx, func() (netlink.Link, error) { return ih.LinkByName(InstanceIface) })
+	if err != nil {
+		return fmt.Errorf("find %s in the instance: %w", InstanceIface, err)
+	}
+	return m.configureInstanceSide(ctx, vh, ih, br, eth0, n)
 }
 
 // configure brings an existing pair to the NIC's state. Everything here is
@@ -217,6 +233,13 @@ func (m *Manager) configure(ctx context.Context, vnetNetns string, vh, ih *netli
 	if err != nil {
 		return fmt.Errorf("find %s in the instance: %w", InstanceIface, err)
 	}
+	return m.configureInstanceSide(ctx, vh, ih, br, eth0, n)
+}
+
+// configureInstanceSide brings eth0, the instance's end of the pair, to the
+// NIC's state (MAC, MTU, address, up, default route) and lo up, and forgets
+// the VNET's neighbour entry of the address.
+func (m *Manager) configureInstanceSide(ctx context.Context, vh, ih *netlink.Handle, br, eth0 netlink.Link, n NIC) error {
 	if !slices.Equal(eth0.Attrs().HardwareAddr, n.MAC) {
 		if err := retry(ctx, func() error { return ih.LinkSetHardwareAddr(eth0, n.MAC) }); err != nil {
 			return fmt.Errorf("set MAC of %s: %w", InstanceIface, err)
@@ -266,23 +289,17 @@ func (m *Manager) configure(ctx context.Context, vnetNetns string, vh, ih *netli
 	return forgetStaleNeighbor(vh, br, n)
 }
 
-// forgetStaleNeighbor removes the VNET's neighbor entry for the NIC's address
-// when it holds another MAC: an instance that reuses the address of a deleted
-// one would otherwise stay unreachable from the VNET (NAT, load balancing)
-// while the old entry is still considered reachable.
+// forgetStaleNeighbor removes the VNET's neighbor entry for the NIC's address:
+// an instance that reuses the address of a deleted one would otherwise stay
+// unreachable from the VNET (NAT, load balancing) while the old entry, with
+// the old MAC, is still considered reachable. The entry goes whatever MAC it
+// holds (the next packet resolves the address again): reading it first
+// would mean listing the host's whole neighbour table, one table for all
+// namespaces, for every instance attached.
 func forgetStaleNeighbor(vh *netlink.Handle, br netlink.Link, n NIC) error {
-	neighs, err := vh.NeighList(br.Attrs().Index, netlink.FAMILY_V4)
-	if err != nil {
-		return fmt.Errorf("list neighbors of %s: %w", n.Bridge, err)
-	}
-	for _, nb := range neighs {
-		ip, ok := netip.AddrFromSlice(nb.IP)
-		if !ok || ip.Unmap() != n.Addr.Addr() || len(nb.HardwareAddr) == 0 || slices.Equal(nb.HardwareAddr, n.MAC) {
-			continue
-		}
-		if err := vh.NeighDel(&nb); err != nil && !isNotFound(err) {
-			return fmt.Errorf("forget the old neighbor entry of %v on %s: %w", n.Addr.Addr(), n.Bridge, err)
-		}
+	nb := &netlink.Neigh{LinkIndex: br.Attrs().Index, Family: netlink.FAMILY_V4, IP: n.Addr.Addr().AsSlice()}
+	if err := vh.NeighDel(nb); err != nil && !errors.Is(err, unix.ENOENT) && !isNotFound(err) {
+		return fmt.Errorf("forget the old neighbor entry of %v on %s: %w", n.Addr.Addr(), n.Bridge, err)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vmss-emulator/vmss/api"
 	"github.com/vmss-emulator/vmss/daemon"
+	"github.com/vmss-emulator/vmss/reconcile"
 )
 
 // daemonFlags are the options of serve and up.
@@ -42,7 +43,7 @@ func (f *daemonFlags) add(c *cobra.Command) {
 	fl.Float64Var(&f.o.ProbeIntervalScale, "probe-interval-scale", 1, "multiply the intervals of load-balancer health probes and the Application Health extension (e.g. 0.1 for fast demos and tests)")
 	fl.Float64Var(&f.o.TimeScale, "time-scale", 1, "multiply every autoscale duration (time grain, window, cooldown, evaluation interval) and the metric sampling interval, e.g. 0.02 turns 5 minutes into 6 s; metrics keep wall-clock times")
 	fl.DurationVar(&f.o.DrainPeriod, "drain-period", 5*time.Second, "default drain period of backend pools that set no drainPeriodInSeconds")
-	fl.IntVar(&f.o.Parallel, "parallel", 16, "instance operations at once")
+	fl.IntVar(&f.o.Parallel, "parallel", reconcile.DefaultParallel, "instance operations at once")
 	fl.DurationVar(&f.o.StopTimeout, "stop-timeout", 30*time.Second, "how long a graceful stop (and up's teardown) may take before the daemon exits anyway, reporting what it left")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.Int64Var(&f.o.InstancePids, "instance-max-processes", 1024, "processes and threads each instance may have (-1: no cap)")

@@ -2,8 +2,10 @@
 // moment leaves either the old file or the whole new one: the data goes to
 // a temporary file in the same directory, which is fsynced, then renamed (or
 // linked) into place, and the directory is fsynced so the new name itself
-// is durable. Every file the emulator keeps across restarts (the desired
-// state, instance records and specs, host keys) is written through it.
+// is durable. Every file the emulator keeps across reboots (the desired
+// state, instance specs, host keys) is written through it; Replace is the
+// atomic write without the waits for the disk, for files that only need to
+// survive a restart of the daemon (instance records).
 package atomicfile
 
 import (
@@ -34,6 +36,30 @@ func WriteNew(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// Replace replaces path with data, with permissions mode, atomically but
+// not durably: readers see the old file or the whole new one, and so does
+// a restarted process, but after a power loss or a kernel crash path may
+// hold either, or be empty. It does not wait for the disk: for files that
+// describe what does not outlive the kernel either, or are written again.
+func Replace(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	err = errors.Join(err, f.Chmod(mode), f.Close())
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

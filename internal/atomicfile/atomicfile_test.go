@@ -98,3 +98,30 @@ func TestWriteFailureKeepsOldFile(t *testing.T) {
 	}
 	onlyFile(t, dir)
 }
+
+// Replace replaces the content and mode and waits for nothing: no file or
+// directory is synced.
+func TestReplaceDoesNotSync(t *testing.T) {
+	synced := recordSyncs(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	for _, content := range []string{"old", "new"} {
+		if err := Replace(p, []byte(content), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(p); err != nil || string(b) != content {
+			t.Fatalf("content = %q, %v; want %q", b, err, content)
+		}
+	}
+	if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o640 {
+		t.Errorf("mode = %v, %v", st.Mode(), err)
+	}
+	onlyFile(t, dir)
+	if len(*synced) != 0 {
+		t.Errorf("synced %v, want nothing", *synced)
+	}
+	if err := Replace(filepath.Join(dir, "missing", "f"), []byte("x"), 0o600); err == nil {
+		t.Error("Replace into a missing directory succeeded")
+	}
+	onlyFile(t, dir)
+}
