@@ -57,20 +57,23 @@ for n in "${counts[@]}"; do
   vmss create -n "$name" --instance-count "$n" --disable-overprovision --lb none --admin-password 'Bench!pass1' \
     --vnet-address-prefix "10.$((n % 250)).0.0/16" --subnet-address-prefix "10.$((n % 250)).0.0/$prefixlen" "${spg[@]}" -o none
   t1=$(now)
-  # DNS: every computer name must resolve, asked from inside the first instance.
+  # DNS: every computer name must resolve, asked from inside the first and
+  # the last instance (past 959 instances the last is on a leaf bridge).
   vmss list-instances -n "$name" -o json >"$work/insts.json"
-  netns=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["netns"])' "$work/insts.json")
+  askers=$(python3 -c 'import json,sys; i=json.load(open(sys.argv[1])); print(i[0]["netns"], i[-1]["netns"])' "$work/insts.json")
   python3 -c 'import json,sys; [print(i["osProfile"]["computerName"]) for i in json.load(open(sys.argv[1]))]' "$work/insts.json" >"$work/names"
   want=$(wc -l <"$work/names")
   deadline=$(( $(date +%s) + 300 ))
-  while :; do
-    got=$(nsenter --net="/run/netns/$netns" dig +short +time=1 +tries=1 @168.63.129.16 -f "$work/names" | grep -c '^10\.' || true)
-    [ "$got" -ge "$want" ] && break
-    if [ "$(date +%s)" -gt "$deadline" ]; then
-      echo "N=$n: after 300 s the internal DNS answered $got of $want names asked from $netns" >&2
-      exit 1
-    fi
-    sleep 0.02
+  for netns in $askers; do
+    while :; do
+      got=$(nsenter --net="/run/netns/$netns" dig +short +time=1 +tries=1 @168.63.129.16 -f "$work/names" | grep -c '^10\.' || true)
+      [ "$got" -ge "$want" ] && break
+      if [ "$(date +%s)" -gt "$deadline" ]; then
+        echo "N=$n: after 300 s the internal DNS answered $got of $want names asked from $netns" >&2
+        exit 1
+      fi
+      sleep 0.02
+    done
   done
   t2=$(now)
   c2=$(cpu_ticks)

@@ -238,7 +238,8 @@ func instancePorts(subnets map[string]*subnetPorts) int {
 }
 
 // sizeNeighbors makes the host's neighbour table hold the instances of
-// every VNET of the Manager, with adding more in VNET ns.
+// every VNET of the Manager, with adding more in VNET ns, and its backlog
+// hold the broadcasts of the largest bridge.
 func (m *Manager) sizeNeighbors(ns string, subnets map[string]*subnetPorts, adding int) error {
 	m.ports.Store(ns, instancePorts(subnets))
 	total := adding
@@ -247,5 +248,10 @@ func (m *Manager) sizeNeighbors(ns string, subnets map[string]*subnetPorts, addi
 	if m.Sysctls != nil {
 		sys = m.Sysctls
 	}
-	return m.neigh.ensure(sys, total, m.log())
+	if err := m.neigh.ensure(sys, total, m.log()); err != nil {
+		return err
+	}
+	// The bridge the instance joins has at most one port more than the
+	// largest one now.
+	return m.backlog.ensure(sys, min(largestBridge(subnets)+adding, MaxBridgePorts), m.log())
 }

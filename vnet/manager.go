@@ -30,13 +30,15 @@ type Manager struct {
 	Layout Layout
 
 	// Sysctls is the host's /proc/sys, where the neighbour table limits
-	// are raised when the instances need it. Nil: /proc/sys.
+	// and the per-CPU backlog are raised when the instances need it. Nil:
+	// /proc/sys.
 	Sysctls Sysctls
 
 	locks   sync.Map // VNET namespace name -> *sync.RWMutex
 	placing sync.Map // VNET namespace name -> *placeState
 	ports   sync.Map // VNET namespace name -> int, instance ports last counted
 	neigh   neighSizer
+	backlog backlogSizer
 
 	// failAt, when set, is called at named points of Ensure and Attach; an
 	// error it returns fails the call there. Tests use it to check rollback.
