@@ -2,6 +2,8 @@ package vnet
 
 import (
 	"errors"
+	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -50,5 +52,86 @@ func TestBacklogSizerRefuses(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
+	}
+}
+
+// On a bridge of more ports than the backlog holds, a broadcast from its
+// newest port does not reach its oldest (the place of a leaf's uplink): the
+// positive control, with a backlog of 250 and a bridge of 300 ports, as a
+// full bridge of 1,023 ports against the default 1,000 (which takes a
+// minute to build). Once the backlog is sized for the bridge, it does. The
+// host's value is put back afterwards.
+func TestBridgeBroadcastReachesOldestPort(t *testing.T) {
+	requireRoot(t)
+	const ports, control = 300, 250
+	sys := procSysctls{}
+	orig, err := sys.Read(netdevBacklog)
+	if err != nil {
+		t.Skip("no net.core.netdev_max_backlog here:", err)
+	}
+	t.Cleanup(func() {
+		if err := sys.Write(netdevBacklog, orig); err != nil {
+			t.Errorf("putting net.core.netdev_max_backlog back to %d: %v", orig, err)
+		}
+	})
+	p := uniq()
+	br, a, b := p+"br", p+"a", p+"b"
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	for _, n := range []string{br, a, b} {
+		ip("netns", "add", n)
+		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", n).Run() })
+	}
+	ip("-n", br, "link", "add", "br0", "type", "bridge")
+	ip("-n", br, "link", "set", "br0", "up")
+	// The oldest port leads to b, the newest to a, and the rest fill the bridge.
+	ip("-n", br, "link", "add", "old", "type", "veth", "peer", "name", "eth0", "netns", b)
+	ip("-n", br, "link", "set", "old", "master", "br0", "up")
+	ip("-n", b, "addr", "add", "10.9.0.2/24", "dev", "eth0")
+	ip("-n", b, "link", "set", "eth0", "up")
+	var batch strings.Builder
+	for i := range ports - 3 {
+		fmt.Fprintf(&batch, "link add f%d type veth peer name g%d\nlink set f%d master br0 up\nlink set g%d up\n", i, i, i, i)
+	}
+	cmd := exec.Command("ip", "-n", br, "-batch", "-")
+	cmd.Stdin = strings.NewReader(batch.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("filling the bridge: %v: %s", err, out)
+	}
+	ip("-n", br, "link", "add", "new", "type", "veth", "peer", "name", "eth0", "netns", a)
+	ip("-n", br, "link", "set", "new", "master", "br0", "up")
+	ip("-n", a, "addr", "add", "10.9.0.3/24", "dev", "eth0")
+	ip("-n", a, "link", "set", "eth0", "up")
+	// pings counts the pings from a to b that got an answer, each after an
+	// ARP request: a broadcast the bridge floods to every port.
+	pings := func() int {
+		ok := 0
+		for range 3 {
+			ip("-n", a, "neigh", "flush", "all")
+			if exec.Command("ip", "netns", "exec", a, "ping", "-c1", "-W1", "10.9.0.2").Run() == nil {
+				ok++
+			}
+		}
+		return ok
+	}
+	if err := sys.Write(netdevBacklog, control); err != nil {
+		t.Fatal(err)
+	}
+	if n := pings(); n != 0 {
+		t.Fatalf("with a backlog of %d, %d of 3 floods on %d ports reached the oldest port; the control expects none", control, n, ports)
+	}
+	var z backlogSizer
+	if err := z.ensure(sys, ports, discard); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := sys.Read(netdevBacklog); v != backlogNeed(ports) {
+		t.Fatalf("backlog %d after sizing for %d ports, want %d", v, ports, backlogNeed(ports))
+	}
+	if n := pings(); n != 3 {
+		t.Fatalf("with the backlog sized (%d), %d of 3 floods reached the oldest port", backlogNeed(ports), n)
 	}
 }
