@@ -124,9 +124,15 @@ func (k *fakeKernel) DeleteInstance(_ context.Context, n string) error {
 	return nil
 }
 
-func (k *fakeKernel) Instances(context.Context) (map[string]Observed, error) {
+func (k *fakeKernel) Instances(ctx context.Context) (map[string]Observed, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // as the kernel's, which reads namespaces under ctx
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if err := k.fail["instances"]; err != nil {
+		return nil, err
+	}
 	out := map[string]Observed{}
 	for n, o := range k.inst {
 		out[n] = *o

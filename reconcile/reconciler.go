@@ -208,11 +208,17 @@ func (r *Reconciler) snapshot() (*model.State, []*Desired) {
 func (r *Reconciler) Pass(ctx context.Context) {
 	snap, desired := r.snapshot()
 	obs, err := r.kernel.Instances(ctx)
+	if ctx.Err() != nil {
+		return // shutting down: not an error
+	}
 	if err != nil {
 		r.log.Error("observe instances", "err", err)
 		return
 	}
 	kvnets, err := r.kernel.VNets(ctx)
+	if ctx.Err() != nil {
+		return
+	}
 	if err != nil {
 		r.log.Error("observe VNETs", "err", err)
 		return

@@ -125,3 +125,26 @@ func TestStopWithinDeadlineWhileAStepKeepsFailing(t *testing.T) {
 		t.Errorf("repeat count records %v, want one saying %d times", rep, calls-1)
 	}
 }
+
+// A pass ended by shutdown logs no error; a failure to observe the
+// instances while running does (the positive control).
+func TestPassAtShutdownLogsNoError(t *testing.T) {
+	logs := &logRecorder{}
+	e := setupWith(t, Options{Logger: slog.New(logs)})
+	e.putSet(1, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	e.r.Pass(ctx)
+	e.r.Wait()
+	if got := logs.find(slog.LevelError, "observe instances"); len(got) != 0 {
+		t.Fatalf("a pass at shutdown logged %d errors: %v", len(got), got[0].Message)
+	}
+	e.k.mu.Lock()
+	e.k.fail["instances"] = errors.New("reading /run/netns: permission denied")
+	e.k.mu.Unlock()
+	e.r.Pass(context.Background())
+	e.r.Wait()
+	if got := logs.find(slog.LevelError, "observe instances"); len(got) != 1 {
+		t.Fatalf("a failed observation logged %d errors, want 1", len(got))
+	}
+}
