@@ -72,7 +72,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 			// A new instance: give the uid back when Create fails.
 			defer func() {
 				if err != nil {
-					_ = m.releaseUID(s.Name)
+					_ = m.releaseUID(s.Name, s.AdminUID)
 				}
 			}()
 		}
@@ -483,6 +483,10 @@ func (m *Manager) removeSwept(ctx context.Context, name string, hs []cgroup.Hier
 	if sweep {
 		errs = append(errs, m.killAll(ctx, name, true))
 	}
+	uid := 0 // unknown: releaseUID looks through every claim
+	if s, err := m.Lookup(name); err == nil {
+		uid = s.AdminUID
+	}
 	for _, h := range hs {
 		errs = append(errs, h.Remove(ctx, m.group(name)))
 	}
@@ -492,7 +496,7 @@ func (m *Manager) removeSwept(ctx context.Context, name string, hs []cgroup.Hier
 	if err := os.RemoveAll(m.runDir(name)); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, deleteNetns(name), os.RemoveAll(m.instDir(name)), os.RemoveAll(m.netnsEtcDir(name)), m.releaseUID(name))
+	errs = append(errs, deleteNetns(name), os.RemoveAll(m.instDir(name)), os.RemoveAll(m.netnsEtcDir(name)), m.releaseUID(name, uid))
 	m.forget(name)
 	if err := errors.Join(errs...); err != nil {
 		return err

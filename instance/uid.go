@@ -124,7 +124,21 @@ func (m *Manager) releaseUIDs(match func(owner string) bool) error {
 	return errors.Join(errs...)
 }
 
-func (m *Manager) releaseUID(name string) error {
+// releaseUID removes the uid claim of instance name. With its uid known
+// (recorded in its spec) that is the one claim named by the uid; otherwise,
+// or when that claim is not name's, every claim is read (O(claims of the
+// host), which a delete of many instances must not pay per instance).
+func (m *Manager) releaseUID(name string, uid int) error {
+	if uid >= AdminUIDBase && uid < AdminUIDBase+adminUIDCount {
+		p := filepath.Join(m.uidDir(), strconv.Itoa(uid))
+		if owner, err := os.Readlink(p); err == nil && owner == name {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("release admin uid %d of %s: %w", uid, name, err)
+			}
+			_ = os.Remove(m.uidDir()) // only when empty
+			return nil
+		}
+	}
 	return m.releaseUIDs(func(owner string) bool { return owner == name })
 }
 

@@ -1,6 +1,7 @@
 package instance
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,7 +44,7 @@ func TestClaimUID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.releaseUID("vmsst-c"); err != nil {
+	if err := m.releaseUID("vmsst-c", 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Lstat(filepath.Join(m.UIDDir, strconv.Itoa(AdminUIDBase))); !os.IsNotExist(err) {
@@ -55,5 +56,80 @@ func TestClaimUID(t *testing.T) {
 	ents, _ := os.ReadDir(m.UIDDir)
 	if len(ents) != 1 || ents[0].Name() != strconv.Itoa(o) {
 		t.Errorf("claims left after releasing prefix vmsst-: %v, want only other-x's %d", ents, o)
+	}
+}
+
+// TestReleaseUID checks that a claim is released by the recorded uid, that
+// a wrong or unknown recorded uid falls back to looking through the claims,
+// and that other instances' claims stay.
+func TestReleaseUID(t *testing.T) {
+	m := &Manager{Prefix: "vmsst-", UIDDir: filepath.Join(t.TempDir(), "uids")}
+	claim := func(name string) int {
+		t.Helper()
+		uid, err := m.claimUID(name, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uid
+	}
+	claimed := func(uid int) string {
+		owner, _ := os.Readlink(filepath.Join(m.UIDDir, strconv.Itoa(uid)))
+		return owner
+	}
+	a, b, c := claim("vmsst-a"), claim("vmsst-b"), claim("vmsst-c")
+	for _, tc := range []struct {
+		name string
+		uid  int // recorded
+		gone int // claim released
+	}{
+		{"vmsst-b", b, b},    // by its recorded uid
+		{"vmsst-a", c, a},    // recorded uid is c's claim: c keeps it, a's is found
+		{"vmsst-c", 0, c},    // unknown uid
+		{"vmsst-x", 1000, 0}, // no claim at all: nothing to do
+	} {
+		if err := m.releaseUID(tc.name, tc.uid); err != nil {
+			t.Fatalf("releaseUID(%s, %d): %v", tc.name, tc.uid, err)
+		}
+		if tc.gone != 0 && claimed(tc.gone) != "" {
+			t.Errorf("releaseUID(%s, %d): claim %d still held by %q", tc.name, tc.uid, tc.gone, claimed(tc.gone))
+		}
+	}
+	if claimed(a) != "" || claimed(b) != "" || claimed(c) != "" {
+		t.Errorf("claims left: %q %q %q", claimed(a), claimed(b), claimed(c))
+	}
+	if _, err := os.Stat(m.UIDDir); !os.IsNotExist(err) {
+		t.Errorf("empty claim directory left: %v", err)
+	}
+}
+
+// BenchmarkReleaseUID releases the claim of one instance among 4,096 by its
+// recorded uid (what Delete does), against a host-wide look through the
+// claims when the uid is unknown.
+func BenchmarkReleaseUID(b *testing.B) {
+	for _, known := range []bool{true, false} {
+		b.Run(fmt.Sprintf("known=%v", known), func(b *testing.B) {
+			m := &Manager{Prefix: "vmsst-", UIDDir: filepath.Join(b.TempDir(), "uids")}
+			if err := os.MkdirAll(m.UIDDir, 0o700); err != nil {
+				b.Fatal(err)
+			}
+			for i := range 4096 {
+				if err := os.Symlink(fmt.Sprintf("vmsst-%d", i), filepath.Join(m.UIDDir, strconv.Itoa(AdminUIDBase+i))); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				name, uid := "vmsst-x", AdminUIDBase+4096+i%1000
+				if err := os.Symlink(name, filepath.Join(m.UIDDir, strconv.Itoa(uid))); err != nil {
+					b.Fatal(err)
+				}
+				if !known {
+					uid = 0
+				}
+				if err := m.releaseUID(name, uid); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
