@@ -92,6 +92,8 @@ type Manager struct {
 
 	exeMu sync.Mutex
 	exe   string // copy of the executable, once made
+
+	sweeps sweeper // kills of processes that entered without the cgroup
 }
 
 type nameLock struct{ sync.Mutex }
