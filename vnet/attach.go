@@ -361,6 +361,9 @@ func (m *Manager) detach(ctx context.Context, vnetNetns string, names []string) 
 			return fmt.Errorf("%s is a %s, not a veth", name, l.Type())
 		}
 		if err := retry(ctx, func() error { return h.LinkSetGroup(l, detachGroup) }); err != nil {
+			if isNotFound(err) {
+				continue // gone meanwhile: its instance namespace went
+			}
 			return fmt.Errorf("mark %s for deletion: %w", name, err)
 		}
 	}
