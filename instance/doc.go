@@ -36,7 +36,9 @@
 // new Manager adopts it). Processes enter an instance through Command,
 // which returns an exec.Cmd running /bin/sh → nsenter → the program, joining
 // the cgroups before anything else runs. Stop and Delete also kill
-// processes that entered an instance's namespaces some other way.
+// processes that entered an instance's namespaces some other way, found by
+// a scan of /proc that concurrent calls share (deleting many instances at
+// once costs a few scans of the host's processes, not one each).
 //
 // Typical usage:
 //

@@ -618,6 +618,56 @@ func TestConcurrentCreate(t *testing.T) {
 	}
 }
 
+// TestConcurrentDeletesKillStrays deletes instances at once, each with a
+// process that entered its network namespace without its cgroup (as `ip
+// netns exec` does): every such process is killed (the sweeps of /proc are
+// shared) and nothing of the instances is left.
+func TestConcurrentDeletesKillStrays(t *testing.T) {
+	m := newTestManager(t)
+	ctx := context.Background()
+	const n = 6
+	var strays []<-chan error
+	var names []string
+	for i := range n {
+		s := create(t, m, testSpec(m, "d"+strconv.Itoa(i)))
+		names = append(names, s.Name)
+		strays = append(strays, startStray(t, "--net="+m.NetnsPath(s.Name)))
+	}
+	// Positive control: the strays run until their instance is deleted.
+	select {
+	case <-strays[0]:
+		t.Fatal("a stray process exited before any delete")
+	case <-time.After(100 * time.Millisecond):
+	}
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Go(func() {
+			if err := m.Delete(ctx, name); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for i, done := range strays {
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("Delete left the process in the network namespace of %s", names[i])
+		}
+	}
+	for _, name := range names {
+		if _, err := os.Stat(m.NetnsPath(name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s exists after Delete", m.NetnsPath(name))
+		}
+		if lines := mountLines(t, name); len(lines) > 0 {
+			t.Errorf("mounts of %s left after Delete: %q", name, lines)
+		}
+	}
+	if left, err := m.List(ctx); err != nil || len(left) != 0 {
+		t.Errorf("List after Delete = %v, %v; want none", left, err)
+	}
+}
+
 // nsPidOfChild returns the pid, in its own PID namespace, of the only child
 // of host pid parent.
 func nsPidOfChild(t *testing.T, parent int) string {

@@ -465,12 +465,10 @@ func (m *Manager) nsIDs(name string, withNet bool) (map[nsID]bool, []string) {
 }
 
 // sweep kills the processes in the namespaces ids that are outside the
-// cgroups (they entered through nsenter or `ip netns exec`).
+// cgroups (they entered through nsenter or `ip netns exec`); concurrent
+// sweeps share their scans of /proc (see sweeper).
 func (m *Manager) sweep(ctx context.Context, ids map[nsID]bool, kinds []string) error {
-	n, err := killNamespaceMembers(ctx, ids, kinds)
-	if n > 0 {
-		m.log().Warn("killed processes that were in instance namespaces but not in their cgroups", "count", n)
-	}
+	_, err := m.sweeps.sweep(ctx, ids, kinds, m.log())
 	return err
 }
 

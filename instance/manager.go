@@ -105,6 +105,8 @@ type Manager struct {
 	tmpl       *mntTemplate  // current template mount namespace (see acquireTemplate)
 	tmplMaking chan struct{} // closed when the template being made is ready
 	tmplOff    bool          // templates are not possible here
+
+	sweeps sweeper // kills of processes that entered without the cgroup
 }
 
 type nameLock struct{ sync.Mutex }

@@ -3,47 +3,197 @@ package instance
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// killNamespaceMembers sends SIGKILL to every process, other than this one,
-// that is in one of the namespaces ids (checking the kinds given, e.g. "mnt"
-// and "net"), until a scan of /proc finds none. It catches processes that
-// entered an instance without joining its cgroup (e.g. through nsenter or
-// `ip netns exec`). It returns how many processes it signalled.
-func killNamespaceMembers(ctx context.Context, ids map[nsID]bool, kinds []string) (int, error) {
+// sweeper kills the processes that entered instances' namespaces without
+// joining their cgroups (through nsenter or `ip netns exec`): the only way
+// to find them is to look at every process of the host, O(processes). One
+// scan of /proc serves every sweep asked for meanwhile, so deleting many
+// instances at once costs a few scans, not one per instance (each of which
+// grows with the instances' processes).
+//
+// The zero value is ready; the seams are for tests.
+type sweeper struct {
+	members func(want map[nsID]bool, kinds []string) ([]member, error) // nil: scan /proc
+	signal  func(pid int) error                                        // nil: SIGKILL
+
+	mu      sync.Mutex
+	pending []*sweepReq
+	running bool
+	scans   int // scans of /proc done, for tests
+}
+
+// member is a process found in one of the namespaces looked for.
+type member struct {
+	pid int
+	ns  nsID
+}
+
+// sweepReq is one caller's sweep: its namespaces, and what it learns.
+type sweepReq struct {
+	ctx   context.Context
+	ids   map[nsID]bool
+	kinds []string
+	first chan struct{} // closed after its first scan
+	done  chan struct{} // closed when it is over
+	// Set by the sweeping goroutine, under sweeper.mu.
+	scanned bool
+	killed  int
+	alive   []int // members seen in the latest scan
+	err     error
+}
+
+// sweep kills every process, other than this one, in the namespaces ids
+// (of the given kinds, e.g. "mnt" and "net"), until a scan finds none or
+// ctx is done. It returns how many processes it signalled.
+func (s *sweeper) sweep(ctx context.Context, ids map[nsID]bool, kinds []string, log *slog.Logger) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	self := os.Getpid()
-	total := 0
-	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
-		pids, err := namespaceMembers(ids, kinds, self)
-		if err != nil || len(pids) == 0 {
-			return total, err
-		}
-		for _, pid := range pids {
-			if err := unix.Kill(pid, unix.SIGKILL); err == nil {
-				total++
-			}
-		}
-		t := time.NewTimer(wait)
+	r := &sweepReq{ctx: ctx, ids: ids, kinds: kinds, first: make(chan struct{}), done: make(chan struct{})}
+	s.mu.Lock()
+	s.pending = append(s.pending, r)
+	if !s.running {
+		s.running = true
+		go s.run(log)
+	}
+	s.mu.Unlock()
+	select {
+	case <-r.done:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return r.killed, r.err
+	case <-ctx.Done():
+		// Every sweep gets one scan, so that an instance without stray
+		// processes is removed even with ctx done.
+		<-r.first
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		select {
-		case <-ctx.Done():
-			t.Stop()
-			return total, fmt.Errorf("processes %v still alive in the instance's namespaces: %w", pids, ctx.Err())
-		case <-t.C:
+		case <-r.done:
+			return r.killed, r.err
+		default:
 		}
+		return r.killed, fmt.Errorf("processes %v still alive in the instance's namespaces: %w", r.alive, ctx.Err())
 	}
 }
 
-// namespaceMembers lists the live processes in the namespaces ids. Exited
-// processes (zombies) have no namespaces and are not listed.
-func namespaceMembers(ids map[nsID]bool, kinds []string, self int) ([]int, error) {
+// run scans and kills in rounds, for every sweep pending, until none is
+// left: a sweep ends with the first scan that finds nothing of its
+// namespaces (a process that does not die delays only its own sweep), or
+// when its caller gives up.
+func (s *sweeper) run(log *slog.Logger) {
+	var active []*sweepReq
+	wait := time.Millisecond
+	for {
+		s.mu.Lock()
+		active = append(active, s.pending...)
+		s.pending = nil
+		live := active[:0]
+		for _, r := range active {
+			if r.ctx.Err() == nil || !r.scanned {
+				live = append(live, r)
+			}
+		}
+		active = live
+		if len(active) == 0 {
+			s.running = false
+			s.mu.Unlock()
+			return
+		}
+		s.scans++
+		s.mu.Unlock()
+
+		want := map[nsID]bool{}
+		var kinds []string
+		for _, r := range active {
+			for id := range r.ids {
+				want[id] = true
+			}
+			for _, k := range r.kinds {
+				if !slices.Contains(kinds, k) {
+					kinds = append(kinds, k)
+				}
+			}
+		}
+		found, err := s.scan(want, kinds)
+		byNS := map[nsID][]int{}
+		for _, f := range found {
+			byNS[f.ns] = append(byNS[f.ns], f.pid)
+		}
+		killed := map[int]bool{}
+		for _, f := range found {
+			if !killed[f.pid] && s.kill(f.pid) == nil {
+				killed[f.pid] = true
+			}
+		}
+		s.mu.Lock()
+		next := active[:0]
+		for _, r := range active {
+			var pids []int
+			for id := range r.ids {
+				pids = append(pids, byNS[id]...)
+			}
+			r.alive = pids
+			for _, pid := range pids {
+				if killed[pid] {
+					r.killed++
+				}
+			}
+			if !r.scanned {
+				r.scanned = true
+				close(r.first)
+			}
+			switch {
+			case err != nil:
+				r.err = err
+				close(r.done)
+			case len(pids) == 0:
+				close(r.done)
+			default:
+				next = append(next, r)
+			}
+		}
+		s.mu.Unlock()
+		if n := len(killed); n > 0 {
+			log.Warn("killed processes that were in instance namespaces but not in their cgroups", "count", n)
+		}
+		active = next
+		if len(active) == 0 {
+			wait = time.Millisecond
+			continue // take what came meanwhile, or stop
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+}
+
+func (s *sweeper) scan(want map[nsID]bool, kinds []string) ([]member, error) {
+	if s.members != nil {
+		return s.members(want, kinds)
+	}
+	return namespaceMembers(want, kinds, os.Getpid())
+}
+
+func (s *sweeper) kill(pid int) error {
+	if s.signal != nil {
+		return s.signal(pid)
+	}
+	return unix.Kill(pid, unix.SIGKILL)
+}
+
+// namespaceMembers lists the live processes in the namespaces ids, other
+// than self, with the namespace each was found in. Exited processes
+// (zombies) have no namespaces and are not listed.
+func namespaceMembers(ids map[nsID]bool, kinds []string, self int) ([]member, error) {
 	d, err := os.Open("/proc")
 	if err != nil {
 		return nil, err
@@ -53,7 +203,7 @@ func namespaceMembers(ids map[nsID]bool, kinds []string, self int) ([]int, error
 	if err != nil {
 		return nil, fmt.Errorf("scan /proc: %w", err)
 	}
-	var out []int
+	var out []member
 	var st unix.Stat_t
 	for _, n := range names {
 		pid, err := strconv.Atoi(n)
@@ -61,9 +211,11 @@ func namespaceMembers(ids map[nsID]bool, kinds []string, self int) ([]int, error
 			continue
 		}
 		for _, k := range kinds {
-			if unix.Stat("/proc/"+n+"/ns/"+k, &st) == nil && ids[nsID{uint64(st.Dev), st.Ino}] {
-				out = append(out, pid)
-				break
+			if unix.Stat("/proc/"+n+"/ns/"+k, &st) == nil {
+				if id := (nsID{uint64(st.Dev), st.Ino}); ids[id] {
+					out = append(out, member{pid, id})
+					break
+				}
 			}
 		}
 	}

@@ -2,7 +2,6 @@ package machine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -134,11 +133,12 @@ func (m *Machine) StopInstance(ctx context.Context, netns string) error {
 	return nil
 }
 
-// DeleteInstance removes the instance, its keys, logs and record.
+// DeleteInstance removes the instance, its keys, logs and record. Its
+// probes and SSH sessions end first; Delete then kills every process (no
+// Stop before it: that would kill, sweep and write the record once more).
 func (m *Machine) DeleteInstance(ctx context.Context, netns string) error {
-	if err := m.StopInstance(ctx, netns); err != nil && !errors.Is(err, instance.ErrNotFound) {
-		return err
-	}
+	m.work.StopHealth(netns)
+	m.ssh.Stop(netns)
 	if err := m.inst.Delete(ctx, netns); err != nil {
 		return err
 	}

@@ -323,7 +323,8 @@ func deleteLink(ctx context.Context, h *netlink.Handle, name string) error {
 
 // Detach removes instances' veth pairs (both ends: each instance loses
 // eth0). Several names are deleted in one kernel batch, which is much faster
-// than one call each (a veth deletion waits for an RCU grace period). A
+// than one call each (a veth deletion waits for an RCU grace period), and
+// so are the names of concurrent calls for one VNET (see detachBatches). A
 // missing VNET or veth is not an error. Deleting an instance namespace also
 // deletes its pair, without Detach.
 func (m *Manager) Detach(ctx context.Context, vnetNetns string, hostSideNames ...string) error {
@@ -334,10 +335,18 @@ func (m *Manager) Detach(ctx context.Context, vnetNetns string, hostSideNames ..
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("detach from VNET %s: %w", vnetNetns, err)
 	}
+	if len(hostSideNames) == 0 {
+		return nil
+	}
+	return m.detaches.detach(ctx, vnetNetns, hostSideNames, m.detachNow)
+}
+
+// detachNow deletes the veth pairs hostSideNames of the VNET in one batch.
+func (m *Manager) detachNow(ctx context.Context, vnetNetns string, hostSideNames []string) error {
 	mu := m.lock(vnetNetns)
 	mu.RLock()
 	defer mu.RUnlock()
-	if len(hostSideNames) == 0 || !nsnet.Exists(vnetNetns) {
+	if !nsnet.Exists(vnetNetns) {
 		return nil
 	}
 	if err := m.detach(ctx, vnetNetns, hostSideNames); err != nil {
@@ -369,6 +378,9 @@ func (m *Manager) detach(ctx context.Context, vnetNetns string, names []string) 
 			return fmt.Errorf("%s is a %s, not a veth", name, l.Type())
 		}
 		if err := retry(ctx, func() error { return h.LinkSetGroup(l, detachGroup) }); err != nil {
+			if isNotFound(err) {
+				continue // gone meanwhile: its instance namespace went
+			}
 			return fmt.Errorf("mark %s for deletion: %w", name, err)
 		}
 	}

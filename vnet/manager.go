@@ -40,6 +40,8 @@ type Manager struct {
 	neigh   neighSizer
 	backlog backlogSizer
 
+	detaches detachBatches // concurrent Detach calls, coalesced per VNET
+
 	// failAt, when set, is called at named points of Ensure and Attach; an
 	// error it returns fails the call there. Tests use it to check rollback.
 	failAt func(point string) error

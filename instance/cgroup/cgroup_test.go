@@ -3,7 +3,9 @@ package cgroup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -269,6 +271,44 @@ func TestKill(t *testing.T) {
 				t.Errorf("control writes = %v, want prefix %v", k.writes, tc.wantWrites)
 			}
 		})
+	}
+}
+
+// TestKillEmptyGroupWritesNothing checks that killing a group (and its
+// sub-groups) without processes leaves its fork stopper alone (no freeze and thaw, no
+// pids.max change, no cgroup.kill), and that a group with one does use it
+// (the positive control).
+func TestKillEmptyGroupWritesNothing(t *testing.T) {
+	stoppers := []struct {
+		name       string
+		version    Version
+		controller string
+		files      map[string]string
+	}{
+		{"v1 freezer", V1, "freezer", map[string]string{"g/freezer.state": "THAWED\n"}},
+		{"v1 pids", V1, "pids", map[string]string{"g/pids.max": "max\n"}},
+		{"v2 cgroup.kill", V2, "", map[string]string{"g/cgroup.kill": ""}},
+		{"v2 freeze", V2, "", map[string]string{"g/cgroup.freeze": "0\n", "g/cgroup.events": "populated 0\nfrozen 0\n"}},
+	}
+	for _, tc := range stoppers {
+		for _, procs := range []string{"", "10\n"} {
+			t.Run(fmt.Sprintf("%s procs=%q", tc.name, procs), func(t *testing.T) {
+				files := maps.Clone(tc.files)
+				files["g/cgroup.procs"] = procs
+				files["g/sub/cgroup.procs"] = ""
+				k := newFake(t, files)
+				h := k.hierarchy(tc.version, tc.controller)
+				if err := h.Kill(context.Background(), "g"); err != nil {
+					t.Fatal(err)
+				}
+				if procs == "" && len(k.writes) > 0 {
+					t.Errorf("Kill of an empty group wrote %v, want nothing", k.writes)
+				}
+				if procs != "" && len(k.writes) == 0 {
+					t.Error("Kill of a group with a process wrote no control file")
+				}
+			})
+		}
 	}
 }
 
