@@ -346,3 +346,38 @@ func TestBrowserFaultDomainGrid(t *testing.T) {
 		t.Fatalf("the scale-out left %d cells unchanged and changed %d: the check needs both", same, changed)
 	}
 }
+
+// A change that touches one column of every row rewrites that column's
+// cells only: the rows and their other cells keep their elements.
+func TestBrowserRowsRedrawChangedCells(t *testing.T) {
+	f := newFixtureN(t, false, 4)
+	ctx := browserOrSkip(t)
+	if err := chromedp.Run(ctx, chromedp.Navigate(f.srv.URL+"/#ss:"+strings.ToLower(set))); err != nil {
+		t.Fatal(err)
+	}
+	const rows = `[...document.querySelectorAll('#instbody tr')]`
+	waitFor(t, ctx, rows+`.length === 4 && `+rows+`.every((r) => r.children[10].textContent === "yes")`)
+	if err := chromedp.Run(ctx, chromedp.Evaluate(rows+`.forEach((r) => { r.kept = true; for (const td of r.children) td.firstChild.kept = true; })`, nil)); err != nil {
+		t.Fatal(err)
+	}
+	// A new model with a Manual upgrade policy: no instance runs the latest.
+	f.call(t, "PATCH", set, `{"sku":{"name":"Standard_A2"}}`)
+	waitFor(t, ctx, rows+`.every((r) => r.children[10].textContent === "no")`)
+	var kept [][]bool
+	if err := chromedp.Run(ctx, chromedp.Evaluate(rows+`.map((r) => [!!r.kept].concat([...r.children].map((td) => !!td.firstChild.kept)))`, &kept)); err != nil {
+		t.Fatal(err)
+	}
+	for n, row := range kept {
+		if !row[0] {
+			t.Errorf("row %d was replaced", n)
+		}
+		for k, ok := range row[1:] {
+			if k == 10 && ok {
+				t.Errorf("row %d: the latest-model cell changed but still shows its old element", n)
+			}
+			if k != 10 && !ok {
+				t.Errorf("row %d: cell %d did not change but was redrawn", n, k)
+			}
+		}
+	}
+}

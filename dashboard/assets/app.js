@@ -284,8 +284,8 @@
     for (const i of shown) {
       const sig = i.computerName + "|" + i.privateIp + "|" + i.fd + "|" + i.ud + "|" + i.power + "|" + i.provisioningState + "|" + i.health + "|" + i.lb + "|" + i.cpu + "|" + i.latestModel + "|" + i.ssh + "|" + (picked && picked.id === i.id);
       let r = rows.get(i.id);
-      if (!r) { r = { tr: document.createElement("tr"), sig: "" }; r.tr.dataset.instance = i.id; rows.set(i.id, r); }
-      if (r.sig !== sig) { r.tr.innerHTML = rowHTML(i); r.tr.className = picked && picked.id === i.id ? "picked" : ""; r.sig = sig; }
+      if (!r) { r = { tr: document.createElement("tr"), sig: "", cells: [] }; r.tr.dataset.instance = i.id; rows.set(i.id, r); }
+      if (r.sig !== sig) { redrawRow(r, i); r.tr.className = picked && picked.id === i.id ? "picked" : ""; r.sig = sig; }
       const want = prev ? prev.nextSibling : body.firstChild;
       if (want !== r.tr) body.insertBefore(r.tr, want);
       prev = r.tr;
@@ -295,12 +295,27 @@
     v.dataset.id = ss.id;
     lockActions(v);
   }
-  function rowHTML(i) {
+  // redrawRow sets the cells of an instance's row that changed: a state
+  // change of every instance rewrites one cell a row, not whole rows.
+  function redrawRow(r, i) {
+    const html = rowCells(i);
+    if (r.cells.length !== html.length) {
+      r.tr.innerHTML = html.map((h, k) => `<td${CELL_CLASS[k] ? ` class="${CELL_CLASS[k]}"` : ""}>${h}</td>`).join("");
+      r.cells = html;
+      return;
+    }
+    const tds = r.tr.children;
+    for (let k = 0; k < html.length; k++) if (r.cells[k] !== html[k]) tds[k].innerHTML = html[k];
+    r.cells = html;
+  }
+  const CELL_CLASS = ["num", "", "mono", "num", "num", "power", "", "", "lbstate", "num cpu", "", "", ""];
+  function rowCells(i) {
     const a = (op, label, cls) => `<button data-act="${op}" data-inst="${esc(i.id)}" class="${cls || ""}">${label}</button>`;
-    return `<td class="num"><a href="javascript:void 0" data-pick="${esc(i.id)}">${esc(i.id)}</a></td><td>${esc(i.computerName)}</td><td class="mono">${esc(i.privateIp)}</td><td class="num">${i.fd}</td><td class="num">${i.ud}</td>
-        <td class="power">${pill(i.power)}</td><td>${pill(i.provisioningState)}</td><td>${pill(i.health)}</td><td class="lbstate">${pill(i.lb)}</td><td class="num cpu">${i.cpu == null ? `<span class="muted">—</span>` : i.cpu.toFixed(1)}</td><td>${i.latestModel ? "yes" : `<span class="pill Draining">no</span>`}</td>
-        <td>${i.ssh ? `<span class="ssh"><code>${esc(i.ssh)}</code><button data-copy="${esc(i.ssh)}" title="copy">copy</button></span>` : `<span class="muted">—</span>`}</td>
-        <td>${i.power === "running" ? a("stop", "stop") : a("start", "start")} ${a("restart", "restart")} ${a("reimage", "reimage")} ${a("delete", "delete", "danger")}</td>`;
+    return [`<a href="javascript:void 0" data-pick="${esc(i.id)}">${esc(i.id)}</a>`, esc(i.computerName), esc(i.privateIp), String(i.fd), String(i.ud),
+      pill(i.power), pill(i.provisioningState), pill(i.health), pill(i.lb), i.cpu == null ? `<span class="muted">—</span>` : i.cpu.toFixed(1),
+      i.latestModel ? "yes" : `<span class="pill Draining">no</span>`,
+      i.ssh ? `<span class="ssh"><code>${esc(i.ssh)}</code><button data-copy="${esc(i.ssh)}" title="copy">copy</button></span>` : `<span class="muted">—</span>`,
+      `${i.power === "running" ? a("stop", "stop") : a("start", "start")} ${a("restart", "restart")} ${a("reimage", "reimage")} ${a("delete", "delete", "danger")}`];
   }
   function autoscaleView(d) {
     if (!d) return "";
