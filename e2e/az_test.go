@@ -7,14 +7,11 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -134,13 +131,7 @@ func TestAzCLIScenario(t *testing.T) {
 	}
 
 	// Without a token the HTTPS API refuses, with ARM's error shape.
-	caPEM, err := os.ReadFile(filepath.Join(e.RuntimeDir, "https", "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	hc := e.HTTPSClient(t)
 	resp, err := hc.Get("https://" + addr + "/subscriptions/" + e.Client.Subscription + "/resourcegroups?api-version=2021-04-01")
 	if err != nil {
 		t.Fatal(err)

@@ -8,8 +8,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -88,13 +86,7 @@ func TestAzSDKExampleAndPaging(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caPEM, err := os.ReadFile(filepath.Join(e.RuntimeDir, "https", "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	hc := e.HTTPSClient(t)
 	req, _ := http.NewRequest("GET", "https://"+addr+"/subscriptions/"+e.Client.Subscription+
 		"/resourceGroups/ex/providers/Microsoft.Compute/virtualMachineScaleSets/web/virtualMachines?api-version=2024-03-01", nil)
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok))

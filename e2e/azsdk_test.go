@@ -7,11 +7,8 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -48,13 +45,7 @@ func TestGoSDK(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	caPEM, err := os.ReadFile(filepath.Join(e.RuntimeDir, "https", "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	hc := e.HTTPSClient(t)
 	base := "https://" + addr
 	cfg := cloud.Configuration{
 		ActiveDirectoryAuthorityHost: base + "/",

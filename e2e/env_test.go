@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -323,4 +325,17 @@ func Eventually(t testing.TB, timeout time.Duration, what string, f func() error
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
+}
+
+// HTTPSClient is an HTTP client that trusts the daemon's certificate
+// authority (RuntimeDir/https/ca.pem), as a user's az or SDK is told to.
+func (e *Env) HTTPSClient(t testing.TB) *http.Client {
+	t.Helper()
+	caPEM, err := os.ReadFile(filepath.Join(e.RuntimeDir, "https", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 }
