@@ -46,17 +46,18 @@ type Reconciler struct {
 	retry   *retries // pacing and logging of failing steps
 	wg      sync.WaitGroup
 
-	mu       sync.Mutex
-	inst     map[string]*status // by netns
-	vnetDone map[string]string  // netns -> spec fingerprint applied
-	vnetErr  map[string]error   // vnet key -> error
-	planErr  map[string]error   // resource key -> data plane error
-	pending  map[string]bool    // resource key -> work left (as of the last pass)
-	failed   map[string]error   // resource key -> failure
-	applied  int64
-	removed  []removal                  // model records to drop, collected by flows
-	rolled   map[string]time.Time       // scale set key -> when its last rolling batch started
-	rolling  map[string]*RollingUpgrade // scale set key -> its latest rolling upgrade
+	mu         sync.Mutex
+	inst       map[string]*status // by netns
+	vnetDone   map[string]string  // netns -> spec fingerprint applied
+	vnetErr    map[string]error   // vnet key -> error
+	planErr    map[string]error   // resource key -> data plane error
+	pending    map[string]bool    // resource key -> work left (as of the last pass)
+	failed     map[string]error   // resource key -> failure
+	applied    int64
+	flowsEnded uint64                     // flows ended so far: a pass observing before one ended skips its instance
+	removed    []removal                  // model records to drop, collected by flows
+	rolled     map[string]time.Time       // scale set key -> when its last rolling batch started
+	rolling    map[string]*RollingUpgrade // scale set key -> its latest rolling upgrade
 
 	// snap is the last snapshot of the state and desired the instances it
 	// wants, reused by passes while the state's Seq does not move (copying
@@ -72,7 +73,8 @@ type status struct {
 	power       string
 	err         error
 	busy        bool
-	leaving     bool // draining, stopping or deleting: no new traffic
+	ended       uint64 // flowsEnded when its last flow ended
+	leaving     bool   // draining, stopping or deleting: no new traffic
 	failures    int
 	retryAt     time.Time
 	obs         Observed
@@ -207,6 +209,9 @@ func (r *Reconciler) snapshot() (*model.State, []*Desired) {
 // waiting for it.
 func (r *Reconciler) Pass(ctx context.Context) {
 	snap, desired := r.snapshot()
+	r.mu.Lock()
+	observedAt := r.flowsEnded
+	r.mu.Unlock()
 	obs, err := r.kernel.Instances(ctx)
 	if ctx.Err() != nil {
 		return // shutting down: not an error
@@ -228,7 +233,7 @@ func (r *Reconciler) Pass(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	r.startInstanceWork(ctx, desired, obs)
+	r.startInstanceWork(ctx, desired, obs, observedAt)
 	r.deleteUnwantedVNets(ctx, kvnets, wantVNet, desired, obs)
 	planErr := r.applyDataPlane(ctx, snap, desired, obs)
 	// Feedback into the model: settle overprovisioning, drop deleted records,
@@ -276,7 +281,12 @@ func (r *Reconciler) ensureVNets(ctx context.Context, snap *model.State, kvnets 
 // startInstanceWork compares each desired instance with what exists and
 // starts the flow that closes the gap (build, start, restart, stop,
 // delete); instances the state does not know are deleted.
-func (r *Reconciler) startInstanceWork(ctx context.Context, desired []*Desired, obs map[string]Observed) {
+//
+// observedAt is flowsEnded before obs was read: an instance whose flow ended
+// since was observed before that flow's last kernel change, so it is left to
+// the pass the flow's end triggers (acting on it would redo the flow's work,
+// e.g. remove the build the flow just made).
+func (r *Reconciler) startInstanceWork(ctx context.Context, desired []*Desired, obs map[string]Observed, observedAt uint64) {
 	want := map[string]*Desired{}
 	for _, d := range desired {
 		want[d.Spec.Netns] = d
@@ -285,7 +295,7 @@ func (r *Reconciler) startInstanceWork(ctx context.Context, desired []*Desired, 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, d := range desired {
-		r.stepLocked(ctx, d, obs, now)
+		r.stepLocked(ctx, d, obs, now, observedAt)
 	}
 	// Orphans: instances in the kernel the state does not know.
 	for netns := range obs {
@@ -293,7 +303,7 @@ func (r *Reconciler) startInstanceWork(ctx context.Context, desired []*Desired, 
 			continue
 		}
 		st := r.statusLocked(netns)
-		if st.busy {
+		if st.busy || st.ended > observedAt {
 			continue
 		}
 		orphan := &Desired{Spec: InstanceSpec{Netns: netns}, Deleting: true}
@@ -311,8 +321,11 @@ func (r *Reconciler) startInstanceWork(ctx context.Context, desired []*Desired, 
 // stepLocked records what was observed of one desired instance and starts
 // its next piece of work, unless one runs or it waits to retry; r.mu must be
 // held.
-func (r *Reconciler) stepLocked(ctx context.Context, d *Desired, obs map[string]Observed, now time.Time) {
+func (r *Reconciler) stepLocked(ctx context.Context, d *Desired, obs map[string]Observed, now time.Time, observedAt uint64) {
 	st := r.statusLocked(d.Spec.Netns)
+	if st.ended > observedAt {
+		return // observed before its last flow ended: stale
+	}
 	o, exists := obs[d.Spec.Netns]
 	st.obs = o
 	st.health = instanceHealth(d.HealthProbe, o)
@@ -540,6 +553,8 @@ func (r *Reconciler) spawnLocked(ctx context.Context, d *Desired, st *status, ve
 		err := r.guard(verb+" "+d.Spec.Netns, func() error { return f(ctx, d, st, o) })
 		r.mu.Lock()
 		st.busy = false
+		r.flowsEnded++
+		st.ended = r.flowsEnded
 		key := "instance:" + d.Spec.Netns
 		if err != nil && ctx.Err() == nil {
 			st.failures++
