@@ -5,9 +5,12 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vmss-emulator/vmss/tcpfd"
 )
@@ -44,7 +47,7 @@ type Forwarder struct {
 	MaxBackoff time.Duration
 
 	mu       sync.Mutex
-	flows    map[*flow]string // flow → backend key
+	flows    map[killer]string // flow → backend key
 	perKey   map[string]int
 	closing  bool
 	wg       sync.WaitGroup // per-client goroutines
@@ -58,7 +61,7 @@ func (f *Forwarder) init() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.flows == nil {
-		f.flows = map[*flow]string{}
+		f.flows = map[killer]string{}
 		f.perKey = map[string]int{}
 		f.shutdown = make(chan struct{})
 	}
@@ -172,8 +175,17 @@ func temporaryAcceptError(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// killer is a flow the Forwarder tracks: on goroutines (*flow) or on an
+// event loop (*loopFlow).
+type killer interface{ kill(how closeMode) }
+
 func (f *Forwarder) handle(ctx context.Context, c net.Conn) {
-	defer f.wg.Done()
+	looped := false
+	defer func() {
+		if !looped {
+			f.wg.Done()
+		}
+	}()
 	t, err := f.Connect(ctx, c)
 	if err != nil {
 		Reset(c)
@@ -182,30 +194,72 @@ func (f *Forwarder) handle(ctx context.Context, c net.Conn) {
 		}
 		return
 	}
-	fl := &flow{client: c, backend: t.Conn}
 	f.mu.Lock()
 	if f.closing {
 		f.mu.Unlock()
-		fl.kill(closeRST)
+		closeConn(c, closeRST)
+		closeConn(t.Conn, closeRST)
 		if t.Done != nil {
 			t.Done(Result{Aborted: true})
 		}
 		return
 	}
-	f.flows[fl] = t.Key
-	f.perKey[t.Key]++
+	if l := pickLoop(); l != nil && loopable(c, t.Conn) {
+		cfd, bfd, err := detachPair(c, t.Conn)
+		if err != nil {
+			f.mu.Unlock()
+			if t.Done != nil {
+				t.Done(Result{Err: err})
+			}
+			return
+		}
+		// f.mu is held until the flow is tracked, so that an end that
+		// comes at once finds it.
+		looped = true
+		var lf *loopFlow
+		lf = l.add(cfd, bfd, t.Pipe, func(res Result) {
+			f.mu.Lock()
+			f.untrackLocked(lf, t.Key)
+			f.mu.Unlock()
+			if t.Done != nil {
+				t.Done(res)
+			}
+			f.wg.Done()
+		})
+		f.track(lf, t.Key)
+		f.mu.Unlock()
+		return
+	}
+	fl := &flow{client: c, backend: t.Conn}
+	f.track(fl, t.Key)
 	f.mu.Unlock()
 
 	res := fl.run(t.Pipe)
-
-	f.mu.Lock()
-	delete(f.flows, fl)
-	if f.perKey[t.Key]--; f.perKey[t.Key] == 0 {
-		delete(f.perKey, t.Key)
-	}
-	f.mu.Unlock()
+	f.untrack(fl, t.Key)
 	if t.Done != nil {
 		t.Done(res)
+	}
+}
+
+// track records a flow; f.mu is held.
+func (f *Forwarder) track(fl killer, key string) {
+	f.flows[fl] = key
+	f.perKey[key]++
+}
+
+func (f *Forwarder) untrack(fl killer, key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.untrackLocked(fl, key)
+}
+
+func (f *Forwarder) untrackLocked(fl killer, key string) {
+	if _, ok := f.flows[fl]; !ok {
+		return
+	}
+	delete(f.flows, fl)
+	if f.perKey[key]--; f.perKey[key] == 0 {
+		delete(f.perKey, key)
 	}
 }
 
@@ -235,7 +289,7 @@ func (f *Forwarder) CloseTo(key string, reset bool) int {
 		how = closeRST
 	}
 	f.mu.Lock()
-	var victims []*flow
+	var victims []killer
 	for fl, k := range f.flows {
 		if k == key {
 			victims = append(victims, fl)
@@ -294,7 +348,7 @@ func (f *Forwarder) stopAccepting() {
 
 func (f *Forwarder) killAll() {
 	f.mu.Lock()
-	victims := make([]*flow, 0, len(f.flows))
+	victims := make([]killer, 0, len(f.flows))
 	for fl := range f.flows {
 		victims = append(victims, fl)
 	}
@@ -308,4 +362,49 @@ func (f *Forwarder) killAll() {
 func (f *Forwarder) waitAll() {
 	f.gate.wait()
 	f.wg.Wait()
+}
+
+// loopable reports whether a flow between a and b can run on an event
+// loop: both are TCP connections on descriptors it can take.
+func loopable(a, b net.Conn) bool { return isTCP(a) && isTCP(b) }
+
+// detachPair takes the descriptors of two TCP connections for an event
+// loop; the connections are closed. On error both connections are closed
+// with RST.
+func detachPair(a, b net.Conn) (int, int, error) {
+	fa, err := detach(a)
+	if err != nil {
+		Reset(a)
+		Reset(b)
+		return -1, -1, err
+	}
+	fb, err := detach(b)
+	if err != nil {
+		closeFD(fa, closeRST)
+		Reset(b)
+		return -1, -1, err
+	}
+	return fa, fb, nil
+}
+
+// detach returns a descriptor of c's socket that no poller watches and
+// closes c.
+func detach(c net.Conn) (int, error) {
+	if tc, ok := c.(*tcpfd.Conn); ok {
+		return tc.Detach()
+	}
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	nfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, os.NewSyscallError("fcntl", derr)
+	}
+	_ = c.Close() // deregisters and closes the original; the duplicate keeps the socket
+	return nfd, nil
 }

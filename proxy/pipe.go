@@ -134,6 +134,17 @@ func Reset(c net.Conn) { closeConn(c, closeRST) }
 // With TCP connections (*net.TCPConn, *tcpfd.Conn) on both sides the copy
 // uses its own read/write and splice(2) loop.
 func Pipe(ctx context.Context, client, backend net.Conn, cfg PipeConfig) Result {
+	if l := pickLoop(); l != nil && loopable(client, backend) {
+		cfd, bfd, err := detachPair(client, backend)
+		if err != nil {
+			return Result{Err: err}
+		}
+		done := make(chan Result, 1)
+		fl := l.add(cfd, bfd, cfg, func(r Result) { done <- r })
+		stop := context.AfterFunc(ctx, func() { fl.kill(closeRST) })
+		defer stop()
+		return <-done
+	}
 	f := &flow{client: client, backend: backend}
 	stop := context.AfterFunc(ctx, func() { f.kill(closeRST) })
 	defer stop()

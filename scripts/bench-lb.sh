@@ -26,7 +26,9 @@
 #
 # proxy_cpu_us is the CPU time (user + system) the proxy process spent per
 # request during the run: the daemon for vmss-*, HAProxy for haproxy. It is
-# steadier than req/s when other work shares the machine.
+# steadier than req/s when other work shares the machine. ctxsw/req is the
+# context switches of the proxy's threads per request (from
+# /proc/PID/task/*/status): how often it went to sleep and was woken.
 #
 # Then failover: the web app of one instance is killed; the time until the load
 # balancer marks it down is measured against interval × threshold of the probe
@@ -194,23 +196,27 @@ hz=$(getconf CLK_TCK)
 cpu_ticks() { # pid -> user+system clock ticks so far
 	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
+ctx_switches() { # pid -> context switches of all its threads so far
+	cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
+}
 
 run() { # mode target -> "rps p50 p99 cpu_us_per_request errors"
 	local mode=$1 name=$2 hdr=() ns=() proxy=""
 	[[ $mode == close ]] && hdr=(-H 'Connection: close')
 	[[ ${where[$name]} == vnet ]] && ns=(nsenter --net="/run/netns/$vnet")
 	case $name in vmss-*) proxy=$daemon ;; haproxy) proxy=$haproxy_pid ;; esac
-	local out rps p50 p99 errs reqs c0=0 c1=0 cpu=-
-	[ -n "$proxy" ] && c0=$(cpu_ticks "$proxy")
+	local out rps p50 p99 errs reqs c0=0 c1=0 cpu=- s0=0 s1=0 csw=-
+	[ -n "$proxy" ] && c0=$(cpu_ticks "$proxy") && s0=$(ctx_switches "$proxy")
 	out=$("${wrk_pin[@]}" "${ns[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${hdr[@]}" "${url[$name]}")
-	[ -n "$proxy" ] && c1=$(cpu_ticks "$proxy")
+	[ -n "$proxy" ] && c1=$(cpu_ticks "$proxy") && s1=$(ctx_switches "$proxy")
 	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
 	reqs=$(awk '/requests in/ {print $1}' <<<"$out")
 	p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
 	p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
 	[ -n "$proxy" ] && cpu=$(awk -v t=$((c1 - c0)) -v hz="$hz" -v n="$reqs" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
 	errs=$(awk '/Socket errors|Non-2xx/ {$1=$1; print}' <<<"$out" | tr '\n' ' ')
-	echo "$rps $p50 $p99 $cpu ${errs:-none}"
+	[ -n "$proxy" ] && csw=$(awk -v s=$((s1 - s0)) -v n="$reqs" 'BEGIN { printf "%.2f", s / n }')
+	echo "$rps $p50 $p99 $cpu $csw ${errs:-none}"
 }
 
 echo "# $(date -u +%FT%TZ) cores=$ncpu load=$(cut -d' ' -f1-3 /proc/loadavg) wrk -t$THREADS -c$CONNS -d$DURATION repeat=$REPEAT pin=$PIN"
@@ -230,12 +236,12 @@ median() { # mode target -> the run with the median req/s
 }
 
 echo "# load after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '\n%-10s %-14s %12s %9s %9s %11s  %s\n' mode target req/s p50_ms p99_ms proxy_cpu_us errors
+printf '\n%-10s %-14s %12s %9s %9s %11s %9s  %s\n' mode target req/s p50_ms p99_ms proxy_cpu_us ctxsw/req errors
 declare -A rps p99 cpu
 for mode in $MODES; do
 	for name in "${order[@]}"; do
-		read -r r p5 p9 c errs <<<"$(median "$mode" "$name")"
-		printf '%-10s %-14s %12s %9s %9s %11s  %s\n' "$mode" "$name" "$r" "$p5" "$p9" "$c" "$errs"
+		read -r r p5 p9 c sw errs <<<"$(median "$mode" "$name")"
+		printf '%-10s %-14s %12s %9s %9s %11s %9s  %s\n' "$mode" "$name" "$r" "$p5" "$p9" "$c" "$sw" "$errs"
 		rps["$mode $name"]=$r p99["$mode $name"]=$p9 cpu["$mode $name"]=$c
 	done
 done

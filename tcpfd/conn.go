@@ -17,9 +17,15 @@ import (
 
 // Conn is a TCP connection on a non-blocking descriptor. Safe for
 // concurrent use as a net.Conn is (one reader and one writer at a time).
+//
+// The descriptor is registered with the runtime poller on the first call
+// that may wait (Read, Write, deadlines, SyscallConn's Read and Write), not
+// before: a connection that is only handed on (Detach) or closed costs no
+// registration.
 type Conn struct {
-	f      *os.File
-	raw    syscall.RawConn
+	fd     int // the descriptor; os.File owns it once registered
+	reg    atomic.Pointer[registered]
+	regMu  sync.Mutex // registration and closing of an unregistered fd
 	remote netip.AddrPort
 	closed atomic.Bool
 
@@ -27,23 +33,64 @@ type Conn struct {
 	local net.Addr // asked for on first use
 }
 
+// registered is a Conn's descriptor as the runtime poller knows it.
+type registered struct {
+	f   *os.File
+	raw syscall.RawConn
+}
+
 var _ net.Conn = (*Conn)(nil)
 
-// New takes ownership of fd, a non-blocking TCP socket, and registers it
-// with the runtime poller. remote is the peer's address (reported by
-// RemoteAddr; never checked). On error fd is closed.
+// New takes ownership of fd, a non-blocking TCP socket. remote is the
+// peer's address (reported by RemoteAddr; never checked). The error is
+// always nil: the descriptor is registered with the poller when first
+// waited on.
 func New(fd int, remote netip.AddrPort) (*Conn, error) {
-	f := os.NewFile(uintptr(fd), "tcp")
+	return &Conn{fd: fd, remote: remote}, nil
+}
+
+// os returns the registered descriptor, registering it on first use.
+func (c *Conn) os() (*registered, error) {
+	if r := c.reg.Load(); r != nil {
+		return r, nil
+	}
+	c.regMu.Lock()
+	defer c.regMu.Unlock()
+	if r := c.reg.Load(); r != nil {
+		return r, nil
+	}
+	if c.closed.Load() {
+		return nil, net.ErrClosed
+	}
+	f := os.NewFile(uintptr(c.fd), "tcp")
 	if f == nil {
-		unix.Close(fd)
-		return nil, &net.OpError{Op: "register", Net: "tcp", Err: syscall.EBADF}
+		return nil, syscall.EBADF
 	}
 	raw, err := f.SyscallConn()
 	if err != nil {
-		f.Close()
-		return nil, &net.OpError{Op: "register", Net: "tcp", Err: err}
+		return nil, err // f is left to its finalizer: it owns nothing else
 	}
-	return &Conn{f: f, raw: raw, remote: remote}, nil
+	r := &registered{f: f, raw: raw}
+	c.reg.Store(r)
+	return r, nil
+}
+
+// withFD runs fn on the descriptor without registering it, if it is not
+// registered yet, and reports whether it did. Closing waits for fn.
+func (c *Conn) withFD(fn func(fd int)) (done bool, err error) {
+	if c.reg.Load() != nil {
+		return false, nil
+	}
+	c.regMu.Lock()
+	defer c.regMu.Unlock()
+	if c.reg.Load() != nil {
+		return false, nil
+	}
+	if c.closed.Load() {
+		return true, net.ErrClosed
+	}
+	fn(c.fd)
+	return true, nil
 }
 
 // Listener accepts connections of a listening socket with accept4(2) as
@@ -127,65 +174,62 @@ func (l *Listener) Close() error {
 // ends, or the connect fails. fd is registered with the poller before the
 // connect, so the completion is never missed. On error fd is closed.
 func Connect(ctx context.Context, fd int, remote netip.AddrPort) (*Conn, error) {
-	c, err := New(fd, remote)
+	c := &Conn{fd: fd, remote: remote}
+	fail := func(cerr error) (*Conn, error) {
+		c.Close()
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(remote), Err: cerr}
+	}
+	if err := ctx.Err(); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = errTimeout{}
+		}
+		return fail(err)
+	}
+	sa := sockaddr(remote)
+	var cerr error
+	for {
+		if cerr = unix.Connect(fd, sa); cerr != unix.EINTR {
+			break
+		}
+	}
+	switch cerr {
+	case nil:
+		return c, nil
+	case unix.EINPROGRESS, unix.EALREADY:
+	default:
+		return fail(os.NewSyscallError("connect", cerr))
+	}
+	// A peer on this host has often answered before connect returned:
+	// then the Conn needs no registration to wait.
+	if done, err := connectDone(fd); done {
+		if err != nil {
+			return fail(err)
+		}
+		return c, nil
+	}
+	r, err := c.os()
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if d, ok := ctx.Deadline(); ok {
-		_ = c.f.SetWriteDeadline(d) // a pollable file: cannot fail
+		_ = r.f.SetWriteDeadline(d) // a pollable file: cannot fail
 	}
 	var stop func() bool
 	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { _ = c.f.SetWriteDeadline(aLongTimeAgo) })
+		stop = context.AfterFunc(ctx, func() { _ = r.f.SetWriteDeadline(aLongTimeAgo) })
 	}
-	sa := sockaddr(remote)
-	started := false
-	var cerr error
-	werr := c.raw.Write(func(fd uintptr) bool {
-		if !started {
-			started = true
-			for {
-				cerr = unix.Connect(int(fd), sa)
-				switch cerr {
-				case unix.EINTR:
-					continue
-				case unix.EINPROGRESS, unix.EALREADY:
-					cerr = nil
-					return false // wait for the handshake
-				}
-				return true // connected at once, or failed
-			}
-		}
-		// One call tells the outcome: established, still in progress
-		// (a wakeup from before the connect), or closed with an error.
-		var info *unix.TCPInfo
-		info, cerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-		if cerr != nil {
-			return true
-		}
-		switch info.State {
-		case tcpSynSent:
-			return false
-		case tcpClose:
-			soerr, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
-			cerr = err
-			if err == nil {
-				cerr = syscall.ECONNREFUSED
-				if soerr != 0 {
-					cerr = syscall.Errno(soerr)
-				}
-			}
-		}
-		return true
+	werr := r.raw.Write(func(fd uintptr) bool {
+		var done bool
+		done, cerr = connectDone(int(fd))
+		return done
 	})
 	if stop != nil {
 		stop()
 	}
 	if werr == nil && cerr == nil && ctx.Err() == nil {
-		_ = c.f.SetWriteDeadline(time.Time{})
+		_ = r.f.SetWriteDeadline(time.Time{})
 		return c, nil
 	}
-	c.Close()
 	switch {
 	case ctx.Err() != nil:
 		cerr = ctx.Err()
@@ -196,10 +240,31 @@ func Connect(ctx context.Context, fd int, remote netip.AddrPort) (*Conn, error) 
 		cerr = errTimeout{}
 	case cerr == nil:
 		cerr = werr
-	default:
-		cerr = os.NewSyscallError("connect", cerr)
 	}
-	return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(remote), Err: cerr}
+	return fail(cerr)
+}
+
+// connectDone tells a connect's outcome in one call: established (done,
+// nil), still in progress (not done), or failed (done, the error).
+func connectDone(fd int) (bool, error) {
+	info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+	if err != nil {
+		return true, os.NewSyscallError("getsockopt", err)
+	}
+	switch info.State {
+	case tcpSynSent:
+		return false, nil
+	case tcpClose:
+		soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err != nil {
+			return true, os.NewSyscallError("getsockopt", err)
+		}
+		if soerr != 0 {
+			return true, os.NewSyscallError("connect", syscall.Errno(soerr))
+		}
+		return true, os.NewSyscallError("connect", syscall.ECONNREFUSED)
+	}
+	return true, nil
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
@@ -222,7 +287,11 @@ func (errTimeout) Is(err error) bool {
 
 // Read implements net.Conn.
 func (c *Conn) Read(b []byte) (int, error) {
-	n, err := c.f.Read(b)
+	r, err := c.os()
+	if err != nil {
+		return 0, c.opError("read", err)
+	}
+	n, err := r.f.Read(b)
 	if err != nil && err != io.EOF {
 		err = c.opError("read", err)
 	}
@@ -231,7 +300,11 @@ func (c *Conn) Read(b []byte) (int, error) {
 
 // Write implements net.Conn.
 func (c *Conn) Write(b []byte) (int, error) {
-	n, err := c.f.Write(b)
+	r, err := c.os()
+	if err != nil {
+		return 0, c.opError("write", err)
+	}
+	n, err := r.f.Write(b)
 	if err != nil {
 		err = c.opError("write", err)
 	}
@@ -243,10 +316,50 @@ func (c *Conn) Close() error {
 	if c.closed.Swap(true) {
 		return c.opError("close", net.ErrClosed)
 	}
-	if err := c.f.Close(); err != nil {
+	c.regMu.Lock()
+	r := c.reg.Load()
+	if r == nil {
+		err := unix.Close(c.fd)
+		c.regMu.Unlock()
+		if err != nil {
+			return c.opError("close", os.NewSyscallError("close", err))
+		}
+		return nil
+	}
+	c.regMu.Unlock()
+	if err := r.f.Close(); err != nil {
 		return c.opError("close", err)
 	}
 	return nil
+}
+
+// Detach hands the socket over to the caller and closes the Conn: it
+// returns a descriptor of the socket that the runtime poller does not
+// watch, non-blocking. That is the Conn's own descriptor if it was never
+// registered (no system call), else a duplicate (the original is
+// deregistered and closed). An event loop of the caller's can then watch
+// it without the runtime's poller waking up for it too. On error the Conn
+// is unchanged.
+func (c *Conn) Detach() (int, error) {
+	c.regMu.Lock()
+	if c.reg.Load() == nil {
+		defer c.regMu.Unlock()
+		if c.closed.Swap(true) {
+			return -1, c.opError("detach", net.ErrClosed)
+		}
+		return c.fd, nil
+	}
+	c.regMu.Unlock()
+	nfd := -1
+	var derr error
+	if err := c.reg.Load().raw.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, c.opError("detach", err)
+	}
+	if derr != nil {
+		return -1, c.opError("detach", os.NewSyscallError("fcntl", derr))
+	}
+	_ = c.Close() // deregisters and closes the original; the duplicate keeps the socket
+	return nfd, nil
 }
 
 // CloseWrite shuts down the sending side (FIN), as net.TCPConn.CloseWrite.
@@ -283,7 +396,8 @@ func (c *Conn) SetNoDelay(on bool) error {
 
 func (c *Conn) control(op string, fn func(fd int) error) error {
 	var ferr error
-	if err := c.raw.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+	err := rawConn{c}.Control(func(fd uintptr) { ferr = fn(int(fd)) })
+	if err != nil {
 		return c.opError(op, err)
 	}
 	if ferr != nil {
@@ -298,12 +412,28 @@ func (c *Conn) SyscallConn() (syscall.RawConn, error) { return rawConn{c}, nil }
 
 type rawConn struct{ c *Conn }
 
-func (r rawConn) Control(f func(uintptr)) error { return r.c.rawErr(r.c.raw.Control(f)) }
-func (r rawConn) Read(f func(uintptr) bool) error {
-	return r.c.rawErr(r.c.raw.Read(f))
+// Control runs f on the descriptor; it does not register it.
+func (r rawConn) Control(f func(uintptr)) error {
+	if done, err := r.c.withFD(func(fd int) { f(uintptr(fd)) }); done {
+		return err
+	}
+	return r.c.rawErr(r.c.reg.Load().raw.Control(f))
 }
+
+func (r rawConn) Read(f func(uintptr) bool) error {
+	reg, err := r.c.os()
+	if err != nil {
+		return r.c.rawErr(err)
+	}
+	return r.c.rawErr(reg.raw.Read(f))
+}
+
 func (r rawConn) Write(f func(uintptr) bool) error {
-	return r.c.rawErr(r.c.raw.Write(f))
+	reg, err := r.c.os()
+	if err != nil {
+		return r.c.rawErr(err)
+	}
+	return r.c.rawErr(reg.raw.Write(f))
 }
 
 // rawErr turns os's "use of closed file" into net's error for a closed
@@ -332,7 +462,7 @@ func (c *Conn) LocalAddr() net.Addr {
 		return c.local
 	}
 	var sa unix.Sockaddr
-	if c.raw.Control(func(fd uintptr) { sa, _ = unix.Getsockname(int(fd)) }) != nil || sa == nil {
+	if (rawConn{c}).Control(func(fd uintptr) { sa, _ = unix.Getsockname(int(fd)) }) != nil || sa == nil {
 		return &net.TCPAddr{} // closed: as net, an empty address
 	}
 	c.local = net.TCPAddrFromAddrPort(addrPort(sa))
@@ -340,15 +470,25 @@ func (c *Conn) LocalAddr() net.Addr {
 }
 
 // SetDeadline implements net.Conn.
-func (c *Conn) SetDeadline(t time.Time) error { return c.deadline(c.f.SetDeadline(t)) }
+func (c *Conn) SetDeadline(t time.Time) error {
+	return c.deadline(func(f *os.File) error { return f.SetDeadline(t) })
+}
 
 // SetReadDeadline implements net.Conn.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.deadline(c.f.SetReadDeadline(t)) }
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	return c.deadline(func(f *os.File) error { return f.SetReadDeadline(t) })
+}
 
 // SetWriteDeadline implements net.Conn.
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.deadline(c.f.SetWriteDeadline(t)) }
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	return c.deadline(func(f *os.File) error { return f.SetWriteDeadline(t) })
+}
 
-func (c *Conn) deadline(err error) error {
+func (c *Conn) deadline(set func(*os.File) error) error {
+	r, err := c.os()
+	if err == nil {
+		err = set(r.f)
+	}
 	if err != nil {
 		return c.opError("set", err)
 	}

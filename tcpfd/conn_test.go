@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // listener returns a loopback listener and a Listener on it.
@@ -169,4 +171,67 @@ func TestConnectErrors(t *testing.T) {
 		t.Fatalf("connect to a listener = %v", err)
 	}
 	c.Close()
+}
+
+// A Conn is registered with the poller only when something waits on it: a
+// connect to a peer on this host and an accept leave it unregistered, and
+// Detach then hands over the descriptor itself, with no system call. Once
+// registered, Detach hands over a duplicate and the original is gone. The
+// socket works through what Detach returned in both cases.
+func TestDetach(t *testing.T) {
+	l, raw := listener(t)
+	to := l.Addr().(*net.TCPAddr).AddrPort()
+	for _, registerFirst := range []bool{false, true} {
+		accepted := make(chan *Conn, 1)
+		go func() {
+			c, err := raw.Accept()
+			if err != nil {
+				t.Error(err)
+			}
+			accepted <- c
+		}()
+		c, err := dial(t, context.Background(), to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := <-accepted
+		if s == nil {
+			t.FailNow()
+		}
+		defer s.Close()
+		if c.reg.Load() != nil || s.reg.Load() != nil {
+			t.Fatalf("connected (%v) or accepted (%v) Conn registered before any wait", c.reg.Load() != nil, s.reg.Load() != nil)
+		}
+		own := c.fd
+		if registerFirst {
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			if c.reg.Load() == nil {
+				t.Fatal("a deadline did not register the Conn")
+			}
+		}
+		fd, err := c.Detach()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fd == own; got == registerFirst {
+			t.Fatalf("registered first %v: Detach returned the Conn's own descriptor: %v", registerFirst, got)
+		}
+		if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Write after Detach: %v, want net.ErrClosed", err)
+		}
+		if registerFirst {
+			if _, err := unix.FcntlInt(uintptr(own), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
+				t.Fatalf("the original descriptor is still open after Detach (%v)", err)
+			}
+		}
+		if _, err := unix.Write(fd, []byte("ping")); err != nil {
+			t.Fatalf("write through the detached descriptor: %v", err)
+		}
+		s.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "ping" {
+			t.Fatalf("peer read %q, %v", buf, err)
+		}
+		unix.Close(fd)
+	}
 }

@@ -1,0 +1,568 @@
+package proxy
+
+import (
+	"errors"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Event loops for established TCP flows. A flow whose two sockets are raw
+// descriptors (*tcpfd.Conn on both sides, as the load balancer's and NAT's
+// are) is handed to one of GOMAXPROCS loops instead of getting a goroutine
+// per direction. A loop owns an epoll instance holding the sockets of its
+// flows (edge-triggered, in and out registered once, so no epoll_ctl per
+// chunk) and moves the bytes of every flow that is ready in one pass, with
+// one scratch buffer: one wake-up of one goroutine serves all the chunks
+// that arrived meanwhile, where the per-direction goroutines each went
+// through the scheduler and the runtime poller for each chunk.
+//
+// A loop never blocks a thread: its epoll descriptor is itself registered
+// with the runtime poller (an epoll descriptor is readable while events are
+// ready), so it takes what is ready with epoll_wait(0) and otherwise parks
+// like any goroutine waiting on a socket. Its goroutine ends after a second
+// without flows and is started again by the next flow.
+//
+// Semantics are the goroutine path's (Pipe): bytes are counted and
+// reported as they are written, an end of stream is passed on with
+// shutdown(SHUT_WR) and the flow ends when both directions have ended (the
+// last close sends the FIN), an error on either side resets both, an idle
+// flow is dropped silently or reset, and a flow killed from outside
+// (CloseTo, Shutdown, Close) is closed by its loop with RST. The sockets
+// are only ever touched by the loop's goroutine once handed over, so a
+// descriptor number is never reused under a flow that still uses it.
+
+// loopBuf is a loop's scratch buffer: a read that fills it is followed by
+// another read at once.
+const loopBuf = 64 << 10
+
+// idleTick is how often a loop with no idle timeouts wakes up to see
+// whether it should end (it has no flows left).
+const idleTick = time.Second
+
+type loopConn struct {
+	fd       int
+	peer     *loopConn
+	fl       *loopFlow
+	up       bool   // reading this socket moves bytes client → backend
+	pending  []byte // read from peer, not yet written to fd
+	readable bool   // may have bytes (or EOF) to read
+	writable bool   // has room to write
+	hup      bool   // the peer's FIN or an error was signalled: read until EOF
+	eof      bool   // read returned 0
+	ended    bool   // this direction (fd → peer) is over: EOF passed on
+	ackLeft  int    // reads still followed by TCP_QUICKACK
+}
+
+type loopFlow struct {
+	client, backend loopConn
+	cfg             PipeConfig
+	res             Result
+	last            int64 // now() of the last byte moved
+	done            func(Result)
+	over            bool // closed; only the loop reads and writes it
+	lp              *loop
+	killOnce        sync.Once
+}
+
+// killReq ends a flow on its loop: killed from outside (err nil) or
+// failed (its sockets could not be watched).
+type killReq struct {
+	fl  *loopFlow
+	how closeMode
+	err error
+}
+
+type loop struct {
+	ep    int
+	efd   int // eventfd: kills waiting in kills
+	file  *os.File
+	raw   syscall.RawConn
+	buf   []byte
+	evs   []unix.EpollEvent
+	batch []*loopConn
+
+	mu      sync.Mutex
+	conns   map[int32]*loopConn
+	flows   map[*loopFlow]struct{}
+	kills   []killReq
+	running bool
+}
+
+// efdKey marks the eventfd's events (no socket has descriptor -1).
+const efdKey = -1
+
+var loops = sync.OnceValue(func() []*loop {
+	n := runtime.GOMAXPROCS(0)
+	ls := make([]*loop, 0, n)
+	for range n {
+		l, err := newLoop()
+		if err != nil {
+			for _, l := range ls {
+				l.file.Close()
+				unix.Close(l.efd)
+			}
+			return nil // no loops: flows get their goroutines
+		}
+		ls = append(ls, l)
+	}
+	return ls
+})
+
+var nextLoop atomic.Uint32
+
+// pickLoop returns the loop for the next flow, or nil when loops are off
+// or could not be made.
+func pickLoop() *loop {
+	if !useLoops.Load() {
+		return nil
+	}
+	ls := loops()
+	if len(ls) == 0 {
+		return nil
+	}
+	return ls[int(nextLoop.Add(1))%len(ls)]
+}
+
+// useLoops can be turned off to give every flow its goroutines (tests and
+// benchmarks compare the two): VMSS_PROXY_LOOPS=0.
+var useLoops atomic.Bool
+
+// threadLoops makes each loop a thread of its own that blocks in
+// epoll_wait(2), instead of parking in the runtime poller:
+// VMSS_PROXY_LOOPS=thread.
+var threadLoops atomic.Bool
+
+func init() {
+	v := os.Getenv("VMSS_PROXY_LOOPS")
+	useLoops.Store(v != "0")
+	threadLoops.Store(v == "thread")
+}
+
+func newLoop() (*loop, error) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(ep)
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: efdKey}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, efd, &ev); err != nil {
+		unix.Close(ep)
+		unix.Close(efd)
+		return nil, os.NewSyscallError("epoll_ctl", err)
+	}
+	// Non-blocking, so that os.NewFile registers it with the runtime poller.
+	if err := unix.SetNonblock(ep, true); err != nil {
+		unix.Close(ep)
+		unix.Close(efd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	f := os.NewFile(uintptr(ep), "epoll")
+	raw, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		unix.Close(efd)
+		return nil, err
+	}
+	return &loop{
+		ep: ep, efd: efd, file: f, raw: raw,
+		buf:   make([]byte, loopBuf),
+		evs:   make([]unix.EpollEvent, 128),
+		conns: map[int32]*loopConn{},
+		flows: map[*loopFlow]struct{}{},
+	}, nil
+}
+
+// add hands the flow of client and backend (descriptors the caller no
+// longer uses) to the loop. done is called on the loop's goroutine when
+// the flow has ended; it must not block. A socket the loop cannot watch
+// ends the flow with that error.
+func (l *loop) add(client, backend int, cfg PipeConfig, done func(Result)) *loopFlow {
+	fl := &loopFlow{cfg: cfg, done: done, lp: l, last: now()}
+	fl.client = loopConn{fd: client, peer: &fl.backend, fl: fl, up: true, writable: true}
+	fl.backend = loopConn{fd: backend, peer: &fl.client, fl: fl, writable: true}
+	if cfg.QuickAck {
+		fl.client.ackLeft, fl.backend.ackLeft = QuickAckReads, QuickAckReads
+	}
+	l.mu.Lock()
+	l.conns[int32(client)] = &fl.client
+	l.conns[int32(backend)] = &fl.backend
+	l.flows[fl] = struct{}{}
+	start := !l.running
+	l.running = true
+	l.mu.Unlock()
+	if start {
+		go l.run()
+	}
+	for _, c := range []*loopConn{&fl.client, &fl.backend} {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(c.fd)}
+		if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
+			// The loop may have seen the other socket already: it ends
+			// the flow (both sockets reset) and reports the error.
+			fl.post(killReq{how: closeRST, err: os.NewSyscallError("epoll_ctl", err)})
+			break
+		}
+	}
+	return fl
+}
+
+// kill ends the flow from outside (drain end, shutdown, context) on its
+// loop's goroutine. Only the first call counts.
+func (fl *loopFlow) kill(how closeMode) { fl.post(killReq{how: how}) }
+
+func (fl *loopFlow) post(k killReq) {
+	fl.killOnce.Do(func() {
+		k.fl = fl
+		l := fl.lp
+		l.mu.Lock()
+		l.kills = append(l.kills, k)
+		l.mu.Unlock()
+		one := [8]byte{1}
+		_, _ = unix.Write(l.efd, one[:]) // fails only when the counter is full, which still wakes the loop
+	})
+}
+
+// run serves the loop's flows until it has had none for idleTick.
+func (l *loop) run() {
+	if threadLoops.Load() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	for {
+		n, err := l.wait()
+		if err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				// The epoll descriptor failed, which it does not: keep the
+				// flows from hanging by ending them.
+				l.endAll(closeRST)
+				l.mu.Lock()
+				l.running = false
+				l.mu.Unlock()
+				return
+			}
+			if l.tick() {
+				return
+			}
+			continue
+		}
+		l.handle(n)
+	}
+}
+
+// wait returns the number of events in l.evs: at once if some are ready,
+// else after parking in the runtime poller until some are, or until the
+// deadline that idle timeouts (or the loop's end) need.
+func (l *loop) wait() (int, error) {
+	var n int
+	var werr error
+	take := func(fd uintptr) bool {
+		for {
+			n, werr = unix.EpollWait(int(fd), l.evs, 0)
+			if werr != unix.EINTR {
+				return n > 0 || werr != nil
+			}
+		}
+	}
+	if take(uintptr(l.ep)); n > 0 || werr != nil {
+		return n, werr
+	}
+	if threadLoops.Load() {
+		for {
+			n, werr = unix.EpollWait(l.ep, l.evs, int(l.tickEvery()/time.Millisecond))
+			if werr == unix.EINTR {
+				continue
+			}
+			if n == 0 && werr == nil {
+				return 0, os.ErrDeadlineExceeded
+			}
+			return n, werr
+		}
+	}
+	_ = l.file.SetReadDeadline(time.Now().Add(l.tickEvery())) // a pollable file: cannot fail
+	if err := l.raw.Read(take); err != nil {
+		return 0, err
+	}
+	return n, werr
+}
+
+// tickEvery is how long the loop may sleep: a quarter of the shortest
+// idle timeout of its flows (so idle flows end between the timeout and
+// 1.25 × it), else idleTick.
+func (l *loop) tickEvery() time.Duration {
+	d := idleTick
+	l.mu.Lock()
+	for fl := range l.flows {
+		if t := fl.cfg.IdleTimeout; t > 0 && t/4 < d {
+			d = t / 4
+		}
+	}
+	l.mu.Unlock()
+	return max(d, time.Millisecond)
+}
+
+// tick ends the idle flows and reports whether the loop has stopped
+// (no flows left).
+func (l *loop) tick() bool {
+	t := now()
+	var idle []*loopFlow
+	l.mu.Lock()
+	if len(l.flows) == 0 && len(l.kills) == 0 {
+		l.running = false
+		l.mu.Unlock()
+		return true
+	}
+	for fl := range l.flows {
+		if d := fl.cfg.IdleTimeout; d > 0 && time.Duration(t-fl.last) >= d {
+			idle = append(idle, fl)
+		}
+	}
+	l.mu.Unlock()
+	for _, fl := range idle {
+		fl.res.Idle = true
+		how := closeSilent
+		if fl.cfg.ResetOnIdle {
+			how = closeRST
+		}
+		l.finish(fl, how)
+	}
+	return false
+}
+
+func (l *loop) handle(n int) {
+	l.batch = l.batch[:0]
+	l.mu.Lock()
+	for i := range n {
+		if l.evs[i].Fd == efdKey {
+			l.batch = append(l.batch, nil)
+			continue
+		}
+		l.batch = append(l.batch, l.conns[l.evs[i].Fd])
+	}
+	l.mu.Unlock()
+	for i, c := range l.batch {
+		if c == nil {
+			if l.evs[i].Fd == efdKey {
+				l.doKills()
+			}
+			continue
+		}
+		if c.fl.over {
+			continue
+		}
+		e := l.evs[i].Events
+		if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			c.readable = true
+			if e&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				c.hup = true
+			}
+		}
+		if e&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			c.writable = true
+		}
+		// Bytes this socket can take come from its peer; bytes it has go
+		// to its peer.
+		l.pump(c.peer)
+		l.pump(c)
+	}
+}
+
+func (l *loop) doKills() {
+	var b [8]byte
+	_, _ = unix.Read(l.efd, b[:]) // resets the counter; EAGAIN if already read
+	l.mu.Lock()
+	kills := l.kills
+	l.kills = nil
+	l.mu.Unlock()
+	for _, k := range kills {
+		if k.fl.over {
+			continue
+		}
+		if k.err != nil {
+			k.fl.res.Err = k.err
+		} else {
+			k.fl.res.Aborted = true
+		}
+		l.finish(k.fl, k.how)
+	}
+}
+
+// endAll ends every flow of the loop.
+func (l *loop) endAll(how closeMode) {
+	l.mu.Lock()
+	fls := make([]*loopFlow, 0, len(l.flows))
+	for fl := range l.flows {
+		fls = append(fls, fl)
+	}
+	l.mu.Unlock()
+	for _, fl := range fls {
+		l.finish(fl, how)
+	}
+}
+
+// pump moves what src has to its peer, as far as both sockets allow.
+func (l *loop) pump(src *loopConn) {
+	dst, fl := src.peer, src.fl
+	for !fl.over {
+		if len(dst.pending) > 0 {
+			if !dst.writable {
+				return
+			}
+			n, err := unix.Write(dst.fd, dst.pending)
+			if err == unix.EINTR {
+				continue
+			}
+			if err == unix.EAGAIN {
+				dst.writable = false
+				return
+			}
+			if err != nil {
+				l.fail(fl, "write", err)
+				return
+			}
+			l.moved(src, n)
+			dst.pending = dst.pending[n:]
+			if len(dst.pending) == 0 {
+				dst.pending = nil
+			}
+			continue
+		}
+		if src.eof {
+			if !src.ended {
+				l.endDirection(src)
+			}
+			return
+		}
+		if !src.readable {
+			return
+		}
+		n, err := unix.Read(src.fd, l.buf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			src.readable = false
+			return
+		case err != nil:
+			l.fail(fl, "read", err)
+			return
+		case n == 0:
+			src.eof = true
+			continue
+		}
+		// A short read took everything queued: with edge-triggered
+		// events, bytes that come later bring a new event. A FIN already
+		// signalled brings none, so then read on until EOF.
+		if n < len(l.buf) && !src.hup {
+			src.readable = false
+		}
+		if src.ackLeft > 0 {
+			src.ackLeft--
+			_ = unix.SetsockoptInt(src.fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1) // best effort, as in the splicer
+		}
+		w := 0
+		for w < n {
+			m, err := unix.Write(dst.fd, l.buf[w:n])
+			if err == unix.EINTR {
+				continue
+			}
+			if err == unix.EAGAIN {
+				dst.writable = false
+				break
+			}
+			if err != nil {
+				l.moved(src, w)
+				l.fail(fl, "write", err)
+				return
+			}
+			w += m
+		}
+		l.moved(src, w)
+		if w < n {
+			dst.pending = append([]byte(nil), l.buf[w:n]...)
+			return
+		}
+	}
+}
+
+// moved accounts n bytes written from src to its peer.
+func (l *loop) moved(src *loopConn, n int) {
+	if n <= 0 {
+		return
+	}
+	fl := src.fl
+	fl.last = now()
+	if src.up {
+		fl.res.Up += int64(n)
+		if fl.cfg.Progress != nil {
+			fl.cfg.Progress(int64(n), 0)
+		}
+	} else {
+		fl.res.Down += int64(n)
+		if fl.cfg.Progress != nil {
+			fl.cfg.Progress(0, int64(n))
+		}
+	}
+}
+
+// endDirection passes src's end of stream on to its peer; the flow ends
+// when both directions have.
+func (l *loop) endDirection(src *loopConn) {
+	src.ended = true
+	if src.peer.ended {
+		l.finish(src.fl, closeFIN) // the close sends the FIN
+		return
+	}
+	if err := unix.Shutdown(src.peer.fd, unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
+		l.fail(src.fl, "shutdown", err)
+	}
+}
+
+// fail ends the flow after an error on one of its sockets: both sides are
+// reset, as an L4 balancer passes a reset through.
+func (l *loop) fail(fl *loopFlow, op string, err error) {
+	if fl.res.Err == nil && !isClosed(err) {
+		fl.res.Err = os.NewSyscallError(op, err)
+	}
+	l.finish(fl, closeRST)
+}
+
+// finish closes the flow's sockets (closing removes them from the epoll
+// set) and reports the result.
+func (l *loop) finish(fl *loopFlow, how closeMode) {
+	if fl.over {
+		return
+	}
+	fl.over = true
+	l.mu.Lock()
+	delete(l.conns, int32(fl.client.fd))
+	delete(l.conns, int32(fl.backend.fd))
+	delete(l.flows, fl)
+	l.mu.Unlock()
+	closeFD(fl.client.fd, how)
+	closeFD(fl.backend.fd, how)
+	if fl.res.Aborted {
+		fl.res.Err = nil
+	}
+	if fl.done != nil {
+		fl.done(fl.res)
+	}
+}
+
+func closeFD(fd int, how closeMode) {
+	switch how {
+	case closeRST:
+		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}) // without it: an ordinary FIN
+	case closeSilent:
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, tcpRepair, 1) // needs CAP_NET_ADMIN; without it: a FIN
+	}
+	_ = unix.Close(fd) // the flow is over; nothing to do about a failed close
+}
