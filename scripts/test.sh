@@ -32,3 +32,11 @@ if [ -n "$RACE" ] && [ "${VMSS_E2E_RACE_DAEMON:-}" = 1 ]; then
     esac
   done
 fi
+# The proxy's flows run on event loops by default; its tests run once more
+# with a goroutine per direction, the path of connections that are not TCP.
+for p in "${pkgs[@]}"; do
+  case $p in ./...|./proxy|./proxy/...)
+    VMSS_PROXY_LOOPS=0 "$GO" test $RACE -timeout 5m ./proxy
+    break;;
+  esac
+done
