@@ -25,7 +25,10 @@ import (
 // A loop never blocks a thread: its epoll descriptor is itself registered
 // with the runtime poller (an epoll descriptor is readable while events are
 // ready), so it takes what is ready with epoll_wait(0) and otherwise parks
-// like any goroutine waiting on a socket. Its goroutine ends after a second
+// like any goroutine waiting on a socket (a thread of its own blocking in
+// epoll_wait cost more: 1.3 context switches per keep-alive request against
+// 0.8, as the runtime hands its P to other threads and takes it back). Its
+// goroutine ends after a second
 // without flows and is started again by the next flow.
 //
 // Semantics are the goroutine path's (Pipe): bytes are counted and
@@ -87,7 +90,10 @@ type loop struct {
 	evs   []unix.EpollEvent
 	batch []*loopConn
 
+	nextTick int64 // now() when the next check of idle flows is due
+
 	mu      sync.Mutex
+	minIdle time.Duration // shortest idle timeout of the flows (0: none), as of the last check and adds since
 	conns   map[int32]*loopConn
 	flows   map[*loopFlow]struct{}
 	kills   []killReq
@@ -133,16 +139,7 @@ func pickLoop() *loop {
 // benchmarks compare the two): VMSS_PROXY_LOOPS=0.
 var useLoops atomic.Bool
 
-// threadLoops makes each loop a thread of its own that blocks in
-// epoll_wait(2), instead of parking in the runtime poller:
-// VMSS_PROXY_LOOPS=thread.
-var threadLoops atomic.Bool
-
-func init() {
-	v := os.Getenv("VMSS_PROXY_LOOPS")
-	useLoops.Store(v != "0")
-	threadLoops.Store(v == "thread")
-}
+func init() { useLoops.Store(os.Getenv("VMSS_PROXY_LOOPS") != "0") }
 
 func newLoop() (*loop, error) {
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -197,11 +194,18 @@ func (l *loop) add(client, backend int, cfg PipeConfig, done func(Result)) *loop
 	l.conns[int32(client)] = &fl.client
 	l.conns[int32(backend)] = &fl.backend
 	l.flows[fl] = struct{}{}
+	sooner := false // the loop's next check must come sooner
+	if d := cfg.IdleTimeout; d > 0 && (l.minIdle == 0 || d < l.minIdle) {
+		l.minIdle = d
+		sooner = d/4 < idleTick
+	}
 	start := !l.running
 	l.running = true
 	l.mu.Unlock()
 	if start {
 		go l.run()
+	} else if sooner {
+		l.wake()
 	}
 	for _, c := range []*loopConn{&fl.client, &fl.backend} {
 		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(c.fd)}
@@ -226,41 +230,45 @@ func (fl *loopFlow) post(k killReq) {
 		l.mu.Lock()
 		l.kills = append(l.kills, k)
 		l.mu.Unlock()
-		one := [8]byte{1}
-		_, _ = unix.Write(l.efd, one[:]) // fails only when the counter is full, which still wakes the loop
+		l.wake()
 	})
+}
+
+// wake makes the loop look at its kills and its check interval.
+func (l *loop) wake() {
+	one := [8]byte{1}
+	_, _ = unix.Write(l.efd, one[:]) // fails only when the counter is full, which still wakes the loop
 }
 
 // run serves the loop's flows until it has had none for idleTick.
 func (l *loop) run() {
-	if threadLoops.Load() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-	}
+	l.nextTick = now() + int64(l.tickEvery())
 	for {
 		n, err := l.wait()
-		if err != nil {
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
-				// The epoll descriptor failed, which it does not: keep the
-				// flows from hanging by ending them.
-				l.endAll(closeRST)
-				l.mu.Lock()
-				l.running = false
-				l.mu.Unlock()
-				return
-			}
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			// The epoll descriptor failed, which it does not: keep the
+			// flows from hanging by ending them.
+			l.endAll(closeRST)
+			l.mu.Lock()
+			l.running = false
+			l.mu.Unlock()
+			return
+		}
+		l.handle(n)
+		// A busy loop may never sleep until the deadline: checks are due
+		// by the clock, not by a wait that timed out.
+		if t := now(); t >= l.nextTick {
 			if l.tick() {
 				return
 			}
-			continue
+			l.nextTick = t + int64(l.tickEvery())
 		}
-		l.handle(n)
 	}
 }
 
 // wait returns the number of events in l.evs: at once if some are ready,
 // else after parking in the runtime poller until some are, or until the
-// deadline that idle timeouts (or the loop's end) need.
+// next check is due (then 0 and os.ErrDeadlineExceeded).
 func (l *loop) wait() (int, error) {
 	var n int
 	var werr error
@@ -275,42 +283,28 @@ func (l *loop) wait() (int, error) {
 	if take(uintptr(l.ep)); n > 0 || werr != nil {
 		return n, werr
 	}
-	if threadLoops.Load() {
-		for {
-			n, werr = unix.EpollWait(l.ep, l.evs, int(l.tickEvery()/time.Millisecond))
-			if werr == unix.EINTR {
-				continue
-			}
-			if n == 0 && werr == nil {
-				return 0, os.ErrDeadlineExceeded
-			}
-			return n, werr
-		}
-	}
-	_ = l.file.SetReadDeadline(time.Now().Add(l.tickEvery())) // a pollable file: cannot fail
+	_ = l.file.SetReadDeadline(time.Now().Add(time.Duration(l.nextTick - now()))) // a pollable file: cannot fail
 	if err := l.raw.Read(take); err != nil {
 		return 0, err
 	}
 	return n, werr
 }
 
-// tickEvery is how long the loop may sleep: a quarter of the shortest
-// idle timeout of its flows (so idle flows end between the timeout and
-// 1.25 × it), else idleTick.
+// tickEvery is the time between checks: a quarter of the shortest idle
+// timeout of the loop's flows (so an idle flow ends between its timeout
+// and 1.25 × it), else idleTick.
 func (l *loop) tickEvery() time.Duration {
-	d := idleTick
 	l.mu.Lock()
-	for fl := range l.flows {
-		if t := fl.cfg.IdleTimeout; t > 0 && t/4 < d {
-			d = t / 4
-		}
-	}
+	d := l.minIdle
 	l.mu.Unlock()
-	return max(d, time.Millisecond)
+	if d <= 0 || d/4 > idleTick {
+		return idleTick
+	}
+	return max(d/4, time.Millisecond)
 }
 
-// tick ends the idle flows and reports whether the loop has stopped
-// (no flows left).
+// tick ends the idle flows, notes the shortest idle timeout left, and
+// reports whether the loop has stopped (no flows left).
 func (l *loop) tick() bool {
 	t := now()
 	var idle []*loopFlow
@@ -320,9 +314,16 @@ func (l *loop) tick() bool {
 		l.mu.Unlock()
 		return true
 	}
+	l.minIdle = 0
 	for fl := range l.flows {
-		if d := fl.cfg.IdleTimeout; d > 0 && time.Duration(t-fl.last) >= d {
+		d := fl.cfg.IdleTimeout
+		if d <= 0 {
+			continue
+		}
+		if time.Duration(t-fl.last) >= d {
 			idle = append(idle, fl)
+		} else if l.minIdle == 0 || d < l.minIdle {
+			l.minIdle = d
 		}
 	}
 	l.mu.Unlock()
@@ -352,6 +353,7 @@ func (l *loop) handle(n int) {
 		if c == nil {
 			if l.evs[i].Fd == efdKey {
 				l.doKills()
+				l.nextTick = min(l.nextTick, now()+int64(l.tickEvery()))
 			}
 			continue
 		}

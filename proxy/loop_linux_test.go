@@ -149,3 +149,72 @@ func TestLoopFlowOfClosedPeers(t *testing.T) {
 		t.Fatal("the flow did not end")
 	}
 }
+
+// An idle flow ends on time even when its loop never sleeps for a whole
+// check interval because another flow keeps it busy.
+func TestLoopIdleBesideBusyFlow(t *testing.T) {
+	n := len(loops())
+	if pickLoop() == nil || n == 0 {
+		t.Skip("VMSS_PROXY_LOOPS=0: flows run on goroutines")
+	}
+	const idle = 200 * time.Millisecond
+	// n busy flows, then n idle ones: handed out in turn, every loop gets
+	// one of each.
+	type pipeEnds struct {
+		client, backend *net.TCPConn
+		res             chan Result
+	}
+	start := func() pipeEnds {
+		client, pc := pair(t)
+		pb, backend := pair(t)
+		p := pipeEnds{client, backend, make(chan Result, 1)}
+		go func() { p.res <- Pipe(context.Background(), pc, pb, PipeConfig{IdleTimeout: idle, ResetOnIdle: true}) }()
+		return p
+	}
+	var busy, quiet []pipeEnds
+	for range n {
+		busy = append(busy, start())
+	}
+	for range n {
+		quiet = append(quiet, start())
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	for _, b := range busy {
+		go func() { io.Copy(b.backend, b.backend) }()
+		go func() {
+			buf := make([]byte, 1)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := b.client.Write(buf); err != nil {
+					return
+				}
+				if _, err := io.ReadFull(b.client, buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	deadline := time.After(20 * idle)
+	for i, q := range quiet {
+		select {
+		case r := <-q.res:
+			if !r.Idle {
+				t.Fatalf("quiet flow %d: result %+v, want Idle", i, r)
+			}
+		case <-deadline:
+			t.Fatalf("quiet flow %d still open after %v beside a busy flow (idle timeout %v)", i, 20*idle, idle)
+		}
+	}
+	for i, b := range busy {
+		select {
+		case r := <-b.res:
+			t.Fatalf("busy flow %d ended: %+v", i, r)
+		default:
+		}
+	}
+}
