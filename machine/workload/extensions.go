@@ -155,8 +155,11 @@ func (w *Runner) runExtension(ctx context.Context, in reconcile.InstanceSpec, e 
 			script = cmdline
 		}
 		// As on Azure, the command runs in the download directory, beside
-		// its fileUris.
-		out, err := w.runScript(ctx, in, e.Name, downloadDir, script, adopt)
+		// its fileUris; the shell that runs it makes the directory (a
+		// command of its own in the instance would cost a start tens of
+		// milliseconds).
+		out, err := w.runCommand(ctx, in, e.Name, "/root",
+			[]string{"/bin/sh", "-c", `mkdir -p "$1" && cd "$1" && exec /bin/sh ` + scriptFD, "sh", strings.TrimPrefix(downloadDir, "/root/")}, nil, script, adopt)
 		if err != nil {
 			view.Statuses = []arm.InstanceViewStatus{status("ProvisioningState/failed/1", "Error", "Enable failed: "+err.Error()+"\n"+out)}
 			return view, err
@@ -200,6 +203,9 @@ const MaxFileURISize = 64 << 20
 // MaxFileURISize are refused before anything is read, so none of them can
 // hang or exhaust the daemon.
 func (w *Runner) download(ctx context.Context, in reconcile.InstanceSpec, uris []string) error {
+	if len(uris) == 0 {
+		return nil
+	}
 	if _, err := w.runCommand(ctx, in, "", "/root", []string{"mkdir", "-p", strings.TrimPrefix(downloadDir, "/root/")}, nil, "", false); err != nil {
 		return err
 	}
