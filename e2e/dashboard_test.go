@@ -220,6 +220,7 @@ func BenchmarkDashboardInstanceLatency(b *testing.B) {
 		b.Fatal(err)
 	}
 	var lat, first []float64
+	final := map[string][]float64{} // by operation
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		op, from, want := "stop", "running", "stopped"
@@ -240,13 +241,15 @@ func BenchmarkDashboardInstanceLatency(b *testing.B) {
 			b.Fatal(err)
 		}
 		first, lat = append(first, ms[0]), append(lat, ms[1])
+		final[op] = append(final[op], ms[1])
 	}
 	b.StopTimer()
 	var renders []float64
 	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.vmssRenders.filter((r) => !r.view).map((r) => r.ms)`, &renders)); err != nil {
 		b.Fatal(err)
 	}
-	for name, ms := range map[string][]float64{"first-change-to-page": first, "state-change-to-page": lat, "page-render": renders} {
+	for name, ms := range map[string][]float64{"first-change-to-page": first, "state-change-to-page": lat, "page-render": renders,
+		"stopped-to-page": final["stop"], "running-to-page": final["start"]} {
 		slices.Sort(ms)
 		if len(ms) > 0 {
 			b.ReportMetric(ms[len(ms)/2], name+"-p50-ms")

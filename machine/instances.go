@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/vmss-emulator/vmss/arm"
 	"github.com/vmss-emulator/vmss/instance"
 	"github.com/vmss-emulator/vmss/machine/workload"
 	"github.com/vmss-emulator/vmss/reconcile"
@@ -94,24 +95,41 @@ func (m *Machine) StartInstance(ctx context.Context, in reconcile.InstanceSpec, 
 		if rerun || gone {
 			// A restart or an upgrade ends the old workload first (and
 			// whatever a gone one left).
+			m.work.ForgetWorkloads(in.Netns)
 			if err := m.inst.Stop(ctx, in.Netns); err != nil {
 				return err
 			}
 		}
-		views, err := m.work.RunExtensions(ctx, in)
+		// A start or restart of what already ran (same build and model)
+		// boots it: its known workloads are not waited for again. A first
+		// run, an upgrade, a rerun after a failure or after the workload
+		// died on its own tells them anew.
+		ranFor := fmt.Sprintf("%d/%d", in.BuildGen, in.ModelGen)
+		var views []arm.ExtensionView
+		var err error
+		if !gone && r.RanFor == ranFor {
+			views, err = m.work.BootExtensions(ctx, in, r.WorkloadSteps)
+		} else {
+			views, err = m.work.RunExtensions(ctx, in)
+		}
 		workloads = m.work.Workloads(in.Netns)
 		if err != nil {
-			if rerr := m.records.update(in.Netns, func(r *record) { r.Extensions, r.Workloads = views, workloads }); rerr != nil {
+			if rerr := m.records.update(in.Netns, func(r *record) { r.Extensions, r.Workloads, r.RanFor = views, workloads, "" }); rerr != nil {
 				m.log.Warn("instance record: extension results not kept", "instance", in.VMName, "err", rerr)
 			}
 			return err
 		}
 		m.work.StartHealth(in)
+		var steps []string
+		for _, p := range workloads {
+			steps = append(steps, p.Step)
+		}
 		// One write for the results and the generations (a crash before
 		// it runs the extensions again, as it would between two writes).
 		return m.records.update(in.Netns, func(r *record) {
 			r.Extensions = views
 			r.RestartGen, r.ModelGen, r.WorkKey, r.Workloads = in.RestartGen, in.ModelGen, key, workloads
+			r.RanFor, r.WorkloadSteps = ranFor, steps
 		})
 	}
 	m.work.StartHealth(in)
@@ -123,6 +141,7 @@ func (m *Machine) StartInstance(ctx context.Context, in reconcile.InstanceSpec, 
 // StopInstance ends SSH sessions and kills every process of the instance.
 func (m *Machine) StopInstance(ctx context.Context, netns string) error {
 	m.work.StopHealth(netns)
+	m.work.ForgetWorkloads(netns)
 	m.ssh.Stop(netns)
 	if err := m.inst.Stop(ctx, netns); err != nil {
 		return err
@@ -138,6 +157,7 @@ func (m *Machine) StopInstance(ctx context.Context, netns string) error {
 // Stop before it: that would kill, sweep and write the record once more).
 func (m *Machine) DeleteInstance(ctx context.Context, netns string) error {
 	m.work.StopHealth(netns)
+	m.work.ForgetWorkloads(netns)
 	m.ssh.Stop(netns)
 	if err := m.inst.Delete(ctx, netns); err != nil {
 		return err

@@ -27,6 +27,13 @@ type record struct {
 	// Workloads are the processes the extensions left running; a restarted
 	// daemon runs the extensions again when all of them are gone.
 	Workloads []workload.Proc `json:"workloads,omitempty"`
+	// RanFor is the build and model generation ("build/model") whose
+	// extensions last ran and succeeded, and WorkloadSteps the steps whose
+	// command was then the workload; stop keeps both, so that a start or
+	// restart of the same build and model need not wait to tell them again
+	// (workload.Runner.BootExtensions).
+	RanFor        string   `json:"ranFor,omitempty"`
+	WorkloadSteps []string `json:"workloadSteps,omitempty"`
 }
 
 // records keeps one record per instance under dir, written atomically
@@ -49,6 +56,7 @@ type records struct {
 func cloneRecord(r record) record {
 	r.Extensions = slices.Clone(r.Extensions)
 	r.Workloads = slices.Clone(r.Workloads)
+	r.WorkloadSteps = slices.Clone(r.WorkloadSteps)
 	return r
 }
 

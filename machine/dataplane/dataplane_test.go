@@ -342,6 +342,16 @@ func TestLBBalancesOverProbedBackendsAndReportsThem(t *testing.T) {
 	if got := p.Probes("web_0"); len(got) != 0 {
 		t.Fatalf("a drained instance is still probed: %+v", got)
 	}
+	// An instance without flows leaves at once: Drain does not wait for
+	// the pool's drain period (a minute).
+	idle, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.Drain(idle, "web_1"); err != nil {
+		t.Fatalf("Drain of an instance without flows: %v", err)
+	}
+	if got := p.Probes("web_1"); len(got) != 0 {
+		t.Fatalf("a drained idle instance is still probed: %+v", got)
+	}
 
 	// A plan without the load balancer closes its engine.
 	if errs := p.Apply(context.Background(), &reconcile.Plan{}); len(errs) != 0 {

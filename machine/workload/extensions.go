@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,11 +26,49 @@ import (
 // instance's private /root.
 const downloadDir = "/root/custom-script/download/0"
 
+// CustomDataStep names the customData script among the steps of
+// RunExtensions (the extensions are named by their names).
+const CustomDataStep = "customData"
+
 // RunExtensions runs the instance's customData script (when it is one) and
 // its extensions in provisioning order, as root. A command still running after
 // WorkloadGrace is the instance's workload and counts as succeeded. The views
 // say what each extension did, also when one failed.
 func (w *Runner) RunExtensions(ctx context.Context, in reconcile.InstanceSpec) ([]arm.ExtensionView, error) {
+	return w.runExtensions(ctx, in, nil)
+}
+
+// BootExtensions runs the steps of RunExtensions again when a stopped
+// instance starts (or restarts), as a VM starts its services when it boots.
+// workloads are the steps (CustomDataStep or extension names) whose command
+// was still running after the grace when the same build and model last ran
+// (see Proc.Step): what they are is known, so such a step that nothing but
+// other such steps follows is kept as the workload as soon as it started,
+// without waiting the grace again. Every other step runs as in
+// RunExtensions (the steps after a command keep their order and spacing).
+// One of those workloads that ends within the grace after all is logged.
+func (w *Runner) BootExtensions(ctx context.Context, in reconcile.InstanceSpec, workloads []string) ([]arm.ExtensionView, error) {
+	steps := make([]string, 0, len(in.Extensions)+1)
+	if customDataScript(in.CustomData) != "" {
+		steps = append(steps, CustomDataStep)
+	}
+	for _, e := range in.Extensions {
+		if runsCommand(e) {
+			steps = append(steps, e.Name)
+		}
+	}
+	// The known workloads at the end of the steps.
+	adopt := map[string]bool{}
+	for _, s := range slices.Backward(steps) {
+		if !slices.Contains(workloads, s) {
+			break
+		}
+		adopt[s] = true
+	}
+	return w.runExtensions(ctx, in, adopt)
+}
+
+func (w *Runner) runExtensions(ctx context.Context, in reconcile.InstanceSpec, adopt map[string]bool) ([]arm.ExtensionView, error) {
 	if err := os.MkdirAll(w.LogDir(in.Netns), 0o700); err != nil {
 		return nil, err
 	}
@@ -37,13 +76,13 @@ func (w *Runner) RunExtensions(ctx context.Context, in reconcile.InstanceSpec) (
 	delete(w.workloads, in.Netns)
 	w.mu.Unlock()
 	if script := customDataScript(in.CustomData); script != "" {
-		if _, err := w.runScript(ctx, in, "customData", "/root", script); err != nil {
+		if _, err := w.runScript(ctx, in, CustomDataStep, "/root", script, adopt[CustomDataStep]); err != nil {
 			return nil, fmt.Errorf("customData script of %s: %w", in.VMName, err)
 		}
 	}
 	var views []arm.ExtensionView
 	for _, e := range in.Extensions {
-		v, err := w.runExtension(ctx, in, e)
+		v, err := w.runExtension(ctx, in, e, adopt[e.Name])
 		views = append(views, v)
 		if err != nil {
 			return views, fmt.Errorf("VM has reported a failure when processing extension '%s' (VMExtensionProvisioningError): %w", e.Name, err)
@@ -71,12 +110,23 @@ func status(code, level, msg string) arm.InstanceViewStatus {
 		Message: msg, Time: time.Now().UTC().Format(time.RFC3339)}
 }
 
-func (w *Runner) runExtension(ctx context.Context, in reconcile.InstanceSpec, e arm.Extension) (arm.ExtensionView, error) {
+// runsCommand reports whether an extension runs a command in the instance.
+func runsCommand(e arm.Extension) bool {
+	switch strings.ToLower(e.Properties.Publisher + "/" + e.Properties.Type) {
+	case "microsoft.azure.extensions/customscript", "microsoft.ostcextensions/customscriptforlinux":
+		return true
+	}
+	return false
+}
+
+// runExtension runs one extension; with adopt, its command is the
+// workload as soon as it started (see BootExtensions).
+func (w *Runner) runExtension(ctx context.Context, in reconcile.InstanceSpec, e arm.Extension, adopt bool) (arm.ExtensionView, error) {
 	p := e.Properties
 	view := arm.ExtensionView{Name: e.Name, Type: p.Publisher + "." + p.Type, TypeHandlerVersion: p.TypeHandlerVersion}
 	typ := strings.ToLower(p.Publisher + "/" + p.Type)
-	switch typ {
-	case "microsoft.azure.extensions/customscript", "microsoft.ostcextensions/customscriptforlinux":
+	switch {
+	case runsCommand(e):
 		var settings, protected struct {
 			CommandToExecute string   `json:"commandToExecute"`
 			Script           string   `json:"script"`
@@ -105,15 +155,18 @@ func (w *Runner) runExtension(ctx context.Context, in reconcile.InstanceSpec, e 
 			script = cmdline
 		}
 		// As on Azure, the command runs in the download directory, beside
-		// its fileUris.
-		out, err := w.runScript(ctx, in, e.Name, downloadDir, script)
+		// its fileUris; the shell that runs it makes the directory (a
+		// command of its own in the instance would cost a start tens of
+		// milliseconds).
+		out, err := w.runCommand(ctx, in, e.Name, "/root",
+			[]string{"/bin/sh", "-c", `mkdir -p "$1" && cd "$1" && exec /bin/sh ` + scriptFD, "sh", strings.TrimPrefix(downloadDir, "/root/")}, nil, script, adopt)
 		if err != nil {
 			view.Statuses = []arm.InstanceViewStatus{status("ProvisioningState/failed/1", "Error", "Enable failed: "+err.Error()+"\n"+out)}
 			return view, err
 		}
 		view.Statuses = []arm.InstanceViewStatus{status("ProvisioningState/succeeded", "Info", "Enable succeeded: "+out)}
 		return view, nil
-	case "microsoft.managedservices/applicationhealthlinux":
+	case typ == "microsoft.managedservices/applicationhealthlinux":
 		view.Statuses = []arm.InstanceViewStatus{status("ProvisioningState/succeeded", "Info", "Enable succeeded: application health is probed and reported in vmHealth")}
 		return view, nil
 	default:
@@ -150,7 +203,10 @@ const MaxFileURISize = 64 << 20
 // MaxFileURISize are refused before anything is read, so none of them can
 // hang or exhaust the daemon.
 func (w *Runner) download(ctx context.Context, in reconcile.InstanceSpec, uris []string) error {
-	if _, err := w.runCommand(ctx, in, "", "/root", []string{"mkdir", "-p", strings.TrimPrefix(downloadDir, "/root/")}, nil, ""); err != nil {
+	if len(uris) == 0 {
+		return nil
+	}
+	if _, err := w.runCommand(ctx, in, "", "/root", []string{"mkdir", "-p", strings.TrimPrefix(downloadDir, "/root/")}, nil, "", false); err != nil {
 		return err
 	}
 	for _, u := range uris {
@@ -176,7 +232,7 @@ func (w *Runner) copyFileURI(ctx context.Context, in reconcile.InstanceSpec, u s
 	defer f.Close()
 	name := filepath.Base(path)
 	if _, err := w.runCommand(ctx, in, "", downloadDir, []string{"/bin/sh", "-c", `cat > "$0" && chmod 755 "$0"`, name},
-		io.LimitReader(f, MaxFileURISize), ""); err != nil {
+		io.LimitReader(f, MaxFileURISize), "", false); err != nil {
 		return fmt.Errorf("copy %s into %s: %w", u, in.VMName, err)
 	}
 	return nil
@@ -242,8 +298,8 @@ func fileKind(mode uint32) string {
 const scriptFD = "/proc/self/fd/3"
 
 // runScript runs a shell script as root in the instance; see runCommand.
-func (w *Runner) runScript(ctx context.Context, in reconcile.InstanceSpec, logName, dir, script string) (string, error) {
-	return w.runCommand(ctx, in, logName, dir, []string{"/bin/sh", scriptFD}, nil, script)
+func (w *Runner) runScript(ctx context.Context, in reconcile.InstanceSpec, logName, dir, script string, adopt bool) (string, error) {
+	return w.runCommand(ctx, in, logName, dir, []string{"/bin/sh", scriptFD}, nil, script, adopt)
 }
 
 // waitDelay bounds how long Wait waits for a command's output pipes after
@@ -253,7 +309,9 @@ const waitDelay = 2 * time.Second
 // runCommand runs argv as root in the instance, in directory dir, with
 // script (when not empty) readable on file descriptor 3. Output goes to the
 // instance's log (named by logName) and the last lines are returned. A command
-// still running after WorkloadGrace keeps running as the workload.
+// still running after WorkloadGrace keeps running as the workload; with
+// adopt (an extension command known to be the workload, see
+// BootExtensions), it is the workload at once.
 //
 // An extension command (logName set) may become the instance's workload,
 // which outlives this daemon as a VM's processes outlive a hypervisor's
@@ -261,7 +319,7 @@ const waitDelay = 2 * time.Second
 // its log file directly, through no pipe that would break when the daemon
 // exits. Its process is remembered (see Workloads) so that a restarted
 // daemon can tell whether it still runs.
-func (w *Runner) runCommand(ctx context.Context, in reconcile.InstanceSpec, logName, dir string, argv []string, stdin io.Reader, script string) (string, error) {
+func (w *Runner) runCommand(ctx context.Context, in reconcile.InstanceSpec, logName, dir string, argv []string, stdin io.Reader, script string, adopt bool) (string, error) {
 	exe, err := w.inst.Exe()
 	if err != nil {
 		return "", err
@@ -330,11 +388,32 @@ func (w *Runner) runCommand(ctx context.Context, in reconcile.InstanceSpec, logN
 		}()
 	}
 	proc := procOf(cmd.Process.Pid)
+	proc.Step = logName
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	grace := w.cfg.WorkloadGrace
 	if logName == "" {
 		grace = time.Minute // internal steps (mkdir, copies) must finish
+	}
+	if adopt && logName != "" {
+		// The workload (reaped as below); its end within the grace, which
+		// would have failed the step, is logged.
+		w.addWorkload(in.Netns, proc)
+		go func() {
+			t := time.NewTimer(grace)
+			defer t.Stop()
+			select {
+			case err := <-done:
+				if !w.isWorkload(in.Netns, proc) {
+					return // the instance stopped (or ran its extensions again): not the workload's doing
+				}
+				w.log.Warn("an instance's workload ended right after it started again",
+					"instance", in.VMName, "step", logName, "pid", proc.Pid, "err", err, "output", output())
+			case <-t.C:
+			case <-w.base.Done():
+			}
+		}()
+		return output() + fmt.Sprintf("(started again as the instance's workload, pid %d)", cmd.Process.Pid), nil
 	}
 	t := time.NewTimer(grace)
 	defer t.Stop()
@@ -347,9 +426,7 @@ func (w *Runner) runCommand(ctx context.Context, in reconcile.InstanceSpec, logN
 	case <-t.C:
 		// The workload: reaped by the goroutine above when it ends, or
 		// adopted by init when this daemon exits first.
-		w.mu.Lock()
-		w.workloads[in.Netns] = append(w.workloads[in.Netns], proc)
-		w.mu.Unlock()
+		w.addWorkload(in.Netns, proc)
 		return output() + fmt.Sprintf("(still running as the instance's workload, pid %d)", cmd.Process.Pid), nil
 	case <-ctx.Done():
 		_ = cmd.Process.Kill()
@@ -379,6 +456,9 @@ func logTail(path string, from int64) string {
 type Proc struct {
 	Pid   int    `json:"pid"`
 	Start uint64 `json:"start"`
+	// Step is the step of RunExtensions that started it (CustomDataStep or
+	// an extension's name).
+	Step string `json:"step,omitempty"`
 }
 
 func procOf(pid int) Proc { return Proc{Pid: pid, Start: startTime(pid)} }
@@ -413,6 +493,25 @@ func startTime(pid int) uint64 {
 		fmt.Sscan(f[19], &v)
 	}
 	return v
+}
+
+func (w *Runner) addWorkload(netns string, p Proc) {
+	w.mu.Lock()
+	w.workloads[netns] = append(w.workloads[netns], p)
+	w.mu.Unlock()
+}
+
+// ForgetWorkloads forgets the processes of an instance that stops or goes.
+func (w *Runner) ForgetWorkloads(netns string) {
+	w.mu.Lock()
+	delete(w.workloads, netns)
+	w.mu.Unlock()
+}
+
+func (w *Runner) isWorkload(netns string, p Proc) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Contains(w.workloads[netns], p)
 }
 
 // Workloads returns the processes that the last RunExtensions of an

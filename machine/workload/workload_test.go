@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vmss-emulator/vmss/arm"
+	"github.com/vmss-emulator/vmss/internal/testutil"
 	"github.com/vmss-emulator/vmss/machine/machinetest"
 	"github.com/vmss-emulator/vmss/machine/sshservice"
 	"github.com/vmss-emulator/vmss/machine/workload"
@@ -326,4 +327,99 @@ func TestWorkloadOutlivesCloseWithoutHangingIt(t *testing.T) {
 	if (workload.Proc{Pid: procs[0].Pid, Start: procs[0].Start + 1}).Alive() {
 		t.Error("a process with another start time (a reused pid) counts as the workload")
 	}
+}
+
+// BootExtensions keeps a known workload as the workload as soon as it
+// started only where nothing but other known workloads follows it: a
+// known workload that a command follows is waited for as in RunExtensions
+// (the command after it may count on it), and a step not known as a
+// workload is run to its end.
+func TestBootExtensionsAdoptsOnlyTrailingKnownWorkloads(t *testing.T) {
+	w, root := newRunner(t)
+	cmd := func(name, c string) arm.Extension {
+		s, _ := json.Marshal(map[string]string{"commandToExecute": c})
+		return arm.Extension{Name: name, Properties: arm.ExtensionP{Publisher: "Microsoft.Azure.Extensions", Type: "CustomScript", Settings: s}}
+	}
+	in := reconcile.InstanceSpec{Netns: "web_0", VMName: "web_0", InstanceID: "0", Extensions: []arm.Extension{
+		cmd("cache", "exec sleep 60"),
+		cmd("after", "echo after >> after.txt"),
+		cmd("web", "exec sleep 60"),
+		{Name: "health", Properties: arm.ExtensionP{Publisher: "Microsoft.ManagedServices", Type: "ApplicationHealthLinux"}},
+	}}
+	t.Cleanup(func() {
+		for _, p := range w.Workloads("web_0") {
+			_ = syscall.Kill(p.Pid, syscall.SIGKILL)
+		}
+	})
+	views, err := w.BootExtensions(context.Background(), in, []string{"cache", "web"})
+	if err != nil || len(views) != 4 {
+		t.Fatalf("BootExtensions: %+v, %v", views, err)
+	}
+	for i, want := range []string{"still running as the instance's workload", "Enable succeeded", "started again as the instance's workload"} {
+		if m := views[i].Statuses[0].Message; !strings.Contains(m, want) {
+			t.Errorf("step %s: %q, want %q", views[i].Name, m, want)
+		}
+	}
+	if data, _ := os.ReadFile(filepath.Join(root, "web_0", "root", "custom-script", "download", "0", "after.txt")); string(data) != "after\n" {
+		t.Errorf("after.txt = %q: the step between the workloads did not run to its end", data)
+	}
+	procs := w.Workloads("web_0")
+	if len(procs) != 2 || procs[0].Step != "cache" || procs[1].Step != "web" || !procs[0].Alive() || !procs[1].Alive() {
+		t.Errorf("workloads %+v, want the cache and web steps' processes", procs)
+	}
+}
+
+// A known workload started again that ends within the grace (it would have
+// failed the step on a first run) is logged; one that ends because its
+// instance stopped (its processes forgotten first) is not.
+func TestBootedWorkloadEndingEarlyIsLogged(t *testing.T) {
+	root := t.TempDir()
+	var logBuf testutil.SyncBuffer
+	w := workload.New(workload.Config{
+		Instances: &machinetest.Instances{Root: root}, LogDir: filepath.Join(root, "logs"),
+		WorkloadGrace: time.Minute, Logger: slog.New(slog.NewTextHandler(&logBuf, nil)),
+	})
+	t.Cleanup(w.Close)
+	settings, _ := json.Marshal(map[string]string{"commandToExecute": "exec sleep 60"})
+	in := reconcile.InstanceSpec{Netns: "web_0", VMName: "web_0", InstanceID: "0", Extensions: []arm.Extension{
+		{Name: "web", Properties: arm.ExtensionP{Publisher: "Microsoft.Azure.Extensions", Type: "CustomScript", Settings: settings}}}}
+	const warning = "workload ended right after it started again"
+	kill := func() {
+		for _, p := range w.Workloads("web_0") {
+			_ = syscall.Kill(p.Pid, syscall.SIGKILL)
+		}
+	}
+	t.Cleanup(kill)
+	waitLog := func(want bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for want != strings.Contains(logBuf.String(), warning) {
+			if time.Now().After(deadline) {
+				t.Fatalf("warning logged = %v, want %v; log:\n%s", !want, want, logBuf.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	// Stopped: forgotten, then killed; nothing to warn about.
+	if _, err := w.BootExtensions(context.Background(), in, []string{"web"}); err != nil {
+		t.Fatal(err)
+	}
+	procs := w.Workloads("web_0")
+	w.ForgetWorkloads("web_0")
+	for _, p := range procs {
+		_ = syscall.Kill(p.Pid, syscall.SIGKILL)
+	}
+	for len(procs) > 0 && procs[0].Alive() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // the watcher has seen the end
+	waitLog(false)
+
+	// Positive control: the workload ends on its own.
+	if _, err := w.BootExtensions(context.Background(), in, []string{"web"}); err != nil {
+		t.Fatal(err)
+	}
+	kill()
+	waitLog(true)
 }
