@@ -44,6 +44,9 @@ import (
 // another read at once.
 const loopBuf = 64 << 10
 
+// pumpReads is how many buffers a socket may read in one turn.
+const pumpReads = 16
+
 // idleTick is how often a loop with no idle timeouts wakes up to see
 // whether it should end (it has no flows left).
 const idleTick = time.Second
@@ -60,6 +63,7 @@ type loopConn struct {
 	eof      bool   // read returned 0
 	ended    bool   // this direction (fd → peer) is over: EOF passed on
 	ackLeft  int    // reads still followed by TCP_QUICKACK
+	queued   bool   // in the loop's again list
 }
 
 type loopFlow struct {
@@ -89,6 +93,8 @@ type loop struct {
 	buf   []byte
 	evs   []unix.EpollEvent
 	batch []*loopConn
+	again []*loopConn // readable sockets whose turn ended before they ran dry
+	spare []*loopConn
 
 	nextTick int64 // now() when the next check of idle flows is due
 
@@ -255,6 +261,11 @@ func (l *loop) run() {
 			return
 		}
 		l.handle(n)
+		l.again, l.spare = l.spare[:0], l.again
+		for _, c := range l.spare {
+			c.queued = false
+			l.pump(c)
+		}
 		// A busy loop may never sleep until the deadline: checks are due
 		// by the clock, not by a wait that timed out.
 		if t := now(); t >= l.nextTick {
@@ -280,7 +291,7 @@ func (l *loop) wait() (int, error) {
 			}
 		}
 	}
-	if take(uintptr(l.ep)); n > 0 || werr != nil {
+	if take(uintptr(l.ep)); n > 0 || werr != nil || len(l.again) > 0 {
 		return n, werr
 	}
 	_ = l.file.SetReadDeadline(time.Now().Add(time.Duration(l.nextTick - now()))) // a pollable file: cannot fail
@@ -413,7 +424,7 @@ func (l *loop) endAll(how closeMode) {
 // pump moves what src has to its peer, as far as both sockets allow.
 func (l *loop) pump(src *loopConn) {
 	dst, fl := src.peer, src.fl
-	for !fl.over {
+	for reads := 0; !fl.over; {
 		if len(dst.pending) > 0 {
 			if !dst.writable {
 				return
@@ -446,6 +457,16 @@ func (l *loop) pump(src *loopConn) {
 		if !src.readable {
 			return
 		}
+		if reads == pumpReads {
+			// A fast sender must not keep the loop from its other flows:
+			// come back to it after the others had their turn.
+			if !src.queued {
+				src.queued = true
+				l.again = append(l.again, src)
+			}
+			return
+		}
+		reads++
 		n, err := unix.Read(src.fd, l.buf)
 		switch {
 		case err == unix.EINTR:
