@@ -4,29 +4,33 @@
 //
 // Pieces:
 //
-//   - Pipe copies a TCP flow both ways, half-closes with CloseWrite, waits
-//     for both directions and counts bytes. It works on the raw
-//     connections (*net.TCPConn or *tcpfd.Conn; no wrapper types on the
-//     hot path) with its own loop rather than io.Copy: small chunks go
-//     through recvmsg(2)/write(2) and a pooled 16 KiB buffer (cheaper than
-//     splicing a few hundred bytes), a chunk that fills the buffer
-//     switches the direction to splice(2) for bulk data. A direction stays
-//     inside one RawConn.Read while bytes come, and TCP_INQ (the bytes
-//     left, reported by each recvmsg) lets it wait after a chunk without a
-//     read that finds nothing, as an event loop does. io.Copy also
-//     splices, but it pins a pipe (two descriptors) per direction for the
-//     flow's whole life, so an idle flow would hold six descriptors
-//     instead of two; the loop takes pooled buffers and pipes only while
-//     bytes are in transit, and reports bytes per chunk. Other net.Conn
-//     types fall back to io.Copy. An optional idle timeout (Azure
-//     idleTimeoutInMinutes) uses read deadlines of a quarter of the
-//     timeout, re-armed when they fire; a direction that wakes checks the
-//     flow's last-activity time. An idle flow is dropped silently
-//     (TCP_REPAIR close: nothing on the wire) or reset both ways
-//     (enableTcpReset). PipeConfig.QuickAck acknowledges the first reads
-//     at once, for peers that keep Nagle on during a handshake (OpenSSH).
+//   - Pipe copies a TCP flow both ways, half-closes with shutdown(2),
+//     waits for both directions and counts bytes. A flow of two TCP
+//     connections (*net.TCPConn or *tcpfd.Conn) runs on one of GOMAXPROCS
+//     event loops (loop_linux.go): each owns an epoll set of its flows'
+//     sockets, edge-triggered, and moves the bytes of every ready flow in
+//     one pass with one scratch buffer, so a flow costs no goroutine and a
+//     chunk no trip through the scheduler. A loop parks in the runtime
+//     poller (its epoll descriptor is registered there) rather than
+//     blocking a thread, ends after a second without flows, checks idle
+//     timeouts by the clock and gives each socket at most 1 MiB per turn.
+//     The connections are detached from the runtime poller when handed
+//     over (tcpfd.Conn.Detach, no system call for a connection that never
+//     waited). VMSS_PROXY_LOOPS=0 turns the loops off: then, and for other
+//     net.Conn types, each direction gets a goroutine with its own loop
+//     rather than io.Copy: small chunks go through recvmsg(2)/write(2) and
+//     a pooled 16 KiB buffer, a chunk that fills the buffer switches the
+//     direction to splice(2), and TCP_INQ (the bytes left, reported by
+//     each recvmsg) lets it wait after a chunk without a read that finds
+//     nothing. On both paths an optional idle timeout (Azure
+//     idleTimeoutInMinutes) ends a flow between the timeout and 1.25 × it
+//     after its last byte: silently (TCP_REPAIR close: nothing on the
+//     wire) or with a reset both ways (enableTcpReset). PipeConfig.QuickAck
+//     acknowledges the first reads at once, for peers that keep Nagle on
+//     during a handshake (OpenSSH).
 //   - Forwarder runs a TCP listener: accept loop with backoff on EMFILE and
-//     friends, a goroutine per flow, flow tracking per backend key (count,
+//     friends, a goroutine per client until its backend is connected (then
+//     the flow goes to a loop), flow tracking per backend key (count,
 //     force-close), graceful Shutdown and forced Close. A listener of
 //     HostListen (or prepared with tcpfd.ListenControl, as nsnet.ListenTCP's
 //     are) is accepted from with accept4(2) as *tcpfd.Conn: no address
