@@ -64,12 +64,19 @@ func TestPassesAfterChangesLookAtTouchedInstances(t *testing.T) {
 	e.settle(20)
 	e.update(func(s *model.State) *arm.Error { _, ae := s.Scale(e.set, 5); return ae })
 	e.settle(5)
+	// 20 builds (each starting its instance) and 15 deletes: each instance is
+	// looked at once its flow ended (the deleted ones maybe after the set
+	// settled: their records may go before their flows end).
+	deadline := time.Now().Add(20 * time.Second)
 	lists, looked := e.k.observations()
+	for looked < 35 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+		lists, looked = e.k.observations()
+	}
 	if lists != 1 {
 		t.Errorf("%d listings of every instance, want 1 (the first pass) while Resync is an hour away", lists)
 	}
-	// 20 builds (each starting its instance) and 15 deletes: a look each,
-	// and a second look at most for a flow ending during a pass.
+	// A look each, and a second look at most for a flow ending during a pass.
 	if looked < 35 || looked > 70 {
 		t.Errorf("%d looks at instances, want one or two per flow (35 flows)", looked)
 	}
