@@ -230,9 +230,15 @@ func TestSweepsPacedAfterAScan(t *testing.T) {
 	sweep(0)
 	wg.Wait()
 	<-started
+	for s.busy() { // the sweeper ends; a sweep asked before would follow scan 1
+		time.Sleep(time.Millisecond)
+	}
+	pmu.Lock()
+	defer pmu.Unlock()
 	if len(pauses) != 0 || s.scanCount() != 1 {
 		t.Fatalf("a sweep alone: %d scans, pauses %v; want 1 scan, no pause", s.scanCount(), pauses)
 	}
+	pmu.Unlock()
 	release := make(chan struct{})
 	holdMu.Lock()
 	hold = release
@@ -256,7 +262,6 @@ func TestSweepsPacedAfterAScan(t *testing.T) {
 		t.Errorf("%d scans, want 3 (sweep 0, sweep 1, one shared by the %d others)", got, n-2)
 	}
 	pmu.Lock()
-	defer pmu.Unlock()
 	if len(pauses) != 1 || pauses[0].scans != 2 || pauses[0].d < 2*scanTime {
 		t.Errorf("pauses (length, scans before) = %v; want one, after scan 2, of at least %v (twice the scan)", pauses, 2*scanTime)
 	}
