@@ -231,7 +231,7 @@ func Start(ctx context.Context, o Options) (d *Daemon, err error) {
 	}
 	srv.Deployer = eng
 	if o.MetricsAddr != "off" {
-		dash, err = dashboard.New(dashboard.Config{ARM: srv, Subscription: cfg.Subscription, ReadOnly: o.DashboardReadOnly, SampleInterval: mon.SampleInterval(), Logger: o.Logger})
+		dash, err = dashboard.New(dashboard.Config{ARM: srv, Subscription: cfg.Subscription, ReadOnly: o.DashboardReadOnly, SampleInterval: mon.SampleInterval(), InstanceInterval: mon.InstanceInterval, Logger: o.Logger})
 		if err != nil {
 			h.Close()
 			store.Close()

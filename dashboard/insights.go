@@ -39,7 +39,7 @@ type metricsAnswer struct {
 
 // cpu reads a scale set's Percentage CPU through Azure Monitor's metrics
 // API: the set's average per grain over the chart's span, and each
-// instance's average over the latest three sampling intervals (at least 5 s) (by instance id).
+// instance's average over the latest three of its samples (at least 5 s) (by instance id).
 // A daemon without a monitor answers nothing.
 func (s *Server) cpu(ctx context.Context, setID string, now time.Time) ([]CPUPoint, map[string]float64) {
 	span, grain := cpuWindow(s.cfg.SampleInterval)
@@ -52,7 +52,7 @@ func (s *Server) cpu(ctx context.Context, setID string, now time.Time) ([]CPUPoi
 	}
 	pts := points(all)
 	// three intervals: the monitor backs off when sampling takes long
-	recent := max(3*s.cfg.SampleInterval, 5*time.Second)
+	recent := max(3*s.instanceInterval(), 5*time.Second)
 	q = url.Values{"metricnames": {"Percentage CPU"}, "aggregation": {"Average"}, "interval": {"FULL"}, "$filter": {"VMName eq '*'"},
 		"timespan": {now.Add(-recent).UTC().Format(time.RFC3339Nano) + "/" + now.UTC().Format(time.RFC3339Nano)}}
 	var each metricsAnswer
@@ -73,6 +73,14 @@ func (s *Server) cpu(ctx context.Context, setID string, now time.Time) ([]CPUPoi
 		}
 	}
 	return pts, byInst
+}
+
+// instanceInterval is how often each instance is sampled.
+func (s *Server) instanceInterval() time.Duration {
+	if s.cfg.InstanceInterval != nil {
+		return max(s.cfg.SampleInterval, s.cfg.InstanceInterval())
+	}
+	return s.cfg.SampleInterval
 }
 
 func fmtSeconds(d time.Duration) string { return fmt.Sprintf("PT%dS", int(d.Seconds())) }

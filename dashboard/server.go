@@ -46,7 +46,12 @@ type Config struct {
 	// SampleInterval is how often the monitor samples instances' metrics
 	// (the CPU charts' resolution); default 15s.
 	SampleInterval time.Duration
-	Logger         *slog.Logger
+	// InstanceInterval, when set, answers how often each instance is
+	// sampled (the monitor's InstanceInterval: longer than SampleInterval
+	// when a round samples some of many instances); each instance's latest
+	// CPU figure is its average over three of those.
+	InstanceInterval func() time.Duration
+	Logger           *slog.Logger
 }
 
 // Server serves the page, its live updates and its actions.

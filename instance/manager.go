@@ -407,6 +407,44 @@ func (m *Manager) List(ctx context.Context) ([]string, error) {
 	return slices.Compact(out), errors.Join(errs...)
 }
 
+// Present reports which of names List would answer, looking only at those
+// instances (a few stats each) rather than listing every directory: the
+// cost of observing the instances that changed does not grow with the
+// instances there are. Names that are not the Manager's are absent.
+func (m *Manager) Present(ctx context.Context, names []string) (map[string]bool, error) {
+	if err := m.checkConfig(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	hs, err := m.cgroupCandidates()
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		if !strings.HasPrefix(n, m.prefix()) || n == m.prefix() || validName("", n, 64) != nil {
+			continue
+		}
+		found := false
+		for _, dir := range []string{netnsDir, m.runRoot(), filepath.Join(m.stateDir(), "instances")} {
+			if _, err := os.Lstat(filepath.Join(dir, n)); err == nil {
+				found = true
+				break
+			}
+		}
+		for _, h := range hs {
+			if found {
+				break
+			}
+			found = h.Exists(m.group(n))
+		}
+		out[n] = found
+	}
+	if err != nil {
+		return out, fmt.Errorf("look up instances: %w", err)
+	}
+	return out, nil
+}
+
 // cgroupCandidates returns the Manager's hierarchy plus every other mounted
 // one, where a previous configuration may have left groups.
 func (m *Manager) cgroupCandidates() ([]cgroup.Hierarchy, error) {

@@ -240,3 +240,27 @@ func TestMountNamespaceFromTemplate(t *testing.T) {
 		t.Errorf("%s is not a mount point on the host", other.runRoot())
 	}
 }
+
+// The binds of an instance clone the daemon's mounts once per directory of
+// sources (the generated /etc files, the state directory's), not once per
+// file: a clone costs in proportion to the mounts on RuntimeDir/instances,
+// which grow with the instances.
+func TestGroupBinds(t *testing.T) {
+	binds := []bindMount{
+		{"/run/v/instances/a/etc/hostname", "/etc/hostname"},
+		{"/run/v/instances/a/etc/hosts", "/etc/hosts"},
+		{"/state/a/home", "/home"},
+		{"/other/x", "/x"},
+		{"/run/v/instances/a/etc/passwd", "/etc/passwd"},
+		{"/state/a/root", "/root"},
+	}
+	got := groupBinds(binds)
+	want := []cloneGroup{
+		{src: "/run/v/instances/a/etc", dir: true, binds: []bindMount{binds[0], binds[1], binds[4]}},
+		{src: "/state/a", dir: true, binds: []bindMount{binds[2], binds[5]}},
+		{src: "/other/x", binds: []bindMount{binds[3]}},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("groupBinds =\n%v\nwant\n%v", got, want)
+	}
+}

@@ -173,20 +173,27 @@ func setupThread(plan nsPlan, tmpl int) (createdNet bool, err error) {
 	// From a template: clone the bind sources here, in the daemon's mount
 	// namespace (the template has no RuntimeDir/instances), as detached
 	// mounts, then enter the template, whose copy becomes the instance's.
-	var clones []int
+	// A clone costs in proportion to the mounts on the source's mount (the
+	// kernel looks through them for locked ones), and RuntimeDir/instances,
+	// where the generated /etc files are, holds every instance's namespace
+	// pins: so sources that share a directory are cloned once, as that
+	// directory, and bound from the clone in the new namespace (binds from
+	// a mount with nothing on it cost the same whatever the instances).
+	var groups []cloneGroup
 	if tmpl >= 0 {
 		// setns into a mount namespace needs a root and working directory
 		// of the thread's own.
 		if err := unix.Unshare(unix.CLONE_FS); err != nil {
 			return createdNet, fmt.Errorf("unshare file system attributes: %w", err)
 		}
-		for _, b := range plan.binds {
-			fd, err := unix.OpenTree(unix.AT_FDCWD, b.src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+		groups = groupBinds(plan.binds)
+		for i, g := range groups {
+			fd, err := unix.OpenTree(unix.AT_FDCWD, g.src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 			if err != nil {
-				return createdNet, fmt.Errorf("clone %s: %w", b.src, err)
+				return createdNet, fmt.Errorf("clone %s: %w", g.src, err)
 			}
 			defer unix.Close(fd)
-			clones = append(clones, fd)
+			groups[i].fd = fd
 		}
 		if err := unix.Setns(tmpl, unix.CLONE_NEWNS); err != nil {
 			return createdNet, fmt.Errorf("enter the template mount namespace: %w", err)
@@ -202,9 +209,9 @@ func setupThread(plan nsPlan, tmpl int) (createdNet bool, err error) {
 		return createdNet, fmt.Errorf("make / private: %w", err)
 	}
 	if tmpl >= 0 {
-		for i, b := range plan.binds {
-			if err := unix.MoveMount(clones[i], "", unix.AT_FDCWD, b.dst, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-				return createdNet, fmt.Errorf("bind %s on %s: %w", b.src, b.dst, err)
+		for _, g := range groups {
+			if err := g.attach(); err != nil {
+				return createdNet, err
 			}
 		}
 	} else {
@@ -257,6 +264,75 @@ func setupThread(plan nsPlan, tmpl int) (createdNet bool, err error) {
 		return createdNet, fmt.Errorf("set hostname %q: %w", plan.hostname, err)
 	}
 	return createdNet, nil
+}
+
+// cloneGroup is what one clone of the daemon's mounts serves: a bind whose
+// source is the clone's (dir false), or the binds of files of one directory,
+// the clone's source (dir true).
+type cloneGroup struct {
+	src   string
+	dir   bool
+	binds []bindMount
+	fd    int // the clone (open_tree), once made
+}
+
+// groupBinds groups binds by the directory of their sources: a directory
+// with two binds or more is cloned once; other binds are cloned alone. The
+// order of binds is kept within a group, and groups come in the order of
+// their first bind.
+func groupBinds(binds []bindMount) []cloneGroup {
+	n := map[string]int{}
+	for _, b := range binds {
+		n[filepath.Dir(b.src)]++
+	}
+	var out []cloneGroup
+	at := map[string]int{}
+	for _, b := range binds {
+		d := filepath.Dir(b.src)
+		if n[d] < 2 {
+			out = append(out, cloneGroup{src: b.src, binds: []bindMount{b}})
+			continue
+		}
+		i, ok := at[d]
+		if !ok {
+			i = len(out)
+			at[d] = i
+			out = append(out, cloneGroup{src: d, dir: true})
+		}
+		out[i].binds = append(out[i].binds, b)
+	}
+	return out
+}
+
+// stagingDir is where a cloned directory is attached in a new mount
+// namespace while its files are bound from it: /sys, which gets a fresh
+// sysfs afterwards.
+const stagingDir = "/sys"
+
+// attach mounts the group's clone in the current (new, private) mount
+// namespace: a clone of a bind's source on its destination; a cloned
+// directory on stagingDir for as long as its files are bound from it.
+func (g cloneGroup) attach() error {
+	if !g.dir {
+		b := g.binds[0]
+		if err := unix.MoveMount(g.fd, "", unix.AT_FDCWD, b.dst, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			return fmt.Errorf("bind %s on %s: %w", b.src, b.dst, err)
+		}
+		return nil
+	}
+	if err := unix.MoveMount(g.fd, "", unix.AT_FDCWD, stagingDir, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("attach a clone of %s on %s: %w", g.src, stagingDir, err)
+	}
+	for _, b := range g.binds {
+		if err := unix.Mount(filepath.Join(stagingDir, filepath.Base(b.src)), b.dst, "", unix.MS_BIND, ""); err != nil {
+			_ = unix.Unmount(stagingDir, unix.MNT_DETACH)
+			return fmt.Errorf("bind %s on %s: %w", b.src, b.dst, err)
+		}
+	}
+	if err := unix.Unmount(stagingDir, unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach the clone of %s from %s: %w", g.src, stagingDir, err)
+	}
+	return nil
 }
 
 // nsGetMntnsID is the NS_GET_MNTNS_ID ioctl (linux/nsfs.h): the 64-bit id

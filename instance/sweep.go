@@ -20,10 +20,19 @@ import (
 // instances at once costs a few scans, not one per instance (each of which
 // grows with the instances' processes).
 //
+// Scans that follow each other are paced: after a scan that took d, the
+// next starts no sooner than 2 d later, so sweeps keep to a third of a core
+// and the sweeps asked for meanwhile share that next scan. A scan costs in
+// proportion to the host's processes, which grow with the instances, and
+// deleting n instances asks for n sweeps: back to back, scans took a core
+// for the whole delete; paced, the number of scans does not grow with n
+// (their length does), so the cost per deleted instance stays flat.
+//
 // The zero value is ready; the seams are for tests.
 type sweeper struct {
 	members func(want map[nsID]bool, kinds []string) ([]member, error) // nil: scan /proc
 	signal  func(pid int) error                                        // nil: SIGKILL
+	pause   func(time.Duration)                                        // nil: time.Sleep
 
 	mu      sync.Mutex
 	pending []*sweepReq
@@ -93,7 +102,16 @@ func (s *sweeper) sweep(ctx context.Context, ids map[nsID]bool, kinds []string, 
 func (s *sweeper) run(log *slog.Logger) {
 	var active []*sweepReq
 	wait := time.Millisecond
+	var rest time.Duration // the pause owed by the previous scan (twice its length)
 	for {
+		if rest > 0 {
+			s.mu.Lock()
+			more := len(active) > 0 || len(s.pending) > 0
+			s.mu.Unlock()
+			if more {
+				s.sleep(rest)
+			}
+		}
 		s.mu.Lock()
 		active = append(active, s.pending...)
 		s.pending = nil
@@ -124,7 +142,9 @@ func (s *sweeper) run(log *slog.Logger) {
 				}
 			}
 		}
+		start := time.Now()
 		found, err := s.scan(want, kinds)
+		rest = 2 * time.Since(start)
 		byNS := map[nsID][]int{}
 		for _, f := range found {
 			byNS[f.ns] = append(byNS[f.ns], f.pid)
@@ -169,11 +189,20 @@ func (s *sweeper) run(log *slog.Logger) {
 		active = next
 		if len(active) == 0 {
 			wait = time.Millisecond
-			continue // take what came meanwhile, or stop
+			continue // take what came meanwhile (after the pause), or stop
 		}
-		time.Sleep(wait)
+		// Processes were left: look again soon, backing off.
+		rest = max(rest, wait)
 		wait = min(2*wait, 50*time.Millisecond)
 	}
+}
+
+func (s *sweeper) sleep(d time.Duration) {
+	if s.pause != nil {
+		s.pause(d)
+		return
+	}
+	time.Sleep(d)
 }
 
 func (s *sweeper) scan(want map[nsID]bool, kinds []string) ([]member, error) {

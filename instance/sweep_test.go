@@ -182,3 +182,87 @@ func (s *sweeper) busy() bool {
 	defer s.mu.Unlock()
 	return s.running
 }
+
+// TestSweepsPacedAfterAScan checks that a scan is followed by a pause of
+// twice its length before the next one, while sweeps are pending, and that
+// the sweeps asked for meanwhile share the next scan: deleting many
+// instances then costs a number of scans that does not grow with them. A
+// sweep alone is not paused.
+func TestSweepsPacedAfterAScan(t *testing.T) {
+	const scanTime = 5 * time.Millisecond
+	const n = 8
+	f := &fakeProcs{ns: map[int]nsID{}}
+	started := make(chan struct{}, 2*n)
+	var hold chan struct{}
+	var holdMu sync.Mutex
+	members := func(want map[nsID]bool, kinds []string) ([]member, error) {
+		started <- struct{}{}
+		holdMu.Lock()
+		h := hold
+		hold = nil // only the first scan after it is set waits
+		holdMu.Unlock()
+		if h != nil {
+			<-h
+		}
+		time.Sleep(scanTime) // a scan takes at least this long
+		return f.members(want, kinds)
+	}
+	type pauseAt struct {
+		d     time.Duration
+		scans int
+	}
+	var pmu sync.Mutex
+	var pauses []pauseAt
+	s := &sweeper{members: members, signal: f.signal}
+	s.pause = func(d time.Duration) {
+		pmu.Lock()
+		pauses = append(pauses, pauseAt{d, s.scanCount()})
+		pmu.Unlock()
+	}
+	log := slog.New(slog.DiscardHandler)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	sweep := func(i int) {
+		wg.Go(func() { _, errs[i] = s.sweep(ctx, map[nsID]bool{{1, uint64(i)}: true}, []string{"mnt"}, log) })
+	}
+	sweep(0)
+	wg.Wait()
+	<-started
+	for s.busy() { // the sweeper ends; a sweep asked before would follow scan 1
+		time.Sleep(time.Millisecond)
+	}
+	pmu.Lock()
+	defer pmu.Unlock()
+	if len(pauses) != 0 || s.scanCount() != 1 {
+		t.Fatalf("a sweep alone: %d scans, pauses %v; want 1 scan, no pause", s.scanCount(), pauses)
+	}
+	pmu.Unlock()
+	release := make(chan struct{})
+	holdMu.Lock()
+	hold = release
+	holdMu.Unlock()
+	sweep(1)
+	<-started // scan 2 runs (held) for sweep 1; the others queue meanwhile
+	for i := 2; i < n; i++ {
+		sweep(i)
+	}
+	for s.queued() < n-2 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("sweep %d: %v", i, err)
+		}
+	}
+	if got := s.scanCount(); got != 3 {
+		t.Errorf("%d scans, want 3 (sweep 0, sweep 1, one shared by the %d others)", got, n-2)
+	}
+	pmu.Lock()
+	if len(pauses) != 1 || pauses[0].scans != 2 || pauses[0].d < 2*scanTime {
+		t.Errorf("pauses (length, scans before) = %v; want one, after scan 2, of at least %v (twice the scan)", pauses, 2*scanTime)
+	}
+}

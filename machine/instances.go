@@ -21,21 +21,39 @@ func (m *Machine) Instances(ctx context.Context) (map[string]reconcile.Observed,
 	}
 	out := make(map[string]reconcile.Observed, len(names))
 	for _, n := range names {
-		r, _ := m.records.read(n) // a missing or unreadable record is a partial instance: rebuilt
-		out[n] = reconcile.Observed{
-			Complete: r.Complete, BuildGen: r.BuildGen, RestartGen: r.RestartGen, ModelGen: r.ModelGen,
-			Extensions: r.Extensions, SSHEndpoint: m.plane.Endpoint(n),
-			Started: m.ssh.Serving(n), Health: m.work.Health(n),
-		}
-		if ps := m.plane.Probes(n); len(ps) > 0 {
-			o := out[n]
-			for _, p := range ps {
-				o.Probes = append(o.Probes, reconcile.ProbeHealth{LoadBalancer: p.LoadBalancer, Probe: p.Probe, State: p.State})
-			}
-			out[n] = o
+		out[n] = m.observe(n)
+	}
+	return out, nil
+}
+
+// LookInstances observes the named instances that exist, looking at those
+// only (reconcile.InstanceLooker).
+func (m *Machine) LookInstances(ctx context.Context, names []string) (map[string]reconcile.Observed, error) {
+	present, err := m.inst.Present(ctx, names)
+	if err != nil && len(present) == 0 {
+		return nil, err
+	}
+	out := make(map[string]reconcile.Observed, len(names))
+	for n, ok := range present {
+		if ok {
+			out[n] = m.observe(n)
 		}
 	}
 	return out, nil
+}
+
+// observe is what exists of one instance that exists.
+func (m *Machine) observe(n string) reconcile.Observed {
+	r, _ := m.records.read(n) // a missing or unreadable record is a partial instance: rebuilt
+	o := reconcile.Observed{
+		Complete: r.Complete, BuildGen: r.BuildGen, RestartGen: r.RestartGen, ModelGen: r.ModelGen,
+		Extensions: r.Extensions, SSHEndpoint: m.plane.Endpoint(n),
+		Started: m.ssh.Serving(n), Health: m.work.Health(n),
+	}
+	for _, p := range m.plane.Probes(n) {
+		o.Probes = append(o.Probes, reconcile.ProbeHealth{LoadBalancer: p.LoadBalancer, Probe: p.Probe, State: p.State})
+	}
+	return o
 }
 
 // CreateInstance builds the instance's namespaces, files, NIC and host keys.

@@ -97,6 +97,13 @@ func (k *KernelSampler) setup() error {
 
 // Sample implements Sampler.
 func (k *KernelSampler) Sample(ctx context.Context, ins []Instance) (map[string]metrics.Counters, error) {
+	return k.SampleSome(ctx, ins, ins)
+}
+
+// SampleSome implements PartialSampler: it reads the instances ins, and
+// keeps what it remembers (and the accounting groups it made) of every
+// instance in all.
+func (k *KernelSampler) SampleSome(ctx context.Context, ins, all []Instance) (map[string]metrics.Counters, error) {
 	var errs []error
 	if err := k.setup(); err != nil {
 		errs = append(errs, err)
@@ -111,7 +118,10 @@ func (k *KernelSampler) Sample(ctx context.Context, ins []Instance) (map[string]
 	reader.HostAvailable, reader.HostTotal, merr = reader.HostMemory()
 	errs = append(errs, merr)
 	out := make(map[string]metrics.Counters, len(ins))
-	live := map[string]bool{}
+	live := make(map[string]bool, len(all))
+	for _, in := range all {
+		live[in.Name] = true
+	}
 	if k.seen == nil {
 		k.seen = map[string]bool{}
 	}
@@ -119,7 +129,6 @@ func (k *KernelSampler) Sample(ctx context.Context, ins []Instance) (map[string]
 		if ctx.Err() != nil {
 			return out, ctx.Err()
 		}
-		live[in.Name] = true
 		g := k.group(in.Name)
 		if !k.seen[in.Name] {
 			// once per instance: is it in the kernel yet, and are its

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +37,18 @@ type Sampler interface {
 	Sample(ctx context.Context, ins []Instance) (map[string]metrics.Counters, error)
 }
 
+// PartialSampler is a Sampler that keeps something per instance (e.g.
+// KernelSampler): a round that reads some instances only (Options.PerRound)
+// tells it every instance that exists, all, so that it forgets only those
+// that are gone.
+type PartialSampler interface {
+	SampleSome(ctx context.Context, ins, all []Instance) (map[string]metrics.Counters, error)
+}
+
+// DefaultPerRound is the most instances sampled in one round when
+// Options.PerRound is zero.
+const DefaultPerRound = 1000
+
 // Options configure a Monitor. Store and Sampler are required.
 type Options struct {
 	Store   *model.Store
@@ -44,6 +58,12 @@ type Options struct {
 	TimeScale      float64
 	SampleInterval time.Duration // zero: 15 s × TimeScale, at least 100 ms
 	EvalInterval   time.Duration // zero: 60 s × TimeScale, at least 200 ms
+	// PerRound is the most instances sampled in one round; zero means
+	// DefaultPerRound. With more instances, each round samples the next
+	// PerRound of them (in name order, wrapping around), so that a round
+	// costs the same whatever the number of instances, and each instance
+	// is sampled every ceil(instances / PerRound) rounds (InstanceInterval).
+	PerRound int
 	// History is the number of activity log events kept per setting; zero
 	// means 2000.
 	History int
@@ -70,6 +90,8 @@ type Monitor struct {
 	invalid  map[string]string    // setting key → the parse error last logged
 	outcomes map[string]float64   // evaluations by outcome, for Prometheus
 	saveMu   sync.Mutex           // one writer of the state file at a time
+	after    string               // name of the last instance sampled (SampleOnce's rotation)
+	period   atomic.Int64         // rounds between two samples of one instance
 }
 
 // New returns a Monitor; Run starts it.
@@ -86,6 +108,9 @@ func New(o Options) *Monitor {
 	if o.History <= 0 {
 		o.History = 2000
 	}
+	if o.PerRound <= 0 {
+		o.PerRound = DefaultPerRound
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -94,6 +119,7 @@ func New(o Options) *Monitor {
 	}
 	m := &Monitor{o: o, store: &metrics.Store{}, engine: autoscale.Engine{TimeScale: o.TimeScale},
 		log: &activityLog{max: o.History}, last: map[string]time.Time{}, invalid: map[string]string{}, outcomes: map[string]float64{}}
+	m.period.Store(1)
 	m.load()
 	if o.Registerer != nil {
 		o.Registerer.MustRegister(collector{m})
@@ -175,11 +201,19 @@ func vnetKey(subnetID string) string {
 	return k
 }
 
-// SampleOnce measures every instance once.
+// SampleOnce measures the instances of one round: every instance, or with
+// more than Options.PerRound the next PerRound of them.
 func (m *Monitor) SampleOnce(ctx context.Context) error {
 	ins := m.instances()
 	now := m.o.Now()
-	counters, err := m.o.Sampler.Sample(ctx, ins)
+	read := m.round(ins)
+	var counters map[string]metrics.Counters
+	var err error
+	if ps, ok := m.o.Sampler.(PartialSampler); ok {
+		counters, err = ps.SampleSome(ctx, read, ins)
+	} else {
+		counters, err = m.o.Sampler.Sample(ctx, read)
+	}
 	keep := map[string]map[string]bool{}
 	for _, in := range ins {
 		rk := strings.ToLower(in.ResourceID)
@@ -187,6 +221,8 @@ func (m *Monitor) SampleOnce(ctx context.Context) error {
 			keep[rk] = map[string]bool{}
 		}
 		keep[rk][in.ID] = true
+	}
+	for _, in := range read {
 		if c, ok := counters[in.Name]; ok {
 			m.store.Add(metrics.Target{ResourceID: in.ResourceID, Instance: in.ID, VMSize: in.VMSize}, c, now)
 		}
@@ -194,6 +230,37 @@ func (m *Monitor) SampleOnce(ctx context.Context) error {
 	// a deleted instance's samples stay as long as a window may need them
 	m.store.Forget(keep, now.Add(-m.Retention()))
 	return err
+}
+
+// round picks the instances a round reads: all of them, or the PerRound
+// that follow (by name) the last one read, wrapping around. Instances come
+// and go between rounds; the order by name keeps every instance's turn.
+func (m *Monitor) round(ins []Instance) []Instance {
+	n, per := len(ins), m.o.PerRound
+	m.period.Store(int64(max(1, (n+per-1)/per)))
+	if n <= per {
+		return ins
+	}
+	sorted := slices.SortedFunc(slices.Values(ins), func(a, b Instance) int { return strings.Compare(a.Name, b.Name) })
+	start, _ := slices.BinarySearchFunc(sorted, m.after, func(in Instance, name string) int {
+		if c := strings.Compare(in.Name, name); c != 0 {
+			return c
+		}
+		return -1 // an instance named m.after comes before: start after it
+	})
+	out := make([]Instance, 0, per)
+	for i := range per {
+		out = append(out, sorted[(start+i)%n])
+	}
+	m.after = out[len(out)-1].Name
+	return out
+}
+
+// InstanceInterval is how often each instance is sampled: SampleInterval
+// times the rounds it takes to sample every instance once (see
+// Options.PerRound).
+func (m *Monitor) InstanceInterval() time.Duration {
+	return time.Duration(m.period.Load()) * m.o.SampleInterval
 }
 
 // source adapts the metrics store to the autoscale engine.

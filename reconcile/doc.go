@@ -10,6 +10,15 @@
 // repaired by the next pass: half-made instances are completed or rebuilt,
 // leftovers are removed.
 //
+// Observing costs in proportion to the instances, so passes that follow
+// changes do not list every instance: with a Kernel that can look at named
+// instances (InstanceLooker), the reconciler lists them all once per
+// Options.Resync, and between those full observations looks at the
+// instances whose work ended since its last look; the others are as last
+// observed. What changes in the kernel behind its back (a namespace removed
+// by hand) and what the kernel reports on its own (health, probe states) is
+// seen by the next full observation, Resync later at most.
+//
 // Work on one instance is serialized; different instances proceed in
 // parallel, bounded by Options.Parallel. The translation from the model to
 // kernel specs (Specs) and to the data plane (BuildPlan) is pure and tested

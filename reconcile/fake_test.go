@@ -19,6 +19,8 @@ type fakeKernel struct {
 	block   map[string]chan struct{} // "drain:<netns>" -> the call waits for it to close
 	plan    *Plan
 	drained []string
+	lists   int // calls of Instances
+	looked  int // instances looked at by LookInstances
 }
 
 func newFake() *fakeKernel {
@@ -133,9 +135,31 @@ func (k *fakeKernel) Instances(ctx context.Context) (map[string]Observed, error)
 	if err := k.fail["instances"]; err != nil {
 		return nil, err
 	}
+	k.lists++
 	out := map[string]Observed{}
 	for n, o := range k.inst {
 		out[n] = *o
+	}
+	return out, nil
+}
+
+// LookInstances implements InstanceLooker; looked counts the instances
+// looked at.
+func (k *fakeKernel) LookInstances(ctx context.Context, names []string) (map[string]Observed, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.fail["instances"]; err != nil {
+		return nil, err
+	}
+	out := map[string]Observed{}
+	for _, n := range names {
+		k.looked++
+		if o, ok := k.inst[n]; ok {
+			out[n] = *o
+		}
 	}
 	return out, nil
 }

@@ -40,6 +40,17 @@ type Kernel interface {
 	ApplyPlan(ctx context.Context, p *Plan) map[string]error
 }
 
+// InstanceLooker is a Kernel that can also observe named instances without
+// listing every instance. The reconciler then lists every instance
+// (Instances) once per Options.Resync only, and between those full passes
+// looks at the instances whose work ended since its last look: the cost of
+// a pass that follows a change does not grow with the instances there are.
+type InstanceLooker interface {
+	// LookInstances observes those of names that exist (a name missing
+	// from the answer does not exist).
+	LookInstances(ctx context.Context, names []string) (map[string]Observed, error)
+}
+
 // Observed is what exists of one instance.
 type Observed struct {
 	// Complete is true when the instance was fully built (its record written);

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -65,6 +67,15 @@ type Reconciler struct {
 	snapMu  sync.Mutex
 	snap    *model.State
 	desired []*Desired
+
+	// What passes observe of the kernel (see observe). touched (under mu)
+	// are the instances whose flows ended since the last observation; kobs
+	// (under passMu, as fullAt) is the kernel as last observed, kept up to
+	// date for the touched instances between full observations.
+	touched map[string]bool
+	passMu  sync.Mutex
+	kobs    map[string]Observed
+	fullAt  time.Time
 }
 
 type status struct {
@@ -125,6 +136,7 @@ func New(store *model.Store, kernel Kernel, opt Options) *Reconciler {
 		failed:   map[string]error{},
 		rolled:   map[string]time.Time{},
 		rolling:  map[string]*RollingUpgrade{},
+		touched:  map[string]bool{},
 		applied:  -1,
 		retry:    newRetries(opt.Backoff, opt.BackoffMax, lg),
 	}
@@ -164,7 +176,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 		case <-time.After(passPause(last)):
 		}
 		start := time.Now()
-		_ = r.guard("reconciling", func() error { r.Pass(ctx); return nil })
+		_ = r.guard("reconciling", func() error { r.pass(ctx, false); return nil })
 		if r.opt.OnPass != nil {
 			r.opt.OnPass()
 		}
@@ -206,13 +218,18 @@ func (r *Reconciler) snapshot() (*model.State, []*Desired) {
 }
 
 // Pass runs one reconciliation pass: it starts work and returns without
-// waiting for it.
-func (r *Reconciler) Pass(ctx context.Context) {
+// waiting for it. It observes every instance in the kernel.
+func (r *Reconciler) Pass(ctx context.Context) { r.pass(ctx, true) }
+
+// pass is Pass; without full, and with a kernel that can look at some
+// instances only (InstanceLooker), it lists every instance only when the
+// last full observation is Options.Resync old, and otherwise looks at the
+// instances whose flows ended since the last observation (see observe).
+func (r *Reconciler) pass(ctx context.Context, full bool) {
+	r.passMu.Lock()
+	defer r.passMu.Unlock()
 	snap, desired := r.snapshot()
-	r.mu.Lock()
-	observedAt := r.flowsEnded
-	r.mu.Unlock()
-	obs, err := r.kernel.Instances(ctx)
+	obs, observedAt, err := r.observe(ctx, full)
 	if ctx.Err() != nil {
 		return // shutting down: not an error
 	}
@@ -240,6 +257,57 @@ func (r *Reconciler) Pass(ctx context.Context) {
 	// finish group deletes.
 	r.feedback(snap)
 	r.recordProgress(snap, desired, kvnets, wantVNet, planErr)
+}
+
+// observe answers what exists of the instances in the kernel, and
+// flowsEnded before it looked (see startInstanceWork); r.passMu must be
+// held. The kernel changes through the flows, which touch their instance
+// when they end, and behind the reconciler's back (drift: a namespace
+// removed by hand, a crash). A full observation lists every instance and
+// sees both; between full observations, every Options.Resync, only the
+// touched instances are looked at, and the rest is as last observed: an
+// instance no flow touched since is where the last observation saw it,
+// unless it drifted, which the next full observation sees. What the kernel
+// reports on its own (health, probe states) is as fresh as the last look
+// at the instance, Resync old at most.
+func (r *Reconciler) observe(ctx context.Context, full bool) (map[string]Observed, uint64, error) {
+	r.mu.Lock()
+	observedAt := r.flowsEnded
+	touched := r.touched
+	r.touched = map[string]bool{}
+	r.mu.Unlock()
+	untouch := func() { // not looked at after all: the next pass does
+		r.mu.Lock()
+		maps.Copy(r.touched, touched)
+		r.mu.Unlock()
+	}
+	look, ok := r.kernel.(InstanceLooker)
+	if full || !ok || r.kobs == nil || time.Since(r.fullAt) >= r.opt.Resync {
+		start := time.Now()
+		obs, err := r.kernel.Instances(ctx)
+		if err != nil || ctx.Err() != nil {
+			untouch()
+			return nil, 0, err
+		}
+		r.kobs, r.fullAt = obs, start
+		return obs, observedAt, nil
+	}
+	if len(touched) > 0 {
+		names := slices.Sorted(maps.Keys(touched))
+		got, err := look.LookInstances(ctx, names)
+		if err != nil || ctx.Err() != nil {
+			untouch()
+			return nil, 0, err
+		}
+		for _, n := range names {
+			if o, ok := got[n]; ok {
+				r.kobs[n] = o
+			} else {
+				delete(r.kobs, n)
+			}
+		}
+	}
+	return r.kobs, observedAt, nil
 }
 
 // ensureVNets creates or updates every VNET of the state whose spec changed
@@ -555,6 +623,7 @@ func (r *Reconciler) spawnLocked(ctx context.Context, d *Desired, st *status, ve
 		st.busy = false
 		r.flowsEnded++
 		st.ended = r.flowsEnded
+		r.touched[d.Spec.Netns] = true
 		key := "instance:" + d.Spec.Netns
 		if err != nil && ctx.Err() == nil {
 			st.failures++
