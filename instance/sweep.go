@@ -21,7 +21,7 @@ import (
 // grows with the instances' processes).
 //
 // Scans that follow each other are paced: after a scan that took d, the
-// next starts no sooner than 2 d later, so sweeps keep to a third of a core
+// next starts no sooner than d later, so sweeps keep to half a core
 // and the sweeps asked for meanwhile share that next scan. A scan costs in
 // proportion to the host's processes, which grow with the instances, and
 // deleting n instances asks for n sweeps: back to back, scans took a core
@@ -102,7 +102,7 @@ func (s *sweeper) sweep(ctx context.Context, ids map[nsID]bool, kinds []string, 
 func (s *sweeper) run(log *slog.Logger) {
 	var active []*sweepReq
 	wait := time.Millisecond
-	var rest time.Duration // the pause owed by the previous scan (twice its length)
+	var rest time.Duration // the pause owed by the previous scan (its length)
 	for {
 		if rest > 0 {
 			s.mu.Lock()
@@ -144,7 +144,7 @@ func (s *sweeper) run(log *slog.Logger) {
 		}
 		start := time.Now()
 		found, err := s.scan(want, kinds)
-		rest = 2 * time.Since(start)
+		rest = time.Since(start)
 		byNS := map[nsID][]int{}
 		for _, f := range found {
 			byNS[f.ns] = append(byNS[f.ns], f.pid)
