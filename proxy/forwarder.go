@@ -5,12 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/vmss-emulator/vmss/tcpfd"
 )
@@ -397,13 +394,9 @@ func detach(c net.Conn) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	nfd := -1
-	var derr error
-	if err := rc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+	nfd, err := tcpfd.Dup(rc)
+	if err != nil {
 		return -1, err
-	}
-	if derr != nil {
-		return -1, os.NewSyscallError("fcntl", derr)
 	}
 	_ = c.Close() // deregisters and closes the original; the duplicate keeps the socket
 	return nfd, nil

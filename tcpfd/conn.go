@@ -111,13 +111,9 @@ func NewListener(l *net.TCPListener) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	nfd := -1
-	var derr error
-	if err := rc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+	nfd, err := Dup(rc)
+	if err != nil {
 		return nil, err
-	}
-	if derr != nil {
-		return nil, os.NewSyscallError("fcntl", derr)
 	}
 	f := os.NewFile(uintptr(nfd), "tcp-listener")
 	raw, err := f.SyscallConn()
@@ -350,15 +346,25 @@ func (c *Conn) Detach() (int, error) {
 		return c.fd, nil
 	}
 	c.regMu.Unlock()
-	nfd := -1
-	var derr error
-	if err := c.reg.Load().raw.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+	nfd, err := Dup(c.reg.Load().raw)
+	if err != nil {
 		return -1, c.opError("detach", err)
 	}
-	if derr != nil {
-		return -1, c.opError("detach", os.NewSyscallError("fcntl", derr))
-	}
 	_ = c.Close() // deregisters and closes the original; the duplicate keeps the socket
+	return nfd, nil
+}
+
+// Dup returns a close-on-exec duplicate of the descriptor behind rc, which
+// no poller watches; the caller owns it.
+func Dup(rc syscall.RawConn) (int, error) {
+	nfd := -1
+	var derr error
+	if err := rc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, os.NewSyscallError("fcntl", derr)
+	}
 	return nfd, nil
 }
 
