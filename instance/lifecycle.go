@@ -107,7 +107,8 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 	fresh, recreated, err := m.writeState(s, hostPasswd, hostGroup)
 	if fresh {
 		undo = append(undo, func() error {
-			return errors.Join(os.RemoveAll(m.instDir(s.Name)), os.RemoveAll(m.etcDir(s.Name)))
+			return errors.Join(os.RemoveAll(m.instDir(s.Name)), os.RemoveAll(m.etcDir(s.Name)),
+				os.RemoveAll(filepath.Join(m.etcRoot(), s.Name)))
 		})
 	}
 	if err != nil {
@@ -160,8 +161,9 @@ func (m *Manager) buildInstanceNamespaces(ctx context.Context, s, old Spec, exis
 		}
 		plan.netns = ""
 	}
+	etc := m.etcDir(s.Name)
 	for _, f := range etcNames {
-		plan.binds = append(plan.binds, bindMount{filepath.Join(m.etcDir(s.Name), f), "/etc/" + f})
+		plan.binds = append(plan.binds, bindMount{filepath.Join(etc, f), "/etc/" + f})
 	}
 	dir := m.instDir(s.Name)
 	plan.binds = append(plan.binds, bindMount{filepath.Join(dir, "home"), "/home"}, bindMount{filepath.Join(dir, "root"), "/root"},
@@ -243,19 +245,19 @@ const cleanupWorkers = 8
 var etcNames = []string{"hostname", "hosts", "resolv.conf", "passwd", "group"}
 
 // writeState creates or updates the instance's files: the generated /etc
-// files in RuntimeDir and the state directory (spec, /home, /root). It
+// files in RuntimeDir/etc (see etcDir) and the state directory (spec, /home, /root). It
 // reports whether the state directory is new, and whether a file or
 // directory that the instance bind-mounts had to be created: a running
 // instance still sees the old, deleted one, so its mount namespace must be
 // rebuilt. Existing files are rewritten in place (same inode), so a running
 // instance sees the new content.
 func (m *Manager) writeState(s Spec, hostPasswd, hostGroup []byte) (fresh, recreated bool, err error) {
-	dir := m.instDir(s.Name)
+	dir, etc := m.instDir(s.Name), m.etcDir(s.Name)
 	fresh = !fileExists(dir)
 	for _, d := range []struct {
 		path string
 		mode os.FileMode
-	}{{m.etcDir(s.Name), 0o755}, {dir, 0o700}, {filepath.Join(dir, "home"), 0o755}, {filepath.Join(dir, "root"), 0o700}} {
+	}{{etc, 0o755}, {dir, 0o700}, {filepath.Join(dir, "home"), 0o755}, {filepath.Join(dir, "root"), 0o700}} {
 		if !fileExists(d.path) {
 			recreated = true
 		}
@@ -275,7 +277,7 @@ func (m *Manager) writeState(s Spec, hostPasswd, hostGroup []byte) (fresh, recre
 		}
 	}
 	for _, f := range renderEtc(s, hostPasswd, hostGroup) {
-		p := filepath.Join(m.etcDir(s.Name), f.name)
+		p := filepath.Join(etc, f.name)
 		cur, err := os.ReadFile(p)
 		if err == nil && bytes.Equal(cur, f.data) {
 			continue
@@ -365,9 +367,10 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	return atomicfile.Write(path, data, mode)
 }
 
-// ensureNsDirs makes RuntimeDir/instances a private tmpfs and /run/netns a
-// shared mount point (see ensureMountPoint), once per Manager, and returns
-// their real paths.
+// ensureNsDirs makes RuntimeDir/instances and RuntimeDir/etc private
+// tmpfs and /run/netns a shared mount point (see ensureMountPoint), once
+// per Manager, and returns their real paths: the mount points a new
+// instance's mount namespace drops (see detachNamespaceMounts).
 func (m *Manager) ensureNsDirs() ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -385,7 +388,11 @@ func (m *Manager) ensureNsDirs() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.nsDirs = []string{netnsReal, nsReal}
+	etcReal, err := ensureMountPoint(m.etcRoot(), "tmpfs", unix.MS_PRIVATE)
+	if err != nil {
+		return nil, err
+	}
+	m.nsDirs = []string{netnsReal, nsReal, etcReal}
 	return m.nsDirs, nil
 }
 
@@ -507,7 +514,10 @@ func (m *Manager) removeSwept(ctx context.Context, name string, hs []cgroup.Hier
 	for _, p := range []string{m.nsFile(name, "mnt"), m.nsFile(name, "uts"), m.pidNsFile(name), m.ipcNsFile(name)} {
 		errs = append(errs, unmountAndRemove(p))
 	}
-	if err := os.RemoveAll(m.runDir(name)); err != nil {
+	if err := os.RemoveAll(m.runDir(name)); err != nil { // the legacy /etc files too
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(filepath.Join(m.etcRoot(), name)); err != nil {
 		errs = append(errs, err)
 	}
 	errs = append(errs, deleteNetns(name), os.RemoveAll(m.instDir(name)), os.RemoveAll(m.netnsEtcDir(name)), m.releaseUID(name))
@@ -522,7 +532,7 @@ func (m *Manager) removeSwept(ctx context.Context, name string, hs []cgroup.Hier
 // Cleanup removes everything with the Manager's prefix: every instance found
 // by List (processes, cgroups in every mounted hierarchy, namespace bind
 // mounts, network namespaces, state directories), then the prefix's cgroup
-// group, and the shared RuntimeDir/instances tmpfs, RuntimeDir/bin and empty state
+// group, and the shared RuntimeDir/instances and RuntimeDir/etc tmpfs, RuntimeDir/bin and empty state
 // directories once no instance of any prefix is left. It is idempotent and
 // works with the state directory lost. Do not run it concurrently with
 // Create on the same RuntimeDir.
@@ -610,9 +620,9 @@ func forEach(names []string, fn func(name string)) {
 	wg.Wait()
 }
 
-// removeSharedDirs removes RuntimeDir/instances (unmounting it),
-// RuntimeDir/bin and empty state directories when no instance of any prefix
-// remains.
+// removeSharedDirs removes RuntimeDir/instances and RuntimeDir/etc
+// (unmounting them), RuntimeDir/bin and empty state directories when no
+// instance of any prefix remains.
 func (m *Manager) removeSharedDirs() error {
 	m.dropTemplate() // it holds copies of what goes now
 	m.mu.Lock()
@@ -621,15 +631,25 @@ func (m *Manager) removeSharedDirs() error {
 	rt := m.runtimeDir()
 	if _, err := os.Stat(rt); err == nil {
 		errs = append(errs, nsnet.WithFlock(rt, func() error {
-			ents, err := os.ReadDir(m.runRoot())
-			if errors.Is(err, fs.ErrNotExist) {
+			roots := []string{m.runRoot(), m.etcRoot()}
+			var found []string
+			for _, root := range roots {
+				ents, err := os.ReadDir(root)
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				if err != nil || len(ents) > 0 {
+					return err
+				}
+				found = append(found, root)
+			}
+			if len(found) == 0 {
 				return nil
 			}
-			if err != nil || len(ents) > 0 {
-				return err
-			}
-			if err := unmountAndRemove(m.runRoot()); err != nil {
-				return err
+			for _, root := range found {
+				if err := unmountAndRemove(root); err != nil {
+					return err
+				}
 			}
 			m.nsDirs = nil
 			m.exeMu.Lock()

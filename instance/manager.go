@@ -234,7 +234,29 @@ func (m *Manager) group(name string) string {
 func (m *Manager) runRoot() string                 { return filepath.Join(m.runtimeDir(), "instances") }
 func (m *Manager) runDir(name string) string       { return filepath.Join(m.runRoot(), name) }
 func (m *Manager) nsFile(name, kind string) string { return filepath.Join(m.runDir(name), kind) }
-func (m *Manager) etcDir(name string) string       { return filepath.Join(m.runDir(name), "etc") }
+
+// etcRoot is the Manager's second tmpfs, RuntimeDir/etc, which holds each
+// instance's generated /etc files in etcRoot/<name> and nothing else: no
+// mount is ever made on it, so cloning an instance's directory there
+// (open_tree, which looks through the child mounts of the source's mount)
+// costs the same whatever the number of instances. See ensureNsDirs.
+func (m *Manager) etcRoot() string { return filepath.Join(m.runtimeDir(), "etc") }
+
+// legacyEtcDir is where instances made by earlier versions keep their
+// generated /etc files: RuntimeDir/instances/<name>/etc, beside their
+// namespace pins.
+func (m *Manager) legacyEtcDir(name string) string { return filepath.Join(m.runDir(name), "etc") }
+
+// etcDir is the directory of the instance's generated /etc files:
+// etcRoot/<name>, or the legacy one of an instance that has it (a running
+// instance made by an earlier version binds its files from there, and
+// keeps them until it is deleted).
+func (m *Manager) etcDir(name string) string {
+	if legacy := m.legacyEtcDir(name); fileExists(legacy) {
+		return legacy
+	}
+	return filepath.Join(m.etcRoot(), name)
+}
 
 // netnsEtcRoot is NetnsEtcDir or /etc/netns.
 func (m *Manager) netnsEtcRoot() string {
@@ -381,7 +403,7 @@ func (m *Manager) List(ctx context.Context) ([]string, error) {
 	}
 	var names []string
 	var errs []error
-	for _, dir := range []string{netnsDir, m.runRoot(), filepath.Join(m.stateDir(), "instances")} {
+	for _, dir := range []string{netnsDir, m.runRoot(), m.etcRoot(), filepath.Join(m.stateDir(), "instances")} {
 		ents, err := os.ReadDir(dir)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("list instances: %w", err))
@@ -425,7 +447,7 @@ func (m *Manager) Present(ctx context.Context, names []string) (map[string]bool,
 			continue
 		}
 		found := false
-		for _, dir := range []string{netnsDir, m.runRoot(), filepath.Join(m.stateDir(), "instances")} {
+		for _, dir := range []string{netnsDir, m.runRoot(), m.etcRoot(), filepath.Join(m.stateDir(), "instances")} {
 			if _, err := os.Lstat(filepath.Join(dir, n)); err == nil {
 				found = true
 				break

@@ -50,12 +50,13 @@ type nsPlan struct {
 	hostname string
 	binds    []bindMount
 	tmpfs    []tmpfsMount // private world-writable directories (mode 1777)
-	// nsDirs are mount points holding namespace bind mounts (/run/netns,
-	// RuntimeDir/instances); each is detached from the new mount namespace at once.
+	// nsDirs are the daemon's mount points of namespace bind mounts and
+	// instance files (/run/netns, RuntimeDir/instances, RuntimeDir/etc);
+	// each is detached from the new mount namespace at once.
 	nsDirs []string
 }
 
-// runtimeTmpfsSource names the tmpfs of RuntimeDir/instances (the source
+// runtimeTmpfsSource names the tmpfs of RuntimeDir/instances and RuntimeDir/etc (the source
 // field of its mount), which holds a daemon's namespace pins.
 const runtimeTmpfsSource = "vmss"
 
@@ -174,11 +175,12 @@ func setupThread(plan nsPlan, tmpl int) (createdNet bool, err error) {
 	// namespace (the template has no RuntimeDir/instances), as detached
 	// mounts, then enter the template, whose copy becomes the instance's.
 	// A clone costs in proportion to the mounts on the source's mount (the
-	// kernel looks through them for locked ones), and RuntimeDir/instances,
-	// where the generated /etc files are, holds every instance's namespace
-	// pins: so sources that share a directory are cloned once, as that
-	// directory, and bound from the clone in the new namespace (binds from
-	// a mount with nothing on it cost the same whatever the instances).
+	// kernel looks through them for locked ones): so the generated /etc
+	// files live on RuntimeDir/etc, on which nothing is mounted, not beside
+	// the namespace pins on RuntimeDir/instances (where instances made by
+	// earlier versions still have them); and sources that share a
+	// directory are cloned once, as that directory, and bound from the
+	// clone in the new namespace.
 	var groups []cloneGroup
 	if tmpl >= 0 {
 		// setns into a mount namespace needs a root and working directory
@@ -233,8 +235,8 @@ func setupThread(plan nsPlan, tmpl int) (createdNet bool, err error) {
 			}
 		}
 	}
-	// After the binds: the generated /etc files live on RuntimeDir/instances,
-	// which goes now (the binds stay).
+	// After the binds: the generated /etc files live on RuntimeDir/etc,
+	// which goes now with RuntimeDir/instances (the binds stay).
 	if err := detachNamespaceMounts(plan.nsDirs); err != nil {
 		return createdNet, err
 	}
@@ -580,8 +582,9 @@ func unmountAndRemove(path string) error { return nsnet.UnmountAndRemove(path) }
 //
 // RuntimeDir/instances is a private tmpfs: a mount namespace can only be
 // pinned by a bind mount whose parent mount does not propagate (on systemd
-// hosts / is shared), and the generated /etc files are cheap to write there
-// whatever backs /run. /run/netns is made a shared bind mount by
+// hosts / is shared). RuntimeDir/etc is another, so the generated /etc
+// files are cheap to write whatever backs /run, and cheap to clone (no
+// mount is ever made on it). /run/netns is made a shared bind mount by
 // nsnet.EnsureRunDir, as `ip netns add` does. Both being mount points lets
 // a new instance drop all copies of them at once (see
 // detachNamespaceMounts).
