@@ -117,29 +117,41 @@ func (s *State) location(loc string) string {
 	return loc
 }
 
-// usedNetns returns the kernel names owned by live records.
-func (s *State) usedNetns() map[string]bool {
-	used := map[string]bool{}
-	for n := range s.Netns {
-		used[n] = true
-	}
-	return used
-}
-
 // claimNetns reserves an instance's kernel name for owner.
 func (s *State) claimNetns(owner string, parts ...string) string {
 	return s.claimNetnsWith(s.cfg.Prefix, owner, parts...)
 }
 
+// claimNetnsWith returns the kernel name owner holds, or reserves a new
+// one for it: prefix plus parts, with a numeric suffix when that is taken.
+// It costs the same whatever the names there are (claiming a name for
+// each of n instances must not cost n²).
 func (s *State) claimNetnsWith(prefix, owner string, parts ...string) string {
+	idx := s.netnsIndex()
+	if n, ok := idx[owner]; ok {
+		return n
+	}
+	n := uniqueNetns(netnsName(prefix, parts...), s.Netns)
+	s.Netns[n] = owner
+	idx[owner] = n
+	return n
+}
+
+// netnsIndex returns netnsOwners, built again when it does not match Netns
+// (first use, a state loaded or restored, Netns changed directly). Should
+// Netns hold one owner under several names, the index keeps the least.
+func (s *State) netnsIndex() map[string]string {
+	if s.netnsOwners != nil && len(s.netnsOwners) == len(s.Netns) {
+		return s.netnsOwners
+	}
+	idx := make(map[string]string, len(s.Netns))
 	for n, o := range s.Netns {
-		if o == owner {
-			return n
+		if cur, ok := idx[o]; !ok || n < cur {
+			idx[o] = n
 		}
 	}
-	n := uniqueNetns(netnsName(prefix, parts...), s.usedNetns())
-	s.Netns[n] = owner
-	return n
+	s.netnsOwners = idx
+	return idx
 }
 
 // VNetPrefix is the name prefix of VNET namespaces for an instance prefix:
@@ -148,7 +160,16 @@ func (s *State) claimNetnsWith(prefix, owner string, parts ...string) string {
 func VNetPrefix(prefix string) string { return strings.TrimRight(prefix, "-_.") + "vnet-" }
 
 // releaseNetns frees a kernel name.
-func (s *State) releaseNetns(name string) { delete(s.Netns, name) }
+func (s *State) releaseNetns(name string) {
+	owner, ok := s.Netns[name]
+	if !ok {
+		return
+	}
+	delete(s.Netns, name)
+	if s.netnsOwners != nil && s.netnsOwners[owner] == name {
+		delete(s.netnsOwners, owner)
+	}
+}
 
 func (s *State) bump() { s.Seq++ }
 

@@ -142,7 +142,7 @@ func (s *State) Delete(id arm.ID) (found bool, err *arm.Error) {
 func (s *State) ReleaseVNetNetns(name string) {
 	if owner, ok := s.Netns[name]; ok {
 		if _, live := s.VNets[owner]; !live {
-			delete(s.Netns, name)
+			s.releaseNetns(name)
 			s.bump()
 		}
 	}

@@ -143,14 +143,15 @@ func netnsName(prefix string, parts ...string) string {
 	return b.String()
 }
 
-// uniqueNetns returns base, or base with a numeric suffix, not in used.
-func uniqueNetns(base string, used map[string]bool) string {
-	if !used[base] {
+// uniqueNetns returns base, or base with a numeric suffix, not a key of
+// used.
+func uniqueNetns[V any](base string, used map[string]V) string {
+	if _, ok := used[base]; !ok {
 		return base
 	}
 	for i := 2; ; i++ {
 		c := fmt.Sprintf("%s-%d", base, i)
-		if !used[c] {
+		if _, ok := used[c]; !ok {
 			return c
 		}
 	}

@@ -58,6 +58,11 @@ type State struct {
 	Seq            int64                            `json:"seq"`   // bumped on every change
 
 	cfg Config
+	// netnsOwners is Netns inverted (owner key -> kernel name), for
+	// claimNetnsWith: built on first use, kept in step by claimNetnsWith
+	// and releaseNetns, and built again when Netns changed without them.
+	// Not persisted; only used with the state locked for writing.
+	netnsOwners map[string]string
 }
 
 // ScaleSet is a scale set's model plus the instances it has.
