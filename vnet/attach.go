@@ -45,8 +45,9 @@ func (m *Manager) Attach(ctx context.Context, vnetNetns string, nic NIC) error {
 
 var errNoBridge = errors.New("no bridge")
 
-// bridgeSubnet returns a bridge of the VNET and its gateway address.
-func bridgeSubnet(ctx context.Context, h *netlink.Handle, bridge string) (netlink.Link, netip.Prefix, error) {
+// bridgeSubnet returns a bridge of the VNET in namespace ns (whose handle
+// is h) and its gateway address.
+func bridgeSubnet(ctx context.Context, h *netlink.Handle, ns, bridge string) (netlink.Link, netip.Prefix, error) {
 	br, err := retryGet(ctx, func() (netlink.Link, error) { return h.LinkByName(bridge) })
 	if isNotFound(err) {
 		return nil, netip.Prefix{}, fmt.Errorf("%w %s in the VNET; Ensure the subnet first", errNoBridge, bridge)
@@ -57,7 +58,7 @@ func bridgeSubnet(ctx context.Context, h *netlink.Handle, bridge string) (netlin
 	if br.Type() != "bridge" {
 		return nil, netip.Prefix{}, fmt.Errorf("%s is a %s, not a bridge", bridge, br.Type())
 	}
-	addrs, err := ipv4Addrs(ctx, h, br)
+	addrs, err := linkIPv4Addrs(ctx, ns, h, br)
 	if err != nil {
 		return nil, netip.Prefix{}, err
 	}
@@ -93,7 +94,7 @@ func (m *Manager) attach(ctx context.Context, vnetNetns string, n NIC) error {
 	}
 	defer ih.Close()
 
-	br, gw, err := bridgeSubnet(ctx, vh, n.Bridge)
+	br, gw, err := bridgeSubnet(ctx, vh, vnetNetns, n.Bridge)
 	if err != nil {
 		return err
 	}
@@ -428,7 +429,7 @@ func (m *Manager) frontend(ctx context.Context, vnetNetns, bridge string, ip net
 		return wrap(err)
 	}
 	defer h.Close()
-	br, gw, err := bridgeSubnet(ctx, h, bridge)
+	br, gw, err := bridgeSubnet(ctx, h, vnetNetns, bridge)
 	if err != nil {
 		if !add && errors.Is(err, errNoBridge) {
 			return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"github.com/vmss-emulator/vmss/nsnet"
 	"golang.org/x/sys/unix"
 )
@@ -176,4 +177,84 @@ func toAddr(p netip.Prefix) *netlink.Addr {
 		panic(err) // p comes from a valid netip.Prefix
 	}
 	return a
+}
+
+// linkIPv4Addrs returns the IPv4 addresses of link l in namespace ns (whose
+// handle is h), as ipv4Addrs does, asking the kernel for that link's alone
+// (see dumpLinkAddrs). AddrList asks for every address of the namespace and
+// filters here, and the kernel walks every link for it: in a VNET,
+// thousands of veths for each instance that attaches. Kernels without
+// strict checking get AddrList.
+func linkIPv4Addrs(ctx context.Context, ns string, h *netlink.Handle, l netlink.Link) ([]netip.Prefix, error) {
+	index := l.Attrs().Index
+	msgs, err := dumpLinkAddrs(ctx, ns, index)
+	if errors.Is(err, errNoStrictCheck) {
+		return ipv4Addrs(ctx, h, l)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list addresses of %s: %w", l.Attrs().Name, err)
+	}
+	var out []netip.Prefix
+	for _, m := range msgs {
+		msg := nl.DeserializeIfAddrmsg(m)
+		if int(msg.Index) != index || msg.Family != unix.AF_INET {
+			continue
+		}
+		attrs, err := nl.ParseRouteAttr(m[msg.Len():])
+		if err != nil {
+			return nil, fmt.Errorf("list addresses of %s: %w", l.Attrs().Name, err)
+		}
+		// The local address, as AddrList gives it (on a point-to-point
+		// link IFA_ADDRESS is the peer's).
+		var local, addr []byte
+		for _, a := range attrs {
+			switch a.Attr.Type {
+			case unix.IFA_LOCAL:
+				local = a.Value
+			case unix.IFA_ADDRESS:
+				addr = a.Value
+			}
+		}
+		if local == nil {
+			local = addr
+		}
+		ip, ok := netip.AddrFromSlice(local)
+		if !ok {
+			continue
+		}
+		out = append(out, netip.PrefixFrom(ip.Unmap(), int(msg.Prefixlen)))
+	}
+	return out, nil
+}
+
+// errNoStrictCheck: the kernel has no NETLINK_GET_STRICT_CHK (before 4.20).
+var errNoStrictCheck = errors.New("netlink sockets without strict checking")
+
+// dumpLinkAddrs returns the kernel's RTM_NEWADDR messages for the IPv4
+// addresses of link index in namespace ns: a dump filtered by the kernel,
+// which honours the index of the request on a socket with strict checking.
+func dumpLinkAddrs(ctx context.Context, ns string, index int) ([][]byte, error) {
+	var sock *nl.NetlinkSocket
+	err := nsnet.Do(nsnet.Path(ns), func() (err error) {
+		sock, err = nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_ROUTE)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("netlink in namespace %s: %w", ns, err)
+	}
+	defer sock.Close()
+	if err := unix.SetsockoptInt(sock.GetFd(), unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, 1); err != nil {
+		return nil, fmt.Errorf("%w: %w", errNoStrictCheck, err)
+	}
+	tv := unix.NsecToTimeval((10 * time.Second).Nanoseconds())
+	_ = sock.SetSendTimeout(&tv)
+	_ = sock.SetReceiveTimeout(&tv)
+	return retryGet(ctx, func() ([][]byte, error) {
+		req := nl.NewNetlinkRequest(unix.RTM_GETADDR, unix.NLM_F_DUMP)
+		msg := nl.NewIfAddrmsg(unix.AF_INET)
+		msg.Index = uint32(index)
+		req.AddData(msg)
+		req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: sock}}
+		return req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWADDR)
+	})
 }
