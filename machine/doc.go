@@ -22,7 +22,7 @@
 // without root.
 //
 // Per-instance records (build, restart and model generations; extension
-// results) live in StateDir/host/records/<netns>.json so a restarted daemon
+// results) live in StateDir/host/records/<shard>/<netns>.json so a restarted daemon
 // knows what it already did; host keys and extension logs live beside them
 // (StateDir/host/hostkeys, StateDir/host/logs). Everything in the kernel
 // carries the configured prefix.

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/vmss-emulator/vmss/arm"
@@ -37,9 +39,12 @@ type record struct {
 }
 
 // records keeps one record per instance under dir, written atomically
-// (atomicfile.Replace).
+// (atomicfile.Replace), in one of recordShards subdirectories (see path).
 type records struct {
 	dir string
+	// migrated moves the records of the flat layout of earlier versions
+	// (dir/<netns>.json) into their shards, once, before first use.
+	migrated sync.Once
 	// locks serialize read-modify-write updates of one record; records of
 	// different instances are written in parallel (each write waits for
 	// the disk, and the file system commits concurrent ones together).
@@ -80,16 +85,63 @@ func (rs *records) remember(netns string, r record, ok bool) {
 	}
 }
 
+// recordShards is how many directories the records are spread over.
+// Every write of a record creates a file in its directory and renames it
+// over the record, each with the directory locked; with every instance's
+// record in one directory, the writes of instances created at once (64 by
+// default) queued on that one lock, and the kernel spins while it waits:
+// the CPU cost of a write grew with the instances.
+const recordShards = 256
+
+// path is dir/<shard>/<netns>.json, the shard two hex digits of a hash of
+// netns.
 func (rs *records) path(netns string) string {
+	h := fnv.New32a()
+	h.Write([]byte(netns))
+	return filepath.Join(rs.dir, fmt.Sprintf("%02x", h.Sum32()%recordShards), netns+".json")
+}
+
+// legacyPath is where earlier versions kept the record: dir/<netns>.json.
+func (rs *records) legacyPath(netns string) string {
 	return filepath.Join(rs.dir, netns+".json")
+}
+
+// migrate moves every record of the flat layout into its shard (a record
+// there already is newer: the flat one goes). A record it could not move
+// is still read where it is, and removed with the instance.
+func (rs *records) migrate() {
+	rs.migrated.Do(func() {
+		ents, err := os.ReadDir(rs.dir)
+		if err != nil {
+			return
+		}
+		for _, e := range ents {
+			name, ok := strings.CutSuffix(e.Name(), ".json")
+			if !ok || !e.Type().IsRegular() || strings.HasPrefix(name, ".") {
+				continue
+			}
+			old, p := rs.legacyPath(name), rs.path(name)
+			if _, err := os.Stat(p); err == nil {
+				_ = os.Remove(old)
+				continue
+			}
+			if os.MkdirAll(filepath.Dir(p), 0o700) == nil {
+				_ = os.Rename(old, p)
+			}
+		}
+	})
 }
 
 func (rs *records) read(netns string) (record, bool) {
 	if r, ok := rs.cached(netns); ok {
 		return r, true
 	}
+	rs.migrate()
 	var r record
 	data, err := os.ReadFile(rs.path(netns))
+	if errors.Is(err, fs.ErrNotExist) {
+		data, err = os.ReadFile(rs.legacyPath(netns))
+	}
 	if err != nil {
 		return r, false
 	}
@@ -101,6 +153,7 @@ func (rs *records) read(netns string) (record, bool) {
 }
 
 func (rs *records) write(netns string, r record) error {
+	rs.migrate()
 	p := rs.path(netns)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return fmt.Errorf("instance record: %w", err)
@@ -144,9 +197,12 @@ func (rs *records) update(netns string, f func(*record)) error {
 func (rs *records) remove(netns string) error {
 	defer rs.lock(netns)()
 	rs.remember(netns, record{}, false)
-	err := os.Remove(rs.path(netns))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+	rs.migrate()
+	var errs []error
+	for _, p := range []string{rs.path(netns), rs.legacyPath(netns)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
 	}
-	return err
+	return errors.Join(errs...)
 }

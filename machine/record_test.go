@@ -1,7 +1,10 @@
 package machine
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -85,5 +88,74 @@ func TestRecordsUpdateLocking(t *testing.T) {
 	wg.Wait()
 	if r, _ := (&records{dir: rs.dir}).read("a"); r.BuildGen != 21 {
 		t.Errorf("BuildGen after 21 updates = %d (an update was lost)", r.BuildGen)
+	}
+}
+
+// Records of the flat layout of earlier versions (dir/<netns>.json) are
+// read, moved into their shards on first use, and removed with their
+// instance; a sharded record is newer than a flat one of the same
+// instance.
+func TestRecordsFlatLayoutMigrated(t *testing.T) {
+	dir := t.TempDir()
+	flat := func(netns string, gen int64) {
+		t.Helper()
+		data, _ := json.Marshal(record{Complete: true, BuildGen: gen})
+		if err := os.WriteFile(filepath.Join(dir, netns+".json"), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var names []string
+	for i := range 40 {
+		n := fmt.Sprintf("vmss-rg-web_%d", i)
+		names = append(names, n)
+		flat(n, int64(i+1))
+	}
+	// Both layouts for one instance (a crash between a write and the
+	// removal of the flat file): the sharded one wins.
+	if err := (&records{dir: dir}).write("vmss-both", record{BuildGen: 7}); err != nil {
+		t.Fatal(err)
+	}
+	flat("vmss-both", 1)
+
+	rs := &records{dir: dir}
+	for i, n := range names {
+		if r, ok := rs.read(n); !ok || r.BuildGen != int64(i+1) {
+			t.Errorf("read(%s) = %+v, %v, want build generation %d", n, r, ok, i+1)
+		}
+	}
+	if r, ok := rs.read("vmss-both"); !ok || r.BuildGen != 7 {
+		t.Errorf("read(vmss-both) = %+v, %v, want the sharded record", r, ok)
+	}
+	shards := map[string]bool{}
+	for _, n := range append(names, "vmss-both") {
+		if _, err := os.Stat(filepath.Join(dir, n+".json")); !os.IsNotExist(err) {
+			t.Errorf("flat record of %s after migration: %v", n, err)
+		}
+		if _, err := os.Stat(rs.path(n)); err != nil {
+			t.Errorf("sharded record of %s: %v", n, err)
+		}
+		shards[filepath.Dir(rs.path(n))] = true
+	}
+	if len(shards) < 10 {
+		t.Errorf("41 records in %d directories, want them spread", len(shards))
+	}
+	// A fresh records (a restarted daemon) reads the moved records.
+	if r, ok := (&records{dir: dir}).read(names[3]); !ok || r.BuildGen != 4 {
+		t.Errorf("after restart: %+v, %v", r, ok)
+	}
+	// A flat record left where it was (it could not be moved) is read and
+	// removed with its instance.
+	flat("vmss-stuck", 9)
+	if r, ok := rs.read("vmss-stuck"); !ok || r.BuildGen != 9 {
+		t.Errorf("read(vmss-stuck) = %+v, %v", r, ok)
+	}
+	if err := rs.remove("vmss-stuck"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "vmss-stuck.json")); !os.IsNotExist(err) {
+		t.Errorf("flat record after remove: %v", err)
+	}
+	if _, ok := (&records{dir: dir}).read("vmss-stuck"); ok {
+		t.Error("a removed record is still read")
 	}
 }
