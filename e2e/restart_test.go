@@ -83,7 +83,12 @@ func appAnswers(netns, ip string) error {
 // instance (StateDir/host/records/<netns>.json).
 func recordedWorkloads(t *testing.T, e *Env, netns string) []int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(e.StateDir, "state", "host", "records", netns+".json"))
+	// The record is in one of the directories the records are spread over.
+	paths, err := filepath.Glob(filepath.Join(e.StateDir, "state", "host", "records", "*", netns+".json"))
+	if err != nil || len(paths) != 1 {
+		t.Fatalf("record of %s: %v, %v", netns, paths, err)
+	}
+	b, err := os.ReadFile(paths[0])
 	if err != nil {
 		t.Fatal(err)
 	}
