@@ -88,21 +88,24 @@ func (s *sealer) seal(data []byte) ([]byte, error) {
 	if !hasSealedKey(data) {
 		return data, nil
 	}
-	return s.transform(data, func(v any) (any, error) {
-		if v == nil {
-			return nil, nil
-		}
-		clear, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		nonce := make([]byte, s.aead.NonceSize())
-		if _, err := rand.Read(nonce); err != nil {
-			return nil, err
-		}
-		box := s.aead.Seal(nonce, nonce, clear, []byte(sealedKey))
-		return map[string]any{sealedKey: base64.StdEncoding.EncodeToString(box)}, nil
-	})
+	return s.transformWhere(data, s.sealValue)
+}
+
+// sealValue seals one value (null stays null).
+func (s *sealer) sealValue(v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	clear, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	box := s.aead.Seal(nonce, nonce, clear, []byte(sealedKey))
+	return map[string]any{sealedKey: base64.StdEncoding.EncodeToString(box)}, nil
 }
 
 // unseal is the inverse of seal.
@@ -132,6 +135,135 @@ func (s *sealer) unseal(data []byte) ([]byte, error) {
 		d.UseNumber()
 		return out, d.Decode(&out)
 	})
+}
+
+// transformWhere is transform for a compact document (json.Marshal's):
+// one pass over its bytes finds the values of the keys of sealedKeys, and
+// only those are decoded, changed and put back in place; the rest (in a
+// state, every instance) is copied as it is, so sealing the state after a
+// change costs little more than the few values it seals.
+func (s *sealer) transformWhere(data []byte, f func(any) (any, error)) ([]byte, error) {
+	if !hasSealedKey(data) {
+		return data, nil
+	}
+	var out []byte
+	copied := 0 // data[:copied] is in out
+	for i := 0; i < len(data); {
+		if data[i] != '"' {
+			i++
+			continue
+		}
+		end, err := stringEnd(data, i)
+		if err != nil {
+			return nil, err
+		}
+		j := skipSpace(data, end)
+		if j >= len(data) || data[j] != ':' { // a string value
+			i = end
+			continue
+		}
+		sealed := false
+		if raw := data[i+1 : end-1]; bytes.IndexByte(raw, '\\') < 0 {
+			for _, k := range sealedKeys {
+				sealed = sealed || string(raw) == k // (compares without a copy)
+			}
+		} else { // escapes: decode
+			var key string
+			if err := json.Unmarshal(data[i:end], &key); err != nil {
+				return nil, err
+			}
+			sealed = slices.Contains(sealedKeys, key)
+		}
+		v0 := skipSpace(data, j+1)
+		if !sealed {
+			i = v0
+			continue
+		}
+		v1, err := valueEnd(data, v0)
+		if err != nil {
+			return nil, err
+		}
+		var v any
+		d := json.NewDecoder(bytes.NewReader(data[v0:v1]))
+		d.UseNumber() // numbers keep their exact text
+		if err := d.Decode(&v); err != nil {
+			return nil, err
+		}
+		nv, err := f(v)
+		if err != nil {
+			return nil, err
+		}
+		enc, err := json.Marshal(nv)
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(out, data[copied:v0]...), enc...)
+		copied, i = v1, v1
+	}
+	if out == nil {
+		return data, nil
+	}
+	return append(out, data[copied:]...), nil
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON white space.
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+var errBadJSON = errors.New("malformed JSON")
+
+// stringEnd returns the index just past the JSON string that starts at i.
+func stringEnd(data []byte, i int) (int, error) {
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, nil
+		}
+	}
+	return 0, errBadJSON
+}
+
+// valueEnd returns the index just past the JSON value that starts at i.
+func valueEnd(data []byte, i int) (int, error) {
+	if i >= len(data) {
+		return 0, errBadJSON
+	}
+	switch data[i] {
+	case '"':
+		return stringEnd(data, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(data); j++ {
+			switch data[j] {
+			case '"':
+				e, err := stringEnd(data, j)
+				if err != nil {
+					return 0, err
+				}
+				j = e - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return 0, errBadJSON
+	}
+	j := i
+	for j < len(data) && data[j] != ',' && data[j] != '}' && data[j] != ']' {
+		j++
+	}
+	return j, nil
 }
 
 // transform applies f to the value of every key of sealedKeys in the JSON
