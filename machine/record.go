@@ -86,11 +86,12 @@ func (rs *records) remember(netns string, r record, ok bool) {
 }
 
 // recordShards is how many directories the records are spread over.
-// Every write of a record creates a file in its directory and renames it
-// over the record, each with the directory locked; with every instance's
-// record in one directory, the writes of instances created at once (64 by
-// default) queued on that one lock, and the kernel spins while it waits:
-// the CPU cost of a write grew with the instances.
+// Every write of a record creates a file and renames it over the record,
+// each with the directory locked: with every instance's record in one
+// directory, the writes of the instances created at once (64 by default)
+// queued on that one lock, and the kernel spins while it waits. (What is
+// left grows too: ext4 looks for each new file's inode past the inodes
+// freed in the last seconds.)
 const recordShards = 256
 
 // path is dir/<shard>/<netns>.json, the shard two hex digits of a hash of
