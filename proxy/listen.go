@@ -17,7 +17,11 @@ type ListenFunc func(ctx context.Context, network, address string) (net.Listener
 // ListenPacketFunc opens a datagram socket, e.g. inside a VNET namespace.
 type ListenPacketFunc func(ctx context.Context, network, address string) (net.PacketConn, error)
 
-// DialFunc dials a backend, e.g. inside a VNET namespace.
+// DialFunc dials a backend, e.g. inside a VNET namespace. Under a context
+// made by tcpfd.NoWait (a Forwarder's event loop dialling) it must not
+// wait for a TCP handshake: it fails with an error matching
+// tcpfd.ErrWouldBlock instead, as tcpfd.Connect, HostDial and nsnet's
+// dialers do.
 type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
 
 // HostListen listens in the calling process's namespace. Accepted
