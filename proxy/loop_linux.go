@@ -91,9 +91,11 @@ type killReq struct {
 
 type loop struct {
 	ep     int
-	efd    int // eventfd: kills waiting in kills
-	file   *os.File
+	efd    int      // eventfd: kills waiting in kills
+	file   *os.File // what the loop parks on in the runtime poller
 	raw    syscall.RawConn
+	pfd    int  // file's descriptor (not from Fd, which would make it blocking)
+	nested bool // file is an epoll set that holds ep while the loop is parked
 	buf    []byte
 	evs    []unix.EpollEvent
 	batch  []*loopConn
@@ -162,6 +164,9 @@ var loops = sync.OnceValue(func() []*loop {
 		if err != nil {
 			for _, l := range ls {
 				l.file.Close()
+				if l.nested {
+					unix.Close(l.ep)
+				}
 				unix.Close(l.efd)
 			}
 			return nil // no loops: flows get their goroutines
@@ -208,21 +213,39 @@ func newLoop() (*loop, error) {
 		unix.Close(efd)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
+	// The descriptor the loop parks on in the runtime poller: the epoll
+	// set itself, or, where loops wait holding their P, an epoll set that
+	// holds it only while the loop is parked (else every event the loop
+	// takes itself would also wake the runtime's poller, for nothing).
+	pfd := ep
+	if holdOK {
+		if pfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+			unix.Close(ep)
+			unix.Close(efd)
+			return nil, os.NewSyscallError("epoll_create1", err)
+		}
+	}
 	// Non-blocking, so that os.NewFile registers it with the runtime poller.
-	if err := unix.SetNonblock(ep, true); err != nil {
+	if err := unix.SetNonblock(pfd, true); err != nil {
 		unix.Close(ep)
 		unix.Close(efd)
+		if pfd != ep {
+			unix.Close(pfd)
+		}
 		return nil, os.NewSyscallError("fcntl", err)
 	}
-	f := os.NewFile(uintptr(ep), "epoll")
+	f := os.NewFile(uintptr(pfd), "epoll")
 	raw, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
+		if pfd != ep {
+			unix.Close(ep)
+		}
 		unix.Close(efd)
 		return nil, err
 	}
 	return &loop{
-		ep: ep, efd: efd, file: f, raw: raw,
+		ep: ep, efd: efd, file: f, raw: raw, pfd: pfd, nested: pfd != ep,
 		buf:   make([]byte, loopBuf),
 		evs:   make([]unix.EpollEvent, 128),
 		conns: map[int32]*loopConn{},
@@ -429,15 +452,15 @@ func (l *loop) run() {
 func (l *loop) wait() (int, error) {
 	var n int
 	var werr error
-	take := func(fd uintptr) bool {
+	take := func(uintptr) bool {
 		for {
-			n, werr = unix.EpollWait(int(fd), l.evs, 0)
+			n, werr = unix.EpollWait(l.ep, l.evs, 0)
 			if werr != unix.EINTR {
 				return n > 0 || werr != nil
 			}
 		}
 	}
-	if take(uintptr(l.ep)); n > 0 || werr != nil || len(l.again) > 0 || len(l.lagain) > 0 {
+	if take(0); n > 0 || werr != nil || len(l.again) > 0 || len(l.lagain) > 0 {
 		if n > 0 {
 			l.hotUntil = now() + int64(hotHold)
 		}
@@ -455,6 +478,13 @@ func (l *loop) wait() (int, error) {
 			l.hotUntil = now() + int64(hotHold)
 		}
 		return int(r), nil
+	}
+	if l.nested {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN}
+		if err := unix.EpollCtl(l.pfd, unix.EPOLL_CTL_ADD, l.ep, &ev); err != nil {
+			return 0, os.NewSyscallError("epoll_ctl", err)
+		}
+		defer unix.EpollCtl(l.pfd, unix.EPOLL_CTL_DEL, l.ep, nil) // cannot fail: it was added
 	}
 	_ = l.file.SetReadDeadline(time.Now().Add(time.Duration(l.nextTick - now()))) // a pollable file: cannot fail
 	if err := l.raw.Read(take); err != nil {
