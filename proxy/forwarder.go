@@ -123,17 +123,8 @@ func (f *Forwarder) Serve(ctx context.Context) error {
 				return nil
 			default:
 			}
-			if !temporaryAcceptError(err) {
-				return err
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), maxBackoff)
-			log.Warn("accept failed; backing off", "listener", f.Listener.Addr().String(), "err", err, "backoff", backoff)
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-f.shutdown:
-				t.Stop()
-				return nil
+			if stopped, ferr := f.pause(log, err, &backoff, maxBackoff); ferr != nil || stopped {
+				return ferr
 			}
 			continue
 		}
@@ -207,6 +198,7 @@ func (f *Forwarder) serveOnLoop(ctx context.Context, l *loop, fd int, maxBackoff
 	ll := &loopListener{fd: fd, f: f, ctx: ctx, nowait: tcpfd.NoWait(ctx), paused: make(chan error, 1)}
 	log := orDiscard(f.Logger)
 	var backoff time.Duration
+	resumed := time.Now()
 	for {
 		select {
 		case <-f.shutdown:
@@ -221,19 +213,33 @@ func (f *Forwarder) serveOnLoop(ctx context.Context, l *loop, fd int, maxBackoff
 			l.removeListener(ll)
 			return nil
 		case err := <-ll.paused: // the loop has let go of fd
-			if !temporaryAcceptError(err) {
-				return err
+			if time.Since(resumed) > maxBackoff {
+				backoff = 0 // accepted meanwhile: start over
 			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), maxBackoff)
-			log.Warn("accept failed; backing off", "listener", f.Listener.Addr().String(), "err", err, "backoff", backoff)
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-f.shutdown:
-				t.Stop()
-				return nil
+			if stopped, ferr := f.pause(log, err, &backoff, maxBackoff); ferr != nil || stopped {
+				return ferr
 			}
+			resumed = time.Now()
 		}
+	}
+}
+
+// pause waits out the next backoff (doubled from *backoff, at most
+// maxBackoff) after accept error err; it returns err when err is not
+// temporary, and stopped when Shutdown or Close came first.
+func (f *Forwarder) pause(log *slog.Logger, err error, backoff *time.Duration, maxBackoff time.Duration) (stopped bool, fatal error) {
+	if !temporaryAcceptError(err) {
+		return false, err
+	}
+	*backoff = min(max(2**backoff, 5*time.Millisecond), maxBackoff)
+	log.Warn("accept failed; backing off", "listener", f.Listener.Addr().String(), "err", err, "backoff", *backoff)
+	t := time.NewTimer(*backoff)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return false, nil
+	case <-f.shutdown:
+		return true, nil
 	}
 }
 
