@@ -467,7 +467,7 @@ func (l *loop) wait() (int, error) {
 		return n, werr
 	}
 	if t := now(); holdOK && t < l.hotUntil {
-		ms := (min(l.hotUntil, l.nextTick)-t)/int64(time.Millisecond) + 1
+		ms := max(0, (min(l.hotUntil, l.nextTick)-t)/int64(time.Millisecond)+1) // never -1, which waits for ever
 		r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.ep), uintptr(unsafe.Pointer(&l.evs[0])), uintptr(len(l.evs)), uintptr(ms), 0, 0)
 		switch {
 		case e == unix.EINTR: // the runtime wants the P: the caller's next call yields it
