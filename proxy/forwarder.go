@@ -52,7 +52,10 @@ type Forwarder struct {
 	// served on an event loop, with no hand-over between threads; one
 	// whose Connect would block is called again, with Serve's ctx, on a
 	// goroutine of its own. Needs a *net.TCPListener prepared by
-	// tcpfd.ListenControl, as for the accept of tcpfd.Listener.
+	// tcpfd.ListenControl, as for the accept of tcpfd.Listener. Serve then
+	// closes Listener once the loop has a duplicate of its socket (so that
+	// the runtime's poller does not wake for every client); its Addr stays
+	// valid, and the socket listens until Serve returns.
 	ConnectOnLoop bool
 
 	mu       sync.Mutex
@@ -195,6 +198,10 @@ func (f *Forwarder) loopFD() int {
 // error to back off from.
 func (f *Forwarder) serveOnLoop(ctx context.Context, l *loop, fd int, maxBackoff time.Duration) error {
 	defer unix.Close(fd)
+	// The duplicate keeps the socket listening. The Listener's own
+	// descriptor is in the runtime's poller, which would wake a thread for
+	// every client only to find nobody waiting on it.
+	_ = f.Listener.Close() // only ever fails when closed already
 	ll := &loopListener{fd: fd, f: f, ctx: ctx, nowait: tcpfd.NoWait(ctx), paused: make(chan error, 1)}
 	log := orDiscard(f.Logger)
 	var backoff time.Duration

@@ -153,6 +153,15 @@ const efdKey = -1
 // least), and with GOMAXPROCS 1 the loop always parks.
 const hotHold = time.Millisecond
 
+// yieldEvery is how long a busy loop runs before it yields. A goroutine
+// that runs for 10 ms without passing through the scheduler is preempted
+// by sysmon, which, finding the loop in one of its many system calls,
+// takes its P away and hands it to another thread, and then polls every
+// 20 µs for a while (thousands of wake-ups a second, each a context
+// switch) in case it must do so again. A loop that holds its P while it
+// waits never passes through the scheduler by itself.
+const yieldEvery = 2 * time.Millisecond
+
 // holdOK reports whether loops may wait holding their P.
 var holdOK = runtime.GOMAXPROCS(0) >= 2 && os.Getenv("VMSS_PROXY_HOLD") != "0"
 
@@ -410,7 +419,13 @@ func (l *loop) wake() {
 // run serves the loop's flows until it has had none for idleTick.
 func (l *loop) run() {
 	l.nextTick = now() + int64(l.tickEvery())
+	yielded := now()
 	for {
+		if t := now(); t-yielded > int64(yieldEvery) {
+			// See yieldEvery.
+			runtime.Gosched()
+			yielded = t
+		}
 		n, err := l.wait()
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			// The epoll descriptor failed, which it does not: keep the
