@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vmss-emulator/vmss/proxy"
+	"github.com/vmss-emulator/vmss/tcpfd"
 )
 
 // Options configure an Engine. The zero value works: host sockets, no
@@ -374,7 +375,7 @@ func (e *Engine) openRule(ctx context.Context, rc Rule) (*rule, error) {
 	spec := proxy.FrontendSpec{
 		Network: rc.network(), Addr: rc.frontend().String(), Owner: "load-balancing rule " + rc.Name,
 		Listen: rc.Listen, ListenPacket: rc.ListenPacket,
-		ConnectTCP: e.connectTCP(r), ConnectUDP: e.connectUDP(r), Logger: e.log,
+		ConnectTCP: e.connectTCP(r), ConnectOnLoop: true, ConnectUDP: e.connectUDP(r), Logger: e.log,
 	}
 	if spec.Listen == nil {
 		spec.Listen = e.opts.Listen
@@ -466,9 +467,17 @@ func (e *Engine) connectTCP(r *rule) proxy.ConnectFunc {
 				continue
 			}
 			backend := netip.AddrPortFrom(m.addr, uint16(cfg.BackendPort)).String()
-			dctx, cancel := context.WithTimeout(ctx, e.opts.ConnectTimeout)
-			c, err := dial(dctx, "tcp", backend)
-			cancel()
+			c, err := dialTCP(ctx, dial, backend, e.opts.ConnectTimeout)
+			if errors.Is(err, tcpfd.ErrWouldBlock) {
+				// On an event loop, which may not wait: the proxy calls
+				// again on a goroutine of the client's own, which is to
+				// take the turn this call took.
+				m.release()
+				if cfg.LoadDistribution != SourceIP && cfg.LoadDistribution != SourceIPProtocol {
+					r.rr.Add(^uint64(0))
+				}
+				return proxy.Target{}, err
+			}
 			if err != nil {
 				m.release()
 				m.failed.Add(1)
@@ -482,6 +491,17 @@ func (e *Engine) connectTCP(r *rule) proxy.ConnectFunc {
 		e.m.refused.WithLabelValues(cfg.Name).Inc()
 		return proxy.Target{}, e.errorf("rule %s: no backend available for %s", cfg.Name, client.RemoteAddr())
 	}
+}
+
+// dialTCP dials addr with dial, for at most timeout; under tcpfd.NoWait
+// the dial does not wait at all, and needs no timer.
+func dialTCP(ctx context.Context, dial proxy.DialFunc, addr string, timeout time.Duration) (net.Conn, error) {
+	if !tcpfd.MayWait(ctx) {
+		return dial(ctx, "tcp", addr)
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return dial(dctx, "tcp", addr)
 }
 
 // target accounts a new flow of r to m and returns its pipe settings.

@@ -13,11 +13,13 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vmss-emulator/vmss/proxy"
+	"github.com/vmss-emulator/vmss/tcpfd"
 )
 
 func TestRoundRobinExact(t *testing.T) {
@@ -728,5 +730,49 @@ func TestMetricsFollowRenamesAndReadds(t *testing.T) {
 	}
 	if got := metricValue(t, reg, "vmss_lb_bytes_total", "rule", "http"); got == 0 {
 		t.Fatal("no bytes counted after the backend came back")
+	}
+}
+
+// A backend whose connect would block on the proxy's event loop (its
+// handshake did not complete within connect(2)) is dialled again where the
+// proxy may wait: the client is served by the backend round-robin chose,
+// and no failed connect is counted.
+func TestDialThatWouldBlockIsNotAFailure(t *testing.T) {
+	f := newFleet(t)
+	b0, b1 := f.start(0), f.start(1)
+	e, _ := newEngine(t)
+	cfg := f.config(f.probe(50*time.Millisecond), b0, b1)
+	var wouldBlock, waited atomic.Int32
+	cfg.Pools[0].Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if !tcpfd.MayWait(ctx) {
+			wouldBlock.Add(1)
+			return nil, fmt.Errorf("dial %s: %w", addr, tcpfd.ErrWouldBlock)
+		}
+		waited.Add(1)
+		return proxy.HostDial(ctx, network, addr)
+	}
+	cfg.Pools[0].ProbeDial = proxy.HostDial
+	if err := e.Apply(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, e, Up, "b0", "b1")
+	count := map[string]int{}
+	for i := range 4 {
+		who, err := get(client(false, netip.Addr{}), f.url())
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		count[who]++
+	}
+	if count["b0"] != 2 || count["b1"] != 2 {
+		t.Fatalf("4 requests: %v, want 2 each", count)
+	}
+	if wouldBlock.Load() != 4 || waited.Load() != 4 {
+		t.Fatalf("dials without waiting %d, waiting %d; want 4 and 4 (each client first on the event loop)", wouldBlock.Load(), waited.Load())
+	}
+	for _, b := range e.Snapshot().Pools[0].Backends {
+		if b.FailedConnects != 0 {
+			t.Fatalf("backend %s: %d failed connects counted for dials that would block", b.Name, b.FailedConnects)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vmss-emulator/vmss/proxy"
+	"github.com/vmss-emulator/vmss/tcpfd"
 )
 
 // DefaultIdleTimeout is Azure's default idleTimeoutInMinutes (4).
@@ -165,7 +166,7 @@ func (t *Table) open(ctx context.Context, k key, m Mapping) (*entry, error) {
 	spec := proxy.FrontendSpec{
 		Network: k.network, Addr: k.public.String(), Owner: "inbound NAT " + m.Name,
 		Listen: m.Listen, ListenPacket: m.ListenPacket,
-		ConnectTCP: e.connectTCP, ConnectUDP: e.connectUDP, Logger: log,
+		ConnectTCP: e.connectTCP, ConnectOnLoop: true, ConnectUDP: e.connectUDP, Logger: log,
 	}
 	if spec.Listen == nil {
 		spec.Listen = t.Listen
@@ -197,9 +198,15 @@ func (e *entry) connectTCP(ctx context.Context, _ net.Conn) (proxy.Target, error
 	if dial == nil {
 		dial = proxy.HostDial
 	}
-	dctx, cancel := context.WithTimeout(ctx, ConnectTimeout)
+	dctx, cancel := ctx, context.CancelFunc(func() {})
+	if tcpfd.MayWait(ctx) { // else the dial does not wait (ConnectOnLoop)
+		dctx, cancel = context.WithTimeout(ctx, ConnectTimeout)
+	}
 	c, err := dial(dctx, "tcp", m.Backend.String())
 	cancel()
+	if errors.Is(err, tcpfd.ErrWouldBlock) {
+		return proxy.Target{}, err // the proxy calls again where it may wait
+	}
 	if err != nil {
 		return proxy.Target{}, fmt.Errorf("nat %s: dial backend %s: %w", m.Name, m.Backend, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/vishvananda/netns"
+	"github.com/vmss-emulator/vmss/tcpfd"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,9 +32,13 @@ func Dialer(nsPath string) DialFunc { return DialerFrom(nsPath, netip.Addr{}) }
 // DialerFrom is Dialer with the local address bound to src (port chosen by
 // the kernel). src must be an address of the namespace, for example
 // 168.63.129.16 on a VNET's loopback, the source of load balancer probes.
-// The zero src lets the kernel choose.
+// The zero src lets the kernel choose. It always waits for the handshake:
+// under tcpfd.NoWait it fails with tcpfd.ErrWouldBlock.
 func DialerFrom(nsPath string, src netip.Addr) DialFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if !tcpfd.MayWait(ctx) {
+			return nil, fmt.Errorf("dial %s %s: %w", network, addr, tcpfd.ErrWouldBlock)
+		}
 		d, err := dialer(network, addr, src)
 		if err != nil {
 			return nil, err

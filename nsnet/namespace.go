@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netns"
+	"github.com/vmss-emulator/vmss/tcpfd"
 )
 
 // Namespace is an open network namespace. It saves reopening the namespace
@@ -56,7 +57,8 @@ func (n *Namespace) Do(fn func() error) error {
 // inside the namespace in batches (one switch of a thread in and out per
 // batch, not per dial) and connects it from any thread: the connection is a
 // *tcpfd.Conn, which makes none of the address lookups net's dial does.
-// Other networks dial as the package-level DialerFrom does.
+// Other networks dial as the package-level DialerFrom does, which waits for
+// the handshake: under tcpfd.NoWait they fail with tcpfd.ErrWouldBlock.
 func (n *Namespace) Dialer(src netip.Addr) DialFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if network == "tcp" || network == "tcp4" {
@@ -67,6 +69,9 @@ func (n *Namespace) Dialer(src netip.Addr) DialFunc {
 				}
 				return c, nil
 			}
+		}
+		if !tcpfd.MayWait(ctx) {
+			return nil, fmt.Errorf("dial %s %s: %w", network, addr, tcpfd.ErrWouldBlock)
 		}
 		d, err := dialer(network, addr, src)
 		if err != nil {

@@ -6,14 +6,18 @@
 //
 //   - Pipe copies a TCP flow both ways, half-closes with shutdown(2),
 //     waits for both directions and counts bytes. A flow of two TCP
-//     connections (*net.TCPConn or *tcpfd.Conn) runs on one of GOMAXPROCS
-//     event loops (loop_linux.go): each owns an epoll set of its flows'
-//     sockets, edge-triggered, and moves the bytes of every ready flow in
-//     one pass with one scratch buffer, so a flow costs no goroutine and a
-//     chunk no trip through the scheduler. A loop parks in the runtime
-//     poller (its epoll descriptor is registered there) rather than
-//     blocking a thread, ends after a second without flows, checks idle
-//     timeouts by the clock and gives each socket at most 1 MiB per turn.
+//     connections (*net.TCPConn or *tcpfd.Conn) runs on one of
+//     GOMAXPROCS-1 event loops (one at least; loop_linux.go): each owns an
+//     epoll set of its flows' sockets, edge-triggered, and moves the bytes
+//     of every ready flow in one pass with one scratch buffer, so a flow
+//     costs no goroutine and a chunk no trip through the scheduler. While
+//     events keep coming (within a millisecond of the last) a loop waits
+//     in epoll_pwait holding its thread and P, so that its wake-up is the
+//     kernel's alone, as an HAProxy thread's is; otherwise it parks in the
+//     runtime poller (its epoll descriptor is registered there) and gives
+//     the P back (VMSS_PROXY_HOLD=0: always). A loop ends after a second
+//     without flows or listeners, checks idle timeouts by the clock and
+//     gives each socket at most 1 MiB per turn.
 //     The connections are detached from the runtime poller when handed
 //     over (tcpfd.Conn.Detach, no system call for a connection that never
 //     waited). VMSS_PROXY_LOOPS=0 turns the loops off: then, and for other
@@ -31,7 +35,13 @@
 //   - Forwarder runs a TCP listener: accept loop with backoff on EMFILE and
 //     friends, a goroutine per client until its backend is connected (then
 //     the flow goes to a loop), flow tracking per backend key (count,
-//     force-close), graceful Shutdown and forced Close. A listener of
+//     force-close), graceful Shutdown and forced Close. With ConnectOnLoop
+//     (the load balancer's and NAT's, whose dials honour tcpfd.NoWait) an
+//     event loop watches the listener itself: it accepts, connects the
+//     backend and serves the flow on its goroutine, with no hand-over
+//     between threads; only a client whose backend's handshake did not
+//     complete within connect(2) gets a goroutine, where the dial may
+//     wait. A listener of
 //     HostListen (or prepared with tcpfd.ListenControl, as nsnet.ListenTCP's
 //     are) is accepted from with accept4(2) as *tcpfd.Conn: no address
 //     lookup and no socket option per client, since accepted sockets

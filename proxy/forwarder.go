@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vmss-emulator/vmss/tcpfd"
 )
 
@@ -42,6 +44,19 @@ type Forwarder struct {
 	// MaxBackoff caps the pause after a temporary accept error such as
 	// EMFILE. Zero means one second.
 	MaxBackoff time.Duration
+	// ConnectOnLoop says Connect honours tcpfd.NoWait: called with a
+	// context for which tcpfd.MayWait is false, it does not block (its
+	// dials fail with tcpfd.ErrWouldBlock rather than wait for a
+	// handshake) and returns an error matching tcpfd.ErrWouldBlock when
+	// it would have waited. Clients are then accepted, connected and
+	// served on an event loop, with no hand-over between threads; one
+	// whose Connect would block is called again, with Serve's ctx, on a
+	// goroutine of its own. Needs a *net.TCPListener prepared by
+	// tcpfd.ListenControl, as for the accept of tcpfd.Listener. Serve then
+	// closes Listener once the loop has a duplicate of its socket (so that
+	// the runtime's poller does not wake for every client); its Addr stays
+	// valid, and the socket listens until Serve returns.
+	ConnectOnLoop bool
 
 	mu       sync.Mutex
 	flows    map[killer]string // flow → backend key
@@ -85,6 +100,13 @@ func (f *Forwarder) Serve(ctx context.Context) error {
 	if maxBackoff <= 0 {
 		maxBackoff = time.Second
 	}
+	if f.ConnectOnLoop {
+		if l := listenLoop(); l != nil {
+			if fd := f.loopFD(); fd >= 0 {
+				return f.serveOnLoop(ctx, l, fd, maxBackoff)
+			}
+		}
+	}
 	var backoff time.Duration
 	accept := f.Listener.Accept
 	if fl := f.fdListener(); fl != nil {
@@ -104,17 +126,8 @@ func (f *Forwarder) Serve(ctx context.Context) error {
 				return nil
 			default:
 			}
-			if !temporaryAcceptError(err) {
-				return err
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), maxBackoff)
-			log.Warn("accept failed; backing off", "listener", f.Listener.Addr().String(), "err", err, "backoff", backoff)
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-f.shutdown:
-				t.Stop()
-				return nil
+			if stopped, ferr := f.pause(log, err, &backoff, maxBackoff); ferr != nil || stopped {
+				return ferr
 			}
 			continue
 		}
@@ -160,6 +173,102 @@ func (f *Forwarder) fdListener() *tcpfd.Listener {
 	return fl
 }
 
+// loopFD returns a descriptor of the Listener's socket for an event loop
+// to accept on (a duplicate the runtime poller does not watch, which the
+// caller closes), or -1 when the listener is not a prepared
+// *net.TCPListener.
+func (f *Forwarder) loopFD() int {
+	tl, ok := f.Listener.(*net.TCPListener)
+	if !ok {
+		return -1
+	}
+	rc, err := tl.SyscallConn()
+	if err != nil || !tcpfd.Prepared(rc) {
+		return -1
+	}
+	fd, err := tcpfd.Dup(rc)
+	if err != nil {
+		return -1
+	}
+	return fd
+}
+
+// serveOnLoop is Serve with the accepting done by loop l on fd (see
+// ConnectOnLoop); the goroutine only waits for the end, or for an accept
+// error to back off from.
+func (f *Forwarder) serveOnLoop(ctx context.Context, l *loop, fd int, maxBackoff time.Duration) error {
+	defer unix.Close(fd)
+	// The duplicate keeps the socket listening. The Listener's own
+	// descriptor is in the runtime's poller, which would wake a thread for
+	// every client only to find nobody waiting on it.
+	_ = f.Listener.Close() // only ever fails when closed already
+	ll := &loopListener{fd: fd, f: f, ctx: ctx, nowait: tcpfd.NoWait(ctx), paused: make(chan error, 1)}
+	log := orDiscard(f.Logger)
+	var backoff time.Duration
+	resumed := time.Now()
+	for {
+		select {
+		case <-f.shutdown:
+			return nil
+		default:
+		}
+		if err := l.addListener(ll); err != nil {
+			return err
+		}
+		select {
+		case <-f.shutdown:
+			l.removeListener(ll)
+			return nil
+		case err := <-ll.paused: // the loop has let go of fd
+			if time.Since(resumed) > maxBackoff {
+				backoff = 0 // accepted meanwhile: start over
+			}
+			if stopped, ferr := f.pause(log, err, &backoff, maxBackoff); ferr != nil || stopped {
+				return ferr
+			}
+			resumed = time.Now()
+		}
+	}
+}
+
+// pause waits out the next backoff (doubled from *backoff, at most
+// maxBackoff) after accept error err; it returns err when err is not
+// temporary, and stopped when Shutdown or Close came first.
+func (f *Forwarder) pause(log *slog.Logger, err error, backoff *time.Duration, maxBackoff time.Duration) (stopped bool, fatal error) {
+	if !temporaryAcceptError(err) {
+		return false, err
+	}
+	*backoff = min(max(2**backoff, 5*time.Millisecond), maxBackoff)
+	log.Warn("accept failed; backing off", "listener", f.Listener.Addr().String(), "err", err, "backoff", *backoff)
+	t := time.NewTimer(*backoff)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return false, nil
+	case <-f.shutdown:
+		return true, nil
+	}
+}
+
+// acceptedOnLoop connects and serves a client accepted by loop l, on l's
+// goroutine (see ConnectOnLoop).
+func (f *Forwarder) acceptedOnLoop(l *loop, ll *loopListener, c *tcpfd.Conn) {
+	f.mu.Lock()
+	if f.closing {
+		f.mu.Unlock()
+		_ = c.Close() // refused during shutdown: nothing more to do with it
+		return
+	}
+	f.wg.Add(1)
+	f.mu.Unlock()
+	t, err := f.Connect(ll.nowait, c)
+	if errors.Is(err, tcpfd.ErrWouldBlock) {
+		go f.handle(ll.ctx, c)
+		return
+	}
+	f.start(l, true, c, t, err)
+}
+
 // temporaryAcceptError reports errors after which accepting may succeed
 // again: descriptor or memory exhaustion and clients that went away.
 func temporaryAcceptError(err error) bool {
@@ -177,18 +286,22 @@ func temporaryAcceptError(err error) bool {
 type killer interface{ kill(how closeMode) }
 
 func (f *Forwarder) handle(ctx context.Context, c net.Conn) {
-	looped := false
-	defer func() {
-		if !looped {
-			f.wg.Done()
-		}
-	}()
 	t, err := f.Connect(ctx, c)
+	f.start(pickLoop(), false, c, t, err)
+}
+
+// start serves the flow of client c to t, the outcome of Connect (err):
+// on loop l when there is one and both are TCP connections, else on the
+// calling goroutine, or on a new one when inline (the caller is l's
+// goroutine, which must not block). f.wg was added for the flow; its Done
+// comes when the flow has ended.
+func (f *Forwarder) start(l *loop, inline bool, c net.Conn, t Target, err error) {
 	if err != nil {
 		Reset(c)
 		if f.Refused != nil {
 			f.Refused(c, err)
 		}
+		f.wg.Done()
 		return
 	}
 	f.mu.Lock()
@@ -199,20 +312,21 @@ func (f *Forwarder) handle(ctx context.Context, c net.Conn) {
 		if t.Done != nil {
 			t.Done(Result{Aborted: true})
 		}
+		f.wg.Done()
 		return
 	}
-	if l := pickLoop(); l != nil && loopable(c, t.Conn) {
+	if l != nil && loopable(c, t.Conn) {
 		cfd, bfd, err := detachPair(c, t.Conn)
 		if err != nil {
 			f.mu.Unlock()
 			if t.Done != nil {
 				t.Done(Result{Err: err})
 			}
+			f.wg.Done()
 			return
 		}
 		// f.mu is held until the flow is tracked, so that an end that
 		// comes at once finds it.
-		looped = true
 		var lf *loopFlow
 		lf = l.add(cfd, bfd, t.Pipe, func(res Result) {
 			f.mu.Lock()
@@ -230,12 +344,19 @@ func (f *Forwarder) handle(ctx context.Context, c net.Conn) {
 	fl := &flow{client: c, backend: t.Conn}
 	f.track(fl, t.Key)
 	f.mu.Unlock()
-
-	res := fl.run(t.Pipe)
-	f.untrack(fl, t.Key)
-	if t.Done != nil {
-		t.Done(res)
+	run := func() {
+		defer f.wg.Done()
+		res := fl.run(t.Pipe)
+		f.untrack(fl, t.Key)
+		if t.Done != nil {
+			t.Done(res)
+		}
 	}
+	if inline {
+		go run()
+		return
+	}
+	run()
 }
 
 // track records a flow; f.mu is held.

@@ -23,9 +23,11 @@ type FrontendSpec struct {
 	// Listen / ListenPacket open the socket; nil means the host namespace.
 	Listen       ListenFunc
 	ListenPacket ListenPacketFunc
-	ConnectTCP   ConnectFunc    // required for tcp
-	ConnectUDP   UDPConnectFunc // required for udp
-	Logger       *slog.Logger
+	ConnectTCP   ConnectFunc // required for tcp
+	// ConnectOnLoop: ConnectTCP honours tcpfd.NoWait (Forwarder.ConnectOnLoop).
+	ConnectOnLoop bool
+	ConnectUDP    UDPConnectFunc // required for udp
+	Logger        *slog.Logger
 }
 
 // OpenFrontend opens the socket; nothing is served until Start. A port in
@@ -52,7 +54,7 @@ func OpenFrontend(ctx context.Context, s FrontendSpec) (*Frontend, error) {
 	if err != nil {
 		return nil, ClassifyListenError("tcp", s.Addr, s.Owner, err)
 	}
-	f.TCP = &Forwarder{Listener: ln, Connect: s.ConnectTCP, Logger: s.Logger}
+	f.TCP = &Forwarder{Listener: ln, Connect: s.ConnectTCP, ConnectOnLoop: s.ConnectOnLoop, Logger: s.Logger}
 	return f, nil
 }
 

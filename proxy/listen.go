@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"syscall"
 
 	"github.com/vmss-emulator/vmss/tcpfd"
@@ -16,7 +17,11 @@ type ListenFunc func(ctx context.Context, network, address string) (net.Listener
 // ListenPacketFunc opens a datagram socket, e.g. inside a VNET namespace.
 type ListenPacketFunc func(ctx context.Context, network, address string) (net.PacketConn, error)
 
-// DialFunc dials a backend, e.g. inside a VNET namespace.
+// DialFunc dials a backend, e.g. inside a VNET namespace. Under a context
+// made by tcpfd.NoWait (a Forwarder's event loop dialling) it must not
+// wait for a TCP handshake: it fails with an error matching
+// tcpfd.ErrWouldBlock instead, as tcpfd.Connect, HostDial and nsnet's
+// dialers do.
 type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
 
 // HostListen listens in the calling process's namespace. Accepted
@@ -41,7 +46,27 @@ func HostListenPacket(ctx context.Context, network, address string) (net.PacketC
 
 // HostDial dials from the calling process's namespace, without TCP
 // keepalive (see HostListen; seams should use net.Dialer{KeepAlive: -1}).
+//
+// Under tcpfd.NoWait (an event loop dialling) a TCP address connects on a
+// tcpfd socket, which fails with tcpfd.ErrWouldBlock instead of waiting for
+// a handshake that connect(2) did not complete; other addresses fail so at
+// once.
 func HostDial(ctx context.Context, network, address string) (net.Conn, error) {
+	if !tcpfd.MayWait(ctx) {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil || (network != "tcp" && network != "tcp4" && network != "tcp6") {
+			return nil, fmt.Errorf("dial %s %s: %w", network, address, tcpfd.ErrWouldBlock)
+		}
+		fd, err := tcpfd.Socket(ap.Addr())
+		if err != nil {
+			return nil, fmt.Errorf("dial %s %s: %w", network, address, err)
+		}
+		c, err := tcpfd.Connect(ctx, fd, ap)
+		if err != nil {
+			return nil, err // a nil *tcpfd.Conn must not become a non-nil net.Conn
+		}
+		return c, nil
+	}
 	d := net.Dialer{KeepAlive: -1}
 	return d.DialContext(ctx, network, address)
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"os"
 	"runtime"
@@ -8,6 +9,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
+
+	"github.com/vmss-emulator/vmss/tcpfd"
 
 	"golang.org/x/sys/unix"
 )
@@ -86,37 +90,92 @@ type killReq struct {
 }
 
 type loop struct {
-	ep    int
-	efd   int // eventfd: kills waiting in kills
-	file  *os.File
-	raw   syscall.RawConn
-	buf   []byte
-	evs   []unix.EpollEvent
-	batch []*loopConn
-	again []*loopConn // readable sockets whose turn ended before they ran dry
-	spare []*loopConn
+	ep     int
+	efd    int      // eventfd: kills waiting in kills
+	file   *os.File // what the loop parks on in the runtime poller
+	raw    syscall.RawConn
+	pfd    int  // file's descriptor (not from Fd, which would make it blocking)
+	nested bool // file is an epoll set that holds ep while the loop is parked
+	buf    []byte
+	evs    []unix.EpollEvent
+	batch  []*loopConn
+	lbatch []*loopListener
+	again  []*loopConn // readable sockets whose turn ended before they ran dry
+	spare  []*loopConn
 
 	nextTick int64 // now() when the next check of idle flows is due
+
+	lagain []*loopListener // listeners whose turn ended before they ran dry
+	// hotUntil is now() until which the loop waits for events holding its
+	// thread and P (see wait); moved on by every wait that found events.
+	hotUntil int64
 
 	mu      sync.Mutex
 	minIdle time.Duration // shortest idle timeout of the flows (0: none), as of the last check and adds since
 	conns   map[int32]*loopConn
+	lns     map[int32]*loopListener
 	flows   map[*loopFlow]struct{}
 	kills   []killReq
+	calls   []func() // run on the loop's goroutine
 	running bool
+}
+
+// loopListener is a listening socket a loop accepts on for a Forwarder
+// (Forwarder.ConnectOnLoop): the loop accepts, connects the backend and
+// serves the flow, all on its goroutine, with no hand-over between
+// threads.
+type loopListener struct {
+	fd     int
+	f      *Forwarder
+	ctx    context.Context // Serve's
+	nowait context.Context // ctx under tcpfd.NoWait
+	// paused receives the error after which the loop stopped accepting
+	// (and forgot the listener); Serve decides what follows.
+	paused  chan error
+	queued  bool // in the loop's lagain list
+	removed bool // no longer the loop's (loop goroutine only)
 }
 
 // efdKey marks the eventfd's events (no socket has descriptor -1).
 const efdKey = -1
 
+// Loops wait for events in one of two ways. Parked in the runtime poller,
+// a loop gives its P back while it waits; but each wake-up then goes
+// through the scheduler, which wakes a second thread to look for more work
+// (1.2–1.4 context switches per keep-alive request against HAProxy's
+// 0.7–0.8). So while events keep coming (within hotHold of the last), a
+// loop waits in epoll_pwait itself, keeping its thread and P, and its
+// wake-up is the kernel's alone, as an HAProxy thread's is. The runtime
+// sees a running goroutine: sysmon and the garbage collector interrupt the
+// wait with a signal (EINTR) when they need the P, and the loop yields at
+// its next call. That takes a P from the rest of the daemon, so it is done
+// only where one is left over: there are GOMAXPROCS-1 loops (one at
+// least), and with GOMAXPROCS 1 the loop always parks.
+const hotHold = time.Millisecond
+
+// yieldEvery is how long a busy loop runs before it yields. A goroutine
+// that runs for 10 ms without passing through the scheduler is preempted
+// by sysmon, which, finding the loop in one of its many system calls,
+// takes its P away and hands it to another thread, and then polls every
+// 20 µs for a while (thousands of wake-ups a second, each a context
+// switch) in case it must do so again. A loop that holds its P while it
+// waits never passes through the scheduler by itself.
+const yieldEvery = 2 * time.Millisecond
+
+// holdOK reports whether loops may wait holding their P.
+var holdOK = runtime.GOMAXPROCS(0) >= 2 && os.Getenv("VMSS_PROXY_HOLD") != "0"
+
 var loops = sync.OnceValue(func() []*loop {
-	n := runtime.GOMAXPROCS(0)
+	n := max(1, runtime.GOMAXPROCS(0)-1)
 	ls := make([]*loop, 0, n)
 	for range n {
 		l, err := newLoop()
 		if err != nil {
 			for _, l := range ls {
 				l.file.Close()
+				if l.nested {
+					unix.Close(l.ep)
+				}
 				unix.Close(l.efd)
 			}
 			return nil // no loops: flows get their goroutines
@@ -163,26 +222,137 @@ func newLoop() (*loop, error) {
 		unix.Close(efd)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
+	// The descriptor the loop parks on in the runtime poller: the epoll
+	// set itself, or, where loops wait holding their P, an epoll set that
+	// holds it only while the loop is parked (else every event the loop
+	// takes itself would also wake the runtime's poller, for nothing).
+	pfd := ep
+	if holdOK {
+		if pfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+			unix.Close(ep)
+			unix.Close(efd)
+			return nil, os.NewSyscallError("epoll_create1", err)
+		}
+	}
 	// Non-blocking, so that os.NewFile registers it with the runtime poller.
-	if err := unix.SetNonblock(ep, true); err != nil {
+	if err := unix.SetNonblock(pfd, true); err != nil {
 		unix.Close(ep)
 		unix.Close(efd)
+		if pfd != ep {
+			unix.Close(pfd)
+		}
 		return nil, os.NewSyscallError("fcntl", err)
 	}
-	f := os.NewFile(uintptr(ep), "epoll")
+	f := os.NewFile(uintptr(pfd), "epoll")
 	raw, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
+		if pfd != ep {
+			unix.Close(ep)
+		}
 		unix.Close(efd)
 		return nil, err
 	}
 	return &loop{
-		ep: ep, efd: efd, file: f, raw: raw,
+		ep: ep, efd: efd, file: f, raw: raw, pfd: pfd, nested: pfd != ep,
 		buf:   make([]byte, loopBuf),
 		evs:   make([]unix.EpollEvent, 128),
 		conns: map[int32]*loopConn{},
+		lns:   map[int32]*loopListener{},
 		flows: map[*loopFlow]struct{}{},
 	}, nil
+}
+
+// listenLoop returns the loop a new listener is served on, or nil when
+// loops are off or could not be made.
+func listenLoop() *loop { return pickLoop() }
+
+// addListener makes the loop accept on ll.fd until removeListener, or an
+// accept error (sent on ll.paused).
+func (l *loop) addListener(ll *loopListener) error {
+	ll.removed = false
+	l.mu.Lock()
+	l.lns[int32(ll.fd)] = ll
+	start := !l.running
+	l.running = true
+	l.mu.Unlock()
+	if start {
+		go l.run()
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(ll.fd)}
+	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, ll.fd, &ev); err != nil {
+		done := make(chan struct{})
+		l.do(func() { l.forget(ll); close(done) })
+		<-done
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// removeListener stops the loop accepting on ll.fd; once it returns, the
+// loop no longer touches the descriptor. ll must not have been paused
+// since it was added.
+func (l *loop) removeListener(ll *loopListener) {
+	done := make(chan struct{})
+	l.do(func() {
+		l.forget(ll)
+		close(done)
+	})
+	<-done
+}
+
+// forget drops ll from the loop; on the loop's goroutine.
+func (l *loop) forget(ll *loopListener) {
+	if ll.removed {
+		return
+	}
+	ll.removed = true
+	_ = unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, ll.fd, nil) // fails only if it was never added
+	l.mu.Lock()
+	delete(l.lns, int32(ll.fd))
+	l.mu.Unlock()
+}
+
+// do runs fn on the loop's goroutine, starting the loop if it has ended.
+func (l *loop) do(fn func()) {
+	l.mu.Lock()
+	l.calls = append(l.calls, fn)
+	start := !l.running
+	l.running = true
+	l.mu.Unlock()
+	if start {
+		go l.run()
+	}
+	l.wake()
+}
+
+// loopAccept is tcpfd.Accept; tests make it fail.
+var loopAccept = tcpfd.Accept
+
+// acceptBudget is how many clients a listener may accept in one turn.
+const acceptBudget = 32
+
+// accept takes the clients queued on ll and serves each on this loop.
+func (l *loop) accept(ll *loopListener) {
+	for range acceptBudget {
+		if ll.removed {
+			return
+		}
+		c, err := loopAccept(ll.fd)
+		if err == unix.EAGAIN {
+			return
+		}
+		if err != nil {
+			l.forget(ll)
+			ll.paused <- err
+			return
+		}
+		ll.f.acceptedOnLoop(l, ll, c)
+	}
+	if !ll.queued {
+		ll.queued = true
+		l.lagain = append(l.lagain, ll)
+	}
 }
 
 // add hands the flow of client and backend (descriptors the caller no
@@ -249,7 +419,13 @@ func (l *loop) wake() {
 // run serves the loop's flows until it has had none for idleTick.
 func (l *loop) run() {
 	l.nextTick = now() + int64(l.tickEvery())
+	yielded := now()
 	for {
+		if t := now(); t-yielded > int64(yieldEvery) {
+			// See yieldEvery.
+			runtime.Gosched()
+			yielded = t
+		}
 		n, err := l.wait()
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			// The epoll descriptor failed, which it does not: keep the
@@ -265,6 +441,14 @@ func (l *loop) run() {
 		for _, c := range l.spare {
 			c.queued = false
 			l.pump(c)
+		}
+		if len(l.lagain) > 0 {
+			lns := l.lagain
+			l.lagain = nil
+			for _, ll := range lns {
+				ll.queued = false
+				l.accept(ll)
+			}
 		}
 		// A busy loop may never sleep until the deadline: checks are due
 		// by the clock, not by a wait that timed out.
@@ -283,20 +467,46 @@ func (l *loop) run() {
 func (l *loop) wait() (int, error) {
 	var n int
 	var werr error
-	take := func(fd uintptr) bool {
+	take := func(uintptr) bool {
 		for {
-			n, werr = unix.EpollWait(int(fd), l.evs, 0)
+			n, werr = unix.EpollWait(l.ep, l.evs, 0)
 			if werr != unix.EINTR {
 				return n > 0 || werr != nil
 			}
 		}
 	}
-	if take(uintptr(l.ep)); n > 0 || werr != nil || len(l.again) > 0 {
+	if take(0); n > 0 || werr != nil || len(l.again) > 0 || len(l.lagain) > 0 {
+		if n > 0 {
+			l.hotUntil = now() + int64(hotHold)
+		}
 		return n, werr
+	}
+	if t := now(); holdOK && t < l.hotUntil {
+		ms := max(0, (min(l.hotUntil, l.nextTick)-t)/int64(time.Millisecond)+1) // never -1, which waits for ever
+		r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.ep), uintptr(unsafe.Pointer(&l.evs[0])), uintptr(len(l.evs)), uintptr(ms), 0, 0)
+		switch {
+		case e == unix.EINTR: // the runtime wants the P: the caller's next call yields it
+			return 0, nil
+		case e != 0:
+			return 0, os.NewSyscallError("epoll_pwait", e)
+		case r > 0:
+			l.hotUntil = now() + int64(hotHold)
+		}
+		return int(r), nil
+	}
+	if l.nested {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN}
+		if err := unix.EpollCtl(l.pfd, unix.EPOLL_CTL_ADD, l.ep, &ev); err != nil {
+			return 0, os.NewSyscallError("epoll_ctl", err)
+		}
+		defer unix.EpollCtl(l.pfd, unix.EPOLL_CTL_DEL, l.ep, nil) // cannot fail: it was added
 	}
 	_ = l.file.SetReadDeadline(time.Now().Add(time.Duration(l.nextTick - now()))) // a pollable file: cannot fail
 	if err := l.raw.Read(take); err != nil {
 		return 0, err
+	}
+	if n > 0 {
+		l.hotUntil = now() + int64(hotHold)
 	}
 	return n, werr
 }
@@ -320,7 +530,7 @@ func (l *loop) tick() bool {
 	t := now()
 	var idle []*loopFlow
 	l.mu.Lock()
-	if len(l.flows) == 0 && len(l.kills) == 0 {
+	if len(l.flows) == 0 && len(l.kills) == 0 && len(l.calls) == 0 && len(l.lns) == 0 {
 		l.running = false
 		l.mu.Unlock()
 		return true
@@ -357,7 +567,13 @@ func (l *loop) handle(n int) {
 			l.batch = append(l.batch, nil)
 			continue
 		}
-		l.batch = append(l.batch, l.conns[l.evs[i].Fd])
+		c := l.conns[l.evs[i].Fd]
+		if c == nil {
+			if ll := l.lns[l.evs[i].Fd]; ll != nil {
+				l.lbatch = append(l.lbatch, ll)
+			}
+		}
+		l.batch = append(l.batch, c)
 	}
 	l.mu.Unlock()
 	for i, c := range l.batch {
@@ -386,15 +602,25 @@ func (l *loop) handle(n int) {
 		l.pump(c.peer)
 		l.pump(c)
 	}
+	// Clients last: the flows they bring may take descriptor numbers of
+	// flows that ended in this batch.
+	for i, ll := range l.lbatch {
+		l.lbatch[i] = nil
+		l.accept(ll)
+	}
+	l.lbatch = l.lbatch[:0]
 }
 
 func (l *loop) doKills() {
 	var b [8]byte
 	_, _ = unix.Read(l.efd, b[:]) // resets the counter; EAGAIN if already read
 	l.mu.Lock()
-	kills := l.kills
-	l.kills = nil
+	kills, calls := l.kills, l.calls
+	l.kills, l.calls = nil, nil
 	l.mu.Unlock()
+	for _, fn := range calls {
+		fn()
+	}
 	for _, k := range kills {
 		if k.fl.over {
 			continue

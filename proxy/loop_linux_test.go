@@ -3,13 +3,21 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"runtime/pprof"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vmss-emulator/vmss/tcpfd"
+	"golang.org/x/sys/unix"
 )
 
 // flowGoroutines counts the goroutines copying a flow's bytes (the
@@ -73,6 +81,10 @@ func TestLoopBackpressure(t *testing.T) {
 	fast := echoServer(t)
 	fs := forwarderTo(t, slow.Addr().String(), PipeConfig{})
 	ff := forwarderTo(t, fast.Addr().String(), PipeConfig{})
+	// Receive buffers that cannot grow: with the host's tcp_rmem (up to 32
+	// MiB here) the sockets on the way could take the whole message. The
+	// send buffers on the way take at most 2 × tcp_wmem's 4 MiB.
+	smallRcvbuf(t, slow, fs.Listener)
 
 	c, err := net.Dial("tcp", fs.Listener.Addr().String())
 	if err != nil {
@@ -215,6 +227,207 @@ func TestLoopIdleBesideBusyFlow(t *testing.T) {
 		case r := <-b.res:
 			t.Fatalf("busy flow %d ended: %+v", i, r)
 		default:
+		}
+	}
+}
+
+// serveOnLoopTo starts a Forwarder with ConnectOnLoop whose Connect is
+// connect; it stops at the end of the test.
+func serveOnLoopTo(t *testing.T, onLoop bool, connect ConnectFunc) *Forwarder {
+	t.Helper()
+	f := &Forwarder{Listener: listen(t), Connect: connect, ConnectOnLoop: onLoop}
+	done := make(chan error, 1)
+	go func() { done <- f.Serve(context.Background()) }()
+	t.Cleanup(func() {
+		f.Close()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return f
+}
+
+func echoOnce(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo through the forwarder: %q, %v", buf, err)
+	}
+}
+
+// With ConnectOnLoop the loop calls Connect itself, under tcpfd.NoWait;
+// without it (the control) Connect runs on a goroutine that may wait.
+func TestConnectOnLoopDialsWithoutWaiting(t *testing.T) {
+	if pickLoop() == nil {
+		t.Skip("VMSS_PROXY_LOOPS=0: clients are accepted on goroutines")
+	}
+	be := echoServer(t)
+	for _, onLoop := range []bool{true, false} {
+		t.Run(map[bool]string{true: "on loop", false: "goroutine"}[onLoop], func(t *testing.T) {
+			var mayWait atomic.Int32
+			var calls atomic.Int32
+			f := serveOnLoopTo(t, onLoop, func(ctx context.Context, _ net.Conn) (Target, error) {
+				calls.Add(1)
+				if tcpfd.MayWait(ctx) {
+					mayWait.Add(1)
+				}
+				c, err := HostDial(ctx, "tcp", be.Addr().String())
+				return Target{Conn: c}, err
+			})
+			for range 3 {
+				echoOnce(t, f.Listener.Addr().String())
+			}
+			if calls.Load() != 3 {
+				t.Fatalf("Connect called %d times for 3 clients", calls.Load())
+			}
+			if want := map[bool]int32{true: 0, false: 3}[onLoop]; mayWait.Load() != want {
+				t.Fatalf("Connect may wait in %d of 3 calls, want %d", mayWait.Load(), want)
+			}
+		})
+	}
+}
+
+// A Connect that would block on the loop is called again on a goroutine
+// of its own, which may wait; the client is served and not refused.
+func TestConnectOnLoopWouldBlockMovesToGoroutine(t *testing.T) {
+	if pickLoop() == nil {
+		t.Skip("VMSS_PROXY_LOOPS=0: clients are accepted on goroutines")
+	}
+	be := echoServer(t)
+	var noWait, wait atomic.Int32
+	f := serveOnLoopTo(t, true, func(ctx context.Context, _ net.Conn) (Target, error) {
+		if !tcpfd.MayWait(ctx) {
+			noWait.Add(1)
+			return Target{}, fmt.Errorf("backend: %w", tcpfd.ErrWouldBlock)
+		}
+		wait.Add(1)
+		c, err := HostDial(ctx, "tcp", be.Addr().String())
+		return Target{Conn: c}, err
+	})
+	var refused atomic.Int32
+	f.Refused = func(net.Conn, error) { refused.Add(1) }
+	echoOnce(t, f.Listener.Addr().String())
+	if noWait.Load() != 1 || wait.Load() != 1 || refused.Load() != 0 {
+		t.Fatalf("Connect without waiting %d, waiting %d, refused %d; want 1, 1, 0", noWait.Load(), wait.Load(), refused.Load())
+	}
+}
+
+// An accept error on the loop pauses the listener as the goroutine path
+// does (EMFILE: back off, then accept again), and a client waiting in the
+// queue is served afterwards.
+func TestConnectOnLoopBacksOffOnEMFILE(t *testing.T) {
+	if pickLoop() == nil {
+		t.Skip("VMSS_PROXY_LOOPS=0: clients are accepted on goroutines")
+	}
+	var fails atomic.Int32
+	fails.Store(3)
+	loopAccept = func(fd int) (*tcpfd.Conn, error) {
+		if fails.Add(-1) >= 0 {
+			return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+		}
+		return tcpfd.Accept(fd)
+	}
+	defer func() { loopAccept = tcpfd.Accept }()
+	be := echoServer(t)
+	f := serveOnLoopTo(t, true, func(ctx context.Context, _ net.Conn) (Target, error) {
+		c, err := HostDial(ctx, "tcp", be.Addr().String())
+		return Target{Conn: c}, err
+	})
+	start := time.Now()
+	echoOnce(t, f.Listener.Addr().String())
+	// 5 + 10 + 20 ms of backoff before the fourth accept.
+	if el := time.Since(start); el < 35*time.Millisecond {
+		t.Fatalf("served after %v: no backoff", el)
+	}
+	if fails.Load() >= 0 {
+		t.Fatalf("accept failed only %d of 3 times", 3-fails.Load()-1)
+	}
+}
+
+// An accept error that is not temporary ends Serve with that error, as on
+// the goroutine path.
+func TestConnectOnLoopServeReturnsAcceptError(t *testing.T) {
+	if pickLoop() == nil {
+		t.Skip("VMSS_PROXY_LOOPS=0: clients are accepted on goroutines")
+	}
+	loopAccept = func(int) (*tcpfd.Conn, error) {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EINVAL)}
+	}
+	defer func() { loopAccept = tcpfd.Accept }()
+	f := &Forwarder{Listener: listen(t), ConnectOnLoop: true, Connect: func(context.Context, net.Conn) (Target, error) {
+		return Target{}, errors.New("not reached")
+	}}
+	done := make(chan error, 1)
+	go func() { done <- f.Serve(context.Background()) }()
+	defer f.Close()
+	c, err := net.Dial("tcp", f.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, syscall.EINVAL) {
+			t.Fatalf("Serve: %v, want EINVAL", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve still running after a failed accept")
+	}
+}
+
+// Shutdown and Close stop the loop accepting: once Serve has returned, a
+// client is not accepted (its connect fails or it is never served).
+func TestConnectOnLoopStopsAccepting(t *testing.T) {
+	if pickLoop() == nil {
+		t.Skip("VMSS_PROXY_LOOPS=0: clients are accepted on goroutines")
+	}
+	be := echoServer(t)
+	var calls atomic.Int32
+	f := &Forwarder{Listener: listen(t), ConnectOnLoop: true, Connect: func(ctx context.Context, _ net.Conn) (Target, error) {
+		calls.Add(1)
+		c, err := HostDial(ctx, "tcp", be.Addr().String())
+		return Target{Conn: c}, err
+	}}
+	done := make(chan error, 1)
+	go func() { done <- f.Serve(context.Background()) }()
+	addr := f.Listener.Addr().String()
+	echoOnce(t, addr)
+	if err := f.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Fatalf("connected to %s after Shutdown", addr)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("Connect called %d times, want 1", calls.Load())
+	}
+}
+
+// smallRcvbuf gives the sockets the listeners accept from now on a fixed
+// 64 KiB receive buffer (accepted sockets inherit it; no autotuning).
+func smallRcvbuf(t *testing.T, lns ...net.Listener) {
+	t.Helper()
+	for _, ln := range lns {
+		rc, err := ln.(*net.TCPListener).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var serr error
+		if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 64<<10) }); err != nil || serr != nil {
+			t.Fatalf("SO_RCVBUF: %v %v", err, serr)
 		}
 	}
 }

@@ -76,7 +76,8 @@ func pair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
 	return c.(*net.TCPConn), s.(*net.TCPConn)
 }
 
-// forwarderTo starts a Forwarder on 127.0.0.1:0 that dials backend.
+// forwarderTo starts a Forwarder on 127.0.0.1:0 that dials backend; with
+// the event loops on, it accepts and connects on them.
 func forwarderTo(t testing.TB, backend string, cfg PipeConfig) *Forwarder {
 	t.Helper()
 	f := &Forwarder{
@@ -85,6 +86,7 @@ func forwarderTo(t testing.TB, backend string, cfg PipeConfig) *Forwarder {
 			c, err := HostDial(ctx, "tcp", backend)
 			return Target{Key: backend, Conn: c, Pipe: cfg}, err
 		},
+		ConnectOnLoop: true, // as the load balancer's and NAT's (HostDial honours tcpfd.NoWait)
 	}
 	done := make(chan error, 1)
 	go func() { done <- f.Serve(context.Background()) }()

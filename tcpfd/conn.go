@@ -129,21 +129,12 @@ func NewListener(l *net.TCPListener) (*Listener, error) {
 // the Listener is closed.
 func (l *Listener) Accept() (*Conn, error) {
 	var (
-		nfd int
-		sa  syscall.Sockaddr // syscall's: x/sys/unix asks for SO_PROTOCOL on every accept
+		c   *Conn
 		err error
 	)
 	rerr := l.raw.Read(func(fd uintptr) bool {
-		for {
-			nfd, sa, err = syscall.Accept4(int(fd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
-			switch err {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false
-			}
-			return true
-		}
+		c, err = Accept(int(fd))
+		return err != unix.EAGAIN
 	})
 	if rerr != nil {
 		if l.closed.Load() {
@@ -151,10 +142,7 @@ func (l *Listener) Accept() (*Conn, error) {
 		}
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: rerr}
 	}
-	if err != nil {
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", err)}
-	}
-	return New(nfd, addrPort(sa))
+	return c, err
 }
 
 // Close closes the Listener's descriptor; an Accept waiting returns.
@@ -167,8 +155,10 @@ func (l *Listener) Close() error {
 
 // Connect connects fd, a fresh non-blocking TCP socket of remote's family
 // (bound or not), to remote, and returns once the handshake is done, ctx
-// ends, or the connect fails. fd is registered with the poller before the
-// connect, so the completion is never missed. On error fd is closed.
+// ends, or the connect fails; under a context made by NoWait it fails with
+// ErrWouldBlock instead of waiting. fd is registered with the poller
+// before the wait, so the completion is never missed. On error fd is
+// closed.
 func Connect(ctx context.Context, fd int, remote netip.AddrPort) (*Conn, error) {
 	c := &Conn{fd: fd, remote: remote}
 	fail := func(cerr error) (*Conn, error) {
@@ -202,6 +192,10 @@ func Connect(ctx context.Context, fd int, remote netip.AddrPort) (*Conn, error) 
 			return fail(err)
 		}
 		return c, nil
+	}
+	if !MayWait(ctx) {
+		c.Close()
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(remote), Err: ErrWouldBlock}
 	}
 	r, err := c.os()
 	if err != nil {

@@ -235,3 +235,51 @@ func TestDetach(t *testing.T) {
 		unix.Close(fd)
 	}
 }
+
+// Under NoWait a connect to a peer on this host completes within
+// connect(2); one whose SYN goes unanswered (the listener's accept queue
+// is full) fails at once with ErrWouldBlock, its socket closed.
+func TestConnectNoWait(t *testing.T) {
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(lfd)
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(lfd, 0); err != nil { // room for one connection
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := addrPort(sa)
+	ctx, cancel := context.WithTimeout(NoWait(context.Background()), 10*time.Second)
+	defer cancel()
+	if MayWait(ctx) || !MayWait(context.Background()) {
+		t.Fatal("MayWait does not tell NoWait contexts apart")
+	}
+	first, err := dial(t, ctx, to)
+	if err != nil {
+		t.Fatalf("connect to a listener with room, without waiting: %v", err)
+	}
+	defer first.Close()
+	fd, err := Socket(to.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Connect(ctx, fd, to)
+	if err == nil {
+		c.Close()
+		t.Fatal("connect to a full accept queue returned a connection")
+	}
+	var oe *net.OpError
+	if !errors.Is(err, ErrWouldBlock) || !errors.As(err, &oe) || oe.Op != "dial" {
+		t.Fatalf("connect to a full accept queue without waiting = %v, want a dial *net.OpError with ErrWouldBlock", err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != unix.EBADF {
+		t.Fatalf("the socket of a connect that would block is still open (fcntl: %v)", err)
+	}
+}

@@ -18,7 +18,11 @@
 //     accept4(2).
 //   - Connect starts a non-blocking connect(2) on a fresh socket and waits
 //     for it through the poller; the socket may have been made in another
-//     network namespace (see nsnet).
+//     network namespace (see nsnet). Under a context made by NoWait it does
+//     not wait: a handshake that connect(2) did not complete fails with
+//     ErrWouldBlock (an event loop's dial, which must not block).
+//   - Accept takes one connection from a listening descriptor, for event
+//     loops that watch the listener themselves.
 //
 // A Conn behaves as a *net.TCPConn for its users: errors are *net.OpError,
 // a closed Conn reports net.ErrClosed, deadlines are the poller's, and it
