@@ -235,16 +235,7 @@ func TestLoopIdleBesideBusyFlow(t *testing.T) {
 // connect; it stops at the end of the test.
 func serveOnLoopTo(t *testing.T, onLoop bool, connect ConnectFunc) *Forwarder {
 	t.Helper()
-	f := &Forwarder{Listener: listen(t), Connect: connect, ConnectOnLoop: onLoop}
-	done := make(chan error, 1)
-	go func() { done <- f.Serve(context.Background()) }()
-	t.Cleanup(func() {
-		f.Close()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return f
+	return serve(t, &Forwarder{Listener: listen(t), Connect: connect, ConnectOnLoop: onLoop})
 }
 
 func echoOnce(t *testing.T, addr string) {

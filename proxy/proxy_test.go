@@ -88,6 +88,13 @@ func forwarderTo(t testing.TB, backend string, cfg PipeConfig) *Forwarder {
 		},
 		ConnectOnLoop: true, // as the load balancer's and NAT's (HostDial honours tcpfd.NoWait)
 	}
+	return serve(t, f)
+}
+
+// serve runs f.Serve until the end of the test, then closes f and checks
+// that Serve returned nil.
+func serve(t testing.TB, f *Forwarder) *Forwarder {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- f.Serve(context.Background()) }()
 	t.Cleanup(func() {
