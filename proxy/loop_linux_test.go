@@ -79,12 +79,14 @@ func TestLoopBackpressure(t *testing.T) {
 		<-t.Context().Done()
 	})
 	fast := echoServer(t)
-	fs := forwarderTo(t, slow.Addr().String(), PipeConfig{})
-	ff := forwarderTo(t, fast.Addr().String(), PipeConfig{})
 	// Receive buffers that cannot grow: with the host's tcp_rmem (up to 32
 	// MiB here) the sockets on the way could take the whole message. The
-	// send buffers on the way take at most 2 × tcp_wmem's 4 MiB.
-	smallRcvbuf(t, slow, fs.Listener)
+	// send buffers on the way take at most 2 × tcp_wmem's 4 MiB. (Set
+	// before the forwarder serves: on a loop it closes its Listener.)
+	ln := listen(t)
+	smallRcvbuf(t, slow, ln)
+	fs := forwarderOn(t, ln, slow.Addr().String(), PipeConfig{})
+	ff := forwarderTo(t, fast.Addr().String(), PipeConfig{})
 
 	c, err := net.Dial("tcp", fs.Listener.Addr().String())
 	if err != nil {

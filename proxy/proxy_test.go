@@ -80,8 +80,14 @@ func pair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
 // the event loops on, it accepts and connects on them.
 func forwarderTo(t testing.TB, backend string, cfg PipeConfig) *Forwarder {
 	t.Helper()
+	return forwarderOn(t, listen(t), backend, cfg)
+}
+
+// forwarderOn is forwarderTo on listener ln.
+func forwarderOn(t testing.TB, ln net.Listener, backend string, cfg PipeConfig) *Forwarder {
+	t.Helper()
 	f := &Forwarder{
-		Listener: listen(t),
+		Listener: ln,
 		Connect: func(ctx context.Context, _ net.Conn) (Target, error) {
 			c, err := HostDial(ctx, "tcp", backend)
 			return Target{Key: backend, Conn: c, Pipe: cfg}, err
