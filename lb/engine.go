@@ -467,7 +467,7 @@ func (e *Engine) connectTCP(r *rule) proxy.ConnectFunc {
 				continue
 			}
 			backend := netip.AddrPortFrom(m.addr, uint16(cfg.BackendPort)).String()
-			c, err := dialTCP(ctx, dial, backend, e.opts.ConnectTimeout)
+			c, err := proxy.DialTCP(ctx, dial, backend, e.opts.ConnectTimeout)
 			if errors.Is(err, tcpfd.ErrWouldBlock) {
 				// On an event loop, which may not wait: the proxy calls
 				// again on a goroutine of the client's own, which is to
@@ -491,17 +491,6 @@ func (e *Engine) connectTCP(r *rule) proxy.ConnectFunc {
 		e.m.refused.WithLabelValues(cfg.Name).Inc()
 		return proxy.Target{}, e.errorf("rule %s: no backend available for %s", cfg.Name, client.RemoteAddr())
 	}
-}
-
-// dialTCP dials addr with dial, for at most timeout; under tcpfd.NoWait
-// the dial does not wait at all, and needs no timer.
-func dialTCP(ctx context.Context, dial proxy.DialFunc, addr string, timeout time.Duration) (net.Conn, error) {
-	if !tcpfd.MayWait(ctx) {
-		return dial(ctx, "tcp", addr)
-	}
-	dctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	return dial(dctx, "tcp", addr)
 }
 
 // target accounts a new flow of r to m and returns its pipe settings.

@@ -198,12 +198,7 @@ func (e *entry) connectTCP(ctx context.Context, _ net.Conn) (proxy.Target, error
 	if dial == nil {
 		dial = proxy.HostDial
 	}
-	dctx, cancel := ctx, context.CancelFunc(func() {})
-	if tcpfd.MayWait(ctx) { // else the dial does not wait (ConnectOnLoop)
-		dctx, cancel = context.WithTimeout(ctx, ConnectTimeout)
-	}
-	c, err := dial(dctx, "tcp", m.Backend.String())
-	cancel()
+	c, err := proxy.DialTCP(ctx, dial, m.Backend.String(), ConnectTimeout)
 	if errors.Is(err, tcpfd.ErrWouldBlock) {
 		return proxy.Target{}, err // the proxy calls again where it may wait
 	}

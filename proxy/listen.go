@@ -7,9 +7,22 @@ import (
 	"net"
 	"net/netip"
 	"syscall"
+	"time"
 
 	"github.com/vmss-emulator/vmss/tcpfd"
 )
+
+// DialTCP dials addr over TCP with dial, for at most timeout. Under
+// tcpfd.NoWait the dial does not wait at all (see DialFunc) and needs no
+// timer.
+func DialTCP(ctx context.Context, dial DialFunc, addr string, timeout time.Duration) (net.Conn, error) {
+	if !tcpfd.MayWait(ctx) {
+		return dial(ctx, "tcp", addr)
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return dial(dctx, "tcp", addr)
+}
 
 // ListenFunc opens a stream listener, e.g. inside a VNET namespace.
 type ListenFunc func(ctx context.Context, network, address string) (net.Listener, error)
