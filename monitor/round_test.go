@@ -135,14 +135,7 @@ func TestSpreadReadsKeepAutoscaleAndMetrics(t *testing.T) {
 	c.busy = 0.25
 	c.mu.Unlock()
 	f.run(t, 5*time.Second)
-	resp, err := f.mon.Metrics(f.set.String(), "westus", map[string][]string{"metricnames": {"Percentage CPU"}, "timespan": {"PT3S"}, "interval": {"FULL"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	avg := resp.Value[0].Timeseries[0].Data[0].Average
-	if avg == nil || *avg < 24.9 || *avg > 25.1 {
-		t.Fatalf("average %v, want 25", avg)
-	}
+	f.wantCPUAverage(t, 25)
 	c.mu.Lock()
 	c.busy = 0.05
 	c.mu.Unlock()

@@ -30,6 +30,19 @@ func listener(t *testing.T) (*net.TCPListener, *Listener) {
 	return l, raw
 }
 
+// acceptOne accepts one connection on raw in the background.
+func acceptOne(t *testing.T, raw *Listener) <-chan *Conn {
+	accepted := make(chan *Conn, 1)
+	go func() {
+		c, err := raw.Accept()
+		if err != nil {
+			t.Error(err)
+		}
+		accepted <- c
+	}()
+	return accepted
+}
+
 func dial(t *testing.T, ctx context.Context, to netip.AddrPort) (*Conn, error) {
 	t.Helper()
 	fd, err := Socket(to.Addr())
@@ -47,14 +60,7 @@ func TestConnectAccept(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	accepted := make(chan *Conn, 1)
-	go func() {
-		c, err := raw.Accept()
-		if err != nil {
-			t.Error(err)
-		}
-		accepted <- c
-	}()
+	accepted := acceptOne(t, raw)
 	c, err := dial(t, ctx, to)
 	if err != nil {
 		t.Fatal(err)
@@ -182,14 +188,7 @@ func TestDetach(t *testing.T) {
 	l, raw := listener(t)
 	to := l.Addr().(*net.TCPAddr).AddrPort()
 	for _, registerFirst := range []bool{false, true} {
-		accepted := make(chan *Conn, 1)
-		go func() {
-			c, err := raw.Accept()
-			if err != nil {
-				t.Error(err)
-			}
-			accepted <- c
-		}()
+		accepted := acceptOne(t, raw)
 		c, err := dial(t, context.Background(), to)
 		if err != nil {
 			t.Fatal(err)
