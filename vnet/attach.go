@@ -115,6 +115,11 @@ func (m *Manager) attach(ctx context.Context, vnetNetns string, n NIC) error {
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("look up %s in the instance: %w", InstanceIface, err)
 	}
+	if veth == nil && eth0 != nil && n.HostSideName == VethName(n.InstanceNetns) {
+		if veth, err = m.adoptLegacy(ctx, vh, instFd, eth0, n); err != nil {
+			return err
+		}
+	}
 	switch {
 	case veth != nil:
 		if ok, why := isPeer(vh, veth, instFd, eth0); !ok {

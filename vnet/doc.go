@@ -4,8 +4,8 @@
 // address 168.63.129.16 and InternetAddr (the source of traffic forwarded
 // from outside the VNET) on its loopback; it routes between its subnets
 // and nowhere else. Instances are namespaces (made by another package) joined
-// to a subnet bridge by a veth pair: the VNET side vmssv<hex>, the instance
-// side eth0. A bridge holds at most 1,023 ports, so a subnet with more
+// to a subnet bridge by a veth pair: the VNET side vmssv<10 base32 digits>,
+// the instance side eth0. A bridge holds at most 1,023 ports, so a subnet with more
 // instances spreads them over leaf bridges joined to the subnet bridge by
 // veth uplinks (see Layout); it stays one flat L2 segment.
 //

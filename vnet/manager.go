@@ -192,6 +192,9 @@ func (m *Manager) ensureInside(ctx context.Context, s Spec) error {
 			return fmt.Errorf("add %v to lo: %w", a, err)
 		}
 	}
+	if err := m.renameLegacy(ctx, h, s.Netns, links); err != nil {
+		return err
+	}
 	for _, l := range remove {
 		if err := retry(ctx, func() error { return h.LinkDel(l) }); err != nil && !isNotFound(err) {
 			return fmt.Errorf("remove bridge %s: %w", l.Attrs().Name, err)

@@ -130,24 +130,11 @@ func observe(ctx context.Context, o *Observed) error {
 	if len(peers) == 0 {
 		return nil
 	}
-	// Name the peers' namespaces: match netns ids against /run/netns.
-	all, err := nsnet.List("")
+	named, err := nameNamespaces(h, o.Netns, func(id int) bool { return peers[id] != nil })
 	if err != nil {
 		return err
 	}
-	for _, name := range all {
-		if name == o.Netns {
-			continue
-		}
-		fd, err := netns.GetFromPath(nsnet.Path(name))
-		if err != nil {
-			continue // removed meanwhile, or not a namespace
-		}
-		id, err := h.GetNetNsIdByFd(int(fd))
-		fd.Close()
-		if err != nil || peers[id] == nil {
-			continue
-		}
+	for id, name := range named {
 		ih, err := handleIn(name)
 		if err != nil {
 			return err
@@ -164,6 +151,31 @@ func observe(ctx context.Context, o *Observed) error {
 		}
 	}
 	return nil
+}
+
+// nameNamespaces names the namespaces, seen from the namespace of h (named
+// self), whose ids want accepts: it matches their ids against /run/netns.
+func nameNamespaces(h *netlink.Handle, self string, want func(id int) bool) (map[int]string, error) {
+	all, err := nsnet.List("")
+	if err != nil {
+		return nil, err
+	}
+	out := map[int]string{}
+	for _, name := range all {
+		if name == self {
+			continue
+		}
+		fd, err := netns.GetFromPath(nsnet.Path(name))
+		if err != nil {
+			continue // removed meanwhile, or not a namespace
+		}
+		id, err := h.GetNetNsIdByFd(int(fd))
+		fd.Close()
+		if err == nil && want(id) {
+			out[id] = name
+		}
+	}
+	return out, nil
 }
 
 // observePeer fills in the instance side of a NIC whose peer has index

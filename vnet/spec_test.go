@@ -112,7 +112,7 @@ func TestNames(t *testing.T) {
 		t.Errorf("BridgeName(3) = %s", got)
 	}
 	a, b := VethName("vmss-inst-a"), VethName("vmss-inst-b")
-	if len(a) != 13 || !strings.HasPrefix(a, VethPrefix) || a == b || a != VethName("vmss-inst-a") {
+	if len(a) != 15 || !strings.HasPrefix(a, VethPrefix) || a == b || a != VethName("vmss-inst-a") {
 		t.Errorf("VethName: %s, %s", a, b)
 	}
 	if err := checkIfaceName("veth", a, VethPrefix); err != nil {
