@@ -29,6 +29,13 @@
 # steadier than req/s when other work shares the machine. ctxsw/req is the
 # context switches of the proxy's threads per request (from
 # /proc/PID/task/*/status): how often it went to sleep and was woken.
+# machine_us is the CPU time of the whole machine (every core, from
+# /proc/stat, busy = not idle or iowait) per request, and idle% the share of
+# the cores' time that was idle during the run: where a proxy spends less
+# CPU itself but the machine spends more, the difference is in the kernel
+# work and the other processes (wrk, backends) it causes; where the cores
+# idle, the rate was bound by waiting, not by the CPUs. backend_us is the
+# CPU time of the three backends' processes per request.
 #
 # Then failover: the web app of one instance is killed; the time until the load
 # balancer marks it down is measured against interval × threshold of the probe
@@ -150,6 +157,7 @@ wait_up ilb 3
 
 vnet=$(ip netns list | awk '{print $1}' | grep "^${prefix%-}vnet-" | head -1)
 mapfile -t backends < <(vmss list-instances -n web -o json | jq -r 'sort_by(.instanceId | tonumber) | .[].privateIpAddress')
+mapfile -t backend_pids < <(vmss list-instances -n web -o json | jq -r '.[].netns' | xargs -n1 ip netns pids)
 innet() { nsenter --net="/run/netns/$vnet" "$@"; }
 
 cat >"$work/haproxy.cfg" <<EOF
@@ -200,14 +208,27 @@ ctx_switches() { # pid -> context switches of all its threads so far
 	cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
 }
 
-run() { # mode target -> "rps p50 p99 cpu_us_per_request errors"
+backend_ticks() { # -> user+system clock ticks of the backends' processes so far
+	local p t=0
+	for p in "${backend_pids[@]}"; do [ -r "/proc/$p/stat" ] && t=$((t + $(cpu_ticks "$p"))); done
+	echo "$t"
+}
+
+machine_ticks() { # -> "busy total" clock ticks of all cores so far
+	awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat
+}
+
+run() { # mode target -> "rps p50 p99 cpu_us_per_request ctxsw_per_request machine_us idle% backend_us errors"
 	local mode=$1 name=$2 hdr=() ns=() proxy=""
 	[[ $mode == close ]] && hdr=(-H 'Connection: close')
 	[[ ${where[$name]} == vnet ]] && ns=(nsenter --net="/run/netns/$vnet")
 	case $name in vmss-*) proxy=$daemon ;; haproxy) proxy=$haproxy_pid ;; esac
 	local out rps p50 p99 errs reqs c0=0 c1=0 cpu=- s0=0 s1=0 csw=-
+	local m0 m1 b0 b1 mach idle be
 	[ -n "$proxy" ] && c0=$(cpu_ticks "$proxy") && s0=$(ctx_switches "$proxy")
+	m0=$(machine_ticks) b0=$(backend_ticks)
 	out=$("${wrk_pin[@]}" "${ns[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${hdr[@]}" "${url[$name]}")
+	m1=$(machine_ticks) b1=$(backend_ticks)
 	[ -n "$proxy" ] && c1=$(cpu_ticks "$proxy") && s1=$(ctx_switches "$proxy")
 	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
 	reqs=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -216,7 +237,11 @@ run() { # mode target -> "rps p50 p99 cpu_us_per_request errors"
 	[ -n "$proxy" ] && cpu=$(awk -v t=$((c1 - c0)) -v hz="$hz" -v n="$reqs" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
 	errs=$(awk '/Socket errors|Non-2xx/ {$1=$1; print}' <<<"$out" | tr '\n' ' ')
 	[ -n "$proxy" ] && csw=$(awk -v s=$((s1 - s0)) -v n="$reqs" 'BEGIN { printf "%.2f", s / n }')
-	echo "$rps $p50 $p99 $cpu $csw ${errs:-none}"
+	read -r mach idle < <(awk -v a="$m0" -v b="$m1" -v hz="$hz" -v n="$reqs" 'BEGIN {
+		split(a, x, " "); split(b, y, " "); busy = y[1] - x[1]; total = y[2] - x[2]
+		printf "%.1f %.1f\n", busy / hz * 1e6 / n, total > 0 ? 100 * (total - busy) / total : 0 }')
+	be=$(awk -v t=$((b1 - b0)) -v hz="$hz" -v n="$reqs" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+	echo "$rps $p50 $p99 $cpu $csw $mach $idle $be ${errs:-none}"
 }
 
 echo "# $(date -u +%FT%TZ) cores=$ncpu load=$(cut -d' ' -f1-3 /proc/loadavg) wrk -t$THREADS -c$CONNS -d$DURATION repeat=$REPEAT pin=$PIN"
@@ -236,12 +261,12 @@ median() { # mode target -> the run with the median req/s
 }
 
 echo "# load after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '\n%-10s %-14s %12s %9s %9s %11s %9s  %s\n' mode target req/s p50_ms p99_ms proxy_cpu_us ctxsw/req errors
+printf '\n%-10s %-14s %12s %9s %9s %11s %9s %10s %6s %10s  %s\n' mode target req/s p50_ms p99_ms proxy_cpu_us ctxsw/req machine_us idle% backend_us errors
 declare -A rps p99 cpu
 for mode in $MODES; do
 	for name in "${order[@]}"; do
-		read -r r p5 p9 c sw errs <<<"$(median "$mode" "$name")"
-		printf '%-10s %-14s %12s %9s %9s %11s %9s  %s\n' "$mode" "$name" "$r" "$p5" "$p9" "$c" "$sw" "$errs"
+		read -r r p5 p9 c sw mu idl be errs <<<"$(median "$mode" "$name")"
+		printf '%-10s %-14s %12s %9s %9s %11s %9s %10s %6s %10s  %s\n' "$mode" "$name" "$r" "$p5" "$p9" "$c" "$sw" "$mu" "$idl" "$be" "$errs"
 		rps["$mode $name"]=$r p99["$mode $name"]=$p9 cpu["$mode $name"]=$c
 	done
 done

@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"strconv"
 	"testing"
-
-	"github.com/vmss-emulator/vmss/nsnet"
 )
 
 // collidingNames returns two instance namespace names, both starting with
@@ -25,20 +23,6 @@ func collidingNames(t testing.TB, prefix string) (string, string) {
 	}
 	t.Fatal("no collision among 4M names")
 	return "", ""
-}
-
-// namedInstance creates an empty instance namespace called name.
-func namedInstance(t testing.TB, name string) string {
-	t.Helper()
-	if err := nsnet.Create(name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := nsnet.Remove(name); err != nil {
-			t.Error(err)
-		}
-	})
-	return name
 }
 
 func TestVethNamesOfLegacyCollisionDiffer(t *testing.T) {

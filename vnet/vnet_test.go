@@ -29,7 +29,12 @@ func uniq() string { return testutil.UniqueName("vmsst") }
 // newInstance creates an empty instance namespace.
 func newInstance(t testing.TB) string {
 	t.Helper()
-	name := uniq()
+	return namedInstance(t, uniq())
+}
+
+// namedInstance creates an empty instance namespace called name.
+func namedInstance(t testing.TB, name string) string {
+	t.Helper()
 	if err := nsnet.Create(name); err != nil {
 		t.Fatal(err)
 	}
