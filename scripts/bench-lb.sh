@@ -35,7 +35,9 @@
 # CPU itself but the machine spends more, the difference is in the kernel
 # work and the other processes (wrk, backends) it causes; where the cores
 # idle, the rate was bound by waiting, not by the CPUs. backend_us is the
-# CPU time of the three backends' processes per request.
+# CPU time of the three backends' processes per request. proxy_wait_us and
+# backend_wait_us are the time their threads were runnable but waiting for a
+# core (run_delay, /proc/PID/task/*/schedstat), per request.
 #
 # Then failover: the web app of one instance is killed; the time until the load
 # balancer marks it down is measured against interval × threshold of the probe
@@ -54,6 +56,7 @@
 #                 SYSCALLS_DURATION=3s wrk run per mode, vmss-internal and haproxy);
 #                 strace slows the proxy, so these runs are not timed
 #      ONLY=1     skip the failover rounds
+#      HAPROXY_THREADS=1  HAProxy's nbthread (default: one thread per core)
 # Needs: root, go, wrk, haproxy, jq, curl, nsenter (and strace for SYSCALLS=1).
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "bench-lb: needs root: sudo $0" >&2; exit 1; }
@@ -163,6 +166,7 @@ innet() { nsenter --net="/run/netns/$vnet" "$@"; }
 cat >"$work/haproxy.cfg" <<EOF
 global
     maxconn 9000
+${HAPROXY_THREADS:+    nbthread $HAPROXY_THREADS}
 defaults
     mode tcp
     timeout connect 5s
@@ -214,21 +218,27 @@ backend_ticks() { # -> user+system clock ticks of the backends' processes so far
 	echo "$t"
 }
 
+run_delay() { # pids -> nanoseconds their threads waited, runnable, for a core
+	local p
+	for p in "$@"; do cat /proc/"$p"/task/*/schedstat 2>/dev/null; done | awk '{ n += $2 } END { printf "%.0f\n", n }'
+}
+
 machine_ticks() { # -> "busy total" clock ticks of all cores so far
 	awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat
 }
 
-run() { # mode target -> "rps p50 p99 cpu_us_per_request ctxsw_per_request machine_us idle% backend_us errors"
+run() { # mode target -> "rps p50 p99 cpu_us_per_request ctxsw_per_request machine_us idle% backend_us proxy_wait_us backend_wait_us errors"
 	local mode=$1 name=$2 hdr=() ns=() proxy=""
 	[[ $mode == close ]] && hdr=(-H 'Connection: close')
 	[[ ${where[$name]} == vnet ]] && ns=(nsenter --net="/run/netns/$vnet")
 	case $name in vmss-*) proxy=$daemon ;; haproxy) proxy=$haproxy_pid ;; esac
 	local out rps p50 p99 errs reqs c0=0 c1=0 cpu=- s0=0 s1=0 csw=-
-	local m0 m1 b0 b1 mach idle be
-	[ -n "$proxy" ] && c0=$(cpu_ticks "$proxy") && s0=$(ctx_switches "$proxy")
-	m0=$(machine_ticks) b0=$(backend_ticks)
+	local m0 m1 b0 b1 mach idle be w0=0 w1=0 wb0 wb1 pw=- bw
+	[ -n "$proxy" ] && c0=$(cpu_ticks "$proxy") && s0=$(ctx_switches "$proxy") && w0=$(run_delay "$proxy")
+	m0=$(machine_ticks) b0=$(backend_ticks) wb0=$(run_delay "${backend_pids[@]}")
 	out=$("${wrk_pin[@]}" "${ns[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${hdr[@]}" "${url[$name]}")
-	m1=$(machine_ticks) b1=$(backend_ticks)
+	m1=$(machine_ticks) b1=$(backend_ticks) wb1=$(run_delay "${backend_pids[@]}")
+	[ -n "$proxy" ] && w1=$(run_delay "$proxy")
 	[ -n "$proxy" ] && c1=$(cpu_ticks "$proxy") && s1=$(ctx_switches "$proxy")
 	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
 	reqs=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -239,9 +249,11 @@ run() { # mode target -> "rps p50 p99 cpu_us_per_request ctxsw_per_request machi
 	[ -n "$proxy" ] && csw=$(awk -v s=$((s1 - s0)) -v n="$reqs" 'BEGIN { printf "%.2f", s / n }')
 	read -r mach idle < <(awk -v a="$m0" -v b="$m1" -v hz="$hz" -v n="$reqs" 'BEGIN {
 		split(a, x, " "); split(b, y, " "); busy = y[1] - x[1]; total = y[2] - x[2]
-		printf "%.1f %.1f\n", busy / hz * 1e6 / n, total > 0 ? 100 * (total - busy) / total : 0 }')
+		printf "%.1f %.1f\n", busy / hz * 1e6 / n, (total > 0 ? 100 * (total - busy) / total : 0) }')
 	be=$(awk -v t=$((b1 - b0)) -v hz="$hz" -v n="$reqs" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
-	echo "$rps $p50 $p99 $cpu $csw $mach $idle $be ${errs:-none}"
+	[ -n "$proxy" ] && pw=$(awk -v t=$((w1 - w0)) -v n="$reqs" 'BEGIN { printf "%.1f", t / 1e3 / n }')
+	bw=$(awk -v t=$((wb1 - wb0)) -v n="$reqs" 'BEGIN { printf "%.1f", t / 1e3 / n }')
+	echo "$rps $p50 $p99 $cpu $csw $mach $idle $be $pw $bw ${errs:-none}"
 }
 
 echo "# $(date -u +%FT%TZ) cores=$ncpu load=$(cut -d' ' -f1-3 /proc/loadavg) wrk -t$THREADS -c$CONNS -d$DURATION repeat=$REPEAT pin=$PIN"
@@ -261,12 +273,12 @@ median() { # mode target -> the run with the median req/s
 }
 
 echo "# load after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '\n%-10s %-14s %12s %9s %9s %11s %9s %10s %6s %10s  %s\n' mode target req/s p50_ms p99_ms proxy_cpu_us ctxsw/req machine_us idle% backend_us errors
+printf '\n%-10s %-14s %12s %9s %9s %11s %9s %10s %6s %10s %13s %15s  %s\n' mode target req/s p50_ms p99_ms proxy_cpu_us ctxsw/req machine_us idle% backend_us proxy_wait_us backend_wait_us errors
 declare -A rps p99 cpu
 for mode in $MODES; do
 	for name in "${order[@]}"; do
-		read -r r p5 p9 c sw mu idl be errs <<<"$(median "$mode" "$name")"
-		printf '%-10s %-14s %12s %9s %9s %11s %9s %10s %6s %10s  %s\n' "$mode" "$name" "$r" "$p5" "$p9" "$c" "$sw" "$mu" "$idl" "$be" "$errs"
+		read -r r p5 p9 c sw mu idl be pw bw errs <<<"$(median "$mode" "$name")"
+		printf '%-10s %-14s %12s %9s %9s %11s %9s %10s %6s %10s %13s %15s  %s\n' "$mode" "$name" "$r" "$p5" "$p9" "$c" "$sw" "$mu" "$idl" "$be" "$pw" "$bw" "$errs"
 		rps["$mode $name"]=$r p99["$mode $name"]=$p9 cpu["$mode $name"]=$c
 	done
 done
