@@ -57,6 +57,10 @@
 #                 strace slows the proxy, so these runs are not timed
 #      ONLY=1     skip the failover rounds
 #      HAPROXY_THREADS=1  HAProxy's nbthread (default: one thread per core)
+#      AA=0       leave out the control: by default a second, identical HAProxy
+#                 (haproxy-b, port PORT+1) runs as one more target, and its ratio
+#                 to haproxy shows how far two equal proxies differ on this
+#                 machine (the resolution of every other ratio in the run)
 # Needs: root, go, wrk, haproxy, jq, curl, nsenter (and strace for SYSCALLS=1).
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "bench-lb: needs root: sudo $0" >&2; exit 1; }
@@ -75,6 +79,7 @@ PROFILE=${PROFILE:-}
 SYSCALLS=${SYSCALLS:-0}
 SYSCALLS_DURATION=${SYSCALLS_DURATION:-3s}
 ONLY=${ONLY:-0}
+AA=${AA:-1}
 
 for tool in go wrk haproxy jq curl nsenter; do
 	command -v "$tool" >/dev/null || { echo "bench-lb: $tool not found (apt-get install wrk haproxy jq curl util-linux)" >&2; exit 1; }
@@ -87,10 +92,11 @@ range="127.$((100 + 0x${id:0:2} % 100)).$((0x${id:2:2})).0/24"
 work=$(mktemp -d /tmp/vmss-bench-lb.XXXXXX)
 sock="$work/vmss.sock"
 bin="$work/vmss"
-daemon="" haproxy_pid=""
+daemon="" haproxy_pid="" haproxy_b_pid=""
 
 finish() {
 	[ -n "$haproxy_pid" ] && kill "$haproxy_pid" 2>/dev/null && wait "$haproxy_pid" 2>/dev/null || true
+	[ -n "$haproxy_b_pid" ] && kill "$haproxy_b_pid" 2>/dev/null && wait "$haproxy_b_pid" 2>/dev/null || true
 	if [ -n "$daemon" ]; then
 		kill -TERM "$daemon" 2>/dev/null || true
 		wait "$daemon" 2>/dev/null || true
@@ -186,15 +192,26 @@ EOF
 "${srv_pin[@]}" nsenter --net="/run/netns/$vnet" haproxy -q -f "$work/haproxy.cfg" &
 haproxy_pid=$!
 for _ in $(seq 100); do innet curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null && break; sleep 0.05; done
+if [[ $AA == 1 ]]; then
+	sed "s/bind 127.0.0.1:$PORT\$/bind 127.0.0.1:$((PORT + 1))/" "$work/haproxy.cfg" >"$work/haproxy-b.cfg"
+	"${srv_pin[@]}" nsenter --net="/run/netns/$vnet" haproxy -q -f "$work/haproxy-b.cfg" &
+	haproxy_b_pid=$!
+	for _ in $(seq 100); do innet curl -fsS -o /dev/null "http://127.0.0.1:$((PORT + 1))/" 2>/dev/null && break; sleep 0.05; done
+fi
 sleep 2.5 # HAProxy's checks: rise 2
 
 # Every target answers, and round-robin is visible.
 for t in "$pub:80" ; do curl -fsS "http://$t/" >/dev/null; done
 for t in "$ilb:80" "127.0.0.1:$PORT" "${backends[0]}:80"; do innet curl -fsS "http://$t/" >/dev/null; done
 
-declare -A url=([vmss-public]="http://$pub/" [vmss-internal]="http://$ilb/" [haproxy]="http://127.0.0.1:$PORT/" [direct]="http://${backends[0]}/")
-declare -A where=([vmss-public]=host [vmss-internal]=vnet [haproxy]=vnet [direct]=vnet)
+declare -A url=([vmss-public]="http://$pub/" [vmss-internal]="http://$ilb/" [haproxy]="http://127.0.0.1:$PORT/" [haproxy-b]="http://127.0.0.1:$((PORT + 1))/" [direct]="http://${backends[0]}/")
+declare -A where=([vmss-public]=host [vmss-internal]=vnet [haproxy]=vnet [haproxy-b]=vnet [direct]=vnet)
 order=(direct vmss-public vmss-internal haproxy)
+proxies=(vmss-public vmss-internal haproxy) # run in a rotated order each round
+if [[ $AA == 1 ]]; then
+	innet curl -fsS "http://127.0.0.1:$((PORT + 1))/" >/dev/null
+	order+=(haproxy-b) proxies+=(haproxy-b)
+fi
 
 to_ms() { # wrk's 812.00us / 1.20ms / 1.01s -> ms
 	awk -v v="$1" 'BEGIN {
@@ -231,7 +248,7 @@ run() { # mode target -> "rps p50 p99 cpu_us_per_request ctxsw_per_request machi
 	local mode=$1 name=$2 hdr=() ns=() proxy=""
 	[[ $mode == close ]] && hdr=(-H 'Connection: close')
 	[[ ${where[$name]} == vnet ]] && ns=(nsenter --net="/run/netns/$vnet")
-	case $name in vmss-*) proxy=$daemon ;; haproxy) proxy=$haproxy_pid ;; esac
+	case $name in vmss-*) proxy=$daemon ;; haproxy) proxy=$haproxy_pid ;; haproxy-b) proxy=$haproxy_b_pid ;; esac
 	local out rps p50 p99 errs reqs c0=0 c1=0 cpu=- s0=0 s1=0 csw=-
 	local m0 m1 b0 b1 mach idle be w0=0 w1=0 wb0 wb1 pw=- bw
 	[ -n "$proxy" ] && c0=$(cpu_ticks "$proxy") && s0=$(ctx_switches "$proxy") && w0=$(run_delay "$proxy")
@@ -261,7 +278,10 @@ echo "# $(haproxy -v | head -1 | cut -d' ' -f1-3), backends ${backends[*]} (vmss
 declare -A results
 for mode in $MODES; do
 	for rep in $(seq "$REPEAT"); do
-		for name in "${order[@]}"; do
+		# direct first, then the proxies, each round starting one further
+		# along, so no proxy always runs right after another.
+		k=$(((rep - 1) % ${#proxies[@]}))
+		for name in direct "${proxies[@]:k}" "${proxies[@]:0:k}"; do
 			results["$mode $name $rep"]=$(run "$mode" "$name")
 			echo "  run $mode $name #$rep: ${results["$mode $name $rep"]}" >&2
 		done
@@ -283,6 +303,28 @@ for mode in $MODES; do
 	done
 done
 echo
+# Paired ratios: each run against the HAProxy run of the same round (next
+# to it in time), so a slow stretch of the machine hits both sides.
+paired() { # mode target -> "median min max rounds_at_or_above_1 cpu_median"
+	local ratios med
+	ratios=$(for rep in $(seq "$REPEAT"); do
+		read -r ro _ _ co _ <<<"${results["$1 $2 $rep"]}"
+		read -r rh _ _ ch _ <<<"${results["$1 haproxy $rep"]}"
+		awk -v a="$ro" -v b="$rh" -v c="$co" -v d="$ch" 'BEGIN { printf "%.3f %.3f\n", a / b, c / d }'
+	done)
+	med='{ v[NR] = $1 } END { n = NR; printf "%.3f %.3f %.3f", (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2, v[1], v[n] }'
+	read -r m lo hi <<<"$(cut -d' ' -f1 <<<"$ratios" | sort -n | awk "$med")"
+	read -r mc _ <<<"$(cut -d' ' -f2 <<<"$ratios" | sort -n | awk "$med")"
+	echo "$m $lo $hi $(awk '$1 >= 1 { n++ } END { print n + 0 }' <<<"$ratios") $mc"
+}
+for mode in $MODES; do
+	for name in vmss-internal vmss-public ${haproxy_b_pid:+haproxy-b}; do
+		read -r m lo hi up mc <<<"$(paired "$mode" "$name")"
+		printf '%-10s %-14s paired req/s vs haproxy: median %.2fx, range %.2f–%.2fx, %d of %d rounds ≥ 1.0x; CPU per request median %.2fx\n' \
+			"$mode" "$name" "$m" "$lo" "$hi" "$up" "$REPEAT" "$mc"
+	done
+done
+echo
 for mode in $MODES; do
 	for ours in vmss-internal vmss-public; do
 		awk -v m="$mode" -v n="$ours" -v o="${rps["$mode $ours"]}" -v h="${rps["$mode haproxy"]}" -v d="${rps["$mode direct"]}" \
@@ -296,7 +338,7 @@ done
 syscalls() { # mode target
 	local mode=$1 name=$2 hdr=() proxy tids=() out reqs
 	[[ $mode == close ]] && hdr=(-H 'Connection: close')
-	case $name in vmss-*) proxy=$daemon ;; haproxy) proxy=$haproxy_pid ;; esac
+	case $name in vmss-*) proxy=$daemon ;; haproxy) proxy=$haproxy_pid ;; haproxy-b) proxy=$haproxy_b_pid ;; esac
 	for t in /proc/"$proxy"/task/*; do tids+=(-p "${t##*/}"); done
 	strace -f -c -o "$work/strace.out" "${tids[@]}" 2>/dev/null &
 	local st=$!
