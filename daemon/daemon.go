@@ -175,6 +175,9 @@ func Start(ctx context.Context, o Options) (d *Daemon, err error) {
 	if !o.PublicIPRange.Addr().Is4() {
 		return nil, fmt.Errorf("--public-ip-range %s: give an IPv4 prefix such as 127.77.0.0/16", o.PublicIPRange)
 	}
+	if before, after := proxy.SetLoopProcs(); after != before {
+		o.Logger.Debug("one more P than cores: the load balancer runs an event loop per core", "GOMAXPROCS", after)
+	}
 	if lim, err := proxy.RaiseFileLimit(1 << 20); err != nil {
 		o.Logger.Warn("could not raise the open-file limit; thousands of connections may fail", "limit", lim, "err", err)
 	}

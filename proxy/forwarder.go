@@ -49,7 +49,9 @@ type Forwarder struct {
 	// dials fail with tcpfd.ErrWouldBlock rather than wait for a
 	// handshake) and returns an error matching tcpfd.ErrWouldBlock when
 	// it would have waited. Clients are then accepted, connected and
-	// served on an event loop, with no hand-over between threads; one
+	// served on an event loop, with no hand-over between threads (every
+	// loop watches the listening socket, and the kernel wakes one that
+	// waits; see ListenOnLoops); one
 	// whose Connect would block is called again, with Serve's ctx, on a
 	// goroutine of its own. Needs a *net.TCPListener prepared by
 	// tcpfd.ListenControl, as for the accept of tcpfd.Listener. Serve then
@@ -101,9 +103,9 @@ func (f *Forwarder) Serve(ctx context.Context) error {
 		maxBackoff = time.Second
 	}
 	if f.ConnectOnLoop {
-		if l := listenLoop(); l != nil {
+		if ls := listenLoops(); len(ls) > 0 {
 			if fd := f.loopFD(); fd >= 0 {
-				return f.serveOnLoop(ctx, l, fd, maxBackoff)
+				return f.serveOnLoops(ctx, ls, fd, maxBackoff)
 			}
 		}
 	}
@@ -193,16 +195,27 @@ func (f *Forwarder) loopFD() int {
 	return fd
 }
 
-// serveOnLoop is Serve with the accepting done by loop l on fd (see
-// ConnectOnLoop); the goroutine only waits for the end, or for an accept
-// error to back off from.
-func (f *Forwarder) serveOnLoop(ctx context.Context, l *loop, fd int, maxBackoff time.Duration) error {
+// serveOnLoops is Serve with the accepting done on fd by loops ls, each of
+// which serves the clients it accepts (see ConnectOnLoop); the goroutine
+// only waits for the end, or for an accept error to back off from.
+func (f *Forwarder) serveOnLoops(ctx context.Context, ls []*loop, fd int, maxBackoff time.Duration) error {
 	defer unix.Close(fd)
 	// The duplicate keeps the socket listening. The Listener's own
 	// descriptor is in the runtime's poller, which would wake a thread for
 	// every client only to find nobody waiting on it.
 	_ = f.Listener.Close() // only ever fails when closed already
-	ll := &loopListener{fd: fd, f: f, ctx: ctx, nowait: tcpfd.NoWait(ctx), paused: make(chan error, 1)}
+	paused := make(chan error, len(ls))
+	lls := make([]*loopListener, len(ls))
+	nowait := tcpfd.NoWait(ctx)
+	// stop takes fd from every loop; once it returns no loop touches it.
+	stop := func() {
+		for i, l := range ls {
+			l.removeListener(lls[i])
+		}
+		for len(paused) > 0 {
+			<-paused // the loops that failed too have let go already
+		}
+	}
 	log := orDiscard(f.Logger)
 	var backoff time.Duration
 	resumed := time.Now()
@@ -212,14 +225,22 @@ func (f *Forwarder) serveOnLoop(ctx context.Context, l *loop, fd int, maxBackoff
 			return nil
 		default:
 		}
-		if err := l.addListener(ll); err != nil {
-			return err
+		for i, l := range ls {
+			// A new loopListener each time: a loop may still hold the
+			// one it let go of (in a batch of events), and must find it
+			// removed.
+			lls[i] = &loopListener{fd: fd, f: f, ctx: ctx, nowait: nowait, paused: paused}
+			if err := l.addListener(lls[i]); err != nil {
+				stop()
+				return err
+			}
 		}
 		select {
 		case <-f.shutdown:
-			l.removeListener(ll)
+			stop()
 			return nil
-		case err := <-ll.paused: // the loop has let go of fd
+		case err := <-paused: // that loop has let go of fd
+			stop()
 			if time.Since(resumed) > maxBackoff {
 				backoff = 0 // accepted meanwhile: start over
 			}

@@ -34,12 +34,14 @@ if [ -n "$RACE" ] && [ "${VMSS_E2E_RACE_DAEMON:-}" = 1 ]; then
 fi
 # The proxy's flows run on event loops by default; its tests run once more
 # with a goroutine per direction, the path of connections that are not TCP,
-# and once with loops that always park in the runtime's poller (as with
-# GOMAXPROCS 1).
+# once with loops that always park in the runtime's poller (as with
+# GOMAXPROCS 1), and once with two loops sharing each listener (the daemon's
+# GOMAXPROCS on 2 cores, see proxy.SetLoopProcs).
 for p in "${pkgs[@]}"; do
   case $p in ./...|./proxy|./proxy/...)
     VMSS_PROXY_LOOPS=0 "$GO" test $RACE -timeout 5m ./proxy
     VMSS_PROXY_HOLD=0 "$GO" test $RACE -timeout 5m ./proxy
+    GOMAXPROCS=3 "$GO" test $RACE -timeout 5m ./proxy ./lb ./nat
     break;;
   esac
 done
