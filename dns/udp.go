@@ -261,5 +261,6 @@ func listenUDP(ctx context.Context, nsPath, addr string, n int) ([]net.PacketCon
 }
 
 // udpSockets is how many UDP sockets ListenAndServe opens: one per CPU
-// the process may use.
-func udpSockets() int { return max(1, runtime.GOMAXPROCS(0)) }
+// the process may use (GOMAXPROCS, which the daemon sets one above the
+// cores for the load balancer's loops: proxy.SetLoopProcs).
+func udpSockets() int { return max(1, min(runtime.GOMAXPROCS(0), runtime.NumCPU())) }

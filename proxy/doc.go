@@ -7,7 +7,8 @@
 //   - Pipe copies a TCP flow both ways, half-closes with shutdown(2),
 //     waits for both directions and counts bytes. A flow of two TCP
 //     connections (*net.TCPConn or *tcpfd.Conn) runs on one of
-//     GOMAXPROCS-1 event loops (one at least; loop_linux.go): each owns an
+//     GOMAXPROCS-1 event loops (one at least; loop_linux.go; SetLoopProcs
+//     adds the P that gives every core a loop): each owns an
 //     epoll set of its flows' sockets, edge-triggered, and moves the bytes
 //     of every ready flow in one pass with one scratch buffer, so a flow
 //     costs no goroutine and a chunk no trip through the scheduler. While
@@ -36,9 +37,10 @@
 //     friends, a goroutine per client until its backend is connected (then
 //     the flow goes to a loop), flow tracking per backend key (count,
 //     force-close), graceful Shutdown and forced Close. With ConnectOnLoop
-//     (the load balancer's and NAT's, whose dials honour tcpfd.NoWait) an
-//     event loop watches the listener itself: it accepts, connects the
-//     backend and serves the flow on its goroutine, with no hand-over
+//     (the load balancer's and NAT's, whose dials honour tcpfd.NoWait) the
+//     event loops watch the listener themselves (each with EPOLLEXCLUSIVE:
+//     the kernel wakes one that waits): the loop that accepts a client
+//     connects the backend and serves the flow on its goroutine, with no hand-over
 //     between threads; only a client whose backend's handshake did not
 //     complete within connect(2) gets a goroutine, where the dial may
 //     wait. A listener of
