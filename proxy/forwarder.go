@@ -51,7 +51,7 @@ type Forwarder struct {
 	// it would have waited. Clients are then accepted, connected and
 	// served on an event loop, with no hand-over between threads (every
 	// loop watches the listening socket, and the kernel wakes one that
-	// waits; see ListenOnLoops); one
+	// waits); one
 	// whose Connect would block is called again, with Serve's ctx, on a
 	// goroutine of its own. Needs a *net.TCPListener prepared by
 	// tcpfd.ListenControl, as for the accept of tcpfd.Listener. Serve then
@@ -207,9 +207,10 @@ func (f *Forwarder) serveOnLoops(ctx context.Context, ls []*loop, fd int, maxBac
 	paused := make(chan error, len(ls))
 	lls := make([]*loopListener, len(ls))
 	nowait := tcpfd.NoWait(ctx)
-	// stop takes fd from every loop; once it returns no loop touches it.
-	stop := func() {
-		for i, l := range ls {
+	// stop takes fd from the first n loops, those it was added to; once it
+	// returns no loop touches it.
+	stop := func(n int) {
+		for i, l := range ls[:n] {
 			l.removeListener(lls[i])
 		}
 		for len(paused) > 0 {
@@ -231,16 +232,16 @@ func (f *Forwarder) serveOnLoops(ctx context.Context, ls []*loop, fd int, maxBac
 			// removed.
 			lls[i] = &loopListener{fd: fd, f: f, ctx: ctx, nowait: nowait, paused: paused}
 			if err := l.addListener(lls[i]); err != nil {
-				stop()
+				stop(i) // addListener let go of lls[i] itself
 				return err
 			}
 		}
 		select {
 		case <-f.shutdown:
-			stop()
+			stop(len(ls))
 			return nil
 		case err := <-paused: // that loop has let go of fd
-			stop()
+			stop(len(ls))
 			if time.Since(resumed) > maxBackoff {
 				backoff = 0 // accepted meanwhile: start over
 			}
