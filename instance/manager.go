@@ -79,13 +79,13 @@ type Manager struct {
 	// Logger receives progress and repair messages; nil discards them.
 	Logger *slog.Logger
 
-	mu      sync.Mutex
-	hier    *cgroup.Hierarchy    // resolved cgroup hierarchy
-	limHier []cgroup.Hierarchy   // hierarchies that enforce limits (hier on v2)
-	allHier []cgroup.Hierarchy   // hier first, then every other mounted one
-	tools   *execTools           // resolved sh and nsenter
-	locks   map[string]*nameLock // per-instance locks
-	specs   map[string]Spec      // recorded specs, by name
+	mu        sync.Mutex
+	hier      *cgroup.Hierarchy    // resolved cgroup hierarchy
+	groupHier []cgroup.Hierarchy   // where each instance has a group (GroupHierarchies)
+	allHier   []cgroup.Hierarchy   // hier first, then every other mounted one
+	tools     *execTools           // resolved sh and nsenter
+	locks     map[string]*nameLock // per-instance locks
+	specs     map[string]Spec      // recorded specs, by name
 	// idle are instances whose namespaces this Manager built and in which
 	// it has started nothing since (see Stop).
 	idle   map[string]bool
@@ -144,20 +144,14 @@ func (m *Manager) groupHierarchies() ([]cgroup.Hierarchy, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.limHier == nil {
-		lh, err := cgroup.LimitHierarchies(h)
+	if m.groupHier == nil {
+		gh, err := cgroup.GroupHierarchies(h)
 		if err != nil {
 			return nil, err
 		}
-		m.limHier = lh
+		m.groupHier = gh
 	}
-	out := []cgroup.Hierarchy{h}
-	for _, l := range m.limHier {
-		if l.Dir != h.Dir {
-			out = append(out, l)
-		}
-	}
-	return out, nil
+	return slices.Clip(m.groupHier), nil // an append copies
 }
 
 // procsFiles returns the cgroup.procs files a process of instance name

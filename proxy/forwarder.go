@@ -103,7 +103,7 @@ func (f *Forwarder) Serve(ctx context.Context) error {
 		maxBackoff = time.Second
 	}
 	if f.ConnectOnLoop {
-		if ls := listenLoops(); len(ls) > 0 {
+		if ls := usableLoops(); len(ls) > 0 {
 			if fd := f.loopFD(); fd >= 0 {
 				return f.serveOnLoops(ctx, ls, fd, maxBackoff)
 			}

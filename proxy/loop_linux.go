@@ -198,10 +198,7 @@ var nextLoop atomic.Uint32
 // pickLoop returns the loop for the next flow, or nil when loops are off
 // or could not be made.
 func pickLoop() *loop {
-	if !useLoops.Load() {
-		return nil
-	}
-	ls := loops()
+	ls := usableLoops()
 	if len(ls) == 0 {
 		return nil
 	}
@@ -290,17 +287,9 @@ func newLoop() (*loop, error) {
 	}, nil
 }
 
-// listenLoops returns the loops that accept on a new listener, or none
-// when loops are off or could not be made.
-//
-// Every loop watches the listening socket, registered with EPOLLEXCLUSIVE:
-// the kernel wakes one loop that waits for events, and a loop busy with its
-// flows finds the socket readable when it next looks. With one loop only,
-// the loop's thread was where the work of every connection queued: the
-// kernel placed the backends and the client it woke on the loop's core,
-// the loop waited for them there, and the other core idled (17% of the
-// time, against 2% with HAProxy's thread per core).
-func listenLoops() []*loop {
+// usableLoops returns the loops, or none when loops are off or could not
+// be made.
+func usableLoops() []*loop {
 	if !useLoops.Load() {
 		return nil
 	}
@@ -308,9 +297,16 @@ func listenLoops() []*loop {
 }
 
 // addListener makes the loop accept on ll.fd until removeListener, or an
-// accept error (sent on ll.paused). Other loops may watch the same socket,
-// each with a loopListener of its own. ll is new: once let go of, a
+// accept error (sent on ll.paused). ll is new: once let go of, a
 // loopListener is not added again.
+//
+// Every loop watches a Forwarder's listening socket, each with a
+// loopListener of its own, registered with EPOLLEXCLUSIVE: the kernel
+// wakes one loop that waits for events, and a loop busy with its flows
+// finds the socket readable when it next looks. With one loop only, the
+// loop's thread was where the work of every connection queued, and on 2
+// cores the other core idled (17% of the time, against 2% with HAProxy's
+// thread per core).
 func (l *loop) addListener(ll *loopListener) error {
 	l.mu.Lock()
 	l.lns[int32(ll.fd)] = ll

@@ -189,14 +189,16 @@ backend be
     server b1 ${backends[1]}:80 check
     server b2 ${backends[2]}:80 check
 EOF
-"${srv_pin[@]}" nsenter --net="/run/netns/$vnet" haproxy -q -f "$work/haproxy.cfg" &
+start_haproxy() { # config port: starts HAProxy in the VNET namespace ($! is its pid), waits until it answers
+	"${srv_pin[@]}" nsenter --net="/run/netns/$vnet" haproxy -q -f "$1" &
+	for _ in $(seq 100); do innet curl -fsS -o /dev/null "http://127.0.0.1:$2/" 2>/dev/null && break; sleep 0.05; done
+}
+start_haproxy "$work/haproxy.cfg" "$PORT"
 haproxy_pid=$!
-for _ in $(seq 100); do innet curl -fsS -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null && break; sleep 0.05; done
 if [[ $AA == 1 ]]; then
 	sed "s/bind 127.0.0.1:$PORT\$/bind 127.0.0.1:$((PORT + 1))/" "$work/haproxy.cfg" >"$work/haproxy-b.cfg"
-	"${srv_pin[@]}" nsenter --net="/run/netns/$vnet" haproxy -q -f "$work/haproxy-b.cfg" &
+	start_haproxy "$work/haproxy-b.cfg" "$((PORT + 1))"
 	haproxy_b_pid=$!
-	for _ in $(seq 100); do innet curl -fsS -o /dev/null "http://127.0.0.1:$((PORT + 1))/" 2>/dev/null && break; sleep 0.05; done
 fi
 sleep 2.5 # HAProxy's checks: rise 2
 

@@ -187,6 +187,23 @@ func (h Hierarchy) v2Controllers() []string {
 // cgroup v2 io controller is available instead).
 var AccountingControllers = []string{"blkio"}
 
+// GroupHierarchies returns the hierarchies in which an instance has a
+// group: h, the one its processes are killed through, first, then those of
+// LimitHierarchies(h) other than h.
+func GroupHierarchies(h Hierarchy) ([]Hierarchy, error) {
+	lh, err := LimitHierarchies(h)
+	if err != nil {
+		return nil, err
+	}
+	out := []Hierarchy{h}
+	for _, l := range lh {
+		if l.Dir != h.Dir {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
 // LimitHierarchies returns the hierarchies that enforce Limits next to h:
 // on v2, h itself for the controllers it has, and the v1 hierarchies of
 // the others (a hybrid host); on v1 the mounted pids and memory

@@ -145,15 +145,8 @@ func setup(prefix string) (*floor, error) {
 	if err != nil {
 		return nil, err
 	}
-	lh, err := cgroup.LimitHierarchies(h)
-	if err != nil {
+	if f.hs, err = cgroup.GroupHierarchies(h); err != nil {
 		return nil, err
-	}
-	f.hs = []cgroup.Hierarchy{h}
-	for _, l := range lh {
-		if l.Dir != h.Dir {
-			f.hs = append(f.hs, l)
-		}
 	}
 	if f.orig, err = netns.Get(); err != nil {
 		return nil, fmt.Errorf("open this thread's network namespace: %w", err)
