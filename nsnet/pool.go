@@ -6,38 +6,65 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vmss-emulator/vmss/rawsys"
 
 	"github.com/vmss-emulator/vmss/tcpfd"
 )
 
 // A socket belongs to the namespace it was made in, for its whole life;
 // binding and connecting it work from any thread. So a Namespace makes its
-// dial sockets ahead of time, socketBatch at a time on one thread switched
-// in and out (two setns(2) calls), and a dial takes one and connects it
-// where it runs: no thread is locked or switched per connection.
+// dial sockets ahead of time, a batch at a time on one thread switched in
+// and out (two setns(2) calls), and a dial takes one and connects it where
+// it runs: no thread is locked or switched per connection.
 
-// socketBatch is how many sockets one refill makes. An unconnected socket
-// holds a descriptor and a little kernel memory.
-const socketBatch = 32
+// A refill makes minSocketBatch sockets, twice as many as the last one
+// when that came less than refillSoon before, up to maxSocketBatch: a load
+// balancer opening thousands of connections a second refills a few times a
+// second (each refill hands the work to a goroutine and back, and blocks
+// the dialling event loop meanwhile), a namespace dialled now and then
+// keeps few spare sockets. An unconnected socket holds a descriptor and a
+// little kernel memory.
+const (
+	minSocketBatch = 16
+	maxSocketBatch = 256
+	refillSoon     = time.Second
+)
+
+// nextBatch is the size of a refill that comes since after the last one,
+// which made prev sockets (0: none yet).
+func nextBatch(prev int, since time.Duration) int {
+	if prev == 0 || since >= refillSoon {
+		return minSocketBatch
+	}
+	return min(2*prev, maxSocketBatch)
+}
 
 // socketPool holds unconnected IPv4 TCP sockets of one namespace.
 type socketPool struct {
 	mu     sync.Mutex
 	fds    []int
 	closed bool
+	batch  int       // size of the last refill
+	filled time.Time // when it ran
 }
 
-// take returns a socket, refilling the pool with fill when it is empty.
-func (p *socketPool) take(fill func(into []int) ([]int, error)) (int, error) {
+// take returns a socket, refilling the pool with fill (n more sockets)
+// when it is empty.
+func (p *socketPool) take(fill func(into []int, n int) ([]int, error)) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return -1, errClosed
 	}
 	if len(p.fds) == 0 {
-		fds, err := fill(p.fds[:0])
+		t := time.Now()
+		p.batch = nextBatch(p.batch, t.Sub(p.filled))
+		p.filled = t
+		fds, err := fill(p.fds[:0], p.batch)
 		p.fds = fds
 		if len(p.fds) == 0 {
 			return -1, err
@@ -60,14 +87,14 @@ func (p *socketPool) close() {
 
 // socket4 takes a fresh IPv4 TCP socket of the namespace.
 func (n *Namespace) socket4() (int, error) {
-	return n.spare.take(func(into []int) ([]int, error) {
+	return n.spare.take(func(into []int, batch int) ([]int, error) {
 		n.mu.RLock()
 		defer n.mu.RUnlock()
 		if !n.h.IsOpen() {
 			return into, fmt.Errorf("%s: %w", n.path, errClosed)
 		}
 		err := doIn(n.h, n.path, func() error {
-			for range socketBatch {
+			for range batch {
 				fd, err := tcpfd.Socket(netip.IPv4Unspecified())
 				if err != nil {
 					return err
@@ -102,8 +129,8 @@ func (n *Namespace) dialTCP4(ctx context.Context, src netip.Addr, dst netip.Addr
 // bindSource binds fd to src with the port left to connect
 // (IP_BIND_ADDRESS_NO_PORT; see bindNoPort).
 func bindSource(fd int, src netip.Addr) error {
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1); err != nil {
+	if err := rawsys.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1); err != nil {
 		return os.NewSyscallError("setsockopt", err)
 	}
-	return os.NewSyscallError("bind", unix.Bind(fd, &unix.SockaddrInet4{Addr: src.As4()}))
+	return os.NewSyscallError("bind", rawsys.Bind(fd, netip.AddrPortFrom(src, 0)))
 }

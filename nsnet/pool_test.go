@@ -37,7 +37,7 @@ func TestNamespaceDialerPool(t *testing.T) {
 	defer ns.Close()
 	dial := ns.Dialer(netip.Addr{})
 
-	for i := range 2*socketBatch + 1 {
+	for i := range 3*minSocketBatch + 1 { // more than two refills
 		c, err := dial(ctx, "tcp", addr)
 		if err != nil {
 			t.Fatalf("dial %d: %v", i, err)
@@ -89,5 +89,28 @@ func TestNamespaceDialerPool(t *testing.T) {
 	}
 	if _, err := dial(ctx, "tcp", addr); !errors.Is(err, errClosed) {
 		t.Fatalf("dial after Close = %v, want errClosed", err)
+	}
+}
+
+// A refill soon after the last makes twice as many sockets, up to the
+// most; one after a quiet second, or the first, makes the fewest.
+func TestNextBatch(t *testing.T) {
+	for _, c := range []struct {
+		prev  int
+		since time.Duration
+		want  int
+	}{
+		{0, 0, minSocketBatch},
+		{0, time.Hour, minSocketBatch},
+		{minSocketBatch, time.Millisecond, 2 * minSocketBatch},
+		{2 * minSocketBatch, refillSoon - time.Nanosecond, 4 * minSocketBatch},
+		{maxSocketBatch / 2, 0, maxSocketBatch},
+		{maxSocketBatch, time.Millisecond, maxSocketBatch},
+		{maxSocketBatch, refillSoon, minSocketBatch},
+		{4 * minSocketBatch, 5 * time.Second, minSocketBatch},
+	} {
+		if got := nextBatch(c.prev, c.since); got != c.want {
+			t.Errorf("nextBatch(%d, %v) = %d, want %d", c.prev, c.since, got, c.want)
+		}
 	}
 }

@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
+	"github.com/vmss-emulator/vmss/rawsys"
 	"github.com/vmss-emulator/vmss/tcpfd"
 
 	"golang.org/x/sys/unix"
@@ -25,6 +25,13 @@ import (
 // one scratch buffer: one wake-up of one goroutine serves all the chunks
 // that arrived meanwhile, where the per-direction goroutines each went
 // through the scheduler and the runtime poller for each chunk.
+//
+// The loop's socket calls are made raw (package rawsys): they never wait,
+// and made the usual way, sysmon took the loop's P whenever the kernel
+// switched to a task the call woke (the backend accepting, the client
+// reading) before returning, and the loop's thread then slept until it got
+// a P back: 0.3 context switches more per connection than HAProxy, and
+// idle cores.
 //
 // A loop never blocks a thread: its epoll descriptor is itself registered
 // with the runtime poller (an epoll descriptor is readable while events are
@@ -90,6 +97,7 @@ type killReq struct {
 }
 
 type loop struct {
+	idx    int // place among the loops
 	ep     int
 	efd    int      // eventfd: kills waiting in kills
 	file   *os.File // what the loop parks on in the runtime poller
@@ -156,12 +164,13 @@ const hotHold = time.Millisecond
 
 // yieldEvery is how long a busy loop runs before it yields. A goroutine
 // that runs for 10 ms without passing through the scheduler is preempted
-// by sysmon, which, finding the loop in one of its many system calls,
-// takes its P away and hands it to another thread, and then polls every
-// 20 µs for a while (thousands of wake-ups a second, each a context
-// switch) in case it must do so again. A loop that holds its P while it
-// waits never passes through the scheduler by itself.
-const yieldEvery = 2 * time.Millisecond
+// by sysmon with a signal, and one caught in a system call made the usual
+// way loses its P to another thread. A loop that holds its P while it
+// waits never passes through the scheduler by itself. Each yield also
+// wakes an idle thread to look for work (which finds none and sleeps
+// again), so it is not done more often than needed: every 5 ms leaves
+// sysmon's 10 ms room to spare.
+const yieldEvery = 5 * time.Millisecond
 
 // holdOK reports whether loops may wait holding their P; set with the
 // loops, before any runs.
@@ -176,7 +185,7 @@ var loops = sync.OnceValue(func() []*loop {
 	holdOK = procs >= 2 && os.Getenv("VMSS_PROXY_HOLD") != "0"
 	n := max(1, procs-1)
 	ls := make([]*loop, 0, n)
-	for range n {
+	for i := range n {
 		l, err := newLoop()
 		if err != nil {
 			for _, l := range ls {
@@ -188,6 +197,7 @@ var loops = sync.OnceValue(func() []*loop {
 			}
 			return nil // no loops: flows get their goroutines
 		}
+		l.idx = i
 		ls = append(ls, l)
 	}
 	return ls
@@ -450,7 +460,7 @@ func (fl *loopFlow) post(k killReq) {
 // wake makes the loop look at its kills and its check interval.
 func (l *loop) wake() {
 	one := [8]byte{1}
-	_, _ = unix.Write(l.efd, one[:]) // fails only when the counter is full, which still wakes the loop
+	_, _ = rawsys.Write(l.efd, one[:]) // fails only when the counter is full, which still wakes the loop
 }
 
 // run serves the loop's flows until it has had none for idleTick.
@@ -506,7 +516,7 @@ func (l *loop) wait() (int, error) {
 	var werr error
 	take := func(uintptr) bool {
 		for {
-			n, werr = unix.EpollWait(l.ep, l.evs, 0)
+			n, werr = rawsys.EpollWait(l.ep, l.evs, 0)
 			if werr != unix.EINTR {
 				return n > 0 || werr != nil
 			}
@@ -520,16 +530,16 @@ func (l *loop) wait() (int, error) {
 	}
 	if t := now(); holdOK && t < l.hotUntil {
 		ms := max(0, (min(l.hotUntil, l.nextTick)-t)/int64(time.Millisecond)+1) // never -1, which waits for ever
-		r, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.ep), uintptr(unsafe.Pointer(&l.evs[0])), uintptr(len(l.evs)), uintptr(ms), 0, 0)
+		r, err := rawsys.EpollWait(l.ep, l.evs, int(ms))
 		switch {
-		case e == unix.EINTR: // the runtime wants the P: the caller's next call yields it
+		case err == unix.EINTR: // the runtime wants the P: the caller's next call yields it
 			return 0, nil
-		case e != 0:
-			return 0, os.NewSyscallError("epoll_pwait", e)
+		case err != nil:
+			return 0, os.NewSyscallError("epoll_pwait", err)
 		case r > 0:
 			l.hotUntil = now() + int64(hotHold)
 		}
-		return int(r), nil
+		return r, nil
 	}
 	if l.nested {
 		ev := unix.EpollEvent{Events: unix.EPOLLIN}
@@ -650,7 +660,7 @@ func (l *loop) handle(n int) {
 
 func (l *loop) doKills() {
 	var b [8]byte
-	_, _ = unix.Read(l.efd, b[:]) // resets the counter; EAGAIN if already read
+	_, _ = rawsys.Read(l.efd, b[:]) // resets the counter; EAGAIN if already read
 	l.mu.Lock()
 	kills, calls := l.kills, l.calls
 	l.kills, l.calls = nil, nil
@@ -692,7 +702,7 @@ func (l *loop) pump(src *loopConn) {
 			if !dst.writable {
 				return
 			}
-			n, err := unix.Write(dst.fd, dst.pending)
+			n, err := rawsys.Write(dst.fd, dst.pending)
 			if err == unix.EINTR {
 				continue
 			}
@@ -730,7 +740,7 @@ func (l *loop) pump(src *loopConn) {
 			return
 		}
 		reads++
-		n, err := unix.Read(src.fd, l.buf)
+		n, err := rawsys.Read(src.fd, l.buf)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -752,11 +762,11 @@ func (l *loop) pump(src *loopConn) {
 		}
 		if src.ackLeft > 0 {
 			src.ackLeft--
-			_ = unix.SetsockoptInt(src.fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1) // best effort, as in the splicer
+			_ = rawsys.SetsockoptInt(src.fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1) // best effort, as in the splicer
 		}
 		w := 0
 		for w < n {
-			m, err := unix.Write(dst.fd, l.buf[w:n])
+			m, err := rawsys.Write(dst.fd, l.buf[w:n])
 			if err == unix.EINTR {
 				continue
 			}
@@ -807,7 +817,7 @@ func (l *loop) endDirection(src *loopConn) {
 		l.finish(src.fl, closeFIN) // the close sends the FIN
 		return
 	}
-	if err := unix.Shutdown(src.peer.fd, unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
+	if err := rawsys.Shutdown(src.peer.fd, unix.SHUT_WR); err != nil && err != unix.ENOTCONN {
 		l.fail(src.fl, "shutdown", err)
 	}
 }
@@ -846,9 +856,9 @@ func (l *loop) finish(fl *loopFlow, how closeMode) {
 func closeFD(fd int, how closeMode) {
 	switch how {
 	case closeRST:
-		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}) // without it: an ordinary FIN
+		_ = rawsys.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1}) // without it: an ordinary FIN
 	case closeSilent:
-		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, tcpRepair, 1) // needs CAP_NET_ADMIN; without it: a FIN
+		_ = rawsys.SetsockoptInt(fd, unix.IPPROTO_TCP, tcpRepair, 1) // needs CAP_NET_ADMIN; without it: a FIN
 	}
-	_ = unix.Close(fd) // the flow is over; nothing to do about a failed close
+	_ = rawsys.Close(fd) // the flow is over; nothing to do about a failed close
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vmss-emulator/vmss/rawsys"
 )
 
 // Conn is a TCP connection on a non-blocking descriptor. Safe for
@@ -171,10 +173,9 @@ func Connect(ctx context.Context, fd int, remote netip.AddrPort) (*Conn, error) 
 		}
 		return fail(err)
 	}
-	sa := sockaddr(remote)
 	var cerr error
 	for {
-		if cerr = unix.Connect(fd, sa); cerr != unix.EINTR {
+		if cerr = rawsys.Connect(fd, remote); cerr != unix.EINTR {
 			break
 		}
 	}
@@ -237,15 +238,15 @@ func Connect(ctx context.Context, fd int, remote netip.AddrPort) (*Conn, error) 
 // connectDone tells a connect's outcome in one call: established (done,
 // nil), still in progress (not done), or failed (done, the error).
 func connectDone(fd int) (bool, error) {
-	info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+	state, err := rawsys.TCPState(fd)
 	if err != nil {
 		return true, os.NewSyscallError("getsockopt", err)
 	}
-	switch info.State {
+	switch state {
 	case tcpSynSent:
 		return false, nil
 	case tcpClose:
-		soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		soerr, err := rawsys.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
 		if err != nil {
 			return true, os.NewSyscallError("getsockopt", err)
 		}
@@ -510,14 +511,6 @@ func (c *Conn) opError(op string, err error) error {
 		err = os.NewSyscallError(op, errno)
 	}
 	return &net.OpError{Op: op, Net: "tcp", Source: nil, Addr: net.TCPAddrFromAddrPort(c.remote), Err: err}
-}
-
-func sockaddr(ap netip.AddrPort) unix.Sockaddr {
-	a := ap.Addr()
-	if a.Is4() || a.Is4In6() {
-		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.Unmap().As4()}
-	}
-	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
 }
 
 func addrPort(sa any) netip.AddrPort {

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"net"
 	"os"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vmss-emulator/vmss/rawsys"
 )
 
 // ErrWouldBlock is the error of a dial that would have had to wait for its
@@ -38,10 +39,10 @@ func MayWait(ctx context.Context) bool { return ctx.Value(noWaitKey{}) == nil }
 // unix.EAGAIN, unwrapped, for event loops to test.
 func Accept(fd int) (*Conn, error) {
 	for {
-		nfd, sa, err := syscall.Accept4(fd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+		nfd, remote, err := rawsys.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		switch err {
 		case nil:
-			return New(nfd, addrPort(sa))
+			return New(nfd, remote)
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
