@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -60,25 +61,61 @@ type Forwarder struct {
 	// valid, and the socket listens until Serve returns.
 	ConnectOnLoop bool
 
-	mu       sync.Mutex
-	flows    map[killer]string // flow → backend key
-	perKey   map[string]int
-	closing  bool
-	wg       sync.WaitGroup // per-client goroutines
+	mu       sync.Mutex // fdl, and the set-up of the rest
+	shards   [flowShards]flowShard
+	closing  atomic.Bool    // set once; read under a shard's mu where a flow is admitted
+	wg       sync.WaitGroup // flows, and the goroutines of clients
 	gate     serveGate
 	shutdown chan struct{} // closed by Shutdown/Close
 	once     sync.Once
 	fdl      *tcpfd.Listener // Serve's accepting duplicate of Listener, if any
 }
 
+// flowShards is how many parts a Forwarder's table of flows has. A flow on
+// loop i is tracked in part i mod flowShards (flows on goroutines in part
+// 0), so that loops accepting at the same time do not queue on one lock:
+// with one lock, a loop that found it held parked its goroutine and left
+// its core idle until woken.
+const flowShards = 8
+
+// flowShard is a part of a Forwarder's table of flows.
+type flowShard struct {
+	mu     sync.Mutex
+	flows  map[killer]string // flow → backend key
+	perKey map[string]int
+}
+
 func (f *Forwarder) init() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.flows == nil {
-		f.flows = map[killer]string{}
-		f.perKey = map[string]int{}
+	if f.shutdown == nil {
+		for i := range f.shards {
+			f.shards[i].flows = map[killer]string{}
+			f.shards[i].perKey = map[string]int{}
+		}
 		f.shutdown = make(chan struct{})
 	}
+}
+
+// shard is where the flows of loop l (nil: of goroutines) are tracked.
+func (f *Forwarder) shard(l *loop) *flowShard {
+	if l == nil {
+		return &f.shards[0]
+	}
+	return &f.shards[l.idx%flowShards]
+}
+
+// admit counts a new client in f.wg unless the Forwarder is closing. It
+// checks under s.mu: stopAccepting sets closing and then takes every
+// shard's lock, so a client is either admitted before that or refused.
+func (f *Forwarder) admit(s *flowShard) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.closing.Load() {
+		return false
+	}
+	f.wg.Add(1)
+	return true
 }
 
 // Serve accepts clients until Shutdown or Close is called, ctx is done
@@ -134,14 +171,10 @@ func (f *Forwarder) Serve(ctx context.Context) error {
 			continue
 		}
 		backoff = 0
-		f.mu.Lock()
-		if f.closing {
-			f.mu.Unlock()
+		if !f.admit(f.shard(nil)) {
 			_ = c.Close() // refused during shutdown: nothing more to do with it
 			return nil
 		}
-		f.wg.Add(1)
-		f.mu.Unlock()
 		go f.handle(ctx, c)
 	}
 }
@@ -167,7 +200,7 @@ func (f *Forwarder) fdListener() *tcpfd.Listener {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closing {
+	if f.closing.Load() {
 		fl.Close()
 		return nil
 	}
@@ -275,14 +308,10 @@ func (f *Forwarder) pause(log *slog.Logger, err error, backoff *time.Duration, m
 // acceptedOnLoop connects and serves a client accepted by loop l, on l's
 // goroutine (see ConnectOnLoop).
 func (f *Forwarder) acceptedOnLoop(l *loop, ll *loopListener, c *tcpfd.Conn) {
-	f.mu.Lock()
-	if f.closing {
-		f.mu.Unlock()
+	if !f.admit(f.shard(l)) {
 		_ = c.Close() // refused during shutdown: nothing more to do with it
 		return
 	}
-	f.wg.Add(1)
-	f.mu.Unlock()
 	t, err := f.Connect(ll.nowait, c)
 	if errors.Is(err, tcpfd.ErrWouldBlock) {
 		go f.handle(ll.ctx, c)
@@ -326,9 +355,10 @@ func (f *Forwarder) start(l *loop, inline bool, c net.Conn, t Target, err error)
 		f.wg.Done()
 		return
 	}
-	f.mu.Lock()
-	if f.closing {
-		f.mu.Unlock()
+	sh := f.shard(l)
+	sh.mu.Lock()
+	if f.closing.Load() {
+		sh.mu.Unlock()
 		closeConn(c, closeRST)
 		closeConn(t.Conn, closeRST)
 		if t.Done != nil {
@@ -340,36 +370,36 @@ func (f *Forwarder) start(l *loop, inline bool, c net.Conn, t Target, err error)
 	if l != nil && loopable(c, t.Conn) {
 		cfd, bfd, err := detachPair(c, t.Conn)
 		if err != nil {
-			f.mu.Unlock()
+			sh.mu.Unlock()
 			if t.Done != nil {
 				t.Done(Result{Err: err})
 			}
 			f.wg.Done()
 			return
 		}
-		// f.mu is held until the flow is tracked, so that an end that
+		// sh.mu is held until the flow is tracked, so that an end that
 		// comes at once finds it.
 		var lf *loopFlow
 		lf = l.add(cfd, bfd, t.Pipe, func(res Result) {
-			f.mu.Lock()
-			f.untrackLocked(lf, t.Key)
-			f.mu.Unlock()
+			sh.mu.Lock() // before reading lf, which start writes under it
+			sh.untrackLocked(lf, t.Key)
+			sh.mu.Unlock()
 			if t.Done != nil {
 				t.Done(res)
 			}
 			f.wg.Done()
 		})
-		f.track(lf, t.Key)
-		f.mu.Unlock()
+		sh.track(lf, t.Key)
+		sh.mu.Unlock()
 		return
 	}
 	fl := &flow{client: c, backend: t.Conn}
-	f.track(fl, t.Key)
-	f.mu.Unlock()
+	sh.track(fl, t.Key)
+	sh.mu.Unlock()
 	run := func() {
 		defer f.wg.Done()
 		res := fl.run(t.Pipe)
-		f.untrack(fl, t.Key)
+		sh.untrack(fl, t.Key)
 		if t.Done != nil {
 			t.Done(res)
 		}
@@ -381,42 +411,68 @@ func (f *Forwarder) start(l *loop, inline bool, c net.Conn, t Target, err error)
 	run()
 }
 
-// track records a flow; f.mu is held.
-func (f *Forwarder) track(fl killer, key string) {
-	f.flows[fl] = key
-	f.perKey[key]++
+// track records a flow; s.mu is held.
+func (s *flowShard) track(fl killer, key string) {
+	s.flows[fl] = key
+	s.perKey[key]++
 }
 
-func (f *Forwarder) untrack(fl killer, key string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.untrackLocked(fl, key)
+func (s *flowShard) untrack(fl killer, key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.untrackLocked(fl, key)
 }
 
-func (f *Forwarder) untrackLocked(fl killer, key string) {
-	if _, ok := f.flows[fl]; !ok {
+func (s *flowShard) untrackLocked(fl killer, key string) {
+	if _, ok := s.flows[fl]; !ok {
 		return
 	}
-	delete(f.flows, fl)
-	if f.perKey[key]--; f.perKey[key] == 0 {
-		delete(f.perKey, key)
+	delete(s.flows, fl)
+	if s.perKey[key]--; s.perKey[key] == 0 {
+		delete(s.perKey, key)
 	}
+}
+
+// flowsWhere returns the tracked flows whose backend key passes keep.
+func (f *Forwarder) flowsWhere(keep func(key string) bool) []killer {
+	var fls []killer
+	for i := range f.shards {
+		s := &f.shards[i]
+		s.mu.Lock()
+		for fl, k := range s.flows {
+			if keep(k) {
+				fls = append(fls, fl)
+			}
+		}
+		s.mu.Unlock()
+	}
+	return fls
 }
 
 // Active returns the number of established flows.
 func (f *Forwarder) Active() int {
 	f.init()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.flows)
+	n := 0
+	for i := range f.shards {
+		s := &f.shards[i]
+		s.mu.Lock()
+		n += len(s.flows)
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // ActiveTo returns the number of established flows to backend key.
 func (f *Forwarder) ActiveTo(key string) int {
 	f.init()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.perKey[key]
+	n := 0
+	for i := range f.shards {
+		s := &f.shards[i]
+		s.mu.Lock()
+		n += s.perKey[key]
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // CloseTo ends every established flow to backend key, with RST when reset
@@ -428,14 +484,7 @@ func (f *Forwarder) CloseTo(key string, reset bool) int {
 	if reset {
 		how = closeRST
 	}
-	f.mu.Lock()
-	var victims []killer
-	for fl, k := range f.flows {
-		if k == key {
-			victims = append(victims, fl)
-		}
-	}
-	f.mu.Unlock()
+	victims := f.flowsWhere(func(k string) bool { return k == key })
 	for _, fl := range victims {
 		fl.kill(how)
 	}
@@ -475,10 +524,17 @@ func (f *Forwarder) stopAccepting() {
 	f.init()
 	f.once.Do(func() {
 		f.mu.Lock()
-		f.closing = true
+		f.closing.Store(true)
 		close(f.shutdown)
 		fdl := f.fdl
 		f.mu.Unlock()
+		for i := range f.shards {
+			// A client admitted or a flow tracked under this lock
+			// before is seen by killAll and waitAll; one after sees
+			// closing.
+			f.shards[i].mu.Lock()
+			f.shards[i].mu.Unlock() //nolint:staticcheck // an empty critical section: the barrier
+		}
 		_ = f.Listener.Close() // ends Serve; an error means it was closed already
 		if fdl != nil {
 			_ = fdl.Close() // the duplicate Serve accepts on; it never fails twice
@@ -487,13 +543,7 @@ func (f *Forwarder) stopAccepting() {
 }
 
 func (f *Forwarder) killAll() {
-	f.mu.Lock()
-	victims := make([]killer, 0, len(f.flows))
-	for fl := range f.flows {
-		victims = append(victims, fl)
-	}
-	f.mu.Unlock()
-	for _, fl := range victims {
+	for _, fl := range f.flowsWhere(func(string) bool { return true }) {
 		fl.kill(closeRST)
 	}
 }
