@@ -51,6 +51,10 @@
 #      PROBE_SCALE=0.2 (probe interval 5 s × 0.2 = 1 s, threshold 2) ROUNDS=3 (failover)
 #      PIN=1 wrk on CPU 0, daemon, backends and HAProxy on the others
 #      PROFILE=/tmp/lb.pprof  CPU profile of the daemon (vmss-* runs included)
+#      PERF=DIR   record every timed run with perf (all CPUs, call graphs) into
+#                 DIR/MODE-TARGET-ROUND.data, for the kernel's and the other
+#                 processes' share (perf report -i FILE --sort comm,dso); perf's
+#                 sampling slows every target a little and alike
 #      SYSCALLS=1 after the timed runs, count the proxy's system calls per request
 #                 (strace -c on every thread of the daemon and of HAProxy during a
 #                 SYSCALLS_DURATION=3s wrk run per mode, vmss-internal and haproxy);
@@ -76,6 +80,7 @@ PROBE_SCALE=${PROBE_SCALE:-0.2}
 ROUNDS=${ROUNDS:-3}
 PIN=${PIN:-0}
 PROFILE=${PROFILE:-}
+PERF=${PERF:-}
 SYSCALLS=${SYSCALLS:-0}
 SYSCALLS_DURATION=${SYSCALLS_DURATION:-3s}
 ONLY=${ONLY:-0}
@@ -84,6 +89,10 @@ AA=${AA:-1}
 for tool in go wrk haproxy jq curl nsenter; do
 	command -v "$tool" >/dev/null || { echo "bench-lb: $tool not found (apt-get install wrk haproxy jq curl util-linux)" >&2; exit 1; }
 done
+if [ -n "$PERF" ]; then
+	command -v perf >/dev/null || { echo "bench-lb: PERF=$PERF needs perf (apt-get install linux-perf)" >&2; exit 1; }
+	mkdir -p "$PERF"
+fi
 
 id=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
 prefix="vmsslb${id}-"
@@ -251,11 +260,12 @@ run() { # mode target -> "rps p50 p99 cpu_us_per_request ctxsw_per_request machi
 	[[ $mode == close ]] && hdr=(-H 'Connection: close')
 	[[ ${where[$name]} == vnet ]] && ns=(nsenter --net="/run/netns/$vnet")
 	case $name in vmss-*) proxy=$daemon ;; haproxy) proxy=$haproxy_pid ;; haproxy-b) proxy=$haproxy_b_pid ;; esac
-	local out rps p50 p99 errs reqs c0=0 c1=0 cpu=- s0=0 s1=0 csw=-
+	local out rps p50 p99 errs reqs c0=0 c1=0 cpu=- s0=0 s1=0 csw=- rec=()
+	[ -n "$PERF" ] && rec=(perf record -q -F 999 -a -g -o "$PERF/$mode-$name-${3:-0}.data" --)
 	local m0 m1 b0 b1 mach idle be w0=0 w1=0 wb0 wb1 pw=- bw
 	[ -n "$proxy" ] && c0=$(cpu_ticks "$proxy") && s0=$(ctx_switches "$proxy") && w0=$(run_delay "$proxy")
 	m0=$(machine_ticks) b0=$(backend_ticks) wb0=$(run_delay "${backend_pids[@]}")
-	out=$("${wrk_pin[@]}" "${ns[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${hdr[@]}" "${url[$name]}")
+	out=$("${rec[@]}" "${wrk_pin[@]}" "${ns[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${hdr[@]}" "${url[$name]}")
 	m1=$(machine_ticks) b1=$(backend_ticks) wb1=$(run_delay "${backend_pids[@]}")
 	[ -n "$proxy" ] && w1=$(run_delay "$proxy")
 	[ -n "$proxy" ] && c1=$(cpu_ticks "$proxy") && s1=$(ctx_switches "$proxy")
@@ -284,7 +294,7 @@ for mode in $MODES; do
 		# along, so no proxy always runs right after another.
 		k=$(((rep - 1) % ${#proxies[@]}))
 		for name in direct "${proxies[@]:k}" "${proxies[@]:0:k}"; do
-			results["$mode $name $rep"]=$(run "$mode" "$name")
+			results["$mode $name $rep"]=$(run "$mode" "$name" "$rep")
 			echo "  run $mode $name #$rep: ${results["$mode $name $rep"]}" >&2
 		done
 	done
