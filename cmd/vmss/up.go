@@ -101,6 +101,15 @@ func deployDefault(ctx context.Context, g *globals, count int, pin string) error
 		return err
 	}
 	addr := str(dig(pip, "properties.ipAddress"))
+	// Like Azure, the load balancer sends no client to an instance its
+	// probe has not yet found healthy: wait for that, so that the curl
+	// printed below is answered the moment it can be run.
+	if up, total, err := waitProbesUp(ctx, g, g.rid(arm.TypeLoadBalancer, "webLB"), probeWait); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "warning: %d of %d instances healthy after %s (%v); see: sudo vmss lb show -n webLB -o table\n", up, total, probeWait, err)
+	}
 	fmt.Printf("\nReady in %s.\n\n", time.Since(start).Round(10*time.Millisecond))
 	t := newTable(os.Stdout, []string{"ID", "ComputerName", "PrivateIP", "FD", "UD", "Power", "Namespace", "SSH via NAT"})
 	sort.Slice(vms, func(i, j int) bool { return toFloat(dig(vms[i], "instanceId")) < toFloat(dig(vms[j], "instanceId")) })
@@ -131,4 +140,51 @@ func deployDefault(ctx context.Context, g *globals, count int, pin string) error
 	}
 	fmt.Printf("\nMore: sudo vmss list-instances -n web -o table; sudo vmss lb show -n webLB -o table\n")
 	return nil
+}
+
+// probeWait is how long `vmss up` waits for the load balancer's probes to
+// find every instance healthy: a few probe intervals (5 s by default).
+const probeWait = 30 * time.Second
+
+// waitProbesUp polls the health of load balancer lbID until the probes of
+// every rule find every backend up; it returns the backends up and in all
+// at the last look, and an error when that did not happen within d.
+func waitProbesUp(ctx context.Context, g *globals, lbID string, d time.Duration) (up, total int, err error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		h, err := g.get(ctx, lbID+"/health")
+		if err == nil {
+			if up, total = backendsUp(h); total > 0 && up == total {
+				return up, total, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("the probes have not found every instance healthy")
+			}
+			return up, total, err
+		case <-tick.C:
+		}
+	}
+}
+
+// backendsUp counts, over the rules of a load balancer's health (GET
+// .../loadBalancers/{name}/health), the backends whose state is Up, and
+// all backends.
+func backendsUp(health map[string]any) (up, total int) {
+	rules, _ := health["rules"].([]any)
+	for _, r := range rules {
+		backends, _ := dig(r, "backends").([]any)
+		for _, b := range backends {
+			total++
+			if str(dig(b, "state")) == "Up" {
+				up++
+			}
+		}
+	}
+	return up, total
 }
