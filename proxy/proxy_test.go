@@ -541,3 +541,74 @@ func waitFor(t testing.TB, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// fakeFlow is a tracked flow that records how it was killed.
+type fakeFlow struct{ killed []closeMode }
+
+func (k *fakeFlow) kill(how closeMode) { k.killed = append(k.killed, how) }
+
+// A Forwarder's flows are tracked in a shard per loop: Active, ActiveTo,
+// CloseTo and the kill of every flow see the flows of every shard, and once
+// the Forwarder is closing no client is admitted in any shard.
+func TestFlowShardsAreOneTable(t *testing.T) {
+	f := &Forwarder{Listener: listen(t)}
+	f.init()
+	var fls []*fakeFlow
+	for i := range 2 * flowShards {
+		s := f.shard(&loop{idx: i})
+		if i == 0 {
+			s = f.shard(nil) // the goroutines' shard
+		}
+		fl := &fakeFlow{}
+		key := "a"
+		if i%3 == 0 {
+			key = "b"
+		}
+		s.mu.Lock()
+		s.track(fl, key)
+		s.mu.Unlock()
+		fls = append(fls, fl)
+	}
+	if f.shard(&loop{idx: 1}) == f.shard(&loop{idx: 2}) {
+		t.Fatal("loops 1 and 2 share a shard")
+	}
+	nb := (2*flowShards + 2) / 3 // i = 0, 3, 6, ... < 2*flowShards
+	if n, a, b := f.Active(), f.ActiveTo("a"), f.ActiveTo("b"); n != 2*flowShards || a != 2*flowShards-nb || b != nb {
+		t.Fatalf("Active %d, ActiveTo(a) %d, ActiveTo(b) %d; want %d, %d, %d", n, a, b, 2*flowShards, 2*flowShards-nb, nb)
+	}
+	if n := f.CloseTo("b", true); n != nb {
+		t.Fatalf("CloseTo(b) closed %d, want %d", n, nb)
+	}
+	for i, fl := range fls {
+		if want := i%3 == 0; (len(fl.killed) == 1 && fl.killed[0] == closeRST) != want || len(fl.killed) > 1 {
+			t.Fatalf("flow %d killed %v after CloseTo(b)", i, fl.killed)
+		}
+	}
+	// Untracked flows leave the counts.
+	s := f.shard(&loop{idx: 3})
+	s.untrack(fls[3], "b")
+	s.untrack(fls[3], "b") // twice: no effect
+	if n, b := f.Active(), f.ActiveTo("b"); n != 2*flowShards-1 || b != nb-1 {
+		t.Fatalf("after an untrack: Active %d, ActiveTo(b) %d; want %d, %d", n, b, 2*flowShards-1, nb-1)
+	}
+
+	if !f.admit(f.shard(&loop{idx: 5})) {
+		t.Fatal("a client was refused before Shutdown")
+	}
+	f.wg.Done()
+	f.stopAccepting()
+	for i := range flowShards {
+		if f.admit(&f.shards[i]) {
+			t.Fatalf("shard %d admitted a client after Shutdown", i)
+		}
+	}
+	f.killAll()
+	for i, fl := range fls {
+		if len(fl.killed) == 0 && i != 3 {
+			t.Fatalf("flow %d was not killed by killAll", i)
+		}
+		if i == 3 && len(fl.killed) != 1 {
+			t.Fatalf("the untracked flow 3 was killed again: %v", fl.killed)
+		}
+	}
+}
