@@ -18,7 +18,9 @@
 //     runtime poller (its epoll descriptor is registered there) and gives
 //     the P back (VMSS_PROXY_HOLD=0: always). A loop ends after a second
 //     without flows or listeners, checks idle timeouts by the clock and
-//     gives each socket at most 1 MiB per turn.
+//     gives each socket at most 1 MiB per turn. Its socket calls are
+//     made raw (package rawsys), so the kernel switching away inside one
+//     does not cost the loop its P.
 //     The connections are detached from the runtime poller when handed
 //     over (tcpfd.Conn.Detach, no system call for a connection that never
 //     waited). VMSS_PROXY_LOOPS=0 turns the loops off: then, and for other
@@ -36,7 +38,8 @@
 //   - Forwarder runs a TCP listener: accept loop with backoff on EMFILE and
 //     friends, a goroutine per client until its backend is connected (then
 //     the flow goes to a loop), flow tracking per backend key (count,
-//     force-close), graceful Shutdown and forced Close. With ConnectOnLoop
+//     force-close; a shard of the table per loop), graceful Shutdown and
+//     forced Close. With ConnectOnLoop
 //     (the load balancer's and NAT's, whose dials honour tcpfd.NoWait) the
 //     event loops watch the listener themselves (each with EPOLLEXCLUSIVE:
 //     the kernel wakes one that waits): the loop that accepts a client
