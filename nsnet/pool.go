@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vmss-emulator/vmss/rawsys"
-
 	"github.com/vmss-emulator/vmss/tcpfd"
 )
 
@@ -34,8 +33,8 @@ const (
 	refillSoon     = time.Second
 )
 
-// nextBatch is the size of a refill that comes since after the last one,
-// which made prev sockets (0: none yet).
+// nextBatch is the size of a refill that comes a duration since after the
+// last one, which made prev sockets (prev 0: there was none).
 func nextBatch(prev int, since time.Duration) int {
 	if prev == 0 || since >= refillSoon {
 		return minSocketBatch

@@ -30,8 +30,8 @@ import (
 // and made the usual way, sysmon took the loop's P whenever the kernel
 // switched to a task the call woke (the backend accepting, the client
 // reading) before returning, and the loop's thread then slept until it got
-// a P back: 0.3 context switches more per connection than HAProxy, and
-// idle cores.
+// a P back (with the other causes, since mended, 0.3 context switches more
+// per connection than HAProxy).
 //
 // A loop never blocks a thread: its epoll descriptor is itself registered
 // with the runtime poller (an epoll descriptor is readable while events are

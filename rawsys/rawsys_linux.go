@@ -18,25 +18,17 @@ func errno(e syscall.Errno) error {
 }
 
 // Read is read(2).
-func Read(fd int, p []byte) (int, error) {
-	var b unsafe.Pointer
-	if len(p) > 0 {
-		b = unsafe.Pointer(&p[0])
-	}
-	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(b), uintptr(len(p)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
-}
+func Read(fd int, p []byte) (int, error) { return readWrite(unix.SYS_READ, fd, p) }
 
 // Write is write(2).
-func Write(fd int, p []byte) (int, error) {
+func Write(fd int, p []byte) (int, error) { return readWrite(unix.SYS_WRITE, fd, p) }
+
+func readWrite(trap uintptr, fd int, p []byte) (int, error) {
 	var b unsafe.Pointer
 	if len(p) > 0 {
 		b = unsafe.Pointer(&p[0])
 	}
-	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(b), uintptr(len(p)))
+	r, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(b), uintptr(len(p)))
 	if e != 0 {
 		return 0, e
 	}
