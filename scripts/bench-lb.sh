@@ -54,12 +54,20 @@
 #      PERF=DIR   record every timed run with perf (all CPUs, call graphs) into
 #                 DIR/MODE-TARGET-ROUND.data, for the kernel's and the other
 #                 processes' share (perf report -i FILE --sort comm,dso); perf's
-#                 sampling slows every target a little and alike
+#                 sampling slows every target a little and alike;
+#                 PERF_ARGS replaces its options (default "-F 999 -a -g"), e.g.
+#                 PERF_ARGS="-a -e sched:sched_switch -e sched:sched_wakeup"
+#                 for perf sched timehist
 #      SYSCALLS=1 after the timed runs, count the proxy's system calls per request
 #                 (strace -c on every thread of the daemon and of HAProxy during a
 #                 SYSCALLS_DURATION=3s wrk run per mode, vmss-internal and haproxy);
 #                 strace slows the proxy, so these runs are not timed
 #      ONLY=1     skip the failover rounds
+#      DNSLOAD=1  after the timed runs, the rest of the daemon while the loops
+#                 are busy: the latency of the VNET's DNS (in the same daemon),
+#                 dnsperf at DNS_RATE=500 queries/s for DURATION, alone and
+#                 during a keep-alive wrk run against vmss-internal (needs
+#                 dnsperf)
 #      HAPROXY_THREADS=1  HAProxy's nbthread (default: one thread per core)
 #      AA=0       leave out the control: by default a second, identical HAProxy
 #                 (haproxy-b, port PORT+1) runs as one more target, and its ratio
@@ -81,10 +89,13 @@ ROUNDS=${ROUNDS:-3}
 PIN=${PIN:-0}
 PROFILE=${PROFILE:-}
 PERF=${PERF:-}
+read -ra perf_args <<<"${PERF_ARGS:--F 999 -a -g}"
 SYSCALLS=${SYSCALLS:-0}
 SYSCALLS_DURATION=${SYSCALLS_DURATION:-3s}
 ONLY=${ONLY:-0}
 AA=${AA:-1}
+DNSLOAD=${DNSLOAD:-0}
+DNS_RATE=${DNS_RATE:-500}
 
 for tool in go wrk haproxy jq curl nsenter; do
 	command -v "$tool" >/dev/null || { echo "bench-lb: $tool not found (apt-get install wrk haproxy jq curl util-linux)" >&2; exit 1; }
@@ -261,7 +272,7 @@ run() { # mode target -> "rps p50 p99 cpu_us_per_request ctxsw_per_request machi
 	[[ ${where[$name]} == vnet ]] && ns=(nsenter --net="/run/netns/$vnet")
 	case $name in vmss-*) proxy=$daemon ;; haproxy) proxy=$haproxy_pid ;; haproxy-b) proxy=$haproxy_b_pid ;; esac
 	local out rps p50 p99 errs reqs c0=0 c1=0 cpu=- s0=0 s1=0 csw=- rec=()
-	[ -n "$PERF" ] && rec=(perf record -q -F 999 -a -g -o "$PERF/$mode-$name-${3:-0}.data" --)
+	[ -n "$PERF" ] && rec=(perf record -q "${perf_args[@]}" -o "$PERF/$mode-$name-${3:-0}.data" --)
 	local m0 m1 b0 b1 mach idle be w0=0 w1=0 wb0 wb1 pw=- bw
 	[ -n "$proxy" ] && c0=$(cpu_ticks "$proxy") && s0=$(ctx_switches "$proxy") && w0=$(run_delay "$proxy")
 	m0=$(machine_ticks) b0=$(backend_ticks) wb0=$(run_delay "${backend_pids[@]}")
@@ -317,23 +328,26 @@ done
 echo
 # Paired ratios: each run against the HAProxy run of the same round (next
 # to it in time), so a slow stretch of the machine hits both sides.
-paired() { # mode target -> "median min max rounds_at_or_above_1 cpu_median"
+# The p99 ratio is paired the same way: a single run's p99 swings with the
+# machine (keep-alive p99 of one run ranges 15–150 ms for every target).
+paired() { # mode target -> "median min max rounds_at_or_above_1 cpu_median p99_median"
 	local ratios med
 	ratios=$(for rep in $(seq "$REPEAT"); do
-		read -r ro _ _ co _ <<<"${results["$1 $2 $rep"]}"
-		read -r rh _ _ ch _ <<<"${results["$1 haproxy $rep"]}"
-		awk -v a="$ro" -v b="$rh" -v c="$co" -v d="$ch" 'BEGIN { printf "%.3f %.3f\n", a / b, c / d }'
+		read -r ro _ po co _ <<<"${results["$1 $2 $rep"]}"
+		read -r rh _ ph ch _ <<<"${results["$1 haproxy $rep"]}"
+		awk -v a="$ro" -v b="$rh" -v c="$co" -v d="$ch" -v p="$po" -v q="$ph" 'BEGIN { printf "%.3f %.3f %.3f\n", a / b, c / d, p / q }'
 	done)
 	med='{ v[NR] = $1 } END { n = NR; printf "%.3f %.3f %.3f", (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2, v[1], v[n] }'
 	read -r m lo hi <<<"$(cut -d' ' -f1 <<<"$ratios" | sort -n | awk "$med")"
 	read -r mc _ <<<"$(cut -d' ' -f2 <<<"$ratios" | sort -n | awk "$med")"
-	echo "$m $lo $hi $(awk '$1 >= 1 { n++ } END { print n + 0 }' <<<"$ratios") $mc"
+	read -r mp _ <<<"$(cut -d' ' -f3 <<<"$ratios" | sort -n | awk "$med")"
+	echo "$m $lo $hi $(awk '$1 >= 1 { n++ } END { print n + 0 }' <<<"$ratios") $mc $mp"
 }
 for mode in $MODES; do
 	for name in vmss-internal vmss-public ${haproxy_b_pid:+haproxy-b}; do
-		read -r m lo hi up mc <<<"$(paired "$mode" "$name")"
-		printf '%-10s %-14s paired req/s vs haproxy: median %.2fx, range %.2f–%.2fx, %d of %d rounds ≥ 1.0x; CPU per request median %.2fx\n' \
-			"$mode" "$name" "$m" "$lo" "$hi" "$up" "$REPEAT" "$mc"
+		read -r m lo hi up mc mp <<<"$(paired "$mode" "$name")"
+		printf '%-10s %-14s paired req/s vs haproxy: median %.2fx, range %.2f–%.2fx, %d of %d rounds ≥ 1.0x; CPU per request median %.2fx; p99 median %.2fx\n' \
+			"$mode" "$name" "$m" "$lo" "$hi" "$up" "$REPEAT" "$mc" "$mp"
 	done
 done
 echo
@@ -373,6 +387,34 @@ if [[ $SYSCALLS == 1 ]]; then
 	for mode in $MODES; do
 		for name in vmss-internal haproxy; do syscalls "$mode" "$name"; done
 	done
+fi
+
+# The rest of the daemon under load: the event loops hold the Ps while they
+# are busy, and the daemon's other goroutines (DNS, probes, the API) run when
+# a loop yields. DNS is the one users feel: its latency at a fixed rate, idle
+# and while wrk keeps the loops busy.
+dns_latency() { # -> "p50_ms p99_ms answered" of a DURATION dnsperf run at DNS_RATE
+	innet dnsperf -s 168.63.129.16 -d "$work/queries" -c 4 -q 20 -Q "$DNS_RATE" -l "${DURATION%s}" -v 2>/dev/null >"$work/dnslat"
+	awk '$1 == ">" { print ($2 == "T" ? 5 : $NF) }' "$work/dnslat" | sort -g | awk '{ a[NR] = $1 } END {
+		if (NR == 0) { print "nan nan 0"; exit }
+		h = int(NR * 0.5); if (h < 1) h = 1; i = int(NR * 0.99); if (i < 1) i = 1
+		printf "%.3f %.3f %d\n", a[h] * 1000, a[i] * 1000, NR }'
+}
+if [[ $DNSLOAD == 1 ]]; then
+	command -v dnsperf >/dev/null || { echo "bench-lb: DNSLOAD=1 needs dnsperf" >&2; exit 1; }
+	suffix=$(awk '$1 == "search" { print $2; exit }' "/proc/${backend_pids[0]}/root/etc/resolv.conf")
+	vmss list-instances -n web -o json | jq -r --arg s "$suffix" '.[] | "\(.osProfile.computerName // .properties.osProfile.computerName).\($s) A"' >"$work/queries"
+	innet dig +short @168.63.129.16 "$(head -1 "$work/queries" | cut -d' ' -f1)" | grep -q . ||
+		{ echo "bench-lb: the VNET's DNS does not answer $(head -1 "$work/queries")" >&2; exit 1; }
+	echo
+	read -r i50 i99 in <<<"$(dns_latency)"
+	innet wrk -t"$THREADS" -c"$CONNS" -d"$((${DURATION%s} + 2))s" "${url[vmss-internal]}" >/dev/null &
+	wrk_bg=$!
+	sleep 1
+	read -r l50 l99 ln <<<"$(dns_latency)"
+	wait "$wrk_bg"
+	printf 'dns at %d q/s: idle p50 %.2f ms p99 %.2f ms (%d answers); during keep-alive wrk on vmss-internal p50 %.2f ms p99 %.2f ms (%d answers)\n' \
+		"$DNS_RATE" "$i50" "$i99" "$in" "$l50" "$l99" "$ln"
 fi
 [[ $ONLY == 1 ]] && exit 0
 
