@@ -112,9 +112,10 @@ range="127.$((100 + 0x${id:0:2} % 100)).$((0x${id:2:2})).0/24"
 work=$(mktemp -d /tmp/vmss-bench-lb.XXXXXX)
 sock="$work/vmss.sock"
 bin="$work/vmss"
-daemon="" haproxy_pid="" haproxy_b_pid=""
+daemon="" haproxy_pid="" haproxy_b_pid="" wrk_bg=""
 
 finish() {
+	[ -n "$wrk_bg" ] && kill "$wrk_bg" 2>/dev/null
 	[ -n "$haproxy_pid" ] && kill "$haproxy_pid" 2>/dev/null && wait "$haproxy_pid" 2>/dev/null || true
 	[ -n "$haproxy_b_pid" ] && kill "$haproxy_b_pid" 2>/dev/null && wait "$haproxy_b_pid" 2>/dev/null || true
 	if [ -n "$daemon" ]; then
@@ -394,25 +395,27 @@ fi
 # a loop yields. DNS is the one users feel: its latency at a fixed rate, idle
 # and while wrk keeps the loops busy.
 dns_latency() { # -> "p50_ms p99_ms answered" of a DURATION dnsperf run at DNS_RATE
-	innet dnsperf -s 168.63.129.16 -d "$work/queries" -c 4 -q 20 -Q "$DNS_RATE" -l "${DURATION%s}" -v 2>/dev/null >"$work/dnslat"
+	innet dnsperf -s 168.63.129.16 -d "$work/queries" -c 4 -q 20 -Q "$DNS_RATE" -l "$secs" -v 2>/dev/null >"$work/dnslat"
 	awk '$1 == ">" { print ($2 == "T" ? 5 : $NF) }' "$work/dnslat" | sort -g | awk '{ a[NR] = $1 } END {
 		if (NR == 0) { print "nan nan 0"; exit }
 		h = int(NR * 0.5); if (h < 1) h = 1; i = int(NR * 0.99); if (i < 1) i = 1
 		printf "%.3f %.3f %d\n", a[h] * 1000, a[i] * 1000, NR }'
 }
 if [[ $DNSLOAD == 1 ]]; then
-	command -v dnsperf >/dev/null || { echo "bench-lb: DNSLOAD=1 needs dnsperf" >&2; exit 1; }
+	command -v dnsperf >/dev/null || { echo "bench-lb: DNSLOAD=1 needs dnsperf (apt-get install dnsperf)" >&2; exit 1; }
+	secs=$(awk -v d="$DURATION" 'BEGIN { m = 1; if (d ~ /m$/) m = 60; sub(/[sm]$/, "", d); print int(d * m) }')
 	suffix=$(awk '$1 == "search" { print $2; exit }' "/proc/${backend_pids[0]}/root/etc/resolv.conf")
 	vmss list-instances -n web -o json | jq -r --arg s "$suffix" '.[] | "\(.osProfile.computerName // .properties.osProfile.computerName).\($s) A"' >"$work/queries"
 	innet dig +short @168.63.129.16 "$(head -1 "$work/queries" | cut -d' ' -f1)" | grep -q . ||
 		{ echo "bench-lb: the VNET's DNS does not answer $(head -1 "$work/queries")" >&2; exit 1; }
 	echo
 	read -r i50 i99 in <<<"$(dns_latency)"
-	innet wrk -t"$THREADS" -c"$CONNS" -d"$((${DURATION%s} + 2))s" "${url[vmss-internal]}" >/dev/null &
+	innet wrk -t"$THREADS" -c"$CONNS" -d"$((secs + 2))s" "${url[vmss-internal]}" >/dev/null &
 	wrk_bg=$!
 	sleep 1
 	read -r l50 l99 ln <<<"$(dns_latency)"
 	wait "$wrk_bg"
+	wrk_bg=""
 	printf 'dns at %d q/s: idle p50 %.2f ms p99 %.2f ms (%d answers); during keep-alive wrk on vmss-internal p50 %.2f ms p99 %.2f ms (%d answers)\n' \
 		"$DNS_RATE" "$i50" "$i99" "$in" "$l50" "$l99" "$ln"
 fi
