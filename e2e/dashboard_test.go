@@ -51,19 +51,30 @@ func browser(t testing.TB) context.Context {
 	return ctx
 }
 
-// shotDir is where the browser tests leave their screenshots (kept after the run).
+// shotDir is where the browser tests write their screenshots: the
+// directory $VMSS_SCREENSHOTS names (kept), else a temporary one that is
+// kept only when the test fails, for a person to look at what it saw.
 func shotDir(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("VMSS_SCREENSHOTS")
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "vmss-dashboard-screenshots-"); err != nil {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("screenshots in %s", dir)
+		return dir
+	}
+	dir, err := os.MkdirTemp("", "vmss-dashboard-screenshots-")
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("screenshots in %s", dir)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("screenshots kept in %s", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
 	return dir
 }
 
