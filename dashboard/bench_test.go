@@ -11,6 +11,8 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/vmss-emulator/vmss/internal/testutil"
 )
 
 // BenchmarkPageUpdate1000 measures, in headless chromium, a page showing a
@@ -93,7 +95,7 @@ func report(b *testing.B, name string, ms []float64) {
 
 func headless(b testing.TB, path string) context.Context {
 	// A fresh profile; chromium's helpers may still write to it for a moment
-	// after the browser exits, so it is removed with retries.
+	// after the browser exits, so it is removed once they are gone.
 	profile, err := os.MkdirTemp("", "vmss-chromium-")
 	if err != nil {
 		b.Fatal(err)
@@ -108,8 +110,8 @@ func headless(b testing.TB, path string) context.Context {
 	b.Cleanup(func() {
 		cancelC()
 		cancelA()
-		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
-			time.Sleep(100 * time.Millisecond)
+		if err := testutil.RemoveBrowserProfile(profile, 10*time.Second); err != nil {
+			b.Error(err)
 		}
 	})
 	return ctx

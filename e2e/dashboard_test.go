@@ -15,6 +15,8 @@ import (
 
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/vmss-emulator/vmss/internal/testutil"
 )
 
 // browser starts a headless chromium (Debian's package) with a fresh profile.
@@ -25,7 +27,7 @@ func browser(t testing.TB) context.Context {
 		t.Fatalf("chromium is not installed (apt-get install chromium; scripts/setup.sh installs it): %v", err)
 	}
 	// A fresh profile; chromium's helpers may still write to it for a moment
-	// after the browser exits, so it is removed with retries.
+	// after the browser exits, so it is removed once they are gone.
 	profile, err := os.MkdirTemp("", "vmss-chromium-")
 	if err != nil {
 		t.Fatal(err)
@@ -41,8 +43,8 @@ func browser(t testing.TB) context.Context {
 	t.Cleanup(func() {
 		cancelC()
 		cancelA()
-		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
-			time.Sleep(100 * time.Millisecond)
+		if err := testutil.RemoveBrowserProfile(profile, 10*time.Second); err != nil {
+			t.Error(err)
 		}
 	})
 	if err := chromedp.Run(ctx); err != nil {

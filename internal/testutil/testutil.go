@@ -1,6 +1,6 @@
 // Package testutil holds what tests of several packages share: the root
-// gate, unique kernel-object names, and a log buffer safe for many
-// goroutines.
+// gate, unique kernel-object names, a log buffer safe for many goroutines,
+// and the removal of a headless browser's profile.
 package testutil
 
 import (
