@@ -100,29 +100,32 @@ func Accept4(fd, flags int) (nfd int, remote netip.AddrPort, err error) {
 
 // Connect is connect(2) to ap.
 func Connect(fd int, ap netip.AddrPort) error {
-	p, n := rawSockaddr(ap)
-	_, _, e := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(p), n)
+	var sa unix.RawSockaddrInet6 // on the stack: connect runs once per connection
+	n := putSockaddr(&sa, ap)
+	_, _, e := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), n)
 	return errno(e)
 }
 
 // Bind is bind(2) to ap.
 func Bind(fd int, ap netip.AddrPort) error {
-	p, n := rawSockaddr(ap)
-	_, _, e := unix.RawSyscall(unix.SYS_BIND, uintptr(fd), uintptr(p), n)
+	var sa unix.RawSockaddrInet6
+	n := putSockaddr(&sa, ap)
+	_, _, e := unix.RawSyscall(unix.SYS_BIND, uintptr(fd), uintptr(unsafe.Pointer(&sa)), n)
 	return errno(e)
 }
 
-// rawSockaddr is ap as the kernel reads it: IPv4 (also a mapped one) as
-// sockaddr_in, else sockaddr_in6.
-func rawSockaddr(ap netip.AddrPort) (unsafe.Pointer, uintptr) {
+// putSockaddr writes ap into sa as the kernel reads it, IPv4 (also a
+// mapped one) as sockaddr_in (which fits in sa's space), else sockaddr_in6,
+// and returns its length.
+func putSockaddr(sa *unix.RawSockaddrInet6, ap netip.AddrPort) uintptr {
 	a := ap.Addr()
 	port := htons(ap.Port())
 	if a.Is4() || a.Is4In6() {
-		sa := &unix.RawSockaddrInet4{Family: unix.AF_INET, Port: port, Addr: a.Unmap().As4()}
-		return unsafe.Pointer(sa), unix.SizeofSockaddrInet4
+		*(*unix.RawSockaddrInet4)(unsafe.Pointer(sa)) = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: port, Addr: a.Unmap().As4()}
+		return unix.SizeofSockaddrInet4
 	}
-	sa := &unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: port, Addr: a.As16()}
-	return unsafe.Pointer(sa), unix.SizeofSockaddrInet6
+	*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: port, Addr: a.As16()}
+	return unix.SizeofSockaddrInet6
 }
 
 // htons is the port in network byte order as the sockaddr's field holds

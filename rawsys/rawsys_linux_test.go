@@ -181,3 +181,54 @@ func TestEpollWait(t *testing.T) {
 		t.Fatalf("epoll_wait = %d, %v, %+v; want the eventfd readable", n, err, evs[0])
 	}
 }
+
+// Bind and Connect take IPv6 addresses too, and an IPv4 one given mapped
+// into IPv6; the port reaches the kernel in network byte order. Neither
+// allocates (connect runs once per proxied connection).
+func TestBindConnectFamilies(t *testing.T) {
+	for _, tc := range []struct {
+		family int
+		bind   string
+	}{{unix.AF_INET6, "[::1]:0"}, {unix.AF_INET, "[::ffff:127.0.0.1]:0"}} {
+		ln, err := unix.Socket(tc.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Skipf("no socket of family %d: %v", tc.family, err)
+		}
+		defer unix.Close(ln)
+		if err := Bind(ln, netip.MustParseAddrPort(tc.bind)); err != nil {
+			t.Fatalf("bind %s: %v", tc.bind, err)
+		}
+		if err := unix.Listen(ln, 8); err != nil {
+			t.Fatal(err)
+		}
+		sa, err := unix.Getsockname(ln)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var addr netip.AddrPort
+		switch sa := sa.(type) {
+		case *unix.SockaddrInet6:
+			addr = netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port))
+		case *unix.SockaddrInet4:
+			addr = netip.AddrPortFrom(netip.AddrFrom16(netip.AddrFrom4(sa.Addr).As16()), uint16(sa.Port)) // mapped
+		}
+		c, err := unix.Socket(tc.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(c)
+		if err := Connect(c, addr); err != nil && err != unix.EINPROGRESS {
+			t.Fatalf("connect to %s: %v", addr, err)
+		}
+		waitFor(t, c, unix.POLLOUT)
+		if st, err := TCPState(c); err != nil || st != 1 {
+			t.Fatalf("TCP state after connect to %s = %d, %v; want 1 (established)", addr, st, err)
+		}
+	}
+	fd := socket(t)
+	defer unix.Close(fd)
+	refused := netip.MustParseAddrPort("127.0.0.1:1")
+	if n := testing.AllocsPerRun(20, func() { _ = Connect(fd, refused) }); n != 0 {
+		t.Errorf("Connect allocates %.0f times, want 0", n)
+	}
+}
